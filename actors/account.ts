@@ -1,0 +1,179 @@
+// A user account: stream `user:<user_id>`. Profile, open sessions (token hashes only),
+// and abuse reports against it with the auto-block rule.
+import { assign, setup } from 'xstate';
+import { accept, refuse, type Decision } from './decision.ts';
+
+export const ACCOUNT_VERSION = 1;
+
+export interface Profile {
+  display_name: string;
+  chat_address: string;
+  public_visible: boolean;
+  avatar_file_id?: string | null;
+}
+
+export interface SessionInfo {
+  token_hash: string;
+  device_name?: string;
+  session_name?: string;
+  listen_channel?: string;
+  opened_at: number;
+}
+
+export type AccountEvent =
+  | ({ type: 'created'; email: string; at: number } & Profile)
+  | ({ type: 'profile_updated'; at: number } & Partial<Profile>)
+  | { type: 'session_opened'; sid: string; token_hash: string; device_name?: string; session_name?: string; at: number }
+  | { type: 'session_named'; sid: string; device_name?: string; session_name?: string; listen_channel?: string; at: number }
+  | { type: 'session_closed'; sid: string; token_hash: string; at: number }
+  | { type: 'reported'; by: string; reason: string; message_id?: string; at: number }
+  | { type: 'suspended'; reason: string; at: number };
+
+export interface AccountContext extends Profile {
+  id: string;
+  seq: number;
+  email: string;
+  created_at: number;
+  sessions: Record<string, SessionInfo>;
+  reporters: string[];
+  suspended: boolean;
+}
+
+type Sequenced = AccountEvent & { seq: number };
+
+export const accountMachine = setup({
+  types: { context: {} as AccountContext, events: {} as Sequenced, input: {} as { id: string } },
+}).createMachine({
+  id: 'account',
+  context: ({ input }) => ({
+    id: input.id,
+    seq: 0,
+    email: '',
+    created_at: 0,
+    display_name: '',
+    chat_address: '',
+    public_visible: false,
+    avatar_file_id: null,
+    sessions: {},
+    reporters: [],
+    suspended: false,
+  }),
+  initial: 'none',
+  states: {
+    none: {
+      on: {
+        created: {
+          target: 'active',
+          actions: assign(({ event }) => ({
+            seq: event.seq,
+            email: event.email,
+            created_at: event.at,
+            display_name: event.display_name,
+            chat_address: event.chat_address,
+            public_visible: event.public_visible,
+            avatar_file_id: event.avatar_file_id ?? null,
+          })),
+        },
+      },
+    },
+    active: {
+      on: {
+        profile_updated: {
+          actions: assign(({ event }) => {
+            const { type: _t, at: _a, seq, ...changes } = event;
+            return { seq, ...changes };
+          }),
+        },
+        session_opened: {
+          actions: assign(({ context, event }) => ({
+            seq: event.seq,
+            sessions: {
+              ...context.sessions,
+              [event.sid]: {
+                token_hash: event.token_hash,
+                device_name: event.device_name,
+                session_name: event.session_name,
+                opened_at: event.at,
+              },
+            },
+          })),
+        },
+        session_named: {
+          actions: assign(({ context, event }) => {
+            const s = context.sessions[event.sid];
+            if (!s) return { seq: event.seq };
+            const named = { ...s, device_name: event.device_name, session_name: event.session_name, listen_channel: event.listen_channel };
+            return { seq: event.seq, sessions: { ...context.sessions, [event.sid]: named } };
+          }),
+        },
+        session_closed: {
+          actions: assign(({ context, event }) => {
+            const { [event.sid]: _gone, ...rest } = context.sessions;
+            return { seq: event.seq, sessions: rest };
+          }),
+        },
+        reported: {
+          actions: assign(({ context, event }) => ({
+            seq: event.seq,
+            reporters: context.reporters.includes(event.by) ? context.reporters : [...context.reporters, event.by],
+          })),
+        },
+        suspended: { actions: assign(({ event }) => ({ seq: event.seq, suspended: true })) },
+      },
+    },
+  },
+});
+
+export function decideCreate(ctx: AccountContext, email: string, profile: Profile, at: number): Decision<AccountEvent> {
+  if (ctx.created_at) return refuse('conflict', 'account exists');
+  return accept({ type: 'created', email, at, ...profile });
+}
+
+export function decideProfile(ctx: AccountContext, changes: Partial<Profile>, at: number): Decision<AccountEvent> {
+  const diff: Partial<Profile> = {};
+  for (const [k, v] of Object.entries(changes) as [keyof Profile, never][]) {
+    if (v !== undefined && ctx[k] !== v) diff[k] = v;
+  }
+  return Object.keys(diff).length ? accept({ type: 'profile_updated', at, ...diff }) : accept();
+}
+
+export function decideNameSession(
+  ctx: AccountContext,
+  sid: string,
+  names: { device_name?: string; session_name?: string; listen_channel?: string },
+  at: number,
+): Decision<AccountEvent> {
+  const s = ctx.sessions[sid];
+  if (!s) return refuse('unauthorized', 'session is closed');
+  const next = {
+    device_name: names.device_name ?? s.device_name,
+    session_name: names.session_name ?? s.session_name,
+    listen_channel: names.listen_channel ?? s.listen_channel,
+  };
+  if (next.device_name === s.device_name && next.session_name === s.session_name && next.listen_channel === s.listen_channel) {
+    return accept();
+  }
+  return accept({ type: 'session_named', sid, ...next, at });
+}
+
+export function decideCloseSessions(ctx: AccountContext, sids: string[], at: number): Decision<AccountEvent> {
+  return accept(
+    ...sids.filter((sid) => ctx.sessions[sid]).map((sid) => ({ type: 'session_closed' as const, sid, token_hash: ctx.sessions[sid].token_hash, at })),
+  );
+}
+
+/** A report from a distinct reporter; at `threshold` distinct reporters the account is suspended. */
+export function decideReport(
+  ctx: AccountContext,
+  report: { by: string; reason: string; message_id?: string },
+  threshold: number,
+  at: number,
+): Decision<AccountEvent> {
+  if (report.by === ctx.id) return refuse('bad_request', 'you cannot report yourself');
+  const events: AccountEvent[] = [{ type: 'reported', ...report, at }];
+  const reporters = new Set([...ctx.reporters, report.by]);
+  if (!ctx.suspended && reporters.size >= threshold) {
+    events.push({ type: 'suspended', reason: `reported by ${reporters.size} users`, at });
+  }
+  return { events };
+}

@@ -1,0 +1,188 @@
+// Login by email code, session tokens, and the profile (`/api/v1/pchat/auth/...`).
+// Tokens are `pct_` + 32 random bytes; only their sha256 is stored.
+import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { Refusal } from '../actors/decision.ts';
+import { decideCloseSessions, decideCreate, decideProfile, type AccountContext, type Profile } from '../actors/account.ts';
+import { CODE_TTL_MS, decideIssue, decideVerify, type LoginContext } from '../actors/login.ts';
+import { Account, Core, Login, iso, randomHex, sha256 } from './core.ts';
+import type { Mailer } from './mailer.ts';
+import type { UserRecord } from './projections.ts';
+
+/** Human-chosen chat addresses: lowercase, 3–32 chars, as the seed's docs show (`codex-agent`). */
+export const ADDRESS_RE = /^[a-z0-9][a-z0-9._-]{2,31}$/;
+/** Names nobody may take: they read as the relay itself. */
+const RESERVED_ADDRESSES = new Set(['admin', 'root', 'system', 'relay', 'support', 'group', 'groups', 'pchat', 'webchat']);
+
+export interface Auth {
+  user: string;
+  sid: string;
+  record: UserRecord;
+}
+
+export function publicUser(u: UserRecord) {
+  return {
+    id: u.id,
+    user_id: u.id,
+    email: u.email,
+    display_name: u.display_name,
+    chat_address: u.chat_address,
+    public_visible: u.public_visible,
+    avatar_file_id: u.avatar_file_id,
+    created_at: iso(u.created_at),
+    suspended: u.suspended,
+  };
+}
+
+export function normalizeAddress(raw: string): string {
+  const a = raw.trim().toLowerCase();
+  if (!ADDRESS_RE.test(a)) {
+    throw new Refusal('invalid_address', 'chat_address must be 3–32 characters: a–z, 0–9, dot, dash or underscore, starting with a letter or digit');
+  }
+  if (RESERVED_ADDRESSES.has(a)) throw new Refusal('address_taken', `chat address "${a}" is reserved`);
+  return a;
+}
+
+export class Accounts {
+  private readonly codeKey: Buffer;
+
+  constructor(
+    private readonly core: Core,
+    private readonly mailer: Mailer,
+  ) {
+    // Codes are stored as HMACs under a key only this relay holds (derived from its identity).
+    this.codeKey = createHmac('sha256', Buffer.from(core.identity.secretKey)).update('pchat login codes').digest();
+  }
+
+  private codeHash(email: string, code: string) {
+    return createHmac('sha256', this.codeKey).update(`${email}\u0000${code}`).digest('hex');
+  }
+
+  private loginId(email: string) {
+    return sha256(`login:${email}`).slice(0, 32);
+  }
+
+  async requestCode(email: string): Promise<{ sent: true; expires_in: number; dev_code?: string }> {
+    const { config, registry, projections } = this.core;
+    const known = projections.userByEmail(email) !== undefined;
+    const reply = { sent: true as const, expires_in: CODE_TTL_MS / 1000 };
+    // Without free mode, unknown emails get the same answer and no code.
+    if (!known && !config.freeMode) return reply;
+    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    const now = Date.now();
+    const id = this.loginId(email);
+    const decision = decideIssue(registry.context<LoginContext>(Login, id), this.codeHash(email, code), now);
+    if (decision.refusal) throw decision.refusal;
+    registry.apply(Login, id, decision.events);
+    await this.core.commit();
+    void this.mailer.sendLoginCode(email, code);
+    return config.devExposeCodes ? { ...reply, dev_code: code } : reply;
+  }
+
+  async verifyCode(body: {
+    email: string;
+    code: string;
+    display_name?: string;
+    chat_address?: string;
+    public_visible?: boolean;
+    device_name?: string;
+    session_name?: string;
+  }) {
+    const { registry, projections } = this.core;
+    const email = body.email;
+    const existing = projections.userByEmail(email);
+    const wanted = body.chat_address ? normalizeAddress(body.chat_address) : undefined;
+    if (wanted) {
+      const owner = projections.userByAddress(wanted);
+      if (owner && owner !== existing) throw new Refusal('address_taken', `chat address "${wanted}" is taken`);
+    }
+    const now = Date.now();
+    const loginId = this.loginId(email);
+    const expected = Buffer.from(this.codeHash(email, body.code), 'hex');
+    const decision = decideVerify(
+      registry.context<LoginContext>(Login, loginId),
+      (hash) => timingSafeEqual(Buffer.from(hash, 'hex'), expected),
+      now,
+    );
+    registry.apply(Login, loginId, decision.events);
+    if (decision.refusal) {
+      await this.core.commit();
+      throw decision.refusal;
+    }
+
+    let user = existing;
+    if (!user) {
+      user = `usr_${randomHex(8)}`;
+      const profile: Profile = {
+        display_name: body.display_name?.trim() || email.split('@')[0],
+        chat_address: wanted ?? this.freeAddress(),
+        public_visible: body.public_visible ?? false,
+        avatar_file_id: null,
+      };
+      const created = decideCreate(registry.context<AccountContext>(Account, user), email, profile, now);
+      registry.apply(Account, user, created.events);
+    } else {
+      const changes: Partial<Profile> = {
+        display_name: body.display_name?.trim() || undefined,
+        public_visible: body.public_visible,
+        chat_address: wanted,
+      };
+      registry.apply(Account, user, decideProfile(registry.context<AccountContext>(Account, user), changes, now).events);
+    }
+
+    const token = `pct_${randomBytes(32).toString('base64url')}`;
+    const sid = `ses_${randomHex(8)}`;
+    registry.apply(Account, user, [
+      { type: 'session_opened', sid, token_hash: sha256(token), device_name: body.device_name, session_name: body.session_name, at: now },
+    ]);
+    await this.core.commit();
+    const record = projections.user(user)!;
+    return {
+      session_token: token,
+      token,
+      user: publicUser(record),
+      session: { id: sid, device_name: body.device_name ?? null, session_name: body.session_name ?? null },
+    };
+  }
+
+  private freeAddress(): string {
+    for (;;) {
+      const a = randomHex(8);
+      if (!this.core.projections.userByAddress(a)) return a;
+    }
+  }
+
+  authenticate(token: string | undefined): Auth | null {
+    if (!token || !token.startsWith('pct_') || token.length > 200) return null;
+    const rec = this.core.projections.token(sha256(token));
+    if (!rec) return null;
+    const record = this.core.projections.user(rec.user);
+    return record ? { user: rec.user, sid: rec.sid, record } : null;
+  }
+
+  async updateMe(auth: Auth, body: Partial<Profile>) {
+    const { registry, projections } = this.core;
+    const changes: Partial<Profile> = { ...body };
+    if (body.display_name !== undefined) {
+      changes.display_name = body.display_name.trim();
+      if (!changes.display_name) throw new Refusal('validation_failed', 'display_name must not be blank');
+    }
+    if (body.chat_address !== undefined) {
+      changes.chat_address = normalizeAddress(body.chat_address);
+      const owner = projections.userByAddress(changes.chat_address);
+      if (owner && owner !== auth.user) throw new Refusal('address_taken', `chat address "${changes.chat_address}" is taken`);
+    }
+    registry.apply(Account, auth.user, decideProfile(registry.context<AccountContext>(Account, auth.user), changes, Date.now()).events);
+    await this.core.commit();
+    return publicUser(projections.user(auth.user)!);
+  }
+
+  async logout(auth: Auth, all: boolean) {
+    const { registry } = this.core;
+    const ctx = registry.context<AccountContext>(Account, auth.user);
+    const sids = all ? Object.keys(ctx.sessions) : [auth.sid];
+    const decision = decideCloseSessions(ctx, sids, Date.now());
+    registry.apply(Account, auth.user, decision.events);
+    await this.core.commit();
+    return { closed: decision.events.length };
+  }
+}

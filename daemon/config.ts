@@ -1,0 +1,164 @@
+// Relay configuration: environment first, then `.env.local`, then the defaults below.
+// Every default is a named constant with the reason it has that value. A bad value stops
+// start-up with one line naming the variable (ConfigError), never a silent fallback.
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+
+/** Loopback only: a fresh install must not be reachable from the LAN until the operator says so. */
+export const DEFAULT_HOST = '127.0.0.1';
+/** The port the seed's clients and docs use. */
+export const DEFAULT_PORT = 5110;
+/** Embedded journal beside the checkout, as the seed's `./data`. */
+export const DEFAULT_DATA_DIR = './data';
+/** The seed's upload folder name. */
+export const DEFAULT_UPLOAD_DIR = './pchat_uploads';
+/** The public relay lets any email sign up; private relays turn this off after onboarding. */
+export const DEFAULT_FREE_MODE = true;
+/** Codes in API responses are for development only; never the default. */
+export const DEFAULT_DEV_EXPOSE_CODES = false;
+/** Submission port with STARTTLS is what most providers offer. */
+export const DEFAULT_SMTP_PORT = 587;
+/** Room for a long message plus JSON framing; uploads have their own limit. */
+export const DEFAULT_BODY_LIMIT_BYTES = 256 * 1024;
+/** Long enough for a pasted log or a model's answer, short enough to render on a phone. */
+export const DEFAULT_TEXT_MAX_CHARS = 32_000;
+/** Bounds restart time: at most this many events are replayed to hydrate one actor. */
+export const DEFAULT_SNAPSHOT_EVERY = 200;
+/** Idle actors are dropped from memory after this; they reload from the journal on use. */
+export const DEFAULT_ACTOR_IDLE_MS = 10 * 60_000;
+/** The seed's heartbeat window: a session is online this long after its last heartbeat. */
+export const DEFAULT_PRESENCE_WINDOW_MS = 60_000;
+/** Seed's cap on `wait_ms`; longer parks get cut by proxies anyway. */
+export const DEFAULT_LONGPOLL_MAX_MS = 30_000;
+/** Distinct reporters needed before an address is suspended from sending. */
+export const DEFAULT_AUTO_BLOCK_THRESHOLD = 3;
+/** Per-IP budget for request-code: enough for a family behind one NAT, not for a spray. */
+export const DEFAULT_CODE_REQUESTS_PER_IP_PER_HOUR = 30;
+/** Per-IP budget for verify-code: a typo or two per login, not a brute force. */
+export const DEFAULT_CODE_VERIFIES_PER_IP_PER_HOUR = 60;
+/** Per-IP budget for every other route: well above any human or polling worker. */
+export const DEFAULT_REQUESTS_PER_IP_PER_MINUTE = 6_000;
+/** 50 MiB matches the upload cap the seed's clients expect. */
+export const DEFAULT_UPLOAD_MAX_BYTES = 50 * 1024 * 1024;
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  uploadDir: string;
+  freeMode: boolean;
+  devExposeCodes: boolean;
+  relayName: string;
+  relayMode: 'public' | 'private';
+  logLevel: string;
+  smtp: null | {
+    host: string;
+    port: number;
+    secure: boolean;
+    username?: string;
+    password?: string;
+    from: string;
+  };
+  bodyLimitBytes: number;
+  textMaxChars: number;
+  snapshotEvery: number;
+  actorIdleMs: number;
+  presenceWindowMs: number;
+  longPollMaxMs: number;
+  autoBlockThreshold: number;
+  codeRequestsPerIpPerHour: number;
+  codeVerifiesPerIpPerHour: number;
+  requestsPerIpPerMinute: number;
+  uploadMaxBytes: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+/** `.env.local` in `dir` (if present) under the real environment, which wins. */
+export function readEnv(dir = process.cwd(), env: Env = process.env): Env {
+  const file = resolve(dir, '.env.local');
+  let fromFile: Env = {};
+  if (existsSync(file)) {
+    try {
+      fromFile = parseEnv(readFileSync(file, 'utf8')) as Env;
+    } catch (err) {
+      throw new ConfigError(`.env.local: cannot be parsed (${(err as Error).message})`);
+    }
+  }
+  return { ...fromFile, ...env };
+}
+
+export function loadConfig(env: Env = readEnv()): Config {
+  const str = (name: string, fallback: string) => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? fallback : v.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const n = Number(raw.trim());
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${name}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+  const bool = (name: string, fallback: boolean) => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    throw new ConfigError(`${name}=${JSON.stringify(raw)}: expected true or false`);
+  };
+  const oneOf = <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
+    const v = str(name, fallback) as T;
+    if (!allowed.includes(v)) throw new ConfigError(`${name}=${JSON.stringify(v)}: expected one of ${allowed.join(', ')}`);
+    return v;
+  };
+
+  const host = str('HOST', DEFAULT_HOST);
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new ConfigError(`HOST=${JSON.stringify(host)}: not a host name or address`);
+
+  const smtpHost = str('SMTP_HOST', '');
+  let smtp: Config['smtp'] = null;
+  if (smtpHost) {
+    const port = int('SMTP_PORT', DEFAULT_SMTP_PORT, 1, 65535);
+    const from = str('SMTP_FROM', str('SMTP_USERNAME', ''));
+    if (!from.includes('@')) throw new ConfigError('SMTP_FROM: required when SMTP_HOST is set (an email address)');
+    smtp = {
+      host: smtpHost,
+      port,
+      secure: bool('SMTP_SECURE', port === 465),
+      username: env.SMTP_USERNAME || undefined,
+      password: env.SMTP_PASSWORD || undefined,
+      from,
+    };
+  }
+
+  return {
+    host,
+    port: int('PORT', DEFAULT_PORT, 0, 65535),
+    dataDir: resolve(str('PCHAT_DATA_DIR', DEFAULT_DATA_DIR)),
+    uploadDir: resolve(str('PCHAT_UPLOAD_DIR', DEFAULT_UPLOAD_DIR)),
+    freeMode: bool('PCHAT_FREE_MODE_ENABLED', DEFAULT_FREE_MODE),
+    devExposeCodes: bool('PCHAT_DEV_EXPOSE_CODES', DEFAULT_DEV_EXPOSE_CODES),
+    relayName: str('PCHAT_RELAY_NAME', 'pChat relay'),
+    relayMode: oneOf('PCHAT_RELAY_MODE', 'private', ['public', 'private'] as const),
+    logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    smtp,
+    bodyLimitBytes: int('PCHAT_BODY_LIMIT_BYTES', DEFAULT_BODY_LIMIT_BYTES, 1024, 64 * 1024 * 1024),
+    textMaxChars: int('PCHAT_TEXT_MAX_CHARS', DEFAULT_TEXT_MAX_CHARS, 1, 1_000_000),
+    snapshotEvery: int('PCHAT_SNAPSHOT_EVERY', DEFAULT_SNAPSHOT_EVERY, 2, 1_000_000),
+    actorIdleMs: int('PCHAT_ACTOR_IDLE_MS', DEFAULT_ACTOR_IDLE_MS, 1000, 86_400_000),
+    presenceWindowMs: int('PCHAT_PRESENCE_WINDOW_MS', DEFAULT_PRESENCE_WINDOW_MS, 1000, 3_600_000),
+    longPollMaxMs: int('PCHAT_LONGPOLL_MAX_MS', DEFAULT_LONGPOLL_MAX_MS, 0, 120_000),
+    autoBlockThreshold: int('PCHAT_AUTO_BLOCK_THRESHOLD', DEFAULT_AUTO_BLOCK_THRESHOLD, 1, 1_000_000),
+    codeRequestsPerIpPerHour: int('PCHAT_CODE_REQUESTS_PER_IP_PER_HOUR', DEFAULT_CODE_REQUESTS_PER_IP_PER_HOUR, 1, 1_000_000),
+    codeVerifiesPerIpPerHour: int('PCHAT_CODE_VERIFIES_PER_IP_PER_HOUR', DEFAULT_CODE_VERIFIES_PER_IP_PER_HOUR, 1, 1_000_000),
+    requestsPerIpPerMinute: int('PCHAT_REQUESTS_PER_IP_PER_MINUTE', DEFAULT_REQUESTS_PER_IP_PER_MINUTE, 1, 100_000_000),
+    uploadMaxBytes: int('PCHAT_UPLOAD_MAX_BYTES', DEFAULT_UPLOAD_MAX_BYTES, 1, 1024 ** 4),
+  };
+}

@@ -1,0 +1,53 @@
+// The relay's Ed25519 identity (tweetnacl). Created once on first start, file mode 0600.
+// It signs what leaves rarely (identity document, launch links), never per message.
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nacl from 'tweetnacl';
+import { ConfigError } from './config.ts';
+
+export const IDENTITY_FILE = 'relay_identity_ed25519.json';
+
+export interface RelayIdentity {
+  publicKey: Uint8Array;
+  secretKey: Uint8Array;
+  /** base64 of the public key, as published at /.well-known/pchat-relay. */
+  publicKeyB64: string;
+  createdAt: string;
+}
+
+export function loadOrCreateIdentity(dataDir: string): RelayIdentity {
+  const file = join(dataDir, IDENTITY_FILE);
+  if (!existsSync(file)) {
+    const kp = nacl.sign.keyPair();
+    const createdAt = new Date().toISOString();
+    const doc = {
+      algorithm: 'ed25519',
+      public_key: Buffer.from(kp.publicKey).toString('base64'),
+      secret_key: Buffer.from(kp.secretKey).toString('base64'),
+      created_at: createdAt,
+    };
+    writeFileSync(file, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+    chmodSync(file, 0o600);
+  }
+  let doc: { public_key?: string; secret_key?: string; created_at?: string };
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw new ConfigError(`${file}: not valid JSON; restore it from backup (it is the relay's identity)`);
+  }
+  const publicKey = Buffer.from(doc.public_key ?? '', 'base64');
+  const secretKey = Buffer.from(doc.secret_key ?? '', 'base64');
+  if (publicKey.length !== 32 || secretKey.length !== 64 || !Buffer.from(secretKey.subarray(32)).equals(publicKey)) {
+    throw new ConfigError(`${file}: not an Ed25519 key pair; restore it from backup (it is the relay's identity)`);
+  }
+  return {
+    publicKey: new Uint8Array(publicKey),
+    secretKey: new Uint8Array(secretKey),
+    publicKeyB64: publicKey.toString('base64'),
+    createdAt: doc.created_at ?? '',
+  };
+}
+
+export function signDetached(identity: RelayIdentity, message: string): string {
+  return Buffer.from(nacl.sign.detached(Buffer.from(message), identity.secretKey)).toString('base64');
+}

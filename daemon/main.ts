@@ -1,0 +1,47 @@
+// `npm start`: load config, start the relay, drain on SIGTERM/SIGINT.
+import { ConfigError, loadConfig } from './config.ts';
+import { JournalError } from '../journal/journal.ts';
+import { createLogger } from './logger.ts';
+import { startRelay } from './relay.ts';
+
+async function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pchat-relay: bad configuration: ${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  let relay;
+  try {
+    relay = await startRelay(config, log);
+  } catch (err) {
+    if (err instanceof JournalError || err instanceof ConfigError) {
+      process.stderr.write(`pchat-relay: cannot start: ${err.message}\n`);
+      process.exit(err instanceof JournalError ? 74 : 78);
+    }
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      process.stderr.write(`pchat-relay: cannot start: ${config.host}:${config.port} is already in use (set PORT)\n`);
+      process.exit(98);
+    }
+    throw err;
+  }
+  log.info(
+    { url: relay.url, data_dir: config.dataDir, upload_dir: config.uploadDir, smtp: !!config.smtp, dev_codes: config.devExposeCodes },
+    `pChat relay listening on ${relay.url}`,
+  );
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'draining: answering parked polls, flushing the journal');
+    await relay.close();
+    log.info('stopped cleanly');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+void main();

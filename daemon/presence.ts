@@ -1,0 +1,180 @@
+// Presence and the directory. Presence is ephemeral (memory only): a session is online while
+// it heartbeats within the window or holds a live connection (a parked long-poll). What a
+// session is called (device, session name, listen channel) is durable, on the account actor.
+import { Refusal } from '../actors/decision.ts';
+import { decideNameSession, decideProfile, type AccountContext } from '../actors/account.ts';
+import type { Auth } from './accounts.ts';
+import { Account, Core, iso } from './core.ts';
+import type { UserRecord } from './projections.ts';
+
+/** A session's last heartbeat is forgotten after a day of silence. */
+const FORGET_AFTER_MS = 24 * 3_600_000;
+/** Typing hints shown in the directory expire quickly. */
+const TYPING_TTL_MS = 10_000;
+/** Directory pages stay small enough for a phone. */
+export const MAX_DIRECTORY_LIMIT = 500;
+
+interface SessionPresence {
+  user: string;
+  sid: string;
+  visible: boolean;
+  lastSeen: number;
+  live: number;
+  typingTo?: string;
+  typingAt?: number;
+}
+
+export interface PresenceBody {
+  chat_address?: string;
+  display_name?: string;
+  visible?: boolean;
+  device_name?: string;
+  session_name?: string;
+  listen_channel?: string;
+  typing_to?: string;
+}
+
+export class Presence {
+  private readonly sessions = new Map<string, SessionPresence>();
+  private readonly online = new Set<string>();
+  /** Lets the typing hint reach the peer (messaging owns the ephemeral push). */
+  onTyping: (auth: Auth, to: string, typing: boolean) => void = () => {};
+
+  constructor(private readonly core: Core) {}
+
+  private entry(auth: Auth): SessionPresence {
+    let p = this.sessions.get(auth.sid);
+    if (!p) {
+      p = { user: auth.user, sid: auth.sid, visible: auth.record.public_visible, lastSeen: 0, live: 0 };
+      this.sessions.set(auth.sid, p);
+    }
+    return p;
+  }
+
+  private sessionOnline(p: SessionPresence, now: number) {
+    return p.visible && (p.live > 0 || now - p.lastSeen < this.core.config.presenceWindowMs);
+  }
+
+  isOnline(user: string, now = Date.now()): boolean {
+    for (const p of this.sessions.values()) if (p.user === user && this.sessionOnline(p, now)) return true;
+    return false;
+  }
+
+  async heartbeat(auth: Auth, body: PresenceBody) {
+    if (body.chat_address !== undefined && body.chat_address.trim().toLowerCase() !== auth.record.chat_address) {
+      throw new Refusal('not_your_address', `chat_address "${body.chat_address}" is not your chat address (${auth.record.chat_address})`);
+    }
+    const { registry } = this.core;
+    const now = Date.now();
+    const ctx = registry.context<AccountContext>(Account, auth.user);
+    const events = [
+      ...decideProfile(ctx, { display_name: body.display_name?.trim() || undefined }, now).events,
+      ...decideNameSession(ctx, auth.sid, body, now).events,
+    ];
+    if (events.length) {
+      registry.apply(Account, auth.user, events);
+      await this.core.commit();
+    }
+    const p = this.entry(auth);
+    p.visible = body.visible ?? true;
+    p.lastSeen = now;
+    if (body.typing_to) {
+      p.typingTo = body.typing_to.trim().toLowerCase();
+      p.typingAt = now;
+      this.onTyping(auth, p.typingTo, true);
+    }
+    this.refresh(auth.user, now);
+    const window = this.core.config.presenceWindowMs;
+    return { online: this.sessionOnline(p, now), visible: p.visible, expires_in: Math.round(window / 1000), session_id: auth.sid };
+  }
+
+  /** A live connection (parked poll) opened (+1) or closed (-1). */
+  live(auth: Auth, delta: 1 | -1) {
+    const p = this.entry(auth);
+    p.live = Math.max(0, p.live + delta);
+    if (delta > 0) p.lastSeen = Date.now();
+    this.refresh(auth.user);
+  }
+
+  /** Emits a presence event to the user's conversation peers when online state flips. */
+  private refresh(user: string, now = Date.now()) {
+    const online = this.isOnline(user, now);
+    if (online === this.online.has(user)) return;
+    if (online) this.online.add(user);
+    else this.online.delete(user);
+    const rec = this.core.projections.user(user);
+    if (!rec) return;
+    const event = { type: 'presence' as const, chat_address: rec.chat_address, display_name: rec.display_name, online, at: iso(now) };
+    for (const conv of this.core.projections.conversations(user)) {
+      if (conv.peer !== user) this.core.waiters.push(conv.peer, event);
+    }
+  }
+
+  /** Expires heartbeats; call periodically. */
+  sweep(now = Date.now()) {
+    const users = new Set<string>();
+    for (const [sid, p] of this.sessions) {
+      users.add(p.user);
+      if (p.live === 0 && now - p.lastSeen > FORGET_AFTER_MS) this.sessions.delete(sid);
+    }
+    for (const user of this.online) users.add(user);
+    for (const user of users) this.refresh(user, now);
+  }
+
+  /** Forget a closed session at once (logout). */
+  drop(sids: string[]) {
+    const users = new Set<string>();
+    for (const sid of sids) {
+      const p = this.sessions.get(sid);
+      if (p) users.add(p.user);
+      this.sessions.delete(sid);
+    }
+    for (const u of users) this.refresh(u);
+  }
+
+  directory(q: string | undefined, limit: number) {
+    const now = Date.now();
+    const needle = q?.trim().toLowerCase();
+    const bySession = new Map<string, SessionPresence>();
+    for (const p of this.sessions.values()) bySession.set(p.sid, p);
+    const users: ReturnType<Presence['userEntry']>[] = [];
+    for (const rec of this.core.projections.allUsers()) {
+      if (!rec.public_visible || rec.suspended) continue;
+      if (needle && !rec.chat_address.includes(needle) && !rec.display_name.toLowerCase().includes(needle)) continue;
+      users.push(this.userEntry(rec, bySession, now));
+    }
+    users.sort((a, b) => Number(b.online) - Number(a.online) || a.display_name.localeCompare(b.display_name));
+    const page = users.slice(0, limit);
+    const sessions = page.flatMap((u) => u.sessions.map((s) => ({ ...s, chat_address: u.chat_address, display_name: u.display_name })));
+    return { users: page, sessions, groups: [] as unknown[], total: users.length };
+  }
+
+  private userEntry(rec: UserRecord, bySession: Map<string, SessionPresence>, now: number) {
+    let lastSeen = 0;
+    const sessions = [];
+    for (const s of this.core.projections.sessions(rec.id)) {
+      const p = bySession.get(s.sid);
+      if (p && !p.visible) continue;
+      if (p) lastSeen = Math.max(lastSeen, p.lastSeen);
+      const online = !!p && this.sessionOnline(p, now);
+      if (!online && !s.device_name && !s.session_name) continue;
+      sessions.push({
+        session_id: s.sid,
+        device_name: s.device_name ?? null,
+        session_name: s.session_name ?? null,
+        listen_channel: s.listen_channel ?? null,
+        online,
+        last_seen: iso(p?.lastSeen),
+        typing: !!p?.typingAt && now - p.typingAt < TYPING_TTL_MS,
+      });
+    }
+    return {
+      chat_address: rec.chat_address,
+      display_name: rec.display_name,
+      avatar_file_id: rec.avatar_file_id,
+      online: sessions.some((s) => s.online),
+      last_seen: iso(lastSeen),
+      sessions,
+    };
+  }
+}

@@ -1,0 +1,334 @@
+// Projections: indexes derived from journal events, written in the same transaction as the
+// events (so they are never behind) and rebuildable from the journal in global order.
+// Bump PROJECTION_VERSION when a projection's shape changes: the next start rebuilds.
+import type { Journal, StoredEvent } from '../journal/journal.ts';
+import type { Attachment, InboxEvent } from '../actors/inbox.ts';
+import type { AccountEvent } from '../actors/account.ts';
+
+export const PROJECTION_VERSION = 1;
+
+export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'idem', 'blocks', 'reports'] as const;
+
+export interface UserRecord {
+  id: string;
+  email: string;
+  display_name: string;
+  chat_address: string;
+  public_visible: boolean;
+  avatar_file_id: string | null;
+  created_at: number;
+  suspended: boolean;
+}
+
+export interface MessageRecord {
+  id: string;
+  from_user: string;
+  to_user: string;
+  from: string;
+  to: string;
+  text: string;
+  reply_to?: string;
+  attachments?: Attachment[];
+  sender_session: string;
+  created_at: number;
+  edited_at: number | null;
+  deleted_at: number | null;
+  delivered_at: number | null;
+  read_at: number | null;
+}
+
+export interface ConversationRecord {
+  peer: string;
+  last_id: string;
+  last_at: number;
+  last_seq: number;
+  unread: number;
+  archived: boolean;
+}
+
+export interface IdemRecord {
+  hash: string;
+  id: string;
+  seq: number;
+  at: number;
+}
+
+export interface TokenRecord {
+  user: string;
+  sid: string;
+}
+
+export interface SessionRecord {
+  device_name?: string;
+  session_name?: string;
+  listen_channel?: string;
+  opened_at: number;
+}
+
+type MsgEvent = Extract<InboxEvent, { type: 'msg_in' | 'msg_out' }>;
+
+export class Projections {
+  constructor(private readonly j: Journal) {}
+
+  user(id: string): UserRecord | undefined {
+    return this.j.index<string, UserRecord>('users').get(id);
+  }
+  userByEmail(email: string): string | undefined {
+    return this.j.index<string, string>('emails').get(email);
+  }
+  userByAddress(address: string): string | undefined {
+    return this.j.index<string, string>('addresses').get(address.toLowerCase());
+  }
+  token(hash: string): TokenRecord | undefined {
+    return this.j.index<string, TokenRecord>('tokens').get(hash);
+  }
+  message(id: string): MessageRecord | undefined {
+    return this.j.index<string, MessageRecord>('msgs').get(id);
+  }
+  idem(user: string, key: string): IdemRecord | undefined {
+    return this.j.index<[string, string], IdemRecord>('idem').get([user, key]);
+  }
+  conversation(user: string, peer: string): ConversationRecord | undefined {
+    return this.j.index<[string, string], ConversationRecord>('convs').get([user, peer]);
+  }
+  conversations(user: string): ConversationRecord[] {
+    const rows = this.j
+      .index<[string, string], ConversationRecord>('convs')
+      .getRange({ start: [user], end: [user, '\uffff'] })
+      .map(({ value }) => value);
+    return Array.from(rows);
+  }
+  /** Message ids of one conversation, newest first, with seq < before. */
+  history(user: string, peer: string, before: number, limit: number): { seq: number; id: string }[] {
+    const rows = this.j
+      .index<[string, string, number], string>('convidx')
+      .getRange({ start: [user, peer, before - 1], end: [user, peer, 0], reverse: true, limit })
+      .map(({ key, value }) => ({ seq: key[2], id: value }));
+    return Array.from(rows);
+  }
+  sessions(user: string): (SessionRecord & { sid: string })[] {
+    const rows = this.j
+      .index<[string, string], SessionRecord>('sessions')
+      .getRange({ start: [user], end: [user, '\uffff'] })
+      .map(({ key, value }) => ({ sid: key[1], ...value }));
+    return Array.from(rows);
+  }
+  blocked(user: string): string[] {
+    const rows = this.j
+      .index<[string, string], number>('blocks')
+      .getKeys({ start: [user], end: [user, '\uffff'] })
+      .map((key) => key[1]);
+    return Array.from(rows);
+  }
+  allUsers(): Iterable<UserRecord> {
+    return this.j.index<string, UserRecord>('users').getRange({}).map(({ value }) => value);
+  }
+
+  /** Applies one event to the indexes. Called for every staged event and on rebuild. */
+  apply(stream: string, seq: number, event: StoredEvent) {
+    const colon = stream.indexOf(':');
+    const kind = stream.slice(0, colon);
+    const id = stream.slice(colon + 1);
+    if (kind === 'inbox') this.inbox(id, seq, event as InboxEvent);
+    else if (kind === 'user') this.account(id, event as AccountEvent);
+  }
+
+  private putMessage(ev: MsgEvent) {
+    const prior = this.message(ev.id);
+    if (prior) return;
+    const rec: MessageRecord = {
+      id: ev.id,
+      from_user: ev.from_user,
+      to_user: ev.to_user,
+      from: ev.from,
+      to: ev.to,
+      text: ev.text,
+      reply_to: ev.reply_to,
+      attachments: ev.attachments,
+      sender_session: ev.sender_session,
+      created_at: ev.at,
+      edited_at: null,
+      deleted_at: null,
+      delivered_at: null,
+      read_at: null,
+    };
+    this.j.indexPut('msgs', ev.id, rec);
+  }
+
+  private touchConversation(user: string, peer: string, ev: MsgEvent, seq: number, unreadDelta: number) {
+    const prior = this.conversation(user, peer);
+    this.j.indexPut('convs', [user, peer], {
+      peer,
+      last_id: ev.id,
+      last_at: ev.at,
+      last_seq: seq,
+      unread: Math.max(0, (prior?.unread ?? 0) + unreadDelta),
+      archived: false,
+    } satisfies ConversationRecord);
+    this.j.indexPut('convidx', [user, peer, seq], ev.id);
+  }
+
+  private updateMessage(id: string, change: Partial<MessageRecord>) {
+    const rec = this.message(id);
+    if (rec) this.j.indexPut('msgs', id, { ...rec, ...change });
+  }
+
+  private inbox(user: string, seq: number, ev: InboxEvent) {
+    switch (ev.type) {
+      case 'msg_in': {
+        this.putMessage(ev);
+        this.touchConversation(user, ev.from_user, ev, seq, ev.from_user === user ? 0 : 1);
+        if (ev.from_user === user) this.recordIdem(user, ev, seq);
+        break;
+      }
+      case 'msg_out': {
+        this.putMessage(ev);
+        this.touchConversation(user, ev.to_user, ev, seq, 0);
+        this.recordIdem(user, ev, seq);
+        break;
+      }
+      case 'edited':
+        this.updateMessage(ev.id, { text: ev.text, edited_at: ev.at });
+        break;
+      case 'deleted':
+        this.updateMessage(ev.id, { text: '', attachments: undefined, deleted_at: ev.at });
+        break;
+      case 'receipt':
+        if (ev.status === 'delivered') {
+          const rec = this.message(ev.id);
+          if (rec && !rec.delivered_at) this.updateMessage(ev.id, { delivered_at: ev.at });
+        }
+        break;
+      case 'marked_read': {
+        const perPeer = new Map<string, number>();
+        for (const id of ev.ids) {
+          const rec = this.message(id);
+          if (!rec || rec.read_at || rec.to_user !== user) continue;
+          this.updateMessage(id, { read_at: ev.at, delivered_at: rec.delivered_at ?? ev.at });
+          if (rec.from_user !== user) perPeer.set(rec.from_user, (perPeer.get(rec.from_user) ?? 0) + 1);
+        }
+        for (const [peer, n] of perPeer) {
+          const conv = this.conversation(user, peer);
+          if (conv) this.j.indexPut('convs', [user, peer], { ...conv, unread: Math.max(0, conv.unread - n) });
+        }
+        break;
+      }
+      case 'blocked':
+        this.j.indexPut('blocks', [user, ev.user], ev.at);
+        break;
+      case 'unblocked':
+        this.j.indexRemove('blocks', [user, ev.user]);
+        break;
+      case 'archived': {
+        const conv = this.conversation(user, ev.peer);
+        if (conv) this.j.indexPut('convs', [user, ev.peer], { ...conv, archived: ev.archived });
+        break;
+      }
+      case 'conversation_deleted': {
+        for (const { seq: s } of this.history(user, ev.peer, ev.upto + 1, Number.MAX_SAFE_INTEGER)) {
+          this.j.indexRemove('convidx', [user, ev.peer, s]);
+        }
+        const conv = this.conversation(user, ev.peer);
+        if (conv && conv.last_seq <= ev.upto) this.j.indexRemove('convs', [user, ev.peer]);
+        break;
+      }
+      case 'cursor':
+        break;
+    }
+  }
+
+  private recordIdem(user: string, ev: MsgEvent & { idem_key?: string; body_hash?: string }, seq: number) {
+    if (ev.idem_key) {
+      this.j.indexPut('idem', [user, ev.idem_key], { hash: ev.body_hash ?? '', id: ev.id, seq, at: ev.at } satisfies IdemRecord);
+    }
+  }
+
+  private account(user: string, ev: AccountEvent) {
+    switch (ev.type) {
+      case 'created': {
+        const rec: UserRecord = {
+          id: user,
+          email: ev.email,
+          display_name: ev.display_name,
+          chat_address: ev.chat_address,
+          public_visible: ev.public_visible,
+          avatar_file_id: ev.avatar_file_id ?? null,
+          created_at: ev.at,
+          suspended: false,
+        };
+        this.j.indexPut('users', user, rec);
+        this.j.indexPut('emails', ev.email, user);
+        this.j.indexPut('addresses', ev.chat_address, user);
+        break;
+      }
+      case 'profile_updated': {
+        const rec = this.user(user);
+        if (!rec) break;
+        const { type: _t, at: _a, ...changes } = ev;
+        if (changes.chat_address && changes.chat_address !== rec.chat_address) {
+          this.j.indexRemove('addresses', rec.chat_address);
+          this.j.indexPut('addresses', changes.chat_address, user);
+        }
+        this.j.indexPut('users', user, { ...rec, ...changes });
+        break;
+      }
+      case 'session_opened':
+        this.j.indexPut('tokens', ev.token_hash, { user, sid: ev.sid } satisfies TokenRecord);
+        this.j.indexPut('sessions', [user, ev.sid], {
+          device_name: ev.device_name,
+          session_name: ev.session_name,
+          opened_at: ev.at,
+        } satisfies SessionRecord);
+        break;
+      case 'session_named': {
+        const prior = this.j.index<[string, string], SessionRecord>('sessions').get([user, ev.sid]);
+        if (prior) {
+          this.j.indexPut('sessions', [user, ev.sid], {
+            ...prior,
+            device_name: ev.device_name,
+            session_name: ev.session_name,
+            listen_channel: ev.listen_channel,
+          });
+        }
+        break;
+      }
+      case 'session_closed':
+        this.j.indexRemove('tokens', ev.token_hash);
+        this.j.indexRemove('sessions', [user, ev.sid]);
+        break;
+      case 'reported':
+        this.j.indexPut('reports', [user, ev.at, ev.by], { reason: ev.reason, message_id: ev.message_id });
+        break;
+      case 'suspended': {
+        const rec = this.user(user);
+        if (rec) this.j.indexPut('users', user, { ...rec, suspended: true });
+        break;
+      }
+    }
+  }
+
+  /** Rebuilds every index from the journal when the projection version changed. */
+  async rebuildIfStale(): Promise<boolean> {
+    const version = this.j.getMeta<number>('projection_version');
+    if (version === PROJECTION_VERSION) return false;
+    if (version === undefined && this.j.isEmpty()) {
+      this.j.setMeta('projection_version', PROJECTION_VERSION);
+      await this.j.commit();
+      return false;
+    }
+    await this.rebuild();
+    return true;
+  }
+
+  async rebuild() {
+    await this.j.clearIndexes([...INDEXES]);
+    let n = 0;
+    for (const { stream, seq, event } of this.j.all()) {
+      this.apply(stream, seq, event);
+      // Keep each transaction a manageable size.
+      if (++n % 10_000 === 0) await this.j.commit();
+    }
+    this.j.setMeta('projection_version', PROJECTION_VERSION);
+    await this.j.commit();
+  }
+}

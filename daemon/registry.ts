@@ -1,0 +1,115 @@
+// The actor registry: each long-lived entity is a root XState actor, addressed by stream
+// name, hydrated on first use from its latest snapshot plus the journal tail, and passivated
+// when idle. `apply` stages events in the journal and folds them into the actor in the same
+// synchronous run; the caller awaits `journal.commit()` before telling anyone.
+import { createActor, type AnyActor, type AnyStateMachine } from 'xstate';
+import { JournalError, type Journal, type StoredEvent } from '../journal/journal.ts';
+
+export interface ActorKind {
+  /** Stream prefix, e.g. `inbox` for `inbox:<id>`. */
+  prefix: string;
+  machine: AnyStateMachine;
+  /** Stored with each snapshot; a snapshot of another version is ignored and the stream replayed. */
+  version: number;
+  input?: (id: string) => unknown;
+}
+
+interface Entry {
+  actor: AnyActor;
+  kind: ActorKind;
+  lastUsed: number;
+}
+
+/** Events replayed per read while hydrating. */
+const REPLAY_CHUNK = 500;
+
+export class Registry {
+  private readonly entries = new Map<string, Entry>();
+  hydrations = 0;
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly snapshotEvery: number,
+    /** Called for every staged event, in the same synchronous run (projections). */
+    private readonly onStage: (stream: string, seq: number, event: StoredEvent) => void = () => {},
+  ) {}
+
+  context<C>(kind: ActorKind, id: string): C {
+    return this.entry(kind, id).actor.getSnapshot().context as C;
+  }
+
+  /** Whether the actor's machine is in `state` (top-level state name). */
+  matches(kind: ActorKind, id: string, state: string): boolean {
+    return this.entry(kind, id).actor.getSnapshot().matches(state);
+  }
+
+  /** Stages `events` for the actor and folds them. Returns the seq given to each. */
+  apply<E extends StoredEvent>(kind: ActorKind, id: string, events: readonly E[]): number[] {
+    const entry = this.entry(kind, id);
+    const stream = `${kind.prefix}:${id}`;
+    const seqs: number[] = [];
+    for (const event of events) {
+      const seq = (entry.actor.getSnapshot().context as { seq: number }).seq + 1;
+      this.journal.stage(stream, seq, event);
+      entry.actor.send({ ...event, seq } as never);
+      this.onStage(stream, seq, event);
+      seqs.push(seq);
+      if (seq % this.snapshotEvery === 0) {
+        this.journal.saveSnapshot(stream, { seq, version: kind.version, state: entry.actor.getPersistedSnapshot() });
+      }
+    }
+    return seqs;
+  }
+
+  private entry(kind: ActorKind, id: string): Entry {
+    const stream = `${kind.prefix}:${id}`;
+    let entry = this.entries.get(stream);
+    if (!entry) {
+      entry = { actor: this.hydrate(kind, id, stream), kind, lastUsed: 0 };
+      this.entries.set(stream, entry);
+    }
+    entry.lastUsed = Date.now();
+    return entry;
+  }
+
+  private hydrate(kind: ActorKind, id: string, stream: string): AnyActor {
+    this.hydrations++;
+    const snap = this.journal.loadSnapshot(stream);
+    const usable = snap && snap.version === kind.version;
+    const actor = usable
+      ? createActor(kind.machine, { snapshot: snap.state as never, input: kind.input?.(id) })
+      : createActor(kind.machine, { input: kind.input?.(id) });
+    actor.start();
+    let seq = usable ? snap.seq : 0;
+    const head = this.journal.head(stream);
+    while (seq < head) {
+      const chunk = this.journal.read(stream, seq, REPLAY_CHUNK);
+      if (chunk.length === 0 || chunk[0].seq !== seq + 1) {
+        throw new JournalError(`${stream}: event ${seq + 1} is missing (head ${head}); the journal is damaged`);
+      }
+      for (const { seq: s, event } of chunk) {
+        if (s !== seq + 1) throw new JournalError(`${stream}: gap after ${seq}`);
+        actor.send({ ...event, seq: s } as never);
+        seq = s;
+      }
+    }
+    return actor;
+  }
+
+  /** Drops actors unused for `idleMs`. Call only when no write is staged but uncommitted. */
+  passivate(idleMs: number, now = Date.now()): number {
+    let n = 0;
+    for (const [stream, entry] of this.entries) {
+      if (now - entry.lastUsed >= idleMs) {
+        entry.actor.stop();
+        this.entries.delete(stream);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  get size() {
+    return this.entries.size;
+  }
+}

@@ -1,0 +1,98 @@
+// Boot and shutdown of one relay: identity, journal, projections, services, HTTP front.
+// `startRelay` is what `npm start` runs and what the tests start on a loopback port.
+import { mkdirSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Journal } from '../journal/journal.ts';
+import { buildApp } from '../http/app.ts';
+import { Accounts } from './accounts.ts';
+import type { Config } from './config.ts';
+import { Core } from './core.ts';
+import { loadOrCreateIdentity } from './identity.ts';
+import { createLogger } from './logger.ts';
+import { createMailer } from './mailer.ts';
+import { Messaging } from './messaging.ts';
+import { Presence } from './presence.ts';
+
+/** How often heartbeats are expired and typing hints dropped. */
+const PRESENCE_SWEEP_MS = 5_000;
+/** How often idle actors are looked for. */
+const PASSIVATE_SWEEP_MS = 30_000;
+
+export interface Services {
+  core: Core;
+  accounts: Accounts;
+  messaging: Messaging;
+  presence: Presence;
+  draining: () => boolean;
+}
+
+export interface Relay {
+  app: FastifyInstance;
+  services: Services;
+  url: string;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+export async function startRelay(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Relay> {
+  mkdirSync(config.dataDir, { recursive: true });
+  mkdirSync(config.uploadDir, { recursive: true });
+  const identity = loadOrCreateIdentity(config.dataDir);
+  const journal = Journal.open(config.dataDir);
+  const core = new Core(config, journal, identity, log);
+  if (await core.projections.rebuildIfStale()) log.info('projections rebuilt from the journal');
+
+  const mailer = createMailer(config, log);
+  const accounts = new Accounts(core, mailer);
+  const messaging = new Messaging(core);
+  const presence = new Presence(core);
+  messaging.onLive = (auth, delta) => presence.live(auth, delta);
+  presence.onTyping = (auth, to, typing) => {
+    try {
+      messaging.typing(auth, to, typing);
+    } catch {
+      // A typing hint to an unknown address is dropped, not an error for the heartbeat.
+    }
+  };
+  let draining = false;
+  const services: Services = { core, accounts, messaging, presence, draining: () => draining };
+
+  const app = await buildApp(services, log);
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  const presenceTimer = setInterval(() => {
+    presence.sweep();
+    core.waiters.sweep();
+  }, PRESENCE_SWEEP_MS);
+  const passivateTimer = setInterval(async () => {
+    await journal.commit();
+    const n = core.registry.passivate(config.actorIdleMs);
+    if (n) log.debug({ passivated: n, loaded: core.registry.size }, 'idle actors passivated');
+  }, PASSIVATE_SWEEP_MS);
+  presenceTimer.unref();
+  passivateTimer.unref();
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    services,
+    url,
+    log,
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        clearInterval(presenceTimer);
+        clearInterval(passivateTimer);
+        core.waiters.wakeAll();
+        await app.close();
+        await journal.close();
+        mailer.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,108 @@
+// Parked long-polls and ephemeral events (typing, presence) per user. Nothing here is durable:
+// ephemeral events live a short while in a small ring, and waking a parked poll only tells it
+// to read the journal again.
+
+/** Ephemeral events kept per user; older ones are dropped (they are hints, not data). */
+const RING_SIZE = 64;
+/** An ephemeral event older than this is stale (typing stops meaning anything). */
+const EPHEMERAL_TTL_MS = 30_000;
+
+export interface EphemeralEvent {
+  type: 'typing' | 'presence';
+  [k: string]: unknown;
+}
+
+interface Ring {
+  items: { n: number; at: number; event: EphemeralEvent }[];
+}
+
+export class Waiters {
+  private readonly parked = new Map<string, Set<() => void>>();
+  private readonly rings = new Map<string, Ring>();
+  private readonly marks = new Map<string, number>();
+  private closed = false;
+  /** One counter for all rings, so a ring dropped and re-created never reuses a number. */
+  private counter = 0;
+
+  /** Resolves true when woken for `user`, false on timeout or abort. */
+  wait(user: string, ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.closed || ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let set = this.parked.get(user);
+      if (!set) this.parked.set(user, (set = new Set()));
+      const done = (woken: boolean) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        set!.delete(wake);
+        if (set!.size === 0 && this.parked.get(user) === set) this.parked.delete(user);
+        resolve(woken);
+      };
+      const wake = () => done(true);
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      set.add(wake);
+    });
+  }
+
+  wake(user: string) {
+    const set = this.parked.get(user);
+    if (set) for (const wake of [...set]) wake();
+  }
+
+  /** Answers every parked poll now (shutdown). */
+  wakeAll() {
+    this.closed = true;
+    for (const user of [...this.parked.keys()]) this.wake(user);
+  }
+
+  get parkedCount() {
+    let n = 0;
+    for (const set of this.parked.values()) n += set.size;
+    return n;
+  }
+
+  push(user: string, event: EphemeralEvent, now = Date.now()) {
+    let ring = this.rings.get(user);
+    if (!ring) this.rings.set(user, (ring = { items: [] }));
+    ring.items.push({ n: ++this.counter, at: now, event });
+    if (ring.items.length > RING_SIZE) ring.items.shift();
+    this.wake(user);
+  }
+
+  /** Ephemeral events for `user` that `consumer` has not seen; marks them seen. */
+  take(user: string, consumer: string, now = Date.now()): EphemeralEvent[] {
+    const ring = this.rings.get(user);
+    const key = `${user}\u0000${consumer}`;
+    const mark = this.marks.get(key);
+    this.marks.set(key, this.counter);
+    if (!ring) return [];
+    // A consumer seen for the first time starts now: old typing hints are noise.
+    if (mark === undefined) return [];
+    return ring.items.filter((i) => i.n > mark && now - i.at < EPHEMERAL_TTL_MS).map((i) => i.event);
+  }
+
+  /** Whether `consumer` has unseen fresh ephemeral events. */
+  hasNew(user: string, consumer: string, now = Date.now()): boolean {
+    const ring = this.rings.get(user);
+    if (!ring) return false;
+    const mark = this.marks.get(`${user}\u0000${consumer}`);
+    if (mark === undefined) return false;
+    return ring.items.some((i) => i.n > mark && now - i.at < EPHEMERAL_TTL_MS);
+  }
+
+  /** Makes `consumer` known, so ephemeral events from now on are kept for it. */
+  register(user: string, consumer: string) {
+    const key = `${user}\u0000${consumer}`;
+    if (!this.marks.has(key)) this.marks.set(key, this.counter);
+  }
+
+  /** Drops rings with nothing fresh, and their marks. */
+  sweep(now = Date.now()) {
+    for (const [user, ring] of this.rings) {
+      const last = ring.items[ring.items.length - 1];
+      if (!last || now - last.at > EPHEMERAL_TTL_MS) this.rings.delete(user);
+    }
+    if (this.marks.size > 100_000) this.marks.clear();
+  }
+}

@@ -1,0 +1,114 @@
+// The Fastify front: validation (TypeBox schemas, strict types for bodies), one error
+// handler over http/errors.ts, per-IP rate limits, session authentication, and the route
+// plugins. Routes stay thin: parse → authorize → call the service → map the reply.
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import { Ajv } from 'ajv';
+import type { Logger } from 'pino';
+import { Refusal } from '../actors/decision.ts';
+import type { Auth } from '../daemon/accounts.ts';
+import type { Services } from '../daemon/relay.ts';
+import { errorBody } from './errors.ts';
+import authRoutes from './auth.ts';
+import healthRoutes from './health.ts';
+import messageRoutes from './messages.ts';
+import presenceRoutes from './presence.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth: Auth;
+  }
+  interface FastifyInstance {
+    services: Services;
+    requireAuth: (req: FastifyRequest) => Promise<void>;
+  }
+}
+
+export function sessionToken(req: FastifyRequest): string | undefined {
+  const header = req.headers['x-pchat-session'];
+  if (typeof header === 'string' && header) return header.trim();
+  const authz = req.headers.authorization;
+  if (authz?.startsWith('Bearer ')) return authz.slice(7).trim();
+  return undefined;
+}
+
+export function sendError(reply: FastifyReply, code: string, message?: string, retryAfterSec?: number) {
+  const { status, body } = errorBody(code, message);
+  if (retryAfterSec) reply.header('Retry-After', String(retryAfterSec));
+  return reply.code(status).send(body);
+}
+
+export async function buildApp(services: Services, log: Logger): Promise<FastifyInstance> {
+  const { config } = services.core;
+  const app = Fastify({
+    loggerInstance: log,
+    // One line per request would dominate the log of a busy relay; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Parked long-polls hold a request up to 30 s; the proxy in front decides the rest.
+    requestTimeout: 0,
+  });
+
+  // Bodies are validated strictly (a "5" is not a number); query strings are coerced.
+  const strict = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
+  const coercing = new Ajv({ allErrors: false, coerceTypes: true, useDefaults: true, removeAdditional: false, strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
+
+  app.decorate('services', services);
+  app.decorateRequest('auth', null as unknown as Auth);
+  app.decorate('requireAuth', async (req: FastifyRequest) => {
+    const auth = services.accounts.authenticate(sessionToken(req));
+    if (!auth) throw new Refusal('unauthorized');
+    req.auth = auth;
+  });
+
+  app.addHook('onRequest', async (_req, reply) => {
+    if (services.draining()) return sendError(reply, 'draining');
+  });
+
+  app.setErrorHandler((err: any, req, reply) => {
+    if (err instanceof Refusal) return sendError(reply, err.code, err.message === err.code ? undefined : err.message, err.retryAfterSec);
+    if (err.validation) {
+      const first = err.validation[0];
+      const where = `${err.validationContext ?? 'body'}${first?.instancePath ?? ''}`.replace(/\//g, '.');
+      return sendError(reply, 'validation_failed', `${where} ${first?.message ?? 'is invalid'}`);
+    }
+    switch (err.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendError(reply, 'body_too_large', `the body is larger than ${config.bodyLimitBytes} bytes`);
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendError(reply, 'unsupported_media_type');
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return sendError(reply, 'invalid_json', 'the body is empty; send a JSON object');
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return sendError(reply, 'invalid_json');
+    }
+    if (err instanceof SyntaxError || err.statusCode === 400) {
+      return sendError(reply, 'invalid_json', /prototype|constructor/i.test(err.message) ? 'the body contains a forbidden key (__proto__ or constructor.prototype)' : undefined);
+    }
+    if (err.statusCode === 429) return sendError(reply, 'rate_limited', err.message);
+    if (err.statusCode === 503) return sendError(reply, 'draining');
+    req.log.error({ err, url: req.url }, 'request failed');
+    return sendError(reply, 'internal_error');
+  });
+
+  app.setNotFoundHandler((req, reply) => sendError(reply, 'route_not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
+
+  await app.register(rateLimit, {
+    global: true,
+    max: config.requestsPerIpPerMinute,
+    timeWindow: 60_000,
+    errorResponseBuilder: (_req, ctx) => {
+      const err = Object.assign(new Error(`rate limit: ${ctx.max} requests per ${ctx.after}`), { statusCode: 429 });
+      return err;
+    },
+  });
+
+  await app.register(healthRoutes);
+  await app.register(authRoutes);
+  await app.register(presenceRoutes);
+  await app.register(messageRoutes);
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,75 @@
+// /api/v1/pchat/auth/...: request-code, verify-code, me, logout, logout-all.
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { publicUser } from '../daemon/accounts.ts';
+
+const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$' });
+const Name = Type.String({ maxLength: 80 });
+const Address = Type.String({ minLength: 1, maxLength: 64 });
+
+export const RequestCodeBody = Type.Object({
+  email: Email,
+  display_name: Type.Optional(Name),
+  purpose: Type.Optional(Type.Literal('login')),
+});
+
+export const VerifyCodeBody = Type.Object({
+  email: Email,
+  code: Type.String({ pattern: '^[0-9]{6}$' }),
+  display_name: Type.Optional(Name),
+  chat_address: Type.Optional(Address),
+  public_visible: Type.Optional(Type.Boolean()),
+  device_name: Type.Optional(Name),
+  session_name: Type.Optional(Name),
+});
+
+export const UpdateMeBody = Type.Object({
+  display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 80 })),
+  avatar_file_id: Type.Optional(Type.Union([Type.String({ maxLength: 128 }), Type.Null()])),
+  public_visible: Type.Optional(Type.Boolean()),
+  chat_address: Type.Optional(Address),
+});
+
+const HOUR = 3_600_000;
+
+export default async function authRoutes(app: FastifyInstance) {
+  const { accounts, core, presence } = app.services;
+  const base = '/api/v1/pchat/auth';
+
+  app.post<{ Body: Static<typeof RequestCodeBody> }>(
+    `${base}/request-code`,
+    { schema: { body: RequestCodeBody }, config: { rateLimit: { max: core.config.codeRequestsPerIpPerHour, timeWindow: HOUR } } },
+    async (req) => ({ success: true, ...(await accounts.requestCode(req.body.email.trim().toLowerCase())) }),
+  );
+
+  app.post<{ Body: Static<typeof VerifyCodeBody> }>(
+    `${base}/verify-code`,
+    { schema: { body: VerifyCodeBody }, config: { rateLimit: { max: core.config.codeVerifiesPerIpPerHour, timeWindow: HOUR } } },
+    async (req) => ({ success: true, ...(await accounts.verifyCode({ ...req.body, email: req.body.email.trim().toLowerCase() })) }),
+  );
+
+  app.get(`${base}/me`, { preHandler: app.requireAuth }, async (req) => ({
+    success: true,
+    user: publicUser(req.auth.record),
+    session: { id: req.auth.sid },
+  }));
+
+  app.put<{ Body: Static<typeof UpdateMeBody> }>(
+    `${base}/me`,
+    { preHandler: app.requireAuth, schema: { body: UpdateMeBody } },
+    async (req) => ({ success: true, user: await accounts.updateMe(req.auth, req.body) }),
+  );
+
+  app.post(`${base}/logout`, { preHandler: app.requireAuth }, async (req) => {
+    const out = await accounts.logout(req.auth, false);
+    presence.drop([req.auth.sid]);
+    return { success: true, ...out };
+  });
+
+  app.post(`${base}/logout-all`, { preHandler: app.requireAuth }, async (req) => {
+    const sids = core.projections.sessions(req.auth.user).map((s) => s.sid);
+    const out = await accounts.logout(req.auth, true);
+    presence.drop(sids);
+    return { success: true, ...out };
+  });
+}

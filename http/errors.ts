@@ -1,0 +1,45 @@
+// The one table of error codes: code → HTTP status and default sentence. Routes and services
+// throw a Refusal with a code; the error handler turns it into
+// `{success:false, error:<code>, message:<sentence>}`. Tests assert on the code.
+
+export const ERRORS = {
+  bad_request: [400, 'The request is not valid.'],
+  validation_failed: [400, 'The request body or query has a wrong field.'],
+  invalid_json: [400, 'The body is not valid JSON.'],
+  invalid_address: [400, 'That chat address is not valid.'],
+  invalid_code: [400, 'The code is wrong or has expired; request a new one.'],
+  text_too_long: [413, 'The text is longer than this relay allows.'],
+  channel_unavailable: [400, 'That channel is not configured on this relay.'],
+  unauthorized: [401, 'Sign in first: send X-PChat-Session with a valid session token.'],
+  not_your_address: [403, 'That chat address is not yours.'],
+  not_sender: [403, 'Only the sender can do that.'],
+  blocked: [403, 'The recipient does not accept messages from you.'],
+  suspended: [403, 'Your account is suspended from sending.'],
+  forbidden: [403, 'You are not allowed to do that.'],
+  not_found: [404, 'Not found.'],
+  route_not_found: [404, 'No such route on this relay.'],
+  unknown_recipient: [404, 'No such chat address on this relay.'],
+  unknown_message: [404, 'No such message in your conversations.'],
+  unknown_conversation: [404, 'No such conversation.'],
+  address_taken: [409, 'That chat address is taken.'],
+  conflict: [409, 'That conflicts with the current state.'],
+  message_deleted: [409, 'The message was deleted.'],
+  body_too_large: [413, 'The body is larger than this relay allows.'],
+  unsupported_media_type: [415, 'Send JSON (Content-Type: application/json).'],
+  idempotency_key_reused: [422, 'This idempotency_key was used for a different request.'],
+  rate_limited: [429, 'Too many requests; slow down.'],
+  too_many_codes: [429, 'Too many codes requested for this email; try again later.'],
+  too_many_attempts: [429, 'Too many wrong codes; try again later.'],
+  draining: [503, 'The relay is shutting down; retry shortly.'],
+  internal_error: [500, 'Something went wrong on the relay; it was logged.'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function errorBody(code: string, message?: string) {
+  const known = (ERRORS as Record<string, readonly [number, string]>)[code];
+  return {
+    status: known ? known[0] : 500,
+    body: { success: false as const, error: known ? code : 'internal_error', message: message ?? (known ? known[1] : ERRORS.internal_error[1]) },
+  };
+}

@@ -1,0 +1,138 @@
+// Messages and the inbox: send, poll, read, receipt-status, edit, delete, conversations,
+// history, conversation delete/archive, block/unblock, report.
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { MAX_POLL_LIMIT } from '../daemon/messaging.ts';
+
+const Address = Type.String({ minLength: 1, maxLength: 64 });
+const MessageId = Type.String({ minLength: 1, maxLength: 64 });
+const MessageIds = Type.Array(MessageId, { minItems: 1, maxItems: 500 });
+const PhoneId = Type.Optional(Type.String({ maxLength: 128 }));
+
+export const SendBody = Type.Object({
+  channel: Type.String({ minLength: 1, maxLength: 16 }),
+  to: Type.String({ minLength: 1, maxLength: 320 }),
+  // Length is checked against the configured limit with its own error code.
+  text: Type.Optional(Type.String()),
+  source: Type.Optional(Address),
+  phone_id: PhoneId,
+  idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  reply_to: Type.Optional(MessageId),
+  attachments: Type.Optional(
+    Type.Array(
+      Type.Object({
+        file_id: Type.String({ minLength: 1, maxLength: 128 }),
+        kind: Type.Union([Type.Literal('image'), Type.Literal('video'), Type.Literal('audio'), Type.Literal('voice'), Type.Literal('file')]),
+        caption: Type.Optional(Type.String({ maxLength: 1000 })),
+      }),
+      { maxItems: 20 },
+    ),
+  ),
+});
+
+export const PollBody = Type.Object({
+  chat_address: Type.Optional(Address),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_POLL_LIMIT })),
+  after: Type.Optional(Type.Integer({ minimum: 0 })),
+  wait_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 30_000 })),
+  phone_id: PhoneId,
+});
+
+export const ReadBody = Type.Object({
+  chat_address: Type.Optional(Address),
+  message_id: Type.Optional(MessageId),
+  message_ids: Type.Optional(MessageIds),
+  phone_id: PhoneId,
+});
+
+export const ReceiptStatusBody = Type.Object({ message_ids: MessageIds, phone_id: PhoneId });
+export const EditBody = Type.Object({ message_id: MessageId, text: Type.String() });
+export const DeleteBody = Type.Object({ message_id: MessageId });
+export const PeerBody = Type.Object({ peer: Address });
+export const ArchiveBody = Type.Object({ peer: Address, archived: Type.Optional(Type.Boolean()) });
+export const AddressBody = Type.Object({ address: Address });
+export const ReportBody = Type.Object({
+  message_id: Type.Optional(MessageId),
+  address: Type.Optional(Address),
+  reason: Type.String({ minLength: 1, maxLength: 1000 }),
+});
+export const ConversationsQuery = Type.Object({ archived: Type.Optional(Type.Boolean()) });
+export const HistoryQuery = Type.Object({
+  peer: Address,
+  before: Type.Optional(Type.Integer({ minimum: 1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+});
+
+export default async function messageRoutes(app: FastifyInstance) {
+  const { messaging } = app.services;
+  const auth = { preHandler: app.requireAuth };
+  const w = '/api/v1/webchat';
+
+  app.post<{ Body: Static<typeof SendBody> }>('/api/v1/messages', { ...auth, schema: { body: SendBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.send(req.auth, req.body)),
+  }));
+
+  app.post<{ Body: Static<typeof PollBody> }>(`${w}/poll`, { ...auth, schema: { body: PollBody } }, async (req, reply) => {
+    const abort = new AbortController();
+    reply.raw.on('close', () => abort.abort());
+    return { success: true, ...(await messaging.poll(req.auth, req.body, abort.signal)) };
+  });
+
+  app.post<{ Body: Static<typeof ReadBody> }>(`${w}/read`, { ...auth, schema: { body: ReadBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.markRead(req.auth, req.body)),
+  }));
+
+  app.post<{ Body: Static<typeof ReceiptStatusBody> }>(`${w}/receipt-status`, { ...auth, schema: { body: ReceiptStatusBody } }, async (req) => ({
+    success: true,
+    ...messaging.receiptStatus(req.auth, req.body.message_ids),
+  }));
+
+  app.post<{ Body: Static<typeof EditBody> }>(`${w}/edit`, { ...auth, schema: { body: EditBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.edit(req.auth, req.body.message_id, req.body.text)),
+  }));
+
+  app.post<{ Body: Static<typeof DeleteBody> }>(`${w}/delete`, { ...auth, schema: { body: DeleteBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.remove(req.auth, req.body.message_id)),
+  }));
+
+  app.get<{ Querystring: Static<typeof ConversationsQuery> }>(`${w}/conversations`, { ...auth, schema: { querystring: ConversationsQuery } }, async (req) => ({
+    success: true,
+    conversations: messaging.conversations(req.auth, req.query.archived),
+  }));
+
+  app.get<{ Querystring: Static<typeof HistoryQuery> }>(`${w}/history`, { ...auth, schema: { querystring: HistoryQuery } }, async (req) => ({
+    success: true,
+    ...messaging.history(req.auth, req.query.peer, req.query.before, req.query.limit ?? 50),
+  }));
+
+  app.post<{ Body: Static<typeof PeerBody> }>(`${w}/conversation/delete`, { ...auth, schema: { body: PeerBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.deleteConversation(req.auth, req.body.peer)),
+  }));
+
+  app.post<{ Body: Static<typeof ArchiveBody> }>(`${w}/conversation/archive`, { ...auth, schema: { body: ArchiveBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.archive(req.auth, req.body.peer, req.body.archived ?? true)),
+  }));
+
+  app.post<{ Body: Static<typeof AddressBody> }>(`${w}/block`, { ...auth, schema: { body: AddressBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.block(req.auth, req.body.address, true)),
+  }));
+
+  app.post<{ Body: Static<typeof AddressBody> }>(`${w}/unblock`, { ...auth, schema: { body: AddressBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.block(req.auth, req.body.address, false)),
+  }));
+
+  app.get(`${w}/blocked`, auth, async (req) => ({ success: true, blocked: messaging.blockedList(req.auth) }));
+
+  app.post<{ Body: Static<typeof ReportBody> }>(`${w}/report`, { ...auth, schema: { body: ReportBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.report(req.auth, req.body)),
+  }));
+}
