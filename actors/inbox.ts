@@ -106,6 +106,12 @@ export function decideReceive(ctx: InboxContext, msg: Extract<InboxEvent, { type
   return accept(msg);
 }
 
+/** A new consumer (session) starts where the most advanced one is: it gets what arrives from now on. */
+export function decideOpenConsumer(ctx: InboxContext, consumer: string, at: number): Decision<InboxEvent> {
+  if (ctx.cursors[consumer] !== undefined) return accept();
+  return accept({ type: 'cursor', consumer, upto: ctx.top, at });
+}
+
 export function decideClaim(ctx: InboxContext, consumer: string, upto: number, at: number): Decision<InboxEvent> {
   if (upto <= (ctx.cursors[consumer] ?? 0) || upto > ctx.seq) return accept();
   return accept({ type: 'cursor', consumer, upto, at });

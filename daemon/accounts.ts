@@ -4,7 +4,8 @@ import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto
 import { Refusal } from '../actors/decision.ts';
 import { decideCloseSessions, decideCreate, decideProfile, type AccountContext, type Profile } from '../actors/account.ts';
 import { CODE_TTL_MS, decideIssue, decideVerify, type LoginContext } from '../actors/login.ts';
-import { Account, Core, Login, iso, randomHex, sha256 } from './core.ts';
+import { Account, Core, Inbox, Login, iso, randomHex, sha256 } from './core.ts';
+import { decideOpenConsumer, type InboxContext } from '../actors/inbox.ts';
 import type { Mailer } from './mailer.ts';
 import type { UserRecord } from './projections.ts';
 
@@ -134,6 +135,7 @@ export class Accounts {
     registry.apply(Account, user, [
       { type: 'session_opened', sid, token_hash: sha256(token), device_name: body.device_name, session_name: body.session_name, at: now },
     ]);
+    this.core.applyInbox(user, decideOpenConsumer(registry.context<InboxContext>(Inbox, user), sid, now).events);
     await this.core.commit();
     const record = projections.user(user)!;
     return {

@@ -1,0 +1,125 @@
+// Test helpers: a real relay on a loopback port with a temp data dir, and a tiny client.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../daemon/config.ts';
+import { createLogger } from '../daemon/logger.ts';
+import { startRelay, type Relay } from '../daemon/relay.ts';
+
+export interface TestRelay {
+  relay: Relay;
+  url: string;
+  dir: string;
+  config: Config;
+  /** Every log line the relay wrote, parsed. */
+  logs: Record<string, unknown>[];
+  api: <T = any>(method: string, path: string, body?: unknown, token?: string, headers?: Record<string, string>) => Promise<ApiResponse<T>>;
+  login: (email: string, opts?: Record<string, unknown>) => Promise<{ token: string; user: any; session: any }>;
+  stop: () => Promise<void>;
+  /** Stops the relay and starts it again on the same data dir and port. */
+  restart: (env?: Record<string, string>) => Promise<void>;
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export function tempDir(prefix = 'pchat-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function testConfig(dir: string, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    PCHAT_DATA_DIR: join(dir, 'data'),
+    PCHAT_UPLOAD_DIR: join(dir, 'uploads'),
+    PCHAT_DEV_EXPOSE_CODES: 'true',
+    LOG_LEVEL: 'info',
+    ...env,
+  });
+}
+
+export async function request<T = any>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+  headers: Record<string, string> = {},
+): Promise<ApiResponse<T>> {
+  const h: Record<string, string> = { ...headers };
+  if (token) h['x-pchat-session'] = token;
+  let payload: string | undefined;
+  if (body !== undefined) {
+    payload = typeof body === 'string' ? body : JSON.stringify(body);
+    h['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(base + path, { method, headers: h, body: payload });
+  const text = await res.text();
+  let parsed: any = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+export async function startTestRelay(env: Record<string, string> = {}): Promise<TestRelay> {
+  const dir = tempDir();
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+      cb();
+    },
+  });
+  let config = testConfig(dir, env);
+  let relay = await startRelay(config, createLogger(config.logLevel, sink));
+  const t: TestRelay = {
+    relay,
+    url: relay.url,
+    dir,
+    config,
+    logs,
+    api: (method, path, body, token, headers) => request(t.url, method, path, body, token, headers),
+    async login(email, opts = {}) {
+      const req = await t.api('POST', '/api/v1/pchat/auth/request-code', { email, purpose: 'login' });
+      if (req.status !== 200) throw new Error(`request-code ${req.status} ${JSON.stringify(req.body)}`);
+      const ver = await t.api('POST', '/api/v1/pchat/auth/verify-code', { email, code: req.body.dev_code, ...opts });
+      if (ver.status !== 200) throw new Error(`verify-code ${ver.status} ${JSON.stringify(ver.body)}`);
+      return { token: ver.body.session_token, user: ver.body.user, session: ver.body.session };
+    },
+    async stop() {
+      await t.relay.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async restart(extra = {}) {
+      await t.relay.close();
+      // Let the client notice its keep-alive sockets were closed before reusing the port.
+      await new Promise((r) => setTimeout(r, 20));
+      const port = new URL(t.url).port;
+      config = testConfig(dir, { ...env, PORT: port, ...extra });
+      relay = await startRelay(config, createLogger(config.logLevel, sink));
+      t.relay = relay;
+      t.config = config;
+      t.url = relay.url;
+    },
+  };
+  return t;
+}
+
+/** Polls `fn` until it returns a truthy value (bounded by `ms`). */
+export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, step = 20): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, step));
+  }
+}

@@ -1,0 +1,225 @@
+// Direct messaging end to end against a real relay: send, poll (claim / after / long-poll),
+// receipts, edit/delete, idempotency, conversations, history, block, report, saved messages.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestRelay, type TestRelay } from '../helpers.ts';
+
+const send = (t: TestRelay, token: string, to: string, text: string, extra: Record<string, unknown> = {}) =>
+  t.api('POST', '/api/v1/messages', { channel: 'pchat', to, text, ...extra }, token);
+const poll = (t: TestRelay, token: string, body: Record<string, unknown> = {}) => t.api('POST', '/api/v1/webchat/poll', body, token);
+
+describe('direct messages', () => {
+  let t: TestRelay;
+  let alice: { token: string; user: any };
+  let bob: { token: string; user: any };
+  let carol: { token: string; user: any };
+
+  before(async () => {
+    t = await startTestRelay({ PCHAT_AUTO_BLOCK_THRESHOLD: '2' });
+    alice = await t.login('alice@example.com', { chat_address: 'alice', display_name: 'Alice' });
+    bob = await t.login('bob@example.com', { chat_address: 'bob', display_name: 'Bob' });
+    carol = await t.login('carol@example.com', { chat_address: 'carol' });
+  });
+  after(() => t.stop());
+
+  test('a sent message is claimed once by the recipient session, then re-read with after', async () => {
+    const s = await send(t, alice.token, 'bob', 'hello bob', { source: 'alice', phone_id: 'pchat_free_phone' });
+    assert.equal(s.status, 200);
+    assert.match(s.body.message_id, /^msg_[0-9a-f]{24}$/);
+    assert.equal(s.body.status, 'sent');
+
+    const p1 = await poll(t, bob.token, { chat_address: 'bob', limit: 20 });
+    assert.equal(p1.status, 200);
+    assert.deepEqual(p1.body.messages.map((m: any) => [m.from, m.text]), [['alice', 'hello bob']]);
+    assert.equal(p1.body.messages[0].display_name, 'Alice');
+    const p2 = await poll(t, bob.token, { chat_address: 'bob' });
+    assert.equal(p2.body.messages.length, 0, 'a claimed message is not returned again');
+    assert.ok(p2.body.cursor >= p1.body.cursor, 'cursors never go backwards');
+
+    const again = await poll(t, bob.token, { after: 0 });
+    assert.equal(again.body.messages.length, 1, 'after re-reads from a seq');
+  });
+
+  test('each session has its own cursor', async () => {
+    const bob2 = await t.login('bob@example.com', { device_name: 'phone' });
+    const s = await send(t, alice.token, 'bob', 'for every device');
+    const a = await poll(t, bob.token);
+    const b = await poll(t, bob2.token);
+    assert.ok(a.body.messages.some((m: any) => m.id === s.body.message_id));
+    assert.ok(b.body.messages.some((m: any) => m.id === s.body.message_id));
+  });
+
+  test('receipts go sent → delivered → read, and the sender is told', async () => {
+    const s = await send(t, alice.token, 'bob', 'receipt me');
+    const id = s.body.message_id;
+    let st = await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [id] }, alice.token);
+    assert.equal(st.body.statuses[0].status, 'sent');
+    await poll(t, bob.token);
+    st = await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [id] }, alice.token);
+    assert.equal(st.body.statuses[0].status, 'delivered');
+    assert.ok(st.body.statuses[0].delivered_at);
+    const r = await t.api('POST', '/api/v1/webchat/read', { chat_address: 'bob', message_ids: [id] }, bob.token);
+    assert.equal(r.body.read, 1);
+    st = await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [id, 'msg_nope'] }, alice.token);
+    assert.equal(st.body.statuses[0].status, 'read');
+    assert.ok(st.body.statuses[0].read_at);
+    assert.equal(st.body.statuses[1].status, 'unknown');
+    const events = (await poll(t, alice.token)).body.events;
+    const receipts = events.filter((e: any) => e.type === 'receipt' && e.message_id === id).map((e: any) => e.status);
+    assert.deepEqual(receipts, ['delivered', 'read']);
+    // Someone else's message is not readable by a third party.
+    const c = await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [id] }, carol.token);
+    assert.equal(c.body.statuses[0].status, 'unknown');
+  });
+
+  test('a long-poll wakes on a send instead of waiting out its wait_ms', async () => {
+    await poll(t, bob.token);
+    const started = Date.now();
+    const parked = poll(t, bob.token, { wait_ms: 20_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    await send(t, alice.token, 'bob', 'wake up');
+    const p = await parked;
+    assert.equal(p.body.messages[0].text, 'wake up');
+    assert.ok(Date.now() - started < 10_000, 'answered by the send, not by the timeout');
+  });
+
+  test('only the sender edits and deletes; the recipient sees both events', async () => {
+    const id = (await send(t, alice.token, 'bob', 'tpyo')).body.message_id;
+    await poll(t, bob.token);
+    assert.equal((await t.api('POST', '/api/v1/webchat/edit', { message_id: id, text: 'x' }, bob.token)).body.error, 'not_sender');
+    assert.equal((await t.api('POST', '/api/v1/webchat/delete', { message_id: id }, bob.token)).body.error, 'not_sender');
+    assert.equal((await t.api('POST', '/api/v1/webchat/edit', { message_id: id, text: 'x' }, carol.token)).body.error, 'unknown_message');
+    const e = await t.api('POST', '/api/v1/webchat/edit', { message_id: id, text: 'typo' }, alice.token);
+    assert.equal(e.status, 200);
+    const d = await t.api('POST', '/api/v1/webchat/delete', { message_id: id }, alice.token);
+    assert.equal(d.status, 200);
+    const events = (await poll(t, bob.token)).body.events.filter((ev: any) => ev.message_id === id);
+    assert.deepEqual(events.map((ev: any) => ev.type), ['edit', 'delete']);
+    assert.equal(events[0].text, 'typo');
+    const again = await t.api('POST', '/api/v1/webchat/edit', { message_id: id, text: 'y' }, alice.token);
+    assert.equal(again.status, 409);
+    assert.equal(again.body.error, 'message_deleted');
+  });
+
+  test('idempotency: same key → same response (concurrent duplicates too); other body → 422', async () => {
+    const body = { idempotency_key: 'idem-1' };
+    const [a, b, c] = await Promise.all([
+      send(t, alice.token, 'bob', 'once', body),
+      send(t, alice.token, 'bob', 'once', body),
+      send(t, alice.token, 'bob', 'once', body),
+    ]);
+    assert.equal(a.status, 200);
+    assert.deepEqual(b.body, a.body);
+    assert.deepEqual(c.body, a.body);
+    const later = await send(t, alice.token, 'bob', 'once', body);
+    assert.deepEqual(later.body, a.body);
+    const other = await send(t, alice.token, 'bob', 'twice', body);
+    assert.equal(other.status, 422);
+    assert.equal(other.body.error, 'idempotency_key_reused');
+    const got = (await poll(t, bob.token)).body.messages.filter((m: any) => m.text === 'once');
+    assert.equal(got.length, 1);
+    // The same key from another sender is another message.
+    const fromCarol = await send(t, carol.token, 'bob', 'once', body);
+    assert.notEqual(fromCarol.body.message_id, a.body.message_id);
+  });
+
+  test('conversations list unread counts and the last message; read clears them', async () => {
+    const dave = await t.login('dave@example.com', { chat_address: 'dave' });
+    await send(t, alice.token, 'dave', 'one');
+    const two = await send(t, alice.token, 'dave', 'two');
+    let list = (await t.api('GET', '/api/v1/webchat/conversations', undefined, dave.token)).body.conversations;
+    assert.equal(list.length, 1);
+    assert.equal(list[0].peer, 'alice');
+    assert.equal(list[0].unread, 2);
+    assert.equal(list[0].last_message.text, 'two');
+    const all = (await poll(t, dave.token)).body.messages.map((m: any) => m.id);
+    await t.api('POST', '/api/v1/webchat/read', { message_ids: all }, dave.token);
+    list = (await t.api('GET', '/api/v1/webchat/conversations', undefined, dave.token)).body.conversations;
+    assert.equal(list[0].unread, 0);
+    const mine = (await t.api('GET', '/api/v1/webchat/conversations', undefined, alice.token)).body.conversations;
+    assert.equal(mine.find((c: any) => c.peer === 'dave').last_message.id, two.body.message_id);
+
+    const arch = await t.api('POST', '/api/v1/webchat/conversation/archive', { peer: 'alice' }, dave.token);
+    assert.equal(arch.body.archived, true);
+    assert.equal((await t.api('GET', '/api/v1/webchat/conversations?archived=false', undefined, dave.token)).body.conversations.length, 0);
+    assert.equal((await t.api('GET', '/api/v1/webchat/conversations?archived=true', undefined, dave.token)).body.conversations.length, 1);
+
+    const del = await t.api('POST', '/api/v1/webchat/conversation/delete', { peer: 'alice' }, dave.token);
+    assert.equal(del.body.deleted, true);
+    assert.equal((await t.api('GET', '/api/v1/webchat/conversations', undefined, dave.token)).body.conversations.length, 0);
+    assert.equal((await t.api('GET', '/api/v1/webchat/history?peer=alice', undefined, dave.token)).body.messages.length, 0);
+    // The other side keeps its copy.
+    assert.equal((await t.api('GET', '/api/v1/webchat/history?peer=dave', undefined, alice.token)).body.messages.length, 2);
+  });
+
+  test('history pages backwards with before/limit', async () => {
+    const erin = await t.login('erin@example.com', { chat_address: 'erin' });
+    for (let i = 0; i < 7; i++) await send(t, alice.token, 'erin', `m${i}`);
+    const p1 = (await t.api('GET', '/api/v1/webchat/history?peer=alice&limit=3', undefined, erin.token)).body;
+    assert.deepEqual(p1.messages.map((m: any) => m.text), ['m4', 'm5', 'm6']);
+    assert.equal(p1.has_more, true);
+    const p2 = (await t.api('GET', `/api/v1/webchat/history?peer=alice&limit=3&before=${p1.next_before}`, undefined, erin.token)).body;
+    assert.deepEqual(p2.messages.map((m: any) => m.text), ['m1', 'm2', 'm3']);
+    const p3 = (await t.api('GET', `/api/v1/webchat/history?peer=alice&limit=3&before=${p2.next_before}`, undefined, erin.token)).body;
+    assert.deepEqual(p3.messages.map((m: any) => m.text), ['m0']);
+    assert.equal(p3.has_more, false);
+  });
+
+  test('saved messages: to oneself, seen by my other sessions but not echoed to the sender session', async () => {
+    const other = await t.login('alice@example.com', { device_name: 'tablet' });
+    await poll(t, other.token);
+    const s = await send(t, alice.token, 'alice', 'note to self');
+    assert.equal(s.status, 200);
+    assert.equal((await poll(t, alice.token)).body.messages.filter((m: any) => m.id === s.body.message_id).length, 0);
+    assert.equal((await poll(t, other.token)).body.messages.filter((m: any) => m.id === s.body.message_id).length, 1);
+    const saved = (await t.api('GET', '/api/v1/webchat/conversations', undefined, alice.token)).body.conversations.find((c: any) => c.saved);
+    assert.equal(saved.last_message.text, 'note to self');
+  });
+
+  test('reply_to must name a message of the same conversation', async () => {
+    const first = await send(t, alice.token, 'bob', 'question?');
+    const reply = await send(t, bob.token, 'alice', 'answer', { reply_to: first.body.message_id });
+    assert.equal(reply.status, 200);
+    const stray = await send(t, carol.token, 'alice', 'hijack', { reply_to: first.body.message_id });
+    assert.equal(stray.status, 404);
+  });
+
+  test('a blocked sender is refused until unblocked', async () => {
+    assert.equal((await t.api('POST', '/api/v1/webchat/block', { address: 'carol' }, bob.token)).status, 200);
+    assert.deepEqual((await t.api('GET', '/api/v1/webchat/blocked', undefined, bob.token)).body.blocked.map((b: any) => b.chat_address), ['carol']);
+    const refused = await send(t, carol.token, 'bob', 'let me in');
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error, 'blocked');
+    await t.api('POST', '/api/v1/webchat/unblock', { address: 'carol' }, bob.token);
+    assert.equal((await send(t, carol.token, 'bob', 'thanks')).status, 200);
+  });
+
+  test('reports from enough distinct users suspend the sender', async () => {
+    const spam = await t.login('spam@example.com', { chat_address: 'spammer' });
+    const m = await send(t, spam.token, 'alice', 'buy now');
+    assert.equal((await t.api('POST', '/api/v1/webchat/report', { message_id: m.body.message_id, reason: 'spam' }, alice.token)).status, 200);
+    assert.equal((await send(t, spam.token, 'bob', 'still here')).status, 200);
+    assert.equal((await t.api('POST', '/api/v1/webchat/report', { address: 'spammer', reason: 'spam' }, bob.token)).status, 200);
+    const after = await send(t, spam.token, 'bob', 'and now?');
+    assert.equal(after.status, 403);
+    assert.equal(after.body.error, 'suspended');
+  });
+
+  test('unknown recipients, other channels and groups are clear errors', async () => {
+    assert.equal((await send(t, alice.token, 'nobody-here', 'hi')).body.error, 'unknown_recipient');
+    assert.equal((await t.api('POST', '/api/v1/messages', { channel: 'sms', to: '+15551230001', text: 'x' }, alice.token)).body.error, 'channel_unavailable');
+    assert.equal((await send(t, alice.token, 'group:grp_0000000000000000', 'hi')).status, 404);
+  });
+
+  test('messages, cursors and receipts survive a restart', async () => {
+    const id = (await send(t, alice.token, 'bob', 'before restart')).body.message_id;
+    const cursorBefore = (await poll(t, bob.token)).body.cursor;
+    await send(t, alice.token, 'bob', 'queued across restart');
+    await t.restart();
+    const p = await poll(t, bob.token);
+    assert.deepEqual(p.body.messages.map((m: any) => m.text), ['queued across restart']);
+    assert.ok(p.body.cursor > cursorBefore);
+    const st = await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [id] }, alice.token);
+    assert.equal(st.body.statuses[0].status, 'delivered');
+  });
+});
