@@ -66,15 +66,18 @@ export class Accounts {
     const { config, registry, projections } = this.core;
     const known = projections.userByEmail(email) !== undefined;
     const reply = { sent: true as const, expires_in: CODE_TTL_MS / 1000 };
-    // Without free mode, unknown emails get the same answer and no code.
-    if (!known && !config.freeMode) return reply;
+    // Without free mode an unknown email gets no code, but goes through the same actor, budget
+    // and journal write (with a hash nothing matches), so its answers look like a known one's.
+    const mailed = known || config.freeMode;
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const now = Date.now();
     const id = this.loginId(email);
-    const decision = decideIssue(registry.context<LoginContext>(Login, id), this.codeHash(email, code), now);
+    const hash = mailed ? this.codeHash(email, code) : randomHex(32);
+    const decision = decideIssue(registry.context<LoginContext>(Login, id), hash, now);
     if (decision.refusal) throw decision.refusal;
     registry.apply(Login, id, decision.events);
     await this.core.commit();
+    if (!mailed) return reply;
     void this.mailer.sendLoginCode(email, code);
     return config.devExposeCodes ? { ...reply, dev_code: code } : reply;
   }
@@ -111,6 +114,7 @@ export class Accounts {
     }
 
     let user = existing;
+    if (!user && !this.core.config.freeMode) throw new Refusal('invalid_code', 'the code is wrong or has expired; request a new one');
     if (!user) {
       user = `usr_${randomHex(8)}`;
       const profile: Profile = {

@@ -4,6 +4,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { Ajv } from 'ajv';
+import sjson from 'secure-json-parse';
 import type { Logger } from 'pino';
 import { Refusal } from '../actors/decision.ts';
 import type { Auth } from '../daemon/accounts.ts';
@@ -56,6 +57,19 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   const coercing = new Ajv({ allErrors: false, coerceTypes: true, useDefaults: true, removeAdditional: false, strict: false });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
 
+  // Our own JSON parser, so a poisoned body is explained as such (Fastify's hides why).
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(new Refusal('invalid_json', 'the body is empty; send a JSON object'), undefined);
+    try {
+      done(null, sjson.parse(text, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (err) {
+      const poisoned = !(err instanceof SyntaxError);
+      done(new Refusal('invalid_json', poisoned ? 'the body contains a forbidden key (__proto__ or constructor.prototype)' : `the body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+
   app.decorate('services', services);
   app.decorateRequest('auth', null as unknown as Auth);
   app.decorate('requireAuth', async (req: FastifyRequest) => {
@@ -84,9 +98,6 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
         return sendError(reply, 'invalid_json', 'the body is empty; send a JSON object');
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
         return sendError(reply, 'invalid_json');
-    }
-    if (err instanceof SyntaxError || err.statusCode === 400) {
-      return sendError(reply, 'invalid_json', /prototype|constructor/i.test(err.message) ? 'the body contains a forbidden key (__proto__ or constructor.prototype)' : undefined);
     }
     if (err.statusCode === 429) return sendError(reply, 'rate_limited', err.message);
     if (err.statusCode === 503) return sendError(reply, 'draining');

@@ -1,0 +1,258 @@
+// Presence, the directory and typing against a real relay: named sessions online after a
+// heartbeat, ?q= filtering, visible:false, accounts that are not public, online while a
+// long-poll is parked, expiry after the presence window, presence events to conversation
+// peers, and typing events delivered to a parked long-poll.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually, startTestRelay, type TestRelay } from '../helpers.ts';
+
+type Session = { token: string; user: any; session: any };
+
+const heartbeat = (t: TestRelay, token: string, body: Record<string, unknown> = {}) => t.api('POST', '/api/v1/webchat/presence', body, token);
+const poll = (t: TestRelay, token: string, body: Record<string, unknown> = {}) => t.api('POST', '/api/v1/webchat/poll', body, token);
+const send = (t: TestRelay, token: string, to: string, text: string) => t.api('POST', '/api/v1/messages', { channel: 'pchat', to, text }, token);
+
+async function directory(t: TestRelay, token: string, query = '') {
+  const res = await t.api('GET', `/api/v1/webchat/directory${query}`, undefined, token);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body as { users: any[]; sessions: any[]; total: number };
+}
+const userIn = (dir: { users: any[] }, address: string) => dir.users.find((u) => u.chat_address === address);
+
+describe('presence and directory', () => {
+  let t: TestRelay;
+  let viewer: Session;
+
+  before(async () => {
+    t = await startTestRelay();
+    viewer = await t.login('viewer@example.com', { chat_address: 'viewer' });
+  });
+  after(() => t.stop());
+
+  test('a heartbeat with names shows that session online in the directory; ?q= filters', async () => {
+    const alice = await t.login('alice@example.com', { chat_address: 'alice', display_name: 'Alice', public_visible: true, device_name: 'laptop' });
+    const before = userIn(await directory(t, viewer.token), 'alice');
+    assert.ok(before, 'a public account is listed');
+    assert.equal(before.online, false, 'not online before any heartbeat');
+
+    const hb = await heartbeat(t, alice.token, {
+      chat_address: 'alice',
+      display_name: 'Alice Anders',
+      device_name: 'workstation',
+      session_name: 'claude-main',
+      listen_channel: 'pchat',
+    });
+    assert.equal(hb.status, 200, JSON.stringify(hb.body));
+    assert.equal(hb.body.online, true);
+    assert.equal(hb.body.visible, true);
+    assert.equal(hb.body.session_id, alice.session.id);
+    assert.equal(hb.body.expires_in, 60);
+
+    const dir = await directory(t, viewer.token);
+    const entry = userIn(dir, 'alice');
+    assert.equal(entry.online, true);
+    assert.equal(entry.display_name, 'Alice Anders', 'display_name from the heartbeat is saved');
+    assert.ok(entry.last_seen);
+    const s = entry.sessions.find((x: any) => x.session_id === alice.session.id);
+    assert.ok(s, 'the heartbeating session is listed');
+    assert.equal(s.device_name, 'workstation');
+    assert.equal(s.session_name, 'claude-main');
+    assert.equal(s.listen_channel, 'pchat');
+    assert.equal(s.online, true);
+    const flat = dir.sessions.find((x: any) => x.session_id === alice.session.id);
+    assert.equal(flat.chat_address, 'alice');
+    assert.equal(flat.session_name, 'claude-main');
+    assert.equal(dir.users[0].online, true, 'online users sort first');
+
+    for (const q of ['ali', 'ALICE', 'anders']) {
+      const f = await directory(t, viewer.token, `?q=${q}`);
+      assert.deepEqual(f.users.map((u) => u.chat_address), ['alice'], `q=${q}`);
+      assert.equal(f.total, 1);
+      assert.ok(f.sessions.every((x: any) => x.chat_address === 'alice'));
+    }
+    const none = await directory(t, viewer.token, '?q=zz-nobody-zz');
+    assert.deepEqual(none.users, []);
+    assert.deepEqual(none.sessions, []);
+    assert.equal(none.total, 0);
+  });
+
+  test('visible:false hides the session; visible:true shows it again', async () => {
+    const vera = await t.login('vera@example.com', { chat_address: 'vera', public_visible: true });
+    const hidden = await heartbeat(t, vera.token, { session_name: 'incognito', visible: false });
+    assert.equal(hidden.status, 200);
+    assert.equal(hidden.body.visible, false);
+    assert.equal(hidden.body.online, false);
+    let entry = userIn(await directory(t, viewer.token), 'vera');
+    assert.equal(entry.online, false);
+    assert.equal(entry.sessions.some((x: any) => x.session_id === vera.session.id), false, 'the hidden session is not listed');
+    assert.equal((await directory(t, viewer.token)).sessions.some((x: any) => x.session_id === vera.session.id), false);
+
+    const shown = await heartbeat(t, vera.token, { visible: true });
+    assert.equal(shown.body.online, true);
+    entry = userIn(await directory(t, viewer.token), 'vera');
+    assert.equal(entry.online, true);
+    const s = entry.sessions.find((x: any) => x.session_id === vera.session.id);
+    assert.equal(s?.session_name, 'incognito');
+    assert.equal(s?.online, true);
+
+    await heartbeat(t, vera.token, { visible: false });
+    assert.equal(userIn(await directory(t, viewer.token), 'vera').online, false, 'hiding again takes effect at once');
+  });
+
+  test('an account with public_visible false is not listed, even while online', async () => {
+    const carol = await t.login('carol@example.com', { chat_address: 'carol', display_name: 'Carol' });
+    assert.equal(carol.user.public_visible, false);
+    const hb = await heartbeat(t, carol.token, { session_name: 'carol-session', device_name: 'phone' });
+    assert.equal(hb.status, 200);
+    const dir = await directory(t, viewer.token);
+    assert.equal(userIn(dir, 'carol'), undefined);
+    assert.equal(dir.sessions.some((x: any) => x.chat_address === 'carol' || x.session_id === carol.session.id), false);
+    assert.equal((await directory(t, viewer.token, '?q=carol')).total, 0);
+
+    // Control: once public, the same online session shows.
+    const put = await t.api('PUT', '/api/v1/pchat/auth/me', { public_visible: true }, carol.token);
+    assert.equal(put.status, 200);
+    const listed = userIn(await directory(t, viewer.token, '?q=carol'), 'carol');
+    assert.ok(listed);
+    assert.equal(listed.online, true);
+
+    await t.api('PUT', '/api/v1/pchat/auth/me', { public_visible: false }, carol.token);
+    assert.equal(userIn(await directory(t, viewer.token), 'carol'), undefined, 'going private hides the account again');
+  });
+
+  test('a session is online while it holds a parked long-poll, without any heartbeat', async () => {
+    const dave = await t.login('dave@example.com', { chat_address: 'dave', public_visible: true });
+    const sender = await t.login('dave-sender@example.com', { chat_address: 'dave-sender' });
+    assert.equal(userIn(await directory(t, viewer.token, '?q=dave'), 'dave').online, false, 'offline before the poll');
+
+    const started = Date.now();
+    const parked = poll(t, dave.token, { wait_ms: 3000 });
+    const entry = await eventually(async () => {
+      const e = userIn(await directory(t, viewer.token, '?q=dave'), 'dave');
+      return e?.online ? e : undefined;
+    }, 2500);
+    const s = entry.sessions.find((x: any) => x.session_id === dave.session.id);
+    assert.equal(s?.online, true, 'the polling session is listed online');
+    assert.equal(s?.session_name, null);
+
+    // Wake the poll with a message instead of waiting it out.
+    const sent = await send(t, sender.token, 'dave', 'wake up');
+    assert.equal(sent.status, 200);
+    const res = await parked;
+    assert.equal(res.status, 200);
+    assert.ok(Date.now() - started < 2800, 'the parked poll was woken, not timed out');
+    assert.deepEqual(res.body.messages.map((m: any) => m.text), ['wake up']);
+  });
+
+  test('a conversation peer gets a presence event when the other goes online; a stranger does not', async () => {
+    const erin = await t.login('erin@example.com', { chat_address: 'erin', display_name: 'Erin' });
+    const frank = await t.login('frank@example.com', { chat_address: 'frank' });
+    const gary = await t.login('gary@example.com', { chat_address: 'gary' });
+    assert.equal((await send(t, erin.token, 'frank', 'hello frank')).status, 200);
+    // Both readers poll once so they are registered consumers of ephemeral events.
+    const first = await poll(t, frank.token);
+    assert.equal(first.body.messages.length, 1);
+    assert.equal(first.body.events.some((e: any) => e.type === 'presence'), false);
+    await poll(t, gary.token);
+
+    assert.equal((await heartbeat(t, erin.token, { session_name: 'erin-main' })).body.online, true);
+    const got = await poll(t, frank.token, { wait_ms: 2000 });
+    const presence = got.body.events.filter((e: any) => e.type === 'presence');
+    assert.equal(presence.length, 1, JSON.stringify(got.body.events));
+    assert.equal(presence[0].chat_address, 'erin');
+    assert.equal(presence[0].display_name, 'Erin');
+    assert.equal(presence[0].online, true);
+    assert.ok(presence[0].at);
+
+    const stranger = await poll(t, gary.token);
+    assert.equal(stranger.body.events.some((e: any) => e.type === 'presence'), false, 'no conversation, no presence event');
+
+    // A second heartbeat while already online is not news.
+    await heartbeat(t, erin.token);
+    const again = await poll(t, frank.token);
+    assert.equal(again.body.events.some((e: any) => e.type === 'presence'), false);
+  });
+
+  test('typing reaches the recipient’s parked long-poll', async () => {
+    const tom = await t.login('tom@example.com', { chat_address: 'tom', display_name: 'Tom' });
+    const tina = await t.login('tina@example.com', { chat_address: 'tina' });
+    await poll(t, tina.token); // registers tina's session as a consumer
+
+    const parkedBefore = t.relay.services.core.waiters.parkedCount;
+    const started = Date.now();
+    const parked = poll(t, tina.token, { wait_ms: 3000 });
+    await eventually(() => t.relay.services.core.waiters.parkedCount > parkedBefore, 2000, 5);
+
+    const typed = await t.api('POST', '/api/v1/webchat/typing', { to: 'tina' }, tom.token);
+    assert.equal(typed.status, 200);
+    assert.equal(typed.body.success, true);
+    const res = await parked;
+    assert.ok(Date.now() - started < 2800, 'the typing event woke the parked poll');
+    const typing = res.body.events.filter((e: any) => e.type === 'typing');
+    assert.equal(typing.length, 1, JSON.stringify(res.body.events));
+    assert.equal(typing[0].from, 'tom');
+    assert.equal(typing[0].display_name, 'Tom');
+    assert.equal(typing[0].typing, true);
+    assert.deepEqual(res.body.messages, [], 'typing is not a message');
+
+    await t.api('POST', '/api/v1/webchat/typing', { to: 'tina', typing: false }, tom.token);
+    const stop = await poll(t, tina.token, { wait_ms: 1000 });
+    assert.deepEqual(
+      stop.body.events.filter((e: any) => e.type === 'typing').map((e: any) => [e.from, e.typing]),
+      [['tom', false]],
+    );
+    // Seen once: the next poll does not repeat it.
+    assert.equal((await poll(t, tina.token)).body.events.length, 0);
+
+    const unknown = await t.api('POST', '/api/v1/webchat/typing', { to: 'no-such-user' }, tom.token);
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.error, 'unknown_recipient');
+  });
+});
+
+describe('presence window expiry (PCHAT_PRESENCE_WINDOW_MS=1000)', () => {
+  let t: TestRelay;
+  before(async () => {
+    t = await startTestRelay({ PCHAT_PRESENCE_WINDOW_MS: '1000' });
+  });
+  after(() => t.stop());
+
+  test('a heartbeat expires after the window; the sweep tells conversation peers', async () => {
+    const alice = await t.login('alice@example.com', { chat_address: 'alice', public_visible: true });
+    const bob = await t.login('bob@example.com', { chat_address: 'bob' });
+    assert.equal((await send(t, alice.token, 'bob', 'hi')).status, 200);
+    await poll(t, bob.token);
+
+    const hb = await heartbeat(t, alice.token, { session_name: 'short-lived' });
+    assert.equal(hb.body.online, true);
+    assert.equal(hb.body.expires_in, 1);
+    assert.equal(userIn(await directory(t, bob.token), 'alice').online, true);
+    const on = await poll(t, bob.token, { wait_ms: 1000 });
+    assert.deepEqual(
+      on.body.events.filter((e: any) => e.type === 'presence').map((e: any) => [e.chat_address, e.online]),
+      [['alice', true]],
+    );
+
+    await sleep(1100); // the point of the test: the real presence window passes
+    const entry = userIn(await directory(t, bob.token), 'alice');
+    assert.equal(entry.online, false, 'offline once the window has passed');
+    assert.equal(entry.sessions.find((s: any) => s.session_name === 'short-lived')?.online, false);
+    assert.equal(t.relay.services.presence.isOnline(alice.user.id), false);
+
+    t.relay.services.presence.sweep();
+    const off = await poll(t, bob.token, { wait_ms: 1000 });
+    assert.deepEqual(
+      off.body.events.filter((e: any) => e.type === 'presence').map((e: any) => [e.chat_address, e.online]),
+      [['alice', false]],
+    );
+
+    // A new heartbeat brings alice back, and bob hears it.
+    await heartbeat(t, alice.token);
+    const back = await poll(t, bob.token, { wait_ms: 1000 });
+    assert.deepEqual(
+      back.body.events.filter((e: any) => e.type === 'presence').map((e: any) => [e.chat_address, e.online]),
+      [['alice', true]],
+    );
+  });
+});
