@@ -71,25 +71,25 @@ export class Projections {
   constructor(private readonly j: Journal) {}
 
   user(id: string): UserRecord | undefined {
-    return this.j.index<string, UserRecord>('users').get(id);
+    return this.j.indexGet<UserRecord>('users', id);
   }
   userByEmail(email: string): string | undefined {
-    return this.j.index<string, string>('emails').get(email);
+    return this.j.indexGet<string>('emails', email);
   }
   userByAddress(address: string): string | undefined {
-    return this.j.index<string, string>('addresses').get(address.toLowerCase());
+    return this.j.indexGet<string>('addresses', address.toLowerCase());
   }
   token(hash: string): TokenRecord | undefined {
-    return this.j.index<string, TokenRecord>('tokens').get(hash);
+    return this.j.indexGet<TokenRecord>('tokens', hash);
   }
   message(id: string): MessageRecord | undefined {
-    return this.j.index<string, MessageRecord>('msgs').get(id);
+    return this.j.indexGet<MessageRecord>('msgs', id);
   }
   idem(user: string, key: string): IdemRecord | undefined {
-    return this.j.index<[string, string], IdemRecord>('idem').get([user, key]);
+    return this.j.indexGet<IdemRecord>('idem', [user, key]);
   }
   conversation(user: string, peer: string): ConversationRecord | undefined {
-    return this.j.index<[string, string], ConversationRecord>('convs').get([user, peer]);
+    return this.j.indexGet<ConversationRecord>('convs', [user, peer]);
   }
   conversations(user: string): ConversationRecord[] {
     const rows = this.j
@@ -281,7 +281,7 @@ export class Projections {
         } satisfies SessionRecord);
         break;
       case 'session_named': {
-        const prior = this.j.index<[string, string], SessionRecord>('sessions').get([user, ev.sid]);
+        const prior = this.j.indexGet<SessionRecord>('sessions', [user, ev.sid]);
         if (prior) {
           this.j.indexPut('sessions', [user, ev.sid], {
             ...prior,

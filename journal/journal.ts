@@ -12,9 +12,9 @@
 // - A journal that cannot be opened or verified throws JournalError; nothing is emptied.
 // - If a commit fails, the in-memory state is ahead of the disk: the process must stop
 //   (the daemon exits) and restart from the journal. Nothing unacknowledged is lost that way.
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
 /** Bumped when the on-disk layout changes incompatibly. */
 export const JOURNAL_FORMAT = 1;
@@ -24,6 +24,8 @@ const VERIFY_TAIL = 1000;
 const SEQ_MAX = Number.MAX_SAFE_INTEGER;
 
 export class JournalError extends Error {}
+const REMOVED = Symbol('removed');
+const overlayKey = (name: string, key: Key) => `${name}\u0000${JSON.stringify(key)}`;
 export class JournalConflict extends JournalError {}
 
 export type StoredEvent = { type: string; at: number };
@@ -37,6 +39,36 @@ export interface ReadEvent {
   event: StoredEvent;
 }
 
+// LMDB trusts its file: a damaged header makes it crash the process instead of failing.
+// So before opening we check what LMDB would rely on first: both meta pages carry the magic
+// and data version, the page size is sane, and the file is as long as the newest meta says.
+const LMDB_MAGIC = 0xbeefc0de;
+const LMDB_DATA_VERSION = 2;
+const META = { magic: 0x18, version: 0x1c, pageSize: 0x30, lastPage: 0x90, txnid: 0x98 };
+
+function checkHeader(file: string) {
+  if (!existsSync(file)) return;
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const bad = (why: string) => new JournalError(`journal file ${file} is damaged (${why}); restore it from backup — it was left untouched`);
+    if (size === 0) throw bad('empty file');
+    const head = Buffer.alloc(0xa0);
+    readSync(fd, head, 0, head.length, 0);
+    const pageSize = head.readUInt32LE(META.pageSize);
+    if (head.readUInt32LE(META.magic) !== LMDB_MAGIC || head.readUInt32LE(META.version) !== LMDB_DATA_VERSION) throw bad('first meta page');
+    if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0 || size < 2 * pageSize) throw bad('page size');
+    const second = Buffer.alloc(0xa0);
+    readSync(fd, second, 0, second.length, pageSize);
+    if (second.readUInt32LE(META.magic) !== LMDB_MAGIC || second.readUInt32LE(META.version) !== LMDB_DATA_VERSION) throw bad('second meta page');
+    const newest = head.readBigUInt64LE(META.txnid) >= second.readBigUInt64LE(META.txnid) ? head : second;
+    const needed = (Number(newest.readBigUInt64LE(META.lastPage)) + 1) * pageSize;
+    if (size < needed) throw bad(`truncated: ${size} bytes, needs ${needed}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export class Journal {
   readonly root: RootDatabase;
   private readonly events: Database<StoredEvent, [string, number]>;
@@ -46,6 +78,7 @@ export class Journal {
   private readonly meta: Database<unknown, string>;
   private readonly indexes = new Map<string, Database<any, any>>();
   private gseq = 0;
+  private readonly overlay = new Map<string, { value: unknown }>();
   private lastWrite: Promise<boolean> | undefined;
   private closed = false;
 
@@ -63,6 +96,7 @@ export class Journal {
   static open(dir: string): Journal {
     const path = join(dir, 'journal');
     mkdirSync(path, { recursive: true });
+    checkHeader(join(path, 'data.mdb'));
     let root: RootDatabase;
     try {
       root = open({ path, maxDbs: 64, mapSize: 2 ** 34, remapChunks: true });
@@ -157,28 +191,48 @@ export class Journal {
     }
   }
 
-  /** A named index database owned by the projections; reads see staged writes. */
-  index<K extends import('lmdb').Key, V>(name: string): Database<V, K> {
+  /** A named index database owned by the projections. Range reads see committed data only. */
+  index<K extends Key, V>(name: string): Database<V, K> {
     let db = this.indexes.get(name);
     if (!db) {
-      db = this.root.openDB({ name: `ix_${name}`, cache: true });
+      db = this.root.openDB({ name: `ix_${name}` });
       this.indexes.set(name, db);
     }
     return db as Database<V, K>;
   }
 
-  indexPut(name: string, key: import('lmdb').Key, value: unknown) {
-    this.assertOpen();
-    this.lastWrite = this.index(name).put(key, value);
+  /** Point read that sees writes staged but not yet committed (decisions in the same tick need them). */
+  indexGet<V>(name: string, key: Key): V | undefined {
+    const staged = this.overlay.get(overlayKey(name, key));
+    if (staged) return staged.value === REMOVED ? undefined : (staged.value as V);
+    return this.index<Key, V>(name).get(key);
   }
 
-  indexRemove(name: string, key: import('lmdb').Key) {
+  indexPut(name: string, key: Key, value: unknown) {
+    this.stageIndex(name, key, value, this.index(name).put(key, value));
+  }
+
+  indexRemove(name: string, key: Key) {
+    this.stageIndex(name, key, REMOVED, this.index(name).remove(key));
+  }
+
+  private stageIndex(name: string, key: Key, value: unknown, write: Promise<boolean>) {
     this.assertOpen();
-    this.lastWrite = this.index(name).remove(key);
+    // lmdb's own cache cannot serve this: it is keyed by identity, and our keys are arrays.
+    const k = overlayKey(name, key);
+    const entry = { value };
+    this.overlay.set(k, entry);
+    this.lastWrite = write;
+    void write.then(
+      () => this.overlay.get(k) === entry && this.overlay.delete(k),
+      () => {},
+    );
   }
 
   /** Drops every index database (used before a rebuild). */
   async clearIndexes(names: string[]) {
+    await this.commit();
+    this.overlay.clear();
     for (const name of names) await this.index(name).clearAsync();
   }
 

@@ -1,0 +1,139 @@
+// The printout: one table of load phases, the memory and restart figures, and each target
+// with its verdict. The machine-readable JSON line is written by run.ts.
+import type { ActorMemoryResult } from './actor-memory.ts';
+import type { BenchConfig } from './config.ts';
+import { TARGETS } from './config.ts';
+import type { PhaseResult } from './protocol.ts';
+import type { RestartResult } from './restart.ts';
+
+export interface PhaseFigures {
+  name: string;
+  /** Offered rate (open loop) or null for closed loop. */
+  offeredPerSec: number | null;
+  /** Echo req/s, or relay durable (acked) sends/s. */
+  okPerSec: number;
+  deliveredPerSec: number | null;
+  requestP50Ms: number;
+  requestP99Ms: number;
+  e2eP50Ms: number | null;
+  e2eP99Ms: number | null;
+  /** Server process CPU (user+sys, all threads) per request or per acked message. */
+  serverCpuMicrosPerMsg: number;
+  serverCpuPct: number;
+  clientCpuPct: number;
+  errors: number;
+  lost: number;
+  duplicates: number;
+  shed: number;
+  raw: PhaseResult;
+}
+
+export interface Report {
+  machine: { cpus: number; cpuModel: string; node: string; platform: string };
+  config: BenchConfig;
+  echo: PhaseFigures;
+  relay: PhaseFigures[];
+  relayPeakRssBytes: number;
+  echoPeakRssBytes: number;
+  /** Relay closed-loop durable sends/s ÷ bare echo req/s. */
+  relayToEchoRatio: number;
+  actorMemory: ActorMemoryResult;
+  restart: RestartResult;
+  targets: Record<string, { value: number | null; target: string; met: boolean | null }>;
+  totalSeconds: number;
+}
+
+const fmt = (n: number | null | undefined, digits = 0) =>
+  n === null || n === undefined || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ms = (n: number | null | undefined) => fmt(n, n !== null && n !== undefined && n < 10 ? 2 : 1);
+const mib = (b: number) => `${fmt(b / 2 ** 20, 0)} MiB`;
+const verdict = (met: boolean | null) => (met === null ? 'n/a' : met ? 'MET' : 'MISSED');
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r, ri) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ') + (ri === 0 ? '\n' + widths.map((w) => '-'.repeat(w)).join('  ') : '')).join('\n');
+}
+
+/** Evaluates every target; `null` when the phase that measures it was not run. */
+export function evaluateTargets(r: Omit<Report, 'targets' | 'totalSeconds'>): Report['targets'] {
+  const atRate = r.relay.find((p) => p.offeredPerSec === TARGETS.p99AtRate);
+  const p99 = atRate?.e2eP99Ms ?? null;
+  const bytes = r.actorMemory.bytesPerActor;
+  return {
+    relay_to_echo_ratio: { value: r.relayToEchoRatio, target: `>= ${TARGETS.echoRatio} at 50 pairs`, met: r.relayToEchoRatio >= TARGETS.echoRatio },
+    e2e_p99_ms_at_2000: { value: p99, target: `<= ${TARGETS.p99Ms} ms at ${TARGETS.p99AtRate} msg/s offered`, met: p99 === null ? null : p99 <= TARGETS.p99Ms },
+    bytes_per_idle_inbox_actor: { value: bytes, target: `<= ${TARGETS.bytesPerActor} B`, met: bytes <= TARGETS.bytesPerActor },
+    listen_to_first_poll_ms: {
+      value: r.restart.healthToFirstPollMs,
+      target: `<= ${TARGETS.firstPollMs} ms with 1M messages`,
+      met: r.restart.messages >= 1_000_000 ? r.restart.healthToFirstPollMs <= TARGETS.firstPollMs : null,
+    },
+    spawn_to_first_poll_ms: {
+      value: r.restart.spawnToFirstPollMs,
+      target: `<= ${TARGETS.firstPollMs} ms with 1M messages`,
+      met: r.restart.messages >= 1_000_000 ? r.restart.spawnToFirstPollMs <= TARGETS.firstPollMs : null,
+    },
+  };
+}
+
+export function renderReport(r: Report): string {
+  const out: string[] = [];
+  const c = r.config;
+  out.push('');
+  out.push(`pChat relay benchmark — ${r.machine.cpus} CPU(s) ${r.machine.cpuModel}, node ${r.machine.node}${c.quick ? ', QUICK smoke run' : ''}`);
+  out.push(`${c.pairs} sender→receiver pairs, ${c.seconds} s per phase, ${c.textBytes}-byte texts; all traffic on 127.0.0.1, load from its own process`);
+  out.push('');
+  const head = ['phase', 'offered/s', 'ok/s', 'delivered/s', 'req p50 ms', 'req p99 ms', 'e2e p50 ms', 'e2e p99 ms', 'srv CPU µs/msg', 'srv CPU', 'client CPU', 'err', 'lost', 'dup', 'shed'];
+  const row = (p: PhaseFigures) => [
+    p.name,
+    p.offeredPerSec === null ? 'closed' : fmt(p.offeredPerSec),
+    fmt(p.okPerSec),
+    fmt(p.deliveredPerSec),
+    ms(p.requestP50Ms),
+    ms(p.requestP99Ms),
+    ms(p.e2eP50Ms),
+    ms(p.e2eP99Ms),
+    fmt(p.serverCpuMicrosPerMsg),
+    `${fmt(p.serverCpuPct)}%`,
+    `${fmt(p.clientCpuPct)}%`,
+    fmt(p.errors),
+    fmt(p.lost),
+    fmt(p.duplicates),
+    fmt(p.shed),
+  ];
+  out.push(table([head, row(r.echo), ...r.relay.map(row)]));
+  out.push('  ok/s: echo answers, or relay sends acked after the LMDB flush (durable). e2e: send (scheduled time in open loop) → message in a poll answer.');
+  out.push('  srv CPU: /proc utime+stime of the server process (all threads) over the phase, per ok request/message and as % of one core.');
+  for (const p of [r.echo, ...r.relay]) {
+    if (p.raw.errorSamples.length) out.push(`  ${p.name} errors, e.g.: ${p.raw.errorSamples.slice(0, 2).join(' | ')}`);
+  }
+  out.push('');
+  out.push(`relay peak RSS (VmHWM) over the load phases: ${mib(r.relayPeakRssBytes)}    echo server peak RSS: ${mib(r.echoPeakRssBytes)}`);
+  out.push(`relay closed-loop durable sends/s ÷ bare echo req/s: ${fmt(r.relayToEchoRatio, 3)}`);
+  const a = r.actorMemory;
+  out.push(
+    `idle inbox actors: ${fmt(a.actors)} hydrated in-process → ${fmt(a.bytesPerActor)} B heap each (${fmt(a.residualBytesPerActor)} B each left after passivating), ${fmt(a.hydrateMicrosPerActor)} µs to hydrate one`,
+  );
+  const s = r.restart;
+  out.push(
+    `restart on ${fmt(s.messages)} journaled messages / ${fmt(s.users)} users (${mib(s.journalBytes)}, built in-process in ${fmt(s.buildMs / 1000, 1)} s = ${fmt(s.messages / (s.buildMs / 1000))} msg/s), median of ${s.runs.length}:`,
+  );
+  out.push(
+    `  spawn → /health ${ms(s.spawnToHealthMs)} ms, /health → first poll ${ms(s.healthToFirstPollMs)} ms, spawn → first poll ${ms(s.spawnToFirstPollMs)} ms` +
+      `  (runs: ${s.runs.map((x) => ms(x.spawnToFirstPollMs)).join(', ')} ms)`,
+  );
+  out.push(
+    `  tiny journal baseline: spawn → /health ${ms(s.baseline.spawnToHealthMs)} ms, /health → first poll ${ms(s.baseline.healthToFirstPollMs)} ms, spawn → first poll ${ms(s.baseline.spawnToFirstPollMs)} ms`,
+  );
+  out.push('  (page cache warm: the journal was just written; spawn includes node + tsx start-up)');
+  out.push('');
+  out.push('targets:');
+  out.push(
+    table([
+      ['figure', 'value', 'target', 'verdict'],
+      ...Object.entries(r.targets).map(([k, t]) => [k, t.value === null ? '–' : fmt(t.value, k.includes('ratio') ? 3 : 1), t.target, verdict(t.met)]),
+    ]),
+  );
+  out.push(`total ${fmt(r.totalSeconds, 0)} s`);
+  return out.join('\n');
+}

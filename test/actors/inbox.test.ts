@@ -1,0 +1,55 @@
+// The inbox machine driven directly: folds, decisions, snapshot round trip.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createActor } from 'xstate';
+import { cursorOf, decideBlock, decideClaim, decideOpenConsumer, decideReceive, inboxMachine, type InboxContext, type InboxEvent } from '../../actors/inbox.ts';
+
+function inbox() {
+  const actor = createActor(inboxMachine, { input: { user: 'usr_b' } }).start();
+  let seq = 0;
+  const apply = (events: InboxEvent[]) => events.forEach((e) => actor.send({ ...e, seq: ++seq }));
+  return { actor, apply, ctx: () => actor.getSnapshot().context as InboxContext };
+}
+
+const msg = (id: string, from_user = 'usr_a'): Extract<InboxEvent, { type: 'msg_in' }> => ({
+  type: 'msg_in', id, from_user, to_user: 'usr_b', from: 'a', to: 'b', text: id, sender_session: 's', at: 1,
+});
+
+test('every event advances the sequence; cursors only move forward', () => {
+  const { apply, ctx } = inbox();
+  apply([msg('m1'), msg('m2')]);
+  assert.equal(ctx().seq, 2);
+  apply(decideClaim(ctx(), 'ses_1', 2, 5).events);
+  assert.equal(cursorOf(ctx(), 'ses_1'), 2);
+  assert.deepEqual(decideClaim(ctx(), 'ses_1', 1, 6).events, [], 'a claim behind the cursor is a no-op');
+  assert.deepEqual(decideClaim(ctx(), 'ses_1', 99, 6).events, [], 'a claim past the head is a no-op');
+});
+
+test('a new consumer starts where the most advanced one is', () => {
+  const { apply, ctx } = inbox();
+  apply(decideOpenConsumer(ctx(), 'ses_old', 1).events);
+  apply([msg('m1'), msg('m2')]);
+  apply(decideClaim(ctx(), 'ses_old', 2, 1).events);
+  apply(decideOpenConsumer(ctx(), 'ses_new', 2).events);
+  assert.equal(cursorOf(ctx(), 'ses_new'), 2);
+  apply([msg('m3')]);
+  assert.equal(cursorOf(ctx(), 'ses_new'), 2, 'the new consumer still gets m3');
+  assert.deepEqual(decideOpenConsumer(ctx(), 'ses_new', 3).events, [], 'opening twice changes nothing');
+});
+
+test('a blocked sender is refused; unblocking lets it through; self-block is refused', () => {
+  const { apply, ctx } = inbox();
+  apply(decideBlock(ctx(), 'usr_a', true, 1).events);
+  assert.equal(decideReceive(ctx(), msg('m1')).refusal?.code, 'blocked');
+  assert.deepEqual(decideBlock(ctx(), 'usr_a', true, 1).events, [], 'blocking twice is idempotent');
+  apply(decideBlock(ctx(), 'usr_a', false, 2).events);
+  assert.equal(decideReceive(ctx(), msg('m1')).refusal, undefined);
+  assert.equal(decideBlock(ctx(), 'usr_b', true, 3).refusal?.code, 'bad_request');
+});
+
+test('a persisted snapshot restores the same context', () => {
+  const { actor, apply, ctx } = inbox();
+  apply([msg('m1'), { type: 'cursor', consumer: 'ses_1', upto: 1, at: 1 }, { type: 'blocked', user: 'usr_x', at: 1 }]);
+  const restored = createActor(inboxMachine, { snapshot: actor.getPersistedSnapshot() as never, input: { user: 'usr_b' } }).start();
+  assert.deepEqual(restored.getSnapshot().context, ctx());
+});
