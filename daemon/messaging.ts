@@ -259,7 +259,7 @@ export class Messaging {
         const batch = this.readBatch(user, consumer, from, limit);
         const ephemeral = waiters.take(user, consumer);
         const remaining = deadline - Date.now();
-        if (batch.events.length || ephemeral.length || remaining <= 0 || signal?.aborted) {
+        if (batch.events.length || ephemeral.length || remaining <= 0 || signal?.aborted || waiters.isClosed) {
           const cursor = await this.claim(auth, batch.last, batch.delivered);
           return { events: [...batch.events, ...ephemeral], messages: batch.messages, cursor, has_more: batch.more };
         }

@@ -16,6 +16,8 @@ import { Presence } from './presence.ts';
 
 /** How often heartbeats are expired and typing hints dropped. */
 const PRESENCE_SWEEP_MS = 5_000;
+/** In-flight requests get this long to finish once draining starts. */
+const DRAIN_GRACE_MS = 5_000;
 /** How often idle actors are looked for. */
 const PASSIVATE_SWEEP_MS = 30_000;
 
@@ -88,7 +90,11 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         clearInterval(presenceTimer);
         clearInterval(passivateTimer);
         core.waiters.wakeAll();
+        // Keep-alive sockets that were busy when closing began would otherwise hold close()
+        // open until their idle timeout.
+        const straggler = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);
         await app.close();
+        clearTimeout(straggler);
         await journal.close();
         mailer.close();
       })();

@@ -56,6 +56,11 @@ export class Waiters {
     for (const user of [...this.parked.keys()]) this.wake(user);
   }
 
+  /** True once the relay is draining: nothing parks any more. */
+  get isClosed() {
+    return this.closed;
+  }
+
   get parkedCount() {
     let n = 0;
     for (const set of this.parked.values()) n += set.size;

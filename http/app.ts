@@ -81,6 +81,10 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   app.addHook('onRequest', async (_req, reply) => {
     if (services.draining()) return sendError(reply, 'draining');
   });
+  // While draining, answers close their keep-alive connection so shutdown need not wait for it.
+  app.addHook('onSend', async (_req, reply) => {
+    if (services.draining()) reply.header('connection', 'close');
+  });
 
   app.setErrorHandler((err: any, req, reply) => {
     if (err instanceof Refusal) return sendError(reply, err.code, err.message === err.code ? undefined : err.message, err.retryAfterSec);

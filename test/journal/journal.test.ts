@@ -93,3 +93,23 @@ test('an actor hydrates from its snapshot plus the tail after a restart', async 
     await t.stop();
   }
 });
+
+test('passivated actors reload from the journal on next use', async () => {
+  const t = await startTestRelay();
+  try {
+    const a = await t.login('a@example.com', { chat_address: 'amy' });
+    const b = await t.login('b@example.com', { chat_address: 'ben' });
+    await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'ben', text: 'one' }, a.token);
+    const { core } = t.relay.services;
+    await core.journal.commit();
+    const loaded = core.registry.size;
+    assert.ok(loaded > 0);
+    assert.equal(core.registry.passivate(0), loaded);
+    assert.equal(core.registry.size, 0);
+    const p = await t.api('POST', '/api/v1/webchat/poll', {}, b.token);
+    assert.deepEqual(p.body.messages.map((m: any) => m.text), ['one']);
+    assert.equal((await t.api('POST', '/api/v1/webchat/poll', {}, b.token)).body.messages.length, 0, 'the cursor came back too');
+  } finally {
+    await t.stop();
+  }
+});

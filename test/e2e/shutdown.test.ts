@@ -1,0 +1,42 @@
+// SIGTERM drains: parked long-polls are answered at once, the journal is flushed, exit 0.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { rmSync, statSync } from 'node:fs';
+import { eventually, request, tempDir } from '../helpers.ts';
+
+test('SIGTERM answers a parked long-poll at once and exits cleanly', { timeout: 60_000 }, async () => {
+  const dir = tempDir('pchat-term-');
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const base = `http://127.0.0.1:${port}`;
+  const relay = spawn(process.execPath, ['--import', 'tsx', 'daemon/main.ts'], {
+    cwd: join(import.meta.dirname, '..', '..'),
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', PCHAT_DATA_DIR: join(dir, 'data'), PCHAT_UPLOAD_DIR: join(dir, 'up'), PCHAT_DEV_EXPOSE_CODES: 'true' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  relay.stdout!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => relay.once('exit', (code) => r(code)));
+  try {
+    await eventually(() => request(base, 'GET', '/health').then((r) => r.status === 200, () => false), 30_000, 100);
+    const c = await request(base, 'POST', '/api/v1/pchat/auth/request-code', { email: 'w@example.com' });
+    const v = await request(base, 'POST', '/api/v1/pchat/auth/verify-code', { email: 'w@example.com', code: c.body.dev_code });
+    assert.equal(statSync(join(dir, 'data', 'relay_identity_ed25519.json')).mode & 0o777, 0o600);
+
+    const parked = request(base, 'POST', '/api/v1/webchat/poll', { wait_ms: 30_000 }, v.body.session_token);
+    await eventually(() => request(base, 'GET', '/health').then((r) => r.body.parked_polls === 1), 5000);
+    const t0 = Date.now();
+    relay.kill('SIGTERM');
+    const answer = await parked;
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body.events, []);
+    assert.ok(Date.now() - t0 < 5000, 'answered by the drain, not by wait_ms');
+    assert.equal(await exited, 0);
+    assert.match(out, /stopped cleanly/);
+    assert.doesNotMatch(out, new RegExp(v.body.session_token), 'the token is not in the log');
+  } finally {
+    relay.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
