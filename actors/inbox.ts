@@ -12,7 +12,7 @@ export interface Attachment {
   caption?: string;
 }
 
-interface MessageBody {
+export interface MessageBody {
   id: string;
   from_user: string;
   to_user: string;

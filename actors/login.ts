@@ -36,6 +36,12 @@ const recent = (times: number[], now: number) => times.filter((t) => now - t < H
 
 export const loginMachine = setup({
   types: { context: {} as LoginContext, events: {} as Sequenced },
+  actions: {
+    issue: assign(({ context, event }) => {
+      const e = event as Extract<Sequenced, { type: 'code_issued' }>;
+      return { seq: e.seq, code_hash: e.code_hash, expires_at: e.expires_at, tries: 0, issued: [...recent(context.issued, e.at), e.at] };
+    }),
+  },
 }).createMachine({
   id: 'login',
   context: { seq: 0, code_hash: null, expires_at: 0, tries: 0, issued: [], failures: [] },
@@ -43,31 +49,13 @@ export const loginMachine = setup({
   states: {
     idle: {
       on: {
-        code_issued: {
-          target: 'pending',
-          actions: assign(({ context, event }) => ({
-            seq: event.seq,
-            code_hash: event.code_hash,
-            expires_at: event.expires_at,
-            tries: 0,
-            issued: [...recent(context.issued, event.at), event.at],
-          })),
-        },
+        code_issued: { target: 'pending', actions: 'issue' },
       },
     },
     pending: {
       on: {
-        code_issued: {
-          target: 'pending',
-          reenter: true,
-          actions: assign(({ context, event }) => ({
-            seq: event.seq,
-            code_hash: event.code_hash,
-            expires_at: event.expires_at,
-            tries: 0,
-            issued: [...recent(context.issued, event.at), event.at],
-          })),
-        },
+        // A resend replaces the pending code.
+        code_issued: { target: 'pending', reenter: true, actions: 'issue' },
         code_failed: [
           {
             guard: ({ context }) => context.tries + 1 >= MAX_TRIES_PER_CODE,

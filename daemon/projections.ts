@@ -2,7 +2,7 @@
 // events (so they are never behind) and rebuildable from the journal in global order.
 // Bump PROJECTION_VERSION when a projection's shape changes: the next start rebuilds.
 import type { Journal, StoredEvent } from '../journal/journal.ts';
-import type { Attachment, InboxEvent } from '../actors/inbox.ts';
+import type { InboxEvent, MessageBody } from '../actors/inbox.ts';
 import type { AccountEvent } from '../actors/account.ts';
 
 export const PROJECTION_VERSION = 1;
@@ -20,16 +20,8 @@ export interface UserRecord {
   suspended: boolean;
 }
 
-export interface MessageRecord {
-  id: string;
-  from_user: string;
-  to_user: string;
-  from: string;
-  to: string;
-  text: string;
-  reply_to?: string;
-  attachments?: Attachment[];
-  sender_session: string;
+/** The current state of a message: its body as sent, plus what happened to it since. */
+export interface MessageRecord extends Omit<MessageBody, 'at'> {
   created_at: number;
   edited_at: number | null;
   deleted_at: number | null;
