@@ -37,8 +37,9 @@ export const DEFAULT_AUTO_BLOCK_THRESHOLD = 3;
 export const DEFAULT_CODE_REQUESTS_PER_IP_PER_HOUR = 30;
 /** Per-IP budget for verify-code: a typo or two per login, not a brute force. */
 export const DEFAULT_CODE_VERIFIES_PER_IP_PER_HOUR = 60;
-/** Per-IP budget for every other route: well above any human or polling worker. */
-export const DEFAULT_REQUESTS_PER_IP_PER_MINUTE = 6_000;
+/** Per-IP budget for every other route: a flood guard, not a quota — a LAN box or a reverse
+ * proxy puts many agents behind one address. */
+export const DEFAULT_REQUESTS_PER_IP_PER_MINUTE = 120_000;
 /** 50 MiB matches the upload cap the seed's clients expect. */
 export const DEFAULT_UPLOAD_MAX_BYTES = 50 * 1024 * 1024;
 

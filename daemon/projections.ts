@@ -59,11 +59,32 @@ export interface SessionRecord {
 
 type MsgEvent = Extract<InboxEvent, { type: 'msg_in' | 'msg_out' }>;
 
+/** Hot records kept decoded in memory; past this many the cache starts over. */
+const CACHE_MAX = 50_000;
+
 export class Projections {
+  // Read on every request (auth) and every message view; changed only by our own projector.
+  private readonly users = new Map<string, UserRecord>();
+  private readonly tokens = new Map<string, TokenRecord>();
+
   constructor(private readonly j: Journal) {}
 
+  private put<T>(cache: Map<string, T>, index: string, key: string, value: T) {
+    if (cache.size >= CACHE_MAX) cache.clear();
+    cache.set(key, value);
+    this.j.indexPut(index, key, value);
+  }
+
   user(id: string): UserRecord | undefined {
-    return this.j.indexGet<UserRecord>('users', id);
+    let rec = this.users.get(id);
+    if (!rec) {
+      rec = this.j.indexGet<UserRecord>('users', id);
+      if (rec) {
+        if (this.users.size >= CACHE_MAX) this.users.clear();
+        this.users.set(id, rec);
+      }
+    }
+    return rec;
   }
   userByEmail(email: string): string | undefined {
     return this.j.indexGet<string>('emails', email);
@@ -72,7 +93,15 @@ export class Projections {
     return this.j.indexGet<string>('addresses', address.toLowerCase());
   }
   token(hash: string): TokenRecord | undefined {
-    return this.j.indexGet<TokenRecord>('tokens', hash);
+    let rec = this.tokens.get(hash);
+    if (!rec) {
+      rec = this.j.indexGet<TokenRecord>('tokens', hash);
+      if (rec) {
+        if (this.tokens.size >= CACHE_MAX) this.tokens.clear();
+        this.tokens.set(hash, rec);
+      }
+    }
+    return rec;
   }
   message(id: string): MessageRecord | undefined {
     return this.j.indexGet<MessageRecord>('msgs', id);
@@ -248,7 +277,7 @@ export class Projections {
           created_at: ev.at,
           suspended: false,
         };
-        this.j.indexPut('users', user, rec);
+        this.put(this.users, 'users', user, rec);
         this.j.indexPut('emails', ev.email, user);
         this.j.indexPut('addresses', ev.chat_address, user);
         break;
@@ -261,11 +290,11 @@ export class Projections {
           this.j.indexRemove('addresses', rec.chat_address);
           this.j.indexPut('addresses', changes.chat_address, user);
         }
-        this.j.indexPut('users', user, { ...rec, ...changes });
+        this.put(this.users, 'users', user, { ...rec, ...changes });
         break;
       }
       case 'session_opened':
-        this.j.indexPut('tokens', ev.token_hash, { user, sid: ev.sid } satisfies TokenRecord);
+        this.put(this.tokens, 'tokens', ev.token_hash, { user, sid: ev.sid } satisfies TokenRecord);
         this.j.indexPut('sessions', [user, ev.sid], {
           device_name: ev.device_name,
           session_name: ev.session_name,
@@ -285,6 +314,7 @@ export class Projections {
         break;
       }
       case 'session_closed':
+        this.tokens.delete(ev.token_hash);
         this.j.indexRemove('tokens', ev.token_hash);
         this.j.indexRemove('sessions', [user, ev.sid]);
         break;
@@ -293,7 +323,7 @@ export class Projections {
         break;
       case 'suspended': {
         const rec = this.user(user);
-        if (rec) this.j.indexPut('users', user, { ...rec, suspended: true });
+        if (rec) this.put(this.users, 'users', user, { ...rec, suspended: true });
         break;
       }
     }
@@ -313,6 +343,8 @@ export class Projections {
   }
 
   async rebuild() {
+    this.users.clear();
+    this.tokens.clear();
     await this.j.clearIndexes([...INDEXES]);
     let n = 0;
     for (const { stream, seq, event } of this.j.all()) {

@@ -75,7 +75,8 @@ export default async function messageRoutes(app: FastifyInstance) {
 
   app.post<{ Body: Static<typeof PollBody> }>(`${w}/poll`, { ...auth, schema: { body: PollBody } }, async (req, reply) => {
     const abort = new AbortController();
-    reply.raw.on('close', () => abort.abort());
+    // 'close' also fires after a normal answer; only a client that left mid-poll aborts it.
+    reply.raw.on('close', () => reply.raw.writableFinished || abort.abort());
     return { success: true, ...(await messaging.poll(req.auth, req.body, abort.signal)) };
   });
 

@@ -72,7 +72,8 @@ function checkHeader(file: string) {
 export class Journal {
   readonly root: RootDatabase;
   private readonly events: Database<StoredEvent, [string, number]>;
-  private readonly heads: Database<number, string>;
+  /** Last seq of each stream touched by this process (staged writes included). */
+  private readonly heads = new Map<string, number>();
   private readonly snapshots: Database<Snapshot, string>;
   private readonly order: Database<[string, number], number>;
   private readonly meta: Database<unknown, string>;
@@ -85,9 +86,6 @@ export class Journal {
   private constructor(root: RootDatabase) {
     this.root = root;
     this.events = root.openDB({ name: 'events' });
-    // cache: reads see staged writes at once (pinned until committed), so a decision taken
-    // right after another in the same tick sees it.
-    this.heads = root.openDB({ name: 'heads', cache: true });
     this.snapshots = root.openDB({ name: 'snapshots', cache: true });
     this.order = root.openDB({ name: 'order' });
     this.meta = root.openDB({ name: 'meta' });
@@ -130,8 +128,7 @@ export class Journal {
       if (checked === 0) this.gseq = key;
       checked++;
       const [stream, seq] = value;
-      const head = this.heads.get(stream);
-      if (head === undefined || head < seq || this.events.get([stream, seq]) === undefined) {
+      if (this.events.get([stream, seq]) === undefined) {
         throw new JournalError(`journal at ${path} is inconsistent at ${stream}#${seq} (global ${key}); restore from backup`);
       }
     }
@@ -143,7 +140,13 @@ export class Journal {
 
   /** Last seq of a stream, including staged writes. */
   head(stream: string): number {
-    return this.heads.get(stream) ?? 0;
+    let head = this.heads.get(stream);
+    if (head === undefined) {
+      head = 0;
+      for (const key of this.events.getKeys({ start: [stream, SEQ_MAX], end: [stream, 0], reverse: true, limit: 1 })) head = key[1];
+      this.heads.set(stream, head);
+    }
+    return head;
   }
 
   /** Stage an event; it is durable once a later `commit()` resolves. */
@@ -152,7 +155,7 @@ export class Journal {
     const head = this.head(stream);
     if (seq !== head + 1) throw new JournalConflict(`${stream}: expected seq ${head + 1}, got ${seq}`);
     this.events.put([stream, seq], event);
-    this.heads.put(stream, seq);
+    this.heads.set(stream, seq);
     this.lastWrite = this.order.put(++this.gseq, [stream, seq]);
   }
 

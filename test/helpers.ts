@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../daemon/config.ts';
 import { createLogger } from '../daemon/logger.ts';
@@ -122,4 +123,14 @@ export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, step = 
     if (Date.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, step));
   }
+}
+
+/** A port nobody listens on right now (for spawned relays). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }

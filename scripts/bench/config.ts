@@ -58,7 +58,7 @@ export function loadBenchConfig(): BenchConfig {
   return {
     quick,
     pairs: int('BENCH_PAIRS', quick ? 10 : 50, 1, 1000),
-    seconds: int('BENCH_SECONDS', quick ? 3 : 15, 1, 600),
+    seconds: int('BENCH_SECONDS', quick ? 3 : 10, 1, 600),
     warmupSeconds: int('BENCH_WARMUP_SECONDS', quick ? 1 : 3, 0, 60),
     rates: list('BENCH_RATES', quick ? [200, 500] : [500, 1000, 2000]),
     actors: int('BENCH_ACTORS', quick ? 2_000 : 20_000, 100, 1_000_000),

@@ -2,6 +2,7 @@
 // phase at a time: echo closed loop, relay closed loop, or relay open loop at a fixed rate.
 // Every phase is bounded in time (its duration plus a bounded drain) and in count (sample
 // caps, in-flight cap); every request has a timeout; parked polls are aborted at the end.
+import { setMaxListeners } from 'node:events';
 import { JsonClient } from './http-client.ts';
 import type { FromLoad, LatencySummary, Pair, PhaseResult, PhaseSpec, ToLoad } from './protocol.ts';
 import { Samples } from './stats.ts';
@@ -15,6 +16,8 @@ const POLL_LIMIT = 100;
 const DRAIN_MS = 10_000;
 /** Open loop: beyond this many sends in flight the relay is hopelessly behind; further sends are shed. */
 const MAX_IN_FLIGHT = 4_000;
+/** Open loop: sockets for sends; beyond them sends queue in the client, still timed from their due time. */
+const OPEN_LOOP_SOCKETS = 512;
 /** Back-off after an error answer, so a failing relay is not hammered in a hot loop. */
 const ERROR_BACKOFF_MS = 5;
 
@@ -119,7 +122,10 @@ class Receivers {
     private readonly client: JsonClient,
     private readonly tag: string,
     private readonly errors: Errors,
-  ) {}
+  ) {
+    // One signal is shared by every parked poll of the phase (one listener each).
+    setMaxListeners(0, this.abort.signal);
+  }
 
   start(pairs: Pair[]) {
     for (const p of pairs) this.loops.push(this.loop(p.receiverToken));
@@ -167,10 +173,12 @@ class Receivers {
 
 async function runRelay(spec: Extract<PhaseSpec, { kind: 'closed' | 'open' }>): Promise<PhaseResult> {
   const tag = `p${process.pid}.${++phaseCounter}`;
-  const client = new JsonClient(spec.base, spec.kind === 'open' ? MAX_IN_FLIGHT + spec.pairs.length + 8 : spec.pairs.length * 2 + 8);
+  // Separate agents: queued sends must never hold up a receiver's next poll (or the reverse).
+  const client = new JsonClient(spec.base, spec.kind === 'open' ? OPEN_LOOP_SOCKETS : spec.pairs.length + 4);
+  const pollClient = new JsonClient(spec.base, spec.pairs.length + 4);
   const errors = new Errors();
   const sendLatency = new Samples();
-  const receivers = new Receivers(client, tag, errors);
+  const receivers = new Receivers(pollClient, tag, errors);
   receivers.start(spec.pairs);
   // Let the receivers park (and swallow any leftovers) before the clock starts.
   await sleep(200);
@@ -240,6 +248,7 @@ async function runRelay(spec: Extract<PhaseSpec, { kind: 'closed' | 'open' }>): 
   await receivers.stop(okTotal, now() + DRAIN_MS);
   const clientCpuPct = cpu();
   client.close();
+  pollClient.close();
   return {
     kind: spec.kind,
     durationMs: spec.durationMs,

@@ -35,6 +35,20 @@ export function memory(pid: number): { peakRss: number; rss: number } {
   return { peakRss: kb('VmHWM'), rss: kb('VmRSS') };
 }
 
+/** Busy share of all CPUs over `ms` (from /proc/stat): other work on the box skews every figure. */
+export async function machineBusyPct(ms = 1_000): Promise<number> {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + (f[4] ?? 0); // idle + iowait
+    return { idle, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = read();
+  await sleep(ms);
+  const b = read();
+  const total = b.total - a.total;
+  return total > 0 ? (1 - (b.idle - a.idle) / total) * 100 : 0;
+}
+
 /** A port that was free a moment ago on 127.0.0.1 (the relay does not report its port at LOG_LEVEL=warn). */
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {

@@ -1,9 +1,11 @@
 // The real relay as a child process: `node --import tsx daemon/main.ts` on 127.0.0.1 with its
 // data in a temp dir, dev codes on, and per-IP limits raised (all load comes from one IP).
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { IDENTITY_FILE } from '../../daemon/identity.ts';
 import { freePort, spawnTs, stopChild } from './proc.ts';
-import { waitHealthy } from './http-client.ts';
+import { JsonClient, waitHealthy } from './http-client.ts';
 
 export interface RelayProcess {
   child: ChildProcess;
@@ -12,7 +14,45 @@ export interface RelayProcess {
   /** performance.now() at spawn and when /health first answered. */
   spawnedAt: number;
   healthyAt: number;
+  /** Throws, with the relay's last log lines, if it is no longer running. */
+  assertAlive(): void;
+  /**
+   * Throws unless the relay answering on the port is ours: the port is picked free and then
+   * handed over, so another process (a test run, say) could have taken it in between.
+   */
+  assertOwnsPort(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Log lines kept for a crash report. */
+const LOG_TAIL = 20;
+/** pino's `error`: lines at or above this are shown as they come; the rest only on a crash. */
+const SHOW_LEVEL = 50;
+
+/**
+ * Reads the relay's pino lines from its stdout: errors are echoed to our stderr at once
+ * (a relay failing under load must be visible), everything else only kept for a crash report.
+ */
+function watchLog(child: ChildProcess): () => string[] {
+  const tail: string[] = [];
+  let partial = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      tail.push(line);
+      if (tail.length > LOG_TAIL) tail.shift();
+      let level = 0;
+      try {
+        level = JSON.parse(line).level ?? 0;
+      } catch {
+        level = SHOW_LEVEL; // not pino: show it
+      }
+      if (level >= SHOW_LEVEL) process.stderr.write(`[relay] ${line}\n`);
+    }
+  });
+  return () => [...tail];
 }
 
 export function relayEnv(dir: string, port: number): Record<string, string> {
@@ -35,12 +75,29 @@ export function relayEnv(dir: string, port: number): Record<string, string> {
 export async function startRelayProcess(dir: string, healthTimeoutMs = 120_000): Promise<RelayProcess> {
   const port = await freePort();
   const spawnedAt = performance.now();
-  const child = spawnTs('daemon/main.ts', [], { env: relayEnv(dir, port) });
+  const child = spawnTs('daemon/main.ts', [], { env: relayEnv(dir, port), stdout: 'pipe' });
+  const logTail = watchLog(child);
   const base = `http://127.0.0.1:${port}`;
   const stop = () => stopChild(child, 20_000);
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const assertAlive = () => {
+    if (running()) return;
+    const how = child.signalCode ? `signal ${child.signalCode}` : `code ${child.exitCode}`;
+    throw new Error(`the relay (pid ${child.pid}) exited with ${how}; its last log lines:\n${logTail().join('\n')}`);
+  };
+  const assertOwnsPort = async () => {
+    const client = new JsonClient(base, 1);
+    try {
+      const res = await client.call('GET', '/.well-known/pchat-relay', undefined, undefined, undefined, 10_000);
+      const ours = JSON.parse(readFileSync(join(dir, 'data', IDENTITY_FILE), 'utf8')).public_key;
+      if (res.body?.public_key !== ours) throw new Error(`${base} is answered by another relay, not the one on ${dir}; rerun`);
+    } finally {
+      client.close();
+    }
+  };
   try {
-    const healthyAt = await waitHealthy(base, healthTimeoutMs, () => child.exitCode === null && child.signalCode === null);
-    return { child, pid: child.pid!, base, spawnedAt, healthyAt, stop };
+    const healthyAt = await waitHealthy(base, healthTimeoutMs, running);
+    return { child, pid: child.pid!, base, spawnedAt, healthyAt, assertAlive, assertOwnsPort, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -29,7 +29,8 @@ export interface PhaseFigures {
 }
 
 export interface Report {
-  machine: { cpus: number; cpuModel: string; node: string; platform: string };
+  /** busyBeforePct: CPU already in use by other processes in the second before the run. */
+  machine: { cpus: number; cpuModel: string; node: string; platform: string; busyBeforePct: number };
   config: BenchConfig;
   echo: PhaseFigures;
   relay: PhaseFigures[];
@@ -37,6 +38,11 @@ export interface Report {
   echoPeakRssBytes: number;
   /** Relay closed-loop durable sends/s ÷ bare echo req/s. */
   relayToEchoRatio: number;
+  /**
+   * Echo server CPU per request ÷ relay CPU per message (closed loop): the same comparison by
+   * server cost, which holds even when the echo phase is limited by the client, not the server.
+   */
+  relayToEchoCpuRatio: number;
   actorMemory: ActorMemoryResult;
   restart: RestartResult;
   targets: Record<string, { value: number | null; target: string; met: boolean | null }>;
@@ -61,6 +67,7 @@ export function evaluateTargets(r: Omit<Report, 'targets' | 'totalSeconds'>): Re
   const bytes = r.actorMemory.bytesPerActor;
   return {
     relay_to_echo_ratio: { value: r.relayToEchoRatio, target: `>= ${TARGETS.echoRatio} at 50 pairs`, met: r.relayToEchoRatio >= TARGETS.echoRatio },
+    relay_to_echo_cpu_ratio: { value: r.relayToEchoCpuRatio, target: `>= ${TARGETS.echoRatio} (same, by server CPU)`, met: r.relayToEchoCpuRatio >= TARGETS.echoRatio },
     e2e_p99_ms_at_2000: { value: p99, target: `<= ${TARGETS.p99Ms} ms at ${TARGETS.p99AtRate} msg/s offered`, met: p99 === null ? null : p99 <= TARGETS.p99Ms },
     bytes_per_idle_inbox_actor: { value: bytes, target: `<= ${TARGETS.bytesPerActor} B`, met: bytes <= TARGETS.bytesPerActor },
     listen_to_first_poll_ms: {
@@ -82,6 +89,8 @@ export function renderReport(r: Report): string {
   out.push('');
   out.push(`pChat relay benchmark — ${r.machine.cpus} CPU(s) ${r.machine.cpuModel}, node ${r.machine.node}${c.quick ? ', QUICK smoke run' : ''}`);
   out.push(`${c.pairs} sender→receiver pairs, ${c.seconds} s per phase, ${c.textBytes}-byte texts; all traffic on 127.0.0.1, load from its own process`);
+  const busy = r.machine.busyBeforePct;
+  out.push(`machine busy before the run: ${fmt(busy)}% of all CPUs${busy > 10 ? '  ** other work was running: figures are skewed **' : ''}`);
   out.push('');
   const head = ['phase', 'offered/s', 'ok/s', 'delivered/s', 'req p50 ms', 'req p99 ms', 'e2e p50 ms', 'e2e p99 ms', 'srv CPU µs/msg', 'srv CPU', 'client CPU', 'err', 'lost', 'dup', 'shed'];
   const row = (p: PhaseFigures) => [
@@ -109,10 +118,16 @@ export function renderReport(r: Report): string {
   }
   out.push('');
   out.push(`relay peak RSS (VmHWM) over the load phases: ${mib(r.relayPeakRssBytes)}    echo server peak RSS: ${mib(r.echoPeakRssBytes)}`);
-  out.push(`relay closed-loop durable sends/s ÷ bare echo req/s: ${fmt(r.relayToEchoRatio, 3)}`);
+  out.push(
+    `relay closed-loop durable sends/s ÷ bare echo req/s: ${fmt(r.relayToEchoRatio, 3)}` +
+      `    by server CPU (echo µs/req ÷ relay µs/msg): ${fmt(r.relayToEchoCpuRatio, 3)}`,
+  );
+  if (r.echo.clientCpuPct > 90) {
+    out.push(`  note: the load generator used ${fmt(r.echo.clientCpuPct)}% of a core in the echo phase, so the echo req/s is partly client-bound; the CPU ratio is not.`);
+  }
   const a = r.actorMemory;
   out.push(
-    `idle inbox actors: ${fmt(a.actors)} hydrated in-process → ${fmt(a.bytesPerActor)} B heap each (${fmt(a.residualBytesPerActor)} B each left after passivating), ${fmt(a.hydrateMicrosPerActor)} µs to hydrate one`,
+    `idle inbox actors: ${fmt(a.actors)} hydrated in-process → ${fmt(a.bytesPerActor)} B heap each (${fmt(a.residualBytesPerActor)} B each still held after passivating them all; ≈0 = freed), ${fmt(a.hydrateMicrosPerActor)} µs to hydrate one`,
   );
   const s = r.restart;
   out.push(
@@ -125,6 +140,7 @@ export function renderReport(r: Report): string {
   out.push(
     `  tiny journal baseline: spawn → /health ${ms(s.baseline.spawnToHealthMs)} ms, /health → first poll ${ms(s.baseline.healthToFirstPollMs)} ms, spawn → first poll ${ms(s.baseline.spawnToFirstPollMs)} ms`,
   );
+  out.push(`  relay peak RSS after the first poll: ${s.runs.map((x) => mib(x.peakRssBytes)).join(', ')} (tiny journal: ${mib(s.baseline.peakRssBytes)})`);
   out.push('  (page cache warm: the journal was just written; spawn includes node + tsx start-up)');
   out.push('');
   out.push('targets:');

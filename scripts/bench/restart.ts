@@ -47,6 +47,9 @@ async function restartOnce(dir: string, session: { token: string }): Promise<Res
       const res = await client.call('POST', '/api/v1/webchat/poll', { wait_ms: 0, limit: 100 }, session.token, undefined, 30_000);
       const answeredAt = performance.now();
       if (res.status !== 200) throw new Error(`first poll after restart: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+      // Checked after the timing, so the check itself is not timed.
+      await relay.assertOwnsPort();
+      relay.assertAlive();
       return {
         spawnToHealthMs: relay.healthyAt - relay.spawnedAt,
         healthToFirstPollMs: answeredAt - relay.healthyAt,

@@ -3,24 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { request, tempDir, eventually } from '../helpers.ts';
+import { eventually, freePort, request, tempDir } from '../helpers.ts';
 
 const CLIENTS = 16;
 /** The burst is cut by kill -9 once this many sends were acknowledged (or after BURST_MAX_MS). */
 const KILL_AFTER_ACKS = 400;
 const BURST_MAX_MS = 20_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function spawnRelay(dir: string, port: number): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'daemon/main.ts'], {

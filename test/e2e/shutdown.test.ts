@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { rmSync, statSync } from 'node:fs';
-import { eventually, request, tempDir } from '../helpers.ts';
+import { eventually, freePort, request, tempDir } from '../helpers.ts';
 
 test('SIGTERM answers a parked long-poll at once and exits cleanly', { timeout: 60_000 }, async () => {
   const dir = tempDir('pchat-term-');
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const relay = spawn(process.execPath, ['--import', 'tsx', 'daemon/main.ts'], {
     cwd: join(import.meta.dirname, '..', '..'),
