@@ -28,7 +28,7 @@ test('events are read back in order after a reopen; a gap is a conflict', async 
 
 for (const [damage, mutate] of [
   ['overwritten', (b: Buffer) => Buffer.alloc(b.length, 0x5a)],
-  ['truncated', (b: Buffer) => b.subarray(0, b.length - 4096)],
+  ['truncated', (b: Buffer) => b.subarray(0, Math.floor(b.length / 2) + 100)],
   ['emptied', () => Buffer.alloc(0)],
 ] as const) {
   test(`a ${damage} journal stops the daemon with one clear line and is left as it was`, async () => {
