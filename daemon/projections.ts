@@ -75,16 +75,20 @@ export class Projections {
     this.j.indexPut(index, key, value);
   }
 
-  user(id: string): UserRecord | undefined {
-    let rec = this.users.get(id);
+  private cached<T>(cache: Map<string, T>, index: string, key: string): T | undefined {
+    let rec = cache.get(key);
     if (!rec) {
-      rec = this.j.indexGet<UserRecord>('users', id);
+      rec = this.j.indexGet<T>(index, key);
       if (rec) {
-        if (this.users.size >= CACHE_MAX) this.users.clear();
-        this.users.set(id, rec);
+        if (cache.size >= CACHE_MAX) cache.clear();
+        cache.set(key, rec);
       }
     }
     return rec;
+  }
+
+  user(id: string): UserRecord | undefined {
+    return this.cached(this.users, 'users', id);
   }
   userByEmail(email: string): string | undefined {
     return this.j.indexGet<string>('emails', email);
@@ -93,15 +97,7 @@ export class Projections {
     return this.j.indexGet<string>('addresses', address.toLowerCase());
   }
   token(hash: string): TokenRecord | undefined {
-    let rec = this.tokens.get(hash);
-    if (!rec) {
-      rec = this.j.indexGet<TokenRecord>('tokens', hash);
-      if (rec) {
-        if (this.tokens.size >= CACHE_MAX) this.tokens.clear();
-        this.tokens.set(hash, rec);
-      }
-    }
-    return rec;
+    return this.cached(this.tokens, 'tokens', hash);
   }
   message(id: string): MessageRecord | undefined {
     return this.j.indexGet<MessageRecord>('msgs', id);
