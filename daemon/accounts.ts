@@ -4,8 +4,8 @@ import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto
 import { Refusal } from '../actors/decision.ts';
 import { decideCloseSessions, decideCreate, decideProfile, type AccountContext, type Profile } from '../actors/account.ts';
 import { CODE_TTL_MS, decideIssue, decideVerify, type LoginContext } from '../actors/login.ts';
-import { Account, Core, Inbox, Login, iso, randomHex, sha256 } from './core.ts';
 import { decideOpenConsumer, type InboxContext } from '../actors/inbox.ts';
+import { Account, Core, Inbox, Login, iso, randomHex, sha256 } from './core.ts';
 import type { Mailer } from './mailer.ts';
 import type { UserRecord } from './projections.ts';
 
@@ -108,13 +108,15 @@ export class Accounts {
       now,
     );
     registry.apply(Login, loginId, decision.events);
-    if (decision.refusal) {
+    // Without free mode an unknown email never gets an account (its code hash matches nothing,
+    // so this is a second line of defence).
+    const refusal = decision.refusal ?? (!existing && !this.core.config.freeMode ? new Refusal('invalid_code') : undefined);
+    if (refusal) {
       await this.core.commit();
-      throw decision.refusal;
+      throw refusal;
     }
 
     let user = existing;
-    if (!user && !this.core.config.freeMode) throw new Refusal('invalid_code', 'the code is wrong or has expired; request a new one');
     if (!user) {
       user = `usr_${randomHex(8)}`;
       const profile: Profile = {

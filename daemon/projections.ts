@@ -69,9 +69,13 @@ export class Projections {
 
   constructor(private readonly j: Journal) {}
 
-  private put<T>(cache: Map<string, T>, index: string, key: string, value: T) {
+  private remember<T>(cache: Map<string, T>, key: string, value: T) {
     if (cache.size >= CACHE_MAX) cache.clear();
     cache.set(key, value);
+  }
+
+  private put<T>(cache: Map<string, T>, index: string, key: string, value: T) {
+    this.remember(cache, key, value);
     this.j.indexPut(index, key, value);
   }
 
@@ -79,10 +83,7 @@ export class Projections {
     let rec = cache.get(key);
     if (!rec) {
       rec = this.j.indexGet<T>(index, key);
-      if (rec) {
-        if (cache.size >= CACHE_MAX) cache.clear();
-        cache.set(key, rec);
-      }
+      if (rec) this.remember(cache, key, rec);
     }
     return rec;
   }

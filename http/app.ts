@@ -98,10 +98,6 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
         return sendError(reply, 'body_too_large', `the body is larger than ${config.bodyLimitBytes} bytes`);
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return sendError(reply, 'unsupported_media_type');
-      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-        return sendError(reply, 'invalid_json', 'the body is empty; send a JSON object');
-      case 'FST_ERR_CTP_INVALID_JSON_BODY':
-        return sendError(reply, 'invalid_json');
     }
     if (err.statusCode === 429) return sendError(reply, 'rate_limited', err.message);
     if (err.statusCode === 503) return sendError(reply, 'draining');

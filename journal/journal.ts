@@ -24,9 +24,11 @@ const VERIFY_TAIL = 1000;
 const SEQ_MAX = Number.MAX_SAFE_INTEGER;
 
 export class JournalError extends Error {}
+export class JournalConflict extends JournalError {}
+
+/** Marks a staged index removal in the overlay. */
 const REMOVED = Symbol('removed');
 const overlayKey = (name: string, key: Key) => `${name}\u0000${JSON.stringify(key)}`;
-export class JournalConflict extends JournalError {}
 
 export type StoredEvent = { type: string; at: number };
 export interface Snapshot {
@@ -212,15 +214,16 @@ export class Journal {
   }
 
   indexPut(name: string, key: Key, value: unknown) {
+    this.assertOpen();
     this.stageIndex(name, key, value, this.index(name).put(key, value));
   }
 
   indexRemove(name: string, key: Key) {
+    this.assertOpen();
     this.stageIndex(name, key, REMOVED, this.index(name).remove(key));
   }
 
   private stageIndex(name: string, key: Key, value: unknown, write: Promise<boolean>) {
-    this.assertOpen();
     // lmdb's own cache cannot serve this: it is keyed by identity, and our keys are arrays.
     const k = overlayKey(name, key);
     const entry = { value };

@@ -1,16 +1,17 @@
 // Builds a relay data dir holding BUILD_MESSAGES direct messages between BUILD_USERS users,
-// in-process, through the same Registry + Projections path a send takes (so snapshots and
-// indexes are what the relay itself would have written), committing in batches.
+// in-process, through the relay's own Core (registry + projections, as a send takes, so
+// snapshots and indexes are what the relay itself would have written), committing in batches.
 // Prints one JSON line: the session tokens of the first users (for polling after restart).
 //
 // Run: node --import tsx scripts/bench/build-journal.ts  (env BUILD_DIR, BUILD_MESSAGES, BUILD_USERS, BUILD_TEXT_BYTES)
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Journal } from '../../journal/journal.ts';
-import { DEFAULT_SNAPSHOT_EVERY } from '../../daemon/config.ts';
-import { Account, Inbox, sha256 } from '../../daemon/core.ts';
-import { Projections } from '../../daemon/projections.ts';
-import { Registry } from '../../daemon/registry.ts';
+import { loadConfig } from '../../daemon/config.ts';
+import { Account, Core, sha256 } from '../../daemon/core.ts';
+import { loadOrCreateIdentity } from '../../daemon/identity.ts';
+import { createLogger } from '../../daemon/logger.ts';
 import type { AccountEvent } from '../../actors/account.ts';
 import type { InboxEvent } from '../../actors/inbox.ts';
 
@@ -41,11 +42,13 @@ async function main() {
   const textBytes = Number(process.env.BUILD_TEXT_BYTES ?? 100);
   const started = performance.now();
 
+  const config = loadConfig({ PCHAT_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+  mkdirSync(dataDir, { recursive: true });
   const journal = Journal.open(dataDir);
-  const projections = new Projections(journal);
+  const core = new Core(config, journal, loadOrCreateIdentity(dataDir), createLogger('silent'));
   // Marks the projections current, as a fresh relay does; otherwise the relay would rebuild at start.
-  await projections.rebuildIfStale();
-  const registry = new Registry(journal, DEFAULT_SNAPSHOT_EVERY, (stream, seq, event) => projections.apply(stream, seq, event));
+  await core.projections.rebuildIfStale();
+  const { registry } = core;
 
   const ids: string[] = [];
   const addresses: string[] = [];
@@ -86,8 +89,8 @@ async function main() {
       at: now + m,
     };
     // Same order and shape as Messaging.deliver: the recipient's copy first, then the sender's.
-    registry.apply(Inbox, ids[b], [{ type: 'msg_in', ...msg } satisfies InboxEvent]);
-    registry.apply(Inbox, ids[a], [{ type: 'msg_out', ...msg } satisfies InboxEvent]);
+    core.applyInbox(ids[b], [{ type: 'msg_in', ...msg } satisfies InboxEvent]);
+    core.applyInbox(ids[a], [{ type: 'msg_out', ...msg } satisfies InboxEvent]);
     if ((m + 1) % BATCH === 0) {
       await journal.commit();
       if ((m + 1) % 100_000 === 0) {
