@@ -29,7 +29,8 @@ export interface GroupMessageBody {
 }
 
 export type GroupEvent =
-  | { type: 'created'; name: string; visibility: Visibility; mode: Mode; join_policy: JoinPolicy; owner: string; at: number }
+  /** `members` joined with the group (as members), in the same event. */
+  | { type: 'created'; name: string; visibility: Visibility; mode: Mode; join_policy: JoinPolicy; owner: string; members?: string[]; at: number }
   | { type: 'member_added'; user: string; role: Role; by: string; at: number }
   | { type: 'member_removed'; user: string; by: string; left: boolean; at: number }
   | { type: 'role_set'; user: string; role: Role; by: string; at: number }
@@ -104,7 +105,7 @@ export const groupMachine = setup({
             mode: e.mode,
             join_policy: e.join_policy,
             owner: e.owner,
-            members: { [e.owner]: 'owner' as Role },
+            members: { ...Object.fromEntries((e.members ?? []).map((u) => [u, 'member' as Role])), [e.owner]: 'owner' as Role },
             created_at: e.at,
           })),
         },

@@ -52,6 +52,8 @@ export const DEFAULT_LOOP_WINDOW_MS = 30_000;
 /** Bytes queued to one WebSocket / SSE client before it is told to resume from its cursor:
  * a few hundred messages, so a slow phone never makes the relay grow without bound. */
 export const DEFAULT_LIVE_BUFFER_BYTES = 1024 * 1024;
+/** WebSocket pings and SSE comments: under the 60 s idle cut of common proxies and NATs. */
+export const DEFAULT_HEARTBEAT_MS = 25_000;
 /** Members per group: large stream groups are the point; this bounds the roster in memory. */
 export const DEFAULT_GROUP_MAX_MEMBERS = 10_000;
 
@@ -88,6 +90,7 @@ export interface Config {
   loopReplyBudget: number;
   loopWindowMs: number;
   liveBufferBytes: number;
+  heartbeatMs: number;
   groupMaxMembers: number;
 }
 
@@ -182,6 +185,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     loopReplyBudget: int('PCHAT_LOOP_REPLY_BUDGET', DEFAULT_LOOP_REPLY_BUDGET, 1, 1_000_000),
     loopWindowMs: int('PCHAT_LOOP_WINDOW_MS', DEFAULT_LOOP_WINDOW_MS, 100, 3_600_000),
     liveBufferBytes: int('PCHAT_LIVE_BUFFER_BYTES', DEFAULT_LIVE_BUFFER_BYTES, 4096, 1024 ** 3),
+    heartbeatMs: int('PCHAT_HEARTBEAT_MS', DEFAULT_HEARTBEAT_MS, 100, 45_000),
     groupMaxMembers: int('PCHAT_GROUP_MAX_MEMBERS', DEFAULT_GROUP_MAX_MEMBERS, 2, 10_000_000),
   };
 }

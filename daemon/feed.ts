@@ -154,9 +154,14 @@ export class Feed {
     const group_id = stream.slice(6);
     const base = { type: 'group', seq, group_id, at: iso(ev.at) };
     const address = (u: string) => projections.user(u)?.chat_address ?? u;
+    // In a stream group, who else joins or leaves is for the admins; observers see their own.
+    const quiet = (about: string) => about !== user && this.group(group_id).mode === 'stream' && !isAdmin(this.group(group_id), user);
+    if ((ev.type === 'member_added' || ev.type === 'member_removed' || ev.type === 'role_set') && quiet(ev.user)) return null;
     switch (ev.type) {
       case 'created':
-        return { event: { ...base, action: 'created', name: ev.name, visibility: ev.visibility, mode: ev.mode, by: address(ev.owner) } };
+        return {
+          event: { ...base, action: 'created', name: ev.name, visibility: ev.visibility, mode: ev.mode, by: address(ev.owner), member_count: 1 + (ev.members?.length ?? 0) },
+        };
       case 'member_added':
         return { event: { ...base, action: 'member_added', address: address(ev.user), role: ev.role, by: address(ev.by) } };
       case 'member_removed':

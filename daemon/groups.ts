@@ -85,10 +85,10 @@ export class Groups {
     const notes: string[] = [];
     events.forEach((e, i) => {
       const seq = seqs[i];
-      const added = e.type === 'member_added' ? e.user : e.type === 'created' ? e.owner : undefined;
-      if (added !== undefined) {
-        if (!isMemberNow(this.feed.inbox(added), group.id)) {
-          this.core.applyInbox(added, [{ type: 'joined', group: group.id, from: seq - 1, at: e.at }]);
+      const added = e.type === 'member_added' ? [e.user] : e.type === 'created' ? [e.owner, ...(e.members ?? [])] : [];
+      if (added.length) {
+        for (const user of added) {
+          if (!isMemberNow(this.feed.inbox(user), group.id)) this.core.applyInbox(user, [{ type: 'joined', group: group.id, from: seq - 1, at: e.at }]);
         }
       } else if (e.type === 'member_removed') {
         this.core.applyInbox(e.user, [{ type: 'left', group: group.id, until: seq, at: e.at }]);
@@ -121,9 +121,9 @@ export class Groups {
         mode: body.mode ?? 'chat',
         join_policy: body.join_policy ?? (body.visibility === 'public' ? 'open' : 'approval'),
         owner: auth.user,
+        ...(members.length ? { members } : {}),
         at,
       },
-      ...members.map((user): GroupEvent => ({ type: 'member_added', user, role: 'member', by: auth.user, at })),
     ];
     await this.apply(group, events);
     return this.view(this.feed.group(id), auth.user);

@@ -15,8 +15,6 @@ import type { MessageRecord } from './projections.ts';
 
 /** Events read per step when pushing. */
 const PUSH_BATCH = 200;
-/** Heartbeat: a ping frame or SSE comment this often keeps proxies and NATs from closing. */
-export const HEARTBEAT_MS = 25_000;
 
 export interface LiveSink {
   /** Writes one event to the client. */

@@ -233,7 +233,7 @@ export class Projections {
           visibility: ev.visibility,
           mode: ev.mode,
           join_policy: ev.join_policy,
-          member_count: 1,
+          member_count: 1 + (ev.members?.length ?? 0),
           created_at: ev.at,
         } satisfies GroupRecord);
         break;

@@ -8,7 +8,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Refusal } from '../actors/decision.ts';
 import type { Auth } from '../daemon/accounts.ts';
-import { HEARTBEAT_MS, LiveSession, type LiveSink } from '../daemon/live.ts';
+import { LiveSession, type LiveSink } from '../daemon/live.ts';
 import { errorBody } from './errors.ts';
 import { sessionToken } from './app.ts';
 import { Consumer, SendBody } from './messages.ts';
@@ -53,6 +53,7 @@ function refusalFrame(ref: unknown, err: unknown) {
 export default async function realtimeRoutes(app: FastifyInstance) {
   const { feed, messaging, presence, accounts, live, core } = app.services;
   const bufferCap = core.config.liveBufferBytes;
+  const HEARTBEAT_MS = core.config.heartbeatMs;
   await app.register(websocket, { options: { maxPayload: core.config.bodyLimitBytes } });
 
   // One heartbeat for every WebSocket: a ping frame (and a JSON ping), and a socket that did
