@@ -77,14 +77,11 @@ export default async function realtimeRoutes(app: FastifyInstance) {
   const start = (auth: Auth, consumerName: string | undefined, after: number | undefined, sink: LiveSink, close: () => void) => {
     const consumer = feed.consumerOf(auth, consumerName);
     const from = Math.min(after ?? feed.cursor(auth, consumer), core.durableSeq);
-    const session = new LiveSession(core, feed, auth, consumer, from, sink, bufferCap);
-    const forget = live.add(session, close);
+    const session = new LiveSession(core, feed, auth, consumer, from, sink, bufferCap, HEARTBEAT_MS / 2);
+    live.add(session, close);
     sink.send({ type: 'ready', cursor: from, consumer, chat_address: auth.record.chat_address, heartbeat_ms: HEARTBEAT_MS });
     session.start();
-    return () => {
-      session.stop();
-      forget();
-    };
+    return () => session.stop();
   };
 
   app.get<{ Querystring: Static<typeof LiveQuery> }>('/api/v1/webchat/ws', { websocket: true, schema: { querystring: LiveQuery } }, (socket: WebSocket, req: FastifyRequest<{ Querystring: Static<typeof LiveQuery> }>) => {
