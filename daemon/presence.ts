@@ -39,6 +39,8 @@ export class Presence {
   private readonly online = new Set<string>();
   /** Lets the typing hint reach the peer (messaging owns the ephemeral push). */
   onTyping: (auth: Auth, to: string, typing: boolean) => void = () => {};
+  /** Public groups for the directory (wired by the relay). */
+  publicGroups: (q: string | undefined, limit: number) => unknown[] = () => [];
 
   constructor(private readonly core: Core) {}
 
@@ -146,7 +148,7 @@ export class Presence {
     users.sort((a, b) => Number(b.online) - Number(a.online) || a.display_name.localeCompare(b.display_name));
     const page = users.slice(0, limit);
     const sessions = page.flatMap((u) => u.sessions.map((s) => ({ ...s, chat_address: u.chat_address, display_name: u.display_name })));
-    return { users: page, sessions, groups: [] as unknown[], total: users.length };
+    return { users: page, sessions, groups: this.publicGroups(q, limit), total: users.length };
   }
 
   private userEntry(rec: UserRecord, bySession: Map<string, SessionPresence>, now: number) {

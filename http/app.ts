@@ -14,6 +14,8 @@ import authRoutes from './auth.ts';
 import healthRoutes from './health.ts';
 import messageRoutes from './messages.ts';
 import presenceRoutes from './presence.ts';
+import groupRoutes from './groups.ts';
+import realtimeRoutes from './realtime.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -121,5 +123,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(authRoutes);
   await app.register(presenceRoutes);
   await app.register(messageRoutes);
+  await app.register(groupRoutes);
+  await app.register(realtimeRoutes);
   return app as unknown as FastifyInstance;
 }
