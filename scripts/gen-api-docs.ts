@@ -83,13 +83,6 @@ async function collect(): Promise<Collected[]> {
       const app = Fastify();
       app.decorate('services', relay.services);
       app.decorate('requireAuth', relay.app.requireAuth);
-      for (const helper of ['@fastify/websocket', '@fastify/multipart']) {
-        try {
-          await app.register((await import(helper)).default);
-        } catch {
-          // not a dependency (yet)
-        }
-      }
       app.addHook('onRoute', (r: RouteOptions) => {
         const methods = (Array.isArray(r.method) ? r.method : [r.method]).filter((m) => m !== 'HEAD');
         const pre = [r.preHandler, r.preValidation, r.onRequest].flat().filter(Boolean);

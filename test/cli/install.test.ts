@@ -50,7 +50,7 @@ describe('private-relay tarball', () => {
     assert.equal(ci.code, 0, ci.stderr);
     assert.ok(!existsSync(join(install, 'node_modules/typescript')), 'dev dependencies were installed');
     const port = await freePort();
-    const env = { ...process.env, WEBCHAT_RELAY_PORT: String(port), PCHAT_DEV_EXPOSE_CODES: 'true', LOG_LEVEL: 'warn' };
+    const env: NodeJS.ProcessEnv = { ...process.env, WEBCHAT_RELAY_PORT: String(port), PCHAT_DEV_EXPOSE_CODES: 'true', LOG_LEVEL: 'warn' };
     delete env.PORT;
     delete env.PCHAT_DATA_DIR;
     delete env.PCHAT_UPLOAD_DIR;
@@ -68,7 +68,7 @@ describe('private-relay tarball', () => {
           return null;
         }
       }, 20_000, 100);
-      assert.equal(health.body.status, 'ok');
+      assert.equal(health!.body.status, 'ok');
       assert.ok(existsSync(join(install, 'data/relay_identity_ed25519.json')), 'data lives beside start_relay.sh');
 
       // The CLI from the install, from another directory.
