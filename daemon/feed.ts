@@ -5,7 +5,7 @@
 // Group messages are written once, to the group's stream; a 1,000-member group costs one
 // write per message, and each member's reader pays a range read instead.
 import { Refusal } from '../actors/decision.ts';
-import { cursorOf, decideClaim, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
+import { cursorOf, decideClaim, decideOpenConsumer, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
 import { isAdmin, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import type { Auth } from './accounts.ts';
 import { Core, Group, Inbox, iso } from './core.ts';
@@ -19,6 +19,8 @@ export const MAX_POLL_LIMIT = 500;
 const READ_CHUNK = 256;
 /** A consumer whose batch had nothing visible still moves past this many skipped events. */
 const SKIP_CLAIM = 256;
+/** Named consumers per inbox (sessions aside): workers, tabs, hooks — not one per request. */
+const MAX_NAMED_CONSUMERS = 32;
 /** Consumer names: short, no spaces (they are keys in the inbox context). */
 export const CONSUMER_PATTERN = '^[A-Za-z0-9._:-]{1,64}$';
 
@@ -60,6 +62,23 @@ export class Feed {
 
   consumerOf(auth: Auth, consumer?: string): string {
     return consumer ?? auth.sid;
+  }
+
+  /**
+   * Makes a named consumer known (its cursor starts where the most advanced one is), so what
+   * arrives from now on is kept for it even while another consumer claims.
+   */
+  async openConsumer(auth: Auth, consumerName?: string): Promise<string> {
+    const consumer = this.consumerOf(auth, consumerName);
+    const ctx = this.inbox(auth.user);
+    if (ctx.cursors[consumer] !== undefined) return consumer;
+    const named = Object.keys(ctx.cursors).filter((c) => !c.startsWith('ses_')).length;
+    if (consumerName && named >= MAX_NAMED_CONSUMERS) {
+      throw new Refusal('conflict', `this inbox already has ${named} named consumers (the limit); reuse one`);
+    }
+    this.core.applyInbox(auth.user, decideOpenConsumer(ctx, consumer, Date.now()).events);
+    await this.core.commit();
+    return consumer;
   }
 
   cursor(auth: Auth, consumer?: string): number {
@@ -219,7 +238,7 @@ export class Feed {
       throw new Refusal('not_your_address', `chat_address "${body.chat_address}" is not your chat address (${auth.record.chat_address})`);
     }
     const { user } = auth;
-    const consumer = this.consumerOf(auth, body.consumer);
+    const consumer = body.peek ? this.consumerOf(auth, body.consumer) : await this.openConsumer(auth, body.consumer);
     const { waiters, config } = this.core;
     const ephemeralKey = `${auth.sid}\u0000${consumer}`;
     waiters.register(user, ephemeralKey);
@@ -286,7 +305,7 @@ export class Feed {
 
   /** Explicit ack: the consumer has processed everything up to `upto`. */
   async ack(auth: Auth, consumerName: string | undefined, upto: number) {
-    const consumer = this.consumerOf(auth, consumerName);
+    const consumer = await this.openConsumer(auth, consumerName);
     if (upto > this.core.durableSeq) {
       throw new Refusal('validation_failed', `upto ${upto} is past the newest event (${this.core.durableSeq})`);
     }

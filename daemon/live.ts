@@ -15,6 +15,8 @@ import type { MessageRecord } from './projections.ts';
 
 /** Events read per step when pushing. */
 const PUSH_BATCH = 200;
+/** How often a paused push looks whether the client has taken its queue. */
+const DRAIN_CHECK_MS = 20;
 
 export interface LiveSink {
   /** Writes one event to the client. */
@@ -35,6 +37,11 @@ export class LiveSession {
   private unsubscribe: () => void = () => {};
   private pendingDelivered: MessageRecord[] = [];
   private flushing = false;
+  /** Since when the client's queue has been over the cap (0: it is not). */
+  private overSince = 0;
+  private retry: NodeJS.Timeout | undefined;
+  /** Called once when the session stops (the registry forgets it). */
+  onStop: () => void = () => {};
 
   constructor(
     private readonly core: Core,
@@ -44,6 +51,8 @@ export class LiveSession {
     after: number,
     private readonly sink: LiveSink,
     private readonly bufferCap: number,
+    /** How long a client may stay over the cap before it is cut (it is slow, not busy). */
+    private readonly slowAfterMs: number,
   ) {
     this.pos = after;
   }
@@ -63,9 +72,11 @@ export class LiveSession {
   stop() {
     if (this.stopped) return;
     this.stopped = true;
+    clearTimeout(this.retry);
     this.unsubscribe();
     this.core.waiters.forget(this.auth.user, this.id);
     this.feed.onLive(this.auth, -1);
+    this.onStop();
     void this.flushDelivered();
   }
 
@@ -78,11 +89,15 @@ export class LiveSession {
     });
   }
 
-  /** Pushes everything new (journal events after `pos`, then live-only events). */
+  /**
+   * Pushes everything new (journal events after `pos`, then live-only events). While the
+   * client's queue is over the cap, pushing pauses; a client that stays over it for
+   * `slowAfterMs` is told to resume later and cut.
+   */
   pump() {
     if (this.stopped) return;
     for (;;) {
-      if (this.sink.buffered() > this.bufferCap) return this.overflow();
+      if (this.sink.buffered() > this.bufferCap) return this.wait();
       const batch = this.feed.readBatch(this.auth.user, this.consumer, this.pos, PUSH_BATCH);
       for (const event of batch.events) this.sink.send(event);
       this.pos = batch.scanned;
@@ -92,13 +107,20 @@ export class LiveSession {
       }
       if (!batch.more) break;
     }
+    this.overSince = 0;
     for (const event of this.core.waiters.take(this.auth.user, this.id)) this.sink.send(event);
-    if (this.sink.buffered() > this.bufferCap) this.overflow();
   }
 
-  private overflow() {
-    this.sink.resume(this.pos, 'slow_consumer');
-    this.stop();
+  private wait() {
+    const now = Date.now();
+    this.overSince ||= now;
+    if (now - this.overSince >= this.slowAfterMs) {
+      this.sink.resume(this.pos, 'slow_consumer');
+      this.stop();
+      return;
+    }
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.pump(), DRAIN_CHECK_MS);
   }
 
   /** Records first deliveries of what was pushed; one commit at a time, batched. */
@@ -125,7 +147,7 @@ export class LiveRegistry {
   add(session: LiveSession, close: () => void) {
     const entry = { session, close };
     this.sessions.add(entry);
-    return () => this.sessions.delete(entry);
+    session.onStop = () => this.sessions.delete(entry);
   }
 
   get size() {

@@ -74,17 +74,14 @@ export default async function realtimeRoutes(app: FastifyInstance) {
   heartbeat.unref();
   app.addHook('onClose', async () => clearInterval(heartbeat));
 
-  const start = (auth: Auth, consumerName: string | undefined, after: number | undefined, sink: LiveSink, close: () => void) => {
-    const consumer = feed.consumerOf(auth, consumerName);
+  const start = async (auth: Auth, consumerName: string | undefined, after: number | undefined, sink: LiveSink, close: () => void) => {
+    const consumer = await feed.openConsumer(auth, consumerName);
     const from = Math.min(after ?? feed.cursor(auth, consumer), core.durableSeq);
-    const session = new LiveSession(core, feed, auth, consumer, from, sink, bufferCap);
-    const forget = live.add(session, close);
+    const session = new LiveSession(core, feed, auth, consumer, from, sink, bufferCap, HEARTBEAT_MS / 2);
+    live.add(session, close);
     sink.send({ type: 'ready', cursor: from, consumer, chat_address: auth.record.chat_address, heartbeat_ms: HEARTBEAT_MS });
     session.start();
-    return () => {
-      session.stop();
-      forget();
-    };
+    return () => session.stop();
   };
 
   app.get<{ Querystring: Static<typeof LiveQuery> }>('/api/v1/webchat/ws', { websocket: true, schema: { querystring: LiveQuery } }, (socket: WebSocket, req: FastifyRequest<{ Querystring: Static<typeof LiveQuery> }>) => {
@@ -92,6 +89,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
     sockets.set(socket, state);
     socket.on('pong', () => (state.alive = true));
     let auth: Auth | undefined;
+    let consumer: string | undefined;
     let stop: (() => void) | undefined;
     const send = (frame: unknown) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(frame));
     const sink: LiveSink = {
@@ -102,11 +100,21 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         socket.close(CLOSE.slowConsumer, reason);
       },
     };
-    const begin = (a: Auth, consumer?: string, after?: number) => {
+    let gone = false;
+    const begin = async (a: Auth, name?: string, after?: number) => {
       auth = a;
-      stop = start(a, consumer, after, sink, () => socket.close(CLOSE.draining, 'relay restarting'));
+      consumer = name;
+      try {
+        const s = await start(a, name, after, sink, () => socket.close(CLOSE.draining, 'relay restarting'));
+        if (gone) s();
+        else stop = s;
+      } catch (err) {
+        send(refusalFrame(undefined, err));
+        socket.close(CLOSE.badFrame, 'refused');
+      }
     };
     socket.on('close', () => {
+      gone = true;
       sockets.delete(socket);
       stop?.();
     });
@@ -120,7 +128,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         socket.close(CLOSE.unauthorized, 'unauthorized');
         return;
       }
-      begin(a, req.query.consumer, req.query.after);
+      void begin(a, req.query.consumer, req.query.after);
     } else {
       authTimer = setTimeout(() => socket.close(CLOSE.unauthorized, 'no auth frame'), AUTH_TIMEOUT_MS);
     }
@@ -160,11 +168,11 @@ export default async function realtimeRoutes(app: FastifyInstance) {
           socket.close(CLOSE.unauthorized, 'unauthorized');
           return;
         }
-        begin(a, f.consumer, f.after);
+        void begin(a, f.consumer, f.after);
         return;
       }
       try {
-        const result = await command(auth, type, frame);
+        const result = await command(auth, consumer, type, frame);
         if (ref !== undefined || type === 'send') send({ type: 'ack', ref, for: type, ...result });
       } catch (err) {
         if (!(err instanceof Refusal)) req.log.error({ err }, 'websocket command failed');
@@ -173,7 +181,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
     });
   });
 
-  async function command(auth: Auth, type: FrameType, frame: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async function command(auth: Auth, consumer: string | undefined, type: FrameType, frame: Record<string, unknown>): Promise<Record<string, unknown>> {
     switch (type) {
       case 'auth':
         throw new Refusal('conflict', 'this connection is already authenticated');
@@ -182,8 +190,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         return { ...(await messaging.send(auth, body)) };
       }
       case 'ack': {
-        const r = await feed.ack(auth, undefined, (frame as Static<typeof Frames.ack>).upto);
-        return r;
+        return feed.ack(auth, consumer, (frame as Static<typeof Frames.ack>).upto);
       }
       case 'typing': {
         const f = frame as Static<typeof Frames.typing>;
@@ -229,12 +236,21 @@ export default async function realtimeRoutes(app: FastifyInstance) {
           raw.end();
         },
       };
-      const stop = start(req.auth, req.query.consumer, after, sink, () => raw.end());
+      let stop: (() => void) | undefined;
+      let gone = false;
       const ping = setInterval(() => raw.writableEnded || raw.write(`: ping ${new Date().toISOString()}\n\n`), HEARTBEAT_MS);
       raw.on('close', () => {
+        gone = true;
         clearInterval(ping);
-        stop();
+        stop?.();
       });
+      start(req.auth, req.query.consumer, after, sink, () => raw.end()).then(
+        (s) => (gone ? s() : (stop = s)),
+        (err) => {
+          write(refusalFrame(undefined, err));
+          raw.end();
+        },
+      );
     },
   );
 }

@@ -172,11 +172,11 @@ export function openWs(base: string, opts: { token?: string; query?: string } = 
 }
 
 /** Polls `fn` until it returns a truthy value (bounded by `ms`). */
-export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, step = 20): Promise<T> {
+export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, step = 20): Promise<NonNullable<T>> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as NonNullable<T>;
     if (Date.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, step));
   }
