@@ -7,6 +7,7 @@ import { decideReport, type AccountContext } from '../actors/account.ts';
 import type { Auth } from './accounts.ts';
 import { Account, Core, Inbox, iso, randomHex, sha256 } from './core.ts';
 import type { MessageRecord } from './projections.ts';
+import { NO_MEDIA, type MessageMedia } from './media.ts';
 import type { EphemeralEvent } from './waiters.ts';
 
 /** An idempotency key is honoured this long, as SPEC.md promises. */
@@ -43,6 +44,8 @@ export class Messaging {
   private readonly inflight = new Map<string, Promise<{ hash: string; reply: SendReply }>>();
   /** Called when a session starts or stops holding a live connection (long-poll). */
   onLive: (auth: Auth, delta: 1 | -1) => void = () => {};
+  /** Files and translation (daemon/media.ts): attachments in, details and translations out. */
+  media: MessageMedia = NO_MEDIA;
 
   constructor(private readonly core: Core) {}
 
@@ -83,7 +86,7 @@ export class Messaging {
       display_name: sender?.display_name,
       text: rec.text,
       reply_to: rec.reply_to ?? null,
-      attachments: rec.attachments ?? [],
+      attachments: this.media.attachmentViews(rec.attachments),
       created_at: iso(rec.created_at),
       edited_at: iso(rec.edited_at),
       deleted: rec.deleted_at !== null,
@@ -109,6 +112,7 @@ export class Messaging {
       throw new Refusal('validation_failed', `channel must be one of pchat, sms, wa, tg, email, notify`);
     }
     this.ownAddress(auth, body.source, 'source');
+    body = { ...body, attachments: this.media.resolveAttachments(body) }; // media: checked + parsed from text
     const text = body.text ?? '';
     if (text.length > this.core.config.textMaxChars) {
       throw new Refusal('text_too_long', `text is ${text.length} characters; the limit is ${this.core.config.textMaxChars}`);
@@ -179,6 +183,7 @@ export class Messaging {
       [seq] = this.core.applyInbox(auth.user, [{ type: 'msg_out', ...msg, ...idem }]);
     }
     await this.core.commit([to, auth.user]);
+    this.media.onSent(msg); // media: receive-side translation, after the send is durable
     return { message_id: msg.id, id: msg.id, status: 'sent', seq, created_at: iso(at)!, to: msg.to, channel: 'pchat' };
   }
 
@@ -191,8 +196,9 @@ export class Messaging {
       case 'msg_out': {
         const rec = this.core.projections.message(ev.id);
         if (!rec) return null;
-        const message = this.messageView(rec, seq);
         const outgoing = ev.type === 'msg_out';
+        // media: the recipient's receive-side translation, when already computed
+        const message = { ...this.messageView(rec, seq), ...(outgoing ? {} : { translation: this.media.translationFor(ev.to_user, rec) ?? null }) };
         const event = { type: 'message', seq, outgoing, message };
         return { event, message: !outgoing && ev.sender_session !== consumer ? message : undefined };
       }
@@ -202,8 +208,10 @@ export class Messaging {
         return { event: { type: 'delete', seq, message_id: ev.id, deleted_at: iso(ev.at) } };
       case 'receipt':
         return { event: { type: 'receipt', seq, message_id: ev.id, status: ev.status, by: ev.by, at: iso(ev.at) } };
-      default:
-        return null;
+      default: {
+        const media = this.media.clientEvent(seq, ev); // media: `translation` events
+        return media ? { event: media } : null;
+      }
     }
   }
 

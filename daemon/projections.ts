@@ -4,10 +4,11 @@
 import type { Journal, StoredEvent } from '../journal/journal.ts';
 import type { InboxEvent, MessageBody } from '../actors/inbox.ts';
 import type { AccountEvent } from '../actors/account.ts';
+import { MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
 
 export const PROJECTION_VERSION = 1;
 
-export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'idem', 'blocks', 'reports'] as const;
+export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'idem', 'blocks', 'reports', ...MEDIA_INDEXES] as const;
 
 export interface UserRecord {
   id: string;
@@ -66,8 +67,12 @@ export class Projections {
   // Read on every request (auth) and every message view; changed only by our own projector.
   private readonly users = new Map<string, UserRecord>();
   private readonly tokens = new Map<string, TokenRecord>();
+  /** Files, transcripts, translations, language prefs (daemon/media-projections.ts). */
+  readonly media: MediaProjections;
 
-  constructor(private readonly j: Journal) {}
+  constructor(private readonly j: Journal) {
+    this.media = new MediaProjections(j);
+  }
 
   private remember<T>(cache: Map<string, T>, key: string, value: T) {
     if (cache.size >= CACHE_MAX) cache.clear();
@@ -149,6 +154,7 @@ export class Projections {
     const id = stream.slice(colon + 1);
     if (kind === 'inbox') this.inbox(id, seq, event as InboxEvent);
     else if (kind === 'user') this.account(id, event as AccountEvent);
+    else this.media.apply(kind, id, event);
   }
 
   private putMessage(ev: MsgEvent) {

@@ -11,6 +11,7 @@ import { Core } from './core.ts';
 import { loadOrCreateIdentity } from './identity.ts';
 import { createLogger } from './logger.ts';
 import { createMailer } from './mailer.ts';
+import { Media } from './media.ts';
 import { Messaging } from './messaging.ts';
 import { Presence } from './presence.ts';
 
@@ -26,6 +27,7 @@ export interface Services {
   accounts: Accounts;
   messaging: Messaging;
   presence: Presence;
+  media: Media;
   draining: () => boolean;
 }
 
@@ -49,6 +51,9 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
   const accounts = new Accounts(core, mailer);
   const messaging = new Messaging(core);
   const presence = new Presence(core);
+  const media = new Media(core);
+  await media.init();
+  messaging.media = media;
   messaging.onLive = (auth, delta) => presence.live(auth, delta);
   presence.onTyping = (auth, to, typing) => {
     try {
@@ -58,7 +63,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
     }
   };
   let draining = false;
-  const services: Services = { core, accounts, messaging, presence, draining: () => draining };
+  const services: Services = { core, accounts, messaging, presence, media, draining: () => draining };
 
   const app = await buildApp(services, log);
   await app.listen({ host: config.host, port: config.port });
@@ -95,6 +100,8 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         const straggler = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);
         await app.close();
         clearTimeout(straggler);
+        await media.translation.settled();
+        media.close();
         await journal.close();
         mailer.close();
       })();

@@ -14,6 +14,8 @@ import authRoutes from './auth.ts';
 import healthRoutes from './health.ts';
 import messageRoutes from './messages.ts';
 import presenceRoutes from './presence.ts';
+import fileRoutes from './files.ts';
+import translateRoutes from './translate.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -121,5 +123,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(authRoutes);
   await app.register(presenceRoutes);
   await app.register(messageRoutes);
+  await app.register(fileRoutes);
+  await app.register(translateRoutes);
   return app as unknown as FastifyInstance;
 }
