@@ -73,7 +73,14 @@ export class PocketsphinxTranscriber implements Transcriber {
     ];
     return new Worker(
       'pocketsphinx',
-      () => spawn(this.bin!, args, { stdio: ['pipe', 'pipe', 'pipe'] }),
+      // pocketsphinx opens its control and hypothesis files by name; node's stdio are sockets,
+      // which /dev/stdin cannot reopen, so two `cat`s give it real pipes.
+      () =>
+        spawn('sh', ['-c', `cat | "$0" "$@" | cat`, this.bin!, ...args], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+          env: { PATH: this.config.enginePath },
+          detached: true,
+        }),
       (buf) => {
         const lines = buf.split('\n');
         return [lines.slice(0, -1).filter((l) => l.trim()), lines[lines.length - 1]];
