@@ -310,6 +310,9 @@ export class Files {
     const cached = this.core.projections.media.transcript(rec.sha256);
     if (cached && (!language || cached.language === language)) return { ...cached, cached: true };
     if (this.transcriber.unavailableHint) throw unavailable('transcription', this.transcriber.unavailableHint);
+    if (language && !this.transcriber.languages.includes(language)) {
+      throw new Refusal('unsupported_language', `this relay's speech engine hears ${this.transcriber.languages.join(', ')}, not ${language}`);
+    }
     if (!rec.mime.startsWith('audio/') && !rec.mime.startsWith('video/')) {
       throw new Refusal('not_audio', `"${rec.name}" is ${rec.mime}, not an audio clip`);
     }

@@ -4,6 +4,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { Refusal } from '../actors/decision.ts';
 import type { Auth } from '../daemon/accounts.ts';
 import { EngineError } from '../daemon/engines/proc.ts';
@@ -19,6 +20,7 @@ export const TranscribeBody = Type.Object({
   file_id: Type.String({ minLength: 1, maxLength: 64 }),
   language: Type.Optional(Type.String({ minLength: 2, maxLength: 16 })),
 });
+export const TranscribeQuery = Type.Object({ language: Type.Optional(Type.String({ minLength: 2, maxLength: 16 })) });
 export const SpeakBody = Type.Object({
   text: Type.Optional(Type.String({ minLength: 1 })),
   message_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -165,12 +167,20 @@ export default async function fileRoutes(app: FastifyInstance) {
     return reply.send(createReadStream(path));
   });
 
-  app.post<{ Body: Static<typeof TranscribeBody> | undefined }>(`${w}/transcribe`, { ...auth, schema: { body: Type.Optional(TranscribeBody) } }, async (req) => {
+  // Two bodies: a multipart clip (streamed, so no body schema applies) or JSON checked here.
+  app.post<{ Body: unknown; Querystring: Static<typeof TranscribeQuery> }>(`${w}/transcribe`, { ...auth, schema: { querystring: TranscribeQuery } }, async (req) => {
     let rec: FileRecord;
-    const language = req.body?.language ? normalizeLanguage(req.body.language) : undefined;
-    if (req.isMultipart()) [rec] = await receiveAll(req, req.auth, 'voice', 1);
-    else if (req.body?.file_id) rec = files.known(req.body.file_id);
-    else throw new Refusal('validation_failed', 'send {file_id} as JSON or the clip as a multipart "file" part');
+    let language = req.query.language ? normalizeLanguage(req.query.language) : undefined;
+    if (req.isMultipart()) {
+      [rec] = await receiveAll(req, req.auth, 'voice', 1);
+    } else {
+      if (!Value.Check(TranscribeBody, req.body)) {
+        const first = Value.Errors(TranscribeBody, req.body).First();
+        throw new Refusal('validation_failed', `body${first?.path.replace(/\//g, '.') ?? ''} ${first?.message ?? 'must be {file_id}'}; or send the clip as a multipart "file" part`);
+      }
+      rec = files.known(req.body.file_id);
+      if (req.body.language) language = normalizeLanguage(req.body.language);
+    }
     const t = await engineCall(req, () => files.transcribe(rec, language));
     return { success: true, file_id: rec.file_id, text: t.text, language: t.language, engine: t.engine, duration: t.duration, cached: t.cached };
   });

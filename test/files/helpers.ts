@@ -14,7 +14,7 @@ export interface Part {
 export async function upload(t: TestRelay, token: string | undefined, parts: Part[], path = '/api/v1/webchat/upload', fields: Record<string, string> = {}) {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  for (const p of parts) form.append(p.field ?? 'file', new Blob([p.data]), p.name ?? 'file.bin');
+  for (const p of parts) form.append(p.field ?? 'file', new Blob([typeof p.data === 'string' ? p.data : new Uint8Array(p.data)]), p.name ?? 'file.bin');
   const headers: Record<string, string> = token ? { 'x-pchat-session': token } : {};
   const res = await fetch(t.url + path, { method: 'POST', body: form, headers });
   const text = await res.text();
