@@ -111,10 +111,11 @@ export class Translation {
 
   // ---------- translating ----------
 
-  private guessSource(text: string, target: string, hint: string | null): { source: string; detected: boolean } {
+  private async guessSource(text: string, target: string, hint: string | null): Promise<{ source: string; detected: boolean }> {
     const pairs = this.pairs();
     const candidates = [...new Set([target, ...pairs.filter((p) => p.target === target).map((p) => p.source)])];
-    const guess = detectLanguage(text, candidates);
+    const coverage = this.translator.coverage ? await this.translator.coverage(text, candidates) : undefined;
+    const guess = detectLanguage(text, candidates, coverage);
     if (guess) return { source: guess, detected: true };
     return { source: hint && candidates.includes(hint) ? hint : FALLBACK_LANGUAGE, detected: false };
   }
@@ -125,7 +126,7 @@ export class Translation {
     const target = normalizeLanguage(targetRaw);
     if (!this.pairs().some((p) => p.target === target)) throw unsupportedPair(sourceRaw ? normalizeLanguage(sourceRaw) : 'auto', target, this.pairs());
     const given = sourceRaw && sourceRaw !== 'auto' ? normalizeLanguage(sourceRaw) : null;
-    const { source, detected } = given ? { source: given, detected: false } : this.guessSource(text, target, hint);
+    const { source, detected } = given ? { source: given, detected: false } : await this.guessSource(text, target, hint);
     if (source === target || !text.trim()) return { text, source, target, engine: this.translator.engine, pivot: null, translated: false, detected };
     const pair = this.pairs().find((p) => p.source === source && p.target === target);
     if (!pair) throw unsupportedPair(source, target, this.pairs());

@@ -207,7 +207,9 @@ export default async function fileRoutes(app: FastifyInstance) {
     }
     if (text.length > config.speakMaxChars) throw new Refusal('text_too_long', `read-aloud takes up to ${config.speakMaxChars} characters; this is ${text.length}`);
     if (!language) {
-      language = detectLanguage(text, speaker.languages.filter((l) => ['en', 'es', 'ca', 'fr', 'pt', 'de', 'it'].includes(l))) ?? 'en';
+      const t = translation.translator;
+      const candidates = translation.languages().languages.map((l) => l.code).filter((l) => speaker.languages.includes(l));
+      language = detectLanguage(text, candidates, t.coverage && !t.unavailableHint ? await t.coverage(text, candidates) : undefined) ?? 'en';
     }
     const speech = await engineCall(req, () => speaker.speak(text, language!));
     reply.header('Content-Type', speech.mime);

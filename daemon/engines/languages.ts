@@ -1,5 +1,5 @@
 // Language codes: ISO 639-1 on the API, the 639-3 names Apertium modes and franc use inside.
-import { franc } from 'franc';
+import { francAll } from 'franc';
 
 /** 639-1 → [639-3, English name]. Languages an engine may offer; unknown codes pass through. */
 export const LANGUAGES: Record<string, [string, string]> = {
@@ -68,13 +68,25 @@ export function normalizeLanguage(raw: string): string {
 }
 
 /**
- * Best guess of `text`'s language among `candidates` (trigram statistics, franc), or null when
- * the text is too short or ambiguous to say.
+ * Best guess of `text`'s language among `candidates`, or null when it cannot be told. With
+ * dictionary coverage (the share of words each language's analyser knows) that decides, and
+ * letter-trigram statistics (franc) only break near-ties; without it, franc alone on text long
+ * enough for statistics to mean something.
  */
-export function detectLanguage(text: string, candidates: string[]): string | null {
+export function detectLanguage(text: string, candidates: string[], coverage?: Map<string, number>): string | null {
   const only = candidates.map((c) => LANGUAGES[c]?.[0]).filter((c): c is string => !!c);
-  if (only.length === 0) return null;
-  if (only.length === 1) return candidates.find((c) => LANGUAGES[c]?.[0] === only[0]) ?? null;
-  const guess = franc(text, { only, minLength: 3 });
-  return guess === 'und' ? null : toCode(guess);
+  if (candidates.length === 1) return candidates[0];
+  const trigram = new Map<string, number>(only.length > 1 ? francAll(text, { only, minLength: 3 }).map(([l, s]) => [toCode(l), s]) : []);
+  if (coverage && coverage.size) {
+    let best: string | null = null;
+    let bestScore = -1;
+    for (const [lang, cov] of coverage) {
+      const score = cov + 0.05 * (trigram.get(lang) ?? 0);
+      if (score > bestScore) [best, bestScore] = [lang, score];
+    }
+    return bestScore > 0.3 ? best : null;
+  }
+  if (text.trim().length < 25 || trigram.size === 0) return null;
+  const [[top, s1], second] = [...trigram.entries()].sort((a, b) => b[1] - a[1]);
+  return second && second[1] > 0.9 * s1 ? null : top;
 }

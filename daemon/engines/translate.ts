@@ -39,6 +39,11 @@ export interface Translator {
   pairs(): LanguagePair[];
   /** Translates between two supported languages (source ≠ target); throws unsupported_language_pair. */
   translate(text: string, source: string, target: string): Promise<Translation>;
+  /**
+   * Share of the text's words each candidate language's dictionary knows (0–1), when the
+   * engine can tell; detection prefers it to letter statistics, which fail on short chat lines.
+   */
+  coverage?(text: string, candidates: string[]): Promise<Map<string, number>>;
   close(): void;
 }
 
@@ -163,6 +168,44 @@ export class ApertiumTranslator implements Translator {
     return { text: await this.direct(middle, pair.via, target), source, target, engine: this.engine, pivot: pair.via };
   }
 
+  /** Morphological analysers by language (the first stage of a pair whose source it is). */
+  private readonly analysers = new Map<string, Worker>();
+
+  private analyser(lang: string): Worker | null {
+    let w = this.analysers.get(lang);
+    if (w) return w;
+    const mode = this.modes.find((m) => m.source === lang);
+    const bin = mode && /^\s*lt-proc\s+(?:-\S+\s+)*'([^']+\.automorf\.bin)'/.exec(readFileSync(mode.file, 'utf8'))?.[1];
+    if (!bin) return null;
+    w = new Worker(
+      `lt-proc ${lang}`,
+      () => spawn('lt-proc', ['-z', bin], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: this.config.enginePath, LC_ALL: 'C.UTF-8' } }),
+      (buf) => {
+        const parts = buf.split('\0');
+        return [parts.slice(0, -1), parts[parts.length - 1]];
+      },
+      this.config.engineTimeoutMs,
+    );
+    this.analysers.set(lang, w);
+    return w;
+  }
+
+  async coverage(text: string, candidates: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const input = `${escapeStream(text.replace(/\s+/g, ' ').slice(0, 2000))} \0`;
+    await Promise.all(
+      candidates.map(async (lang) => {
+        const w = this.analyser(lang);
+        if (!w) return;
+        const units = [...(await w.request(input)).matchAll(/\^((?:\\.|[^$\\])*)\$/g)].map((m) => m[1]);
+        // Words only (a surface form with a letter); `^word/*word$` is a word the dictionary lacks.
+        const words = units.filter((u) => /\p{L}/u.test(u.split('/')[0]));
+        if (words.length) out.set(lang, words.filter((u) => !u.includes('/*')).length / words.length);
+      }),
+    );
+    return out;
+  }
+
   /** How many pipeline processes were started (the benchmark shows they persist). */
   get starts() {
     let n = 0;
@@ -171,8 +214,9 @@ export class ApertiumTranslator implements Translator {
   }
 
   close() {
-    for (const w of this.workers.values()) w.stop();
+    for (const w of [...this.workers.values(), ...this.analysers.values()]) w.stop();
     this.workers.clear();
+    this.analysers.clear();
   }
 }
 
