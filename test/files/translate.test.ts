@@ -53,8 +53,8 @@ describe('translation', () => {
     assert.equal(r.body.detected, true);
     assert.match(r.body.translated_text, /café/);
     // Short chat lines defeat letter statistics; the dictionaries' coverage still tells.
-    for (const [text, lang] of [['I have a cat.', 'en'], ['Le chat est noir.', 'fr'], ['A casa é grande.', 'pt'], ['La casa és gran.', 'ca']]) {
-      assert.equal((await tt({ text, target: 'es' })).body.source, lang, text);
+    for (const [text, lang, target] of [['I have a cat.', 'en', 'es'], ['Le chat est noir.', 'fr', 'es'], ['A casa é grande.', 'pt', 'es'], ['La casa és gran.', 'ca', 'en']]) {
+      assert.equal((await tt({ text, target })).body.source, lang, text);
     }
     const same = await tt({ text: 'Hola, ¿cómo estás? Quiero ir a la playa mañana.', target: 'es' });
     assert.equal(same.body.translated, false, 'text already in the target comes back as is');
