@@ -26,6 +26,8 @@ export interface Speaker {
 }
 
 const INSTALL_HINT = 'install Debian packages espeak-ng ffmpeg (and flite for a better English voice), or set PCHAT_SPEAK_ENGINE=openai with PCHAT_SPEAK_URL';
+/** flite's most natural built-in voice (PCHAT_SPEAK_VOICE picks another: rms, awb, kal16). */
+const FLITE_VOICE = 'slt';
 /** espeak-ng's voice names for the codes where they differ from ISO 639-1. */
 const ESPEAK_VOICE: Record<string, string> = { zh: 'cmn', nb: 'nb', pt: 'pt', en: 'en-us' };
 
@@ -70,7 +72,8 @@ export class EspeakSpeaker implements Speaker {
     // Text goes in on stdin (espeak) or as one argument (flite): never through a shell.
     const wav =
       language === 'en' && this.flite
-        ? await run(this.flite, ['-voice', 'slt', '-t', text, '-o', '/dev/stdout'], opts)
+        ? // flite opens its output by name and node's stdout is a socket: `cat` gives it a pipe.
+          await run('sh', ['-c', '"$0" "$@" | cat', this.flite, '-voice', this.config.speak.voice ?? FLITE_VOICE, '-t', text, '-o', '/dev/stdout'], opts)
         : await run(this.espeak!, ['-v', ESPEAK_VOICE[language] ?? language, '--stdin', '--stdout'], { ...opts, input: text });
     return { audio: await this.audio.toOggOpus(wav), mime: 'audio/ogg', language, engine: language === 'en' && this.flite ? 'flite' : 'espeak-ng' };
   }
