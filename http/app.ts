@@ -16,6 +16,8 @@ import messageRoutes from './messages.ts';
 import presenceRoutes from './presence.ts';
 import groupRoutes from './groups.ts';
 import realtimeRoutes from './realtime.ts';
+import fileRoutes from './files.ts';
+import translateRoutes from './translate.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -125,5 +127,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(messageRoutes);
   await app.register(groupRoutes);
   await app.register(realtimeRoutes);
+  await app.register(fileRoutes);
+  await app.register(translateRoutes);
   return app as unknown as FastifyInstance;
 }
