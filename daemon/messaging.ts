@@ -118,6 +118,17 @@ export class Messaging {
     if (!allowEmpty && !text.trim()) throw new Refusal('validation_failed', 'text must not be empty');
   }
 
+  /** Refuses (as a send would) when the caller may not post to `to` — e.g. before an upload. */
+  assertCanSend(auth: Auth, to: string) {
+    const target = this.resolveTarget(auth, to);
+    if (target.kind === 'group') {
+      const write = decideWrite(target.group, auth.user);
+      if (write.refusal) throw write.refusal;
+    } else if (target.user !== auth.user && this.ctx(target.user).blocked.includes(auth.user)) {
+      throw new Refusal('blocked', 'the recipient does not accept messages from you');
+    }
+  }
+
   // ---------- send ----------
 
   async send(auth: Auth, body: SendBody, opts: { streaming?: boolean } = {}): Promise<SendReply> {

@@ -15,7 +15,11 @@ import { wordsOf } from '../daemon/translation.ts';
 
 const FileParams = Type.Object({ file_id: Type.String({ minLength: 1, maxLength: 64 }) });
 /** Multipart bodies are streamed, not parsed into an object; the query can only say the kind. */
-export const UploadQuery = Type.Object({ kind: Type.Optional(Type.Union(['auto', 'file', 'voice', 'audio'].map((k) => Type.Literal(k)))) });
+export const UploadQuery = Type.Object({
+  kind: Type.Optional(Type.Union(['auto', 'file', 'voice', 'audio'].map((k) => Type.Literal(k)))),
+  /** Where the files will be sent: checked before a byte is stored (a stream group's observers may not post). */
+  to: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
+});
 export const TranscribeBody = Type.Object({
   file_id: Type.String({ minLength: 1, maxLength: 64 }),
   language: Type.Optional(Type.String({ minLength: 2, maxLength: 16 })),
@@ -124,6 +128,7 @@ export default async function fileRoutes(app: FastifyInstance) {
   }
 
   app.post<{ Querystring: Static<typeof UploadQuery> }>(`${w}/upload`, { ...auth, schema: { querystring: UploadQuery } }, async (req) => {
+    if (req.query.to) app.services.messaging.assertCanSend(req.auth, req.query.to);
     const recs = await receiveAll(req, req.auth, req.query.kind ?? 'auto');
     const views = recs.map((r) => files.uploadView(r));
     // The seed's clients read url/size at the top level; multi-file clients read `files`.
