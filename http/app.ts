@@ -14,6 +14,7 @@ import authRoutes from './auth.ts';
 import healthRoutes from './health.ts';
 import messageRoutes from './messages.ts';
 import presenceRoutes from './presence.ts';
+import webappRoutes from './webapp.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -121,5 +122,6 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(authRoutes);
   await app.register(presenceRoutes);
   await app.register(messageRoutes);
+  await app.register(webappRoutes);
   return app as unknown as FastifyInstance;
 }
