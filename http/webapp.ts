@@ -29,12 +29,13 @@ export default async function webappRoutes(app: FastifyInstance) {
   app.get('/', async (_req, reply) => reply.redirect(WEBAPP_ENTRY, 302));
 
   await app.register(async (scope) => {
-    scope.addHook('onSend', async (_req, reply) => {
+    scope.addHook('onSend', async (req, reply) => {
       reply.header('content-security-policy', WEBAPP_CSP);
       reply.header('x-content-type-options', 'nosniff');
       reply.header('referrer-policy', 'no-referrer');
       // The entry page must never be stale after an upgrade; hashed assets may be cached.
-      if (!reply.getHeader('cache-control')) reply.header('cache-control', 'no-cache');
+      const hashed = req.url.startsWith(`${WEBAPP_PREFIX}assets/`) && reply.statusCode === 200;
+      reply.header('cache-control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
     });
     if (!existsSync(DIST)) {
       scope.get(`${WEBAPP_PREFIX}*`, async (_req, reply) =>
@@ -48,9 +49,6 @@ export default async function webappRoutes(app: FastifyInstance) {
       prefix: WEBAPP_PREFIX,
       index: ['chat.html'],
       cacheControl: false,
-      setHeaders(res, path) {
-        if (path.includes('/assets/')) res.setHeader('cache-control', 'public, max-age=31536000, immutable');
-      },
     });
   });
 }
