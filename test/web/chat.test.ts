@@ -62,10 +62,9 @@ describe('WebChat in chromium', () => {
     await page.getByLabel('Code', { exact: true }).fill(code);
     await page.getByLabel(/Chat address/).fill('carol');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('button', { name: /Profile: Carol/ }).waitFor();
-    assert.equal(await page.getByRole('navigation', { name: 'Conversations' }).getByText('carol', { exact: true }).count(), 1);
+    await page.getByRole('button', { name: 'Log out carol', exact: true }).waitFor();
     // A second login in the same browser, then switching between the two.
-    await page.getByRole('button', { name: /Profile: Carol/ }).click();
+    await page.getByTitle('Profile').click();
     await page.getByRole('button', { name: 'Add another login' }).click();
     await page.getByLabel('Email').fill('carol2@example.com');
     await page.getByRole('button', { name: 'Send code' }).click();
@@ -76,11 +75,10 @@ describe('WebChat in chromium', () => {
     const switcher = page.getByRole('combobox', { name: 'Switch login' });
     await switcher.waitFor();
     await switcher.selectOption({ label: 'Carol (carol)' });
-    await page.getByRole('button', { name: /Profile: Carol/ }).waitFor();
-    await page.getByRole('navigation').getByText('carol', { exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Log out carol', exact: true }).waitFor();
     // Logout forgets the login and falls back to the other one.
-    await page.getByRole('button', { name: /^Log out carol$/ }).click();
-    await page.getByRole('navigation').getByText('carol-two', { exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Log out carol', exact: true }).click();
+    await page.getByRole('button', { name: 'Log out carol-two', exact: true }).waitFor();
     assert.deepEqual(problems, []);
     await context.close();
   });
@@ -98,7 +96,7 @@ describe('WebChat in chromium', () => {
     await bubble(alice.page, 'Hello Bob, from Alice').waitFor();
 
     // Bob sees a new conversation named after Alice with one unread message.
-    const conv = bob.page.getByRole('option', { name: /^Alice, 1 unread/ });
+    const conv = bob.page.getByRole('option', { name: /^Alice\W*1 unread/ });
     await conv.waitFor();
     await conv.click();
     await bubble(bob.page, 'Hello Bob, from Alice').waitFor();
@@ -134,7 +132,7 @@ describe('WebChat in chromium', () => {
     const box = alice.page.getByRole('textbox', { name: 'Message' });
     await box.fill('Replying to you (edited)');
     await box.press('Enter');
-    await bubble(bob.page, 'Replying to you (edited)').getByText('edited').waitFor();
+    await bubble(bob.page, 'Replying to you (edited)').getByText(/^edited/).waitFor();
 
     // …and deletes it.
     alice.page.once('dialog', (d) => void d.accept());
@@ -185,7 +183,7 @@ describe('WebChat in chromium', () => {
   test('everything is reachable by keyboard: key map, roving tab index in the list and the log', async () => {
     const p = alice.page;
     await p.keyboard.press('Alt+L');
-    const focused = () => p.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.id ?? '');
+    const focused = () => p.evaluate(() => { const el = document.activeElement; return el?.getAttribute('aria-label') || el?.id || el?.textContent || ''; });
     assert.match(await focused(), /Bob|Saved/);
     await p.keyboard.press('End');
     await p.keyboard.press('Home');
@@ -200,7 +198,7 @@ describe('WebChat in chromium', () => {
     await p.keyboard.press('Enter');
     await p.getByRole('log', { name: 'Messages with Bob' }).waitFor();
     await p.keyboard.press('Alt+M');
-    assert.equal(await focused(), 'composer');
+    assert.equal(await focused(), 'Message');
     await p.keyboard.press('Shift+Tab'); // toolbar before it
     await p.keyboard.press('Alt+,');
     await p.getByRole('dialog', { name: 'Settings' }).waitFor();

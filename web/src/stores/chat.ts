@@ -318,7 +318,7 @@ export class ChatStore extends Store<ChatState> {
       // The realtime stream delivered it first: keep that one.
       m.list = m.list.filter((x) => x !== pending);
     } else {
-      const sent: Msg = { ...pending, id: reply.message_id, seq: reply.seq, created_at: reply.created_at ?? pending.created_at, status: 'sent' };
+      const sent: Msg = { ...pending, localId: undefined, id: reply.message_id, seq: reply.seq, created_at: reply.created_at ?? pending.created_at, status: 'sent' };
       m.list = m.list.map((x) => (x === pending ? sent : x));
       this.state.index[reply.message_id] = key;
       const c = this.conv(key);

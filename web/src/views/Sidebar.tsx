@@ -17,7 +17,7 @@ export function Sidebar() {
   return (
     <nav class="sidebar" aria-label="Conversations">
       <header class="side-head">
-        <button class="me" aria-label={`Profile: ${c.myName || c.me}`} onClick={() => ui.open('profile')}>
+        <button class="me" title="Profile" onClick={() => ui.open('profile')}>
           <Avatar name={c.myName || c.me} />
           <span class="me-text">
             <strong>{c.myName || c.me}</strong>
@@ -91,7 +91,6 @@ export function Sidebar() {
               key={conv.key}
               role="option"
               aria-selected={conv.key === c.active}
-              aria-label={conv.title + (conv.unread ? `, ${conv.unread} unread` : '')}
               tabIndex={i === activeIndex ? 0 : -1}
               class={`conv ${conv.key === c.active ? 'active' : ''}`}
               onClick={() => void openConversation(conv.key)}
@@ -102,6 +101,7 @@ export function Sidebar() {
                 <span class="conv-title">
                   {conv.kind === 'group' ? '# ' : ''}
                   {conv.title}
+                  {conv.unread > 0 && <span class="sr-only">, {conv.unread} unread</span>}
                 </span>
                 <span class={`conv-preview ${typingName ? 'typing' : ''}`}>{preview}</span>
               </span>
