@@ -4,7 +4,7 @@
 import { assign, setup } from 'xstate';
 import { accept, refuse, type Decision } from './decision.ts';
 
-export const INBOX_VERSION = 1;
+export const INBOX_VERSION = 2;
 
 export interface Attachment {
   file_id: string;
@@ -24,16 +24,41 @@ export interface MessageBody {
   attachments?: Attachment[];
   /** The session that sent it: its own poll does not echo it back. */
   sender_session: string;
+  /** Open for streamed deltas until a final edit. */
+  streaming?: boolean;
+  /** Bot-to-bot hop count (loop guard). */
+  hops?: number;
   at: number;
 }
+
+/** A span of group membership: group events with from < seq <= until are this user's. */
+export type Span = [from: number, until: number | null];
+
+export interface Membership {
+  spans: Span[];
+  /** Last group message seq this user read, and its number in the group. */
+  read: number;
+  read_n: number;
+  archived?: boolean;
+}
+
+/** Spans kept per group; older ones are dropped (re-reading that far back is not offered). */
+const MAX_SPANS = 8;
 
 export type InboxEvent =
   /** A message addressed to this inbox (a saved message to oneself included). */
   | ({ type: 'msg_in' } & MessageBody)
   /** This user's copy of a message it sent to someone else; carries the idempotency record. */
   | ({ type: 'msg_out'; idem_key?: string; body_hash?: string } & MessageBody)
-  | { type: 'edited'; id: string; text: string; at: number }
+  | { type: 'edited'; id: string; text: string; at: number; final?: boolean }
   | { type: 'deleted'; id: string; at: number }
+  /** A chunk appended to a streamed message. */
+  | { type: 'delta'; id: string; delta: string; at: number }
+  | { type: 'joined'; group: string; from: number; at: number }
+  | { type: 'left'; group: string; until: number; at: number }
+  | { type: 'group_read'; group: string; upto: number; n: number; at: number }
+  /** What a non-member learns about a group (the answer to a join request). */
+  | { type: 'group_note'; group: string; action: string; name: string; at: number }
   /** A receipt for a message this user sent. */
   | { type: 'receipt'; id: string; status: 'delivered' | 'read'; by: string; at: number }
   /** This user read these incoming messages. */
@@ -52,6 +77,7 @@ export interface InboxContext {
   /** Highest cursor of any consumer: where a new consumer starts. */
   top: number;
   blocked: string[];
+  groups: Record<string, Membership>;
 }
 
 type Sequenced = InboxEvent & { seq: number };
@@ -64,7 +90,7 @@ export const inboxMachine = setup({
   },
 }).createMachine({
   id: 'inbox',
-  context: ({ input }) => ({ user: input.user, seq: 0, cursors: {}, top: 0, blocked: [] }),
+  context: ({ input }) => ({ user: input.user, seq: 0, cursors: {}, top: 0, blocked: [], groups: {} }),
   initial: 'open',
   states: {
     open: {
@@ -84,6 +110,36 @@ export const inboxMachine = setup({
         },
         unblocked: {
           actions: assign(({ context, event }) => ({ seq: event.seq, blocked: context.blocked.filter((u) => u !== event.user) })),
+        },
+        joined: {
+          actions: assign(({ context, event: e }) => {
+            const prior = context.groups[e.group];
+            const spans: Span[] = [...(prior?.spans ?? []), [e.from, null] as Span].slice(-MAX_SPANS);
+            return { seq: e.seq, groups: { ...context.groups, [e.group]: { read: prior?.read ?? e.from, read_n: prior?.read_n ?? 0, spans } } };
+          }),
+        },
+        left: {
+          actions: assign(({ context, event: e }) => {
+            const prior = context.groups[e.group];
+            if (!prior) return { seq: e.seq };
+            const spans = prior.spans.map(([from, until]): Span => [from, until ?? e.until]);
+            return { seq: e.seq, groups: { ...context.groups, [e.group]: { ...prior, spans } } };
+          }),
+        },
+        archived: {
+          actions: assign(({ context, event: e }) => {
+            const gid = e.peer.startsWith('group:') ? e.peer.slice(6) : undefined;
+            const prior = gid ? context.groups[gid] : undefined;
+            if (!gid || !prior) return { seq: e.seq };
+            return { seq: e.seq, groups: { ...context.groups, [gid]: { ...prior, archived: e.archived } } };
+          }),
+        },
+        group_read: {
+          actions: assign(({ context, event: e }) => {
+            const prior = context.groups[e.group];
+            if (!prior || e.upto <= prior.read) return { seq: e.seq };
+            return { seq: e.seq, groups: { ...context.groups, [e.group]: { ...prior, read: e.upto, read_n: e.n } } };
+          }),
         },
         // Every other event only advances the sequence.
         '*': { actions: assign(({ event }) => ({ seq: event.seq })) },
@@ -112,9 +168,16 @@ export function decideOpenConsumer(ctx: InboxContext, consumer: string, at: numb
   return accept({ type: 'cursor', consumer, upto: ctx.top, at });
 }
 
-export function decideClaim(ctx: InboxContext, consumer: string, upto: number, at: number): Decision<InboxEvent> {
-  if (upto <= (ctx.cursors[consumer] ?? 0) || upto > ctx.seq) return accept();
+/** Moves a consumer's cursor forward to `upto` (never back, never past what exists: `head`). */
+export function decideClaim(ctx: InboxContext, consumer: string, upto: number, head: number, at: number): Decision<InboxEvent> {
+  if (upto <= (ctx.cursors[consumer] ?? 0) || upto > head) return accept();
   return accept({ type: 'cursor', consumer, upto, at });
+}
+
+/** Whether the user is a member of the group now. */
+export function isMemberNow(ctx: InboxContext, group: string): boolean {
+  const spans = ctx.groups[group]?.spans;
+  return !!spans && spans.length > 0 && spans[spans.length - 1][1] === null;
 }
 
 export function decideBlock(ctx: InboxContext, user: string, block: boolean, at: number): Decision<InboxEvent> {

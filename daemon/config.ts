@@ -42,6 +42,20 @@ export const DEFAULT_CODE_VERIFIES_PER_IP_PER_HOUR = 60;
 export const DEFAULT_REQUESTS_PER_IP_PER_MINUTE = 120_000;
 /** 50 MiB matches the upload cap the seed's clients expect. */
 export const DEFAULT_UPLOAD_MAX_BYTES = 50 * 1024 * 1024;
+/** Loop guard: back-and-forth answers, each within the window, before the relay stops a pair.
+ * People rarely trade 50 messages without a 30 s pause; two bots do it in a second. */
+export const DEFAULT_LOOP_MAX_HOPS = 50;
+/** Loop guard: answers one sender may put into one conversation per window. */
+export const DEFAULT_LOOP_REPLY_BUDGET = 30;
+/** Loop guard: a pause this long resets the hop count. */
+export const DEFAULT_LOOP_WINDOW_MS = 30_000;
+/** Bytes queued to one WebSocket / SSE client before it is told to resume from its cursor:
+ * a few hundred messages, so a slow phone never makes the relay grow without bound. */
+export const DEFAULT_LIVE_BUFFER_BYTES = 1024 * 1024;
+/** WebSocket pings and SSE comments: under the 60 s idle cut of common proxies and NATs. */
+export const DEFAULT_HEARTBEAT_MS = 25_000;
+/** Members per group: large stream groups are the point; this bounds the roster in memory. */
+export const DEFAULT_GROUP_MAX_MEMBERS = 10_000;
 
 export interface Config {
   host: string;
@@ -72,6 +86,12 @@ export interface Config {
   codeVerifiesPerIpPerHour: number;
   requestsPerIpPerMinute: number;
   uploadMaxBytes: number;
+  loopMaxHops: number;
+  loopReplyBudget: number;
+  loopWindowMs: number;
+  liveBufferBytes: number;
+  heartbeatMs: number;
+  groupMaxMembers: number;
 }
 
 export class ConfigError extends Error {}
@@ -161,5 +181,11 @@ export function loadConfig(env: Env = readEnv()): Config {
     codeVerifiesPerIpPerHour: int('PCHAT_CODE_VERIFIES_PER_IP_PER_HOUR', DEFAULT_CODE_VERIFIES_PER_IP_PER_HOUR, 1, 1_000_000),
     requestsPerIpPerMinute: int('PCHAT_REQUESTS_PER_IP_PER_MINUTE', DEFAULT_REQUESTS_PER_IP_PER_MINUTE, 1, 100_000_000),
     uploadMaxBytes: int('PCHAT_UPLOAD_MAX_BYTES', DEFAULT_UPLOAD_MAX_BYTES, 1, 1024 ** 4),
+    loopMaxHops: int('PCHAT_LOOP_MAX_HOPS', DEFAULT_LOOP_MAX_HOPS, 1, 1_000_000),
+    loopReplyBudget: int('PCHAT_LOOP_REPLY_BUDGET', DEFAULT_LOOP_REPLY_BUDGET, 1, 1_000_000),
+    loopWindowMs: int('PCHAT_LOOP_WINDOW_MS', DEFAULT_LOOP_WINDOW_MS, 100, 3_600_000),
+    liveBufferBytes: int('PCHAT_LIVE_BUFFER_BYTES', DEFAULT_LIVE_BUFFER_BYTES, 4096, 1024 ** 3),
+    heartbeatMs: int('PCHAT_HEARTBEAT_MS', DEFAULT_HEARTBEAT_MS, 100, 45_000),
+    groupMaxMembers: int('PCHAT_GROUP_MAX_MEMBERS', DEFAULT_GROUP_MAX_MEMBERS, 2, 10_000_000),
   };
 }

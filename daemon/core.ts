@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Journal } from '../journal/journal.ts';
 import { accountMachine, ACCOUNT_VERSION } from '../actors/account.ts';
 import { inboxMachine, INBOX_VERSION, type InboxEvent } from '../actors/inbox.ts';
+import { groupMachine, GROUP_VERSION, type GroupEvent } from '../actors/group.ts';
 import { loginMachine, LOGIN_VERSION } from '../actors/login.ts';
 import type { Config } from './config.ts';
 import type { RelayIdentity } from './identity.ts';
@@ -15,13 +16,12 @@ import { Waiters } from './waiters.ts';
 export const Inbox: ActorKind = { prefix: 'inbox', machine: inboxMachine, version: INBOX_VERSION, input: (user) => ({ user }) };
 export const Account: ActorKind = { prefix: 'user', machine: accountMachine, version: ACCOUNT_VERSION, input: (id) => ({ id }) };
 export const Login: ActorKind = { prefix: 'login', machine: loginMachine, version: LOGIN_VERSION };
+export const Group: ActorKind = { prefix: 'group', machine: groupMachine, version: GROUP_VERSION, input: (id) => ({ id }) };
 
 export class Core {
   readonly registry: Registry;
   readonly projections: Projections;
   readonly waiters = new Waiters();
-  /** Highest seq of each inbox known to be on disk; polls never read past it. */
-  private readonly durable = new Map<string, number>();
   private fatal = false;
 
   constructor(
@@ -35,12 +35,11 @@ export class Core {
   }
 
   /**
-   * Makes everything staged so far durable, then marks the given inboxes durable up to their
-   * current seq and wakes their parked polls. A failed commit is fatal: memory is ahead of
-   * disk, so the process exits and restarts from the journal (nothing acknowledged is lost).
+   * Makes everything staged so far durable, then wakes the readers of the given users (their
+   * parked polls and live connections). A failed commit is fatal: memory is ahead of disk, so
+   * the process exits and restarts from the journal (nothing acknowledged is lost).
    */
-  async commit(touchedInboxes: Iterable<string> = []): Promise<void> {
-    const heads = [...new Set(touchedInboxes)].map((user) => [user, this.journal.head(`inbox:${user}`)] as const);
+  async commit(touchedUsers: Iterable<string> = []): Promise<void> {
     try {
       await this.journal.commit();
     } catch (err) {
@@ -51,21 +50,22 @@ export class Core {
       }
       throw err;
     }
-    for (const [user, seq] of heads) {
-      if (seq > (this.durable.get(user) ?? 0)) this.durable.set(user, seq);
-      this.waiters.wake(user);
-    }
+    for (const user of touchedUsers) this.waiters.wake(user);
   }
 
-  /** Highest durable seq of an inbox (after a restart, everything in the journal is). */
-  durableSeq(user: string): number {
-    return this.durable.get(user) ?? this.journal.head(`inbox:${user}`);
+  /** Highest seq on disk: readers never look past it. */
+  get durableSeq(): number {
+    return this.journal.durableSeq;
   }
 
-  /** Stages events in a user's inbox (remembering what was durable before). */
+  /** Stages events in a user's inbox. */
   applyInbox(user: string, events: readonly InboxEvent[]): number[] {
-    if (!this.durable.has(user)) this.durable.set(user, this.journal.head(`inbox:${user}`));
     return this.registry.apply(Inbox, user, events);
+  }
+
+  /** Stages events in a group's stream. */
+  applyGroup(group: string, events: readonly GroupEvent[]): number[] {
+    return this.registry.apply(Group, group, events);
   }
 }
 

@@ -1,28 +1,33 @@
-// Direct messages: send, poll (claim / re-read / long-poll), receipts, edit, delete,
-// conversations, history, block, report, typing. Every write goes through the owning inbox
-// (or account) actor; reads use the projections and the journal's range reads.
+// Messages: send (to a chat address, a group or oneself), streamed replies, receipts, edit,
+// delete, conversations, history, block, report, typing. Every write goes through the owning
+// actor — the recipient's and sender's inboxes for a direct message, the group's stream for a
+// group message (written once) — and is durable before the caller hears of it.
+// Reading (poll, WS, SSE) is the Feed's job (daemon/feed.ts).
 import { Refusal } from '../actors/decision.ts';
-import { cursorOf, decideBlock, decideClaim, decideReceive, type Attachment, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
+import { decideBlock, decideReceive, isMemberNow, type Attachment, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
 import { decideReport, type AccountContext } from '../actors/account.ts';
+import { decideWrite, isMember, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import type { Auth } from './accounts.ts';
-import { Account, Core, Inbox, iso, randomHex, sha256 } from './core.ts';
+import { Account, Core, iso, randomHex, sha256 } from './core.ts';
+import type { Feed } from './feed.ts';
+import { LoopGuard } from './loopguard.ts';
 import type { MessageRecord } from './projections.ts';
 import type { EphemeralEvent } from './waiters.ts';
 
 /** An idempotency key is honoured this long, as SPEC.md promises. */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
-/** Default and largest poll batch (the seed's clients ask for 20–50). */
-export const DEFAULT_POLL_LIMIT = 20;
-export const MAX_POLL_LIMIT = 500;
+/** Group members listed by name in a receipt status; past this only counts are given. */
+const RECEIPT_NAMES_MAX = 50;
 
 export interface SendBody {
-  channel: string;
+  channel?: string;
   to: string;
   text?: string;
   source?: string;
   idempotency_key?: string;
   reply_to?: string;
   attachments?: Attachment[];
+  hops?: number;
 }
 
 export interface SendReply {
@@ -33,23 +38,29 @@ export interface SendReply {
   created_at: string;
   to: string;
   channel: 'pchat';
+  streaming?: boolean;
 }
 
-export type ClientEvent = Record<string, unknown>;
+type Target = { kind: 'user'; user: string } | { kind: 'group'; group: GroupContext };
 
 const PHONE_CHANNELS = new Set(['sms', 'wa', 'tg', 'email', 'notify']);
 
 export class Messaging {
   private readonly inflight = new Map<string, Promise<{ hash: string; reply: SendReply }>>();
-  /** Called when a session starts or stops holding a live connection (long-poll). */
-  onLive: (auth: Auth, delta: 1 | -1) => void = () => {};
+  readonly loopGuard: LoopGuard;
 
-  constructor(private readonly core: Core) {}
+  constructor(
+    private readonly core: Core,
+    private readonly feed: Feed,
+  ) {
+    const { loopMaxHops, loopReplyBudget, loopWindowMs } = core.config;
+    this.loopGuard = new LoopGuard(loopMaxHops, loopReplyBudget, loopWindowMs);
+  }
 
   // ---------- helpers ----------
 
   private ctx(user: string): InboxContext {
-    return this.core.registry.context<InboxContext>(Inbox, user);
+    return this.feed.inbox(user);
   }
 
   private ownAddress(auth: Auth, address: string | undefined, field: string) {
@@ -58,9 +69,24 @@ export class Messaging {
     }
   }
 
+  /** A group the caller may see (a private group is unknown to outsiders). */
+  visibleGroup(auth: Auth, id: string): GroupContext {
+    const group = this.feed.group(id);
+    if (!group.exists || (group.visibility === 'private' && !isMember(group, auth.user))) {
+      throw new Refusal('unknown_group', `no group "${id}" on this relay`);
+    }
+    return group;
+  }
+
+  private resolveTarget(auth: Auth, address: string): Target {
+    const a = address.trim().toLowerCase();
+    if (a.startsWith('group:')) return { kind: 'group', group: this.visibleGroup(auth, address.trim().slice(6)) };
+    return { kind: 'user', user: this.resolveAddress(a) };
+  }
+
   private resolveAddress(address: string): string {
     const a = address.trim().toLowerCase();
-    if (a.startsWith('group:')) throw new Refusal('unknown_recipient', `no group "${a.slice(6)}" on this relay`);
+    if (a.startsWith('group:')) throw new Refusal('validation_failed', `"${address}" is a group; this takes a chat address`);
     const user = this.core.projections.userByAddress(a);
     if (!user) throw new Refusal('unknown_recipient', `no chat address "${a}" on this relay`);
     return user;
@@ -71,54 +97,42 @@ export class Messaging {
   }
 
   messageView(rec: MessageRecord, seq?: number) {
-    const sender = this.core.projections.user(rec.from_user);
-    return {
-      id: rec.id,
-      message_id: rec.id,
-      seq,
-      channel: 'pchat',
-      from: rec.from,
-      source: rec.from,
-      to: rec.to,
-      display_name: sender?.display_name,
-      text: rec.text,
-      reply_to: rec.reply_to ?? null,
-      attachments: rec.attachments ?? [],
-      created_at: iso(rec.created_at),
-      edited_at: iso(rec.edited_at),
-      deleted: rec.deleted_at !== null,
-      status: rec.read_at ? 'read' : rec.delivered_at ? 'delivered' : 'sent',
-    };
+    return this.feed.messageView(rec, seq);
   }
 
+  /** A message the caller takes part in: sent or received directly, or in a group they are in. */
   private participant(auth: Auth, id: string): MessageRecord {
     const rec = this.core.projections.message(id);
-    if (!rec || (rec.from_user !== auth.user && rec.to_user !== auth.user)) {
-      throw new Refusal('unknown_message', `no message "${id}" in your conversations`);
-    }
+    const ok = rec && (rec.group ? isMember(this.feed.group(rec.group), auth.user) : rec.from_user === auth.user || rec.to_user === auth.user);
+    if (!ok) throw new Refusal('unknown_message', `no message "${id}" in your conversations`);
     return rec;
+  }
+
+  private checkText(text: string, allowEmpty: boolean) {
+    if (text.length > this.core.config.textMaxChars) {
+      throw new Refusal('text_too_long', `text is ${text.length} characters; the limit is ${this.core.config.textMaxChars}`);
+    }
+    if (!allowEmpty && !text.trim()) throw new Refusal('validation_failed', 'text must not be empty');
   }
 
   // ---------- send ----------
 
-  async send(auth: Auth, body: SendBody): Promise<SendReply> {
-    if (body.channel !== 'pchat') {
-      if (PHONE_CHANNELS.has(body.channel)) {
-        throw new Refusal('channel_unavailable', `channel "${body.channel}" needs a phone bridge or SMTP route; none is configured on this relay`);
+  async send(auth: Auth, body: SendBody, opts: { streaming?: boolean } = {}): Promise<SendReply> {
+    const channel = body.channel ?? 'pchat';
+    if (channel !== 'pchat') {
+      if (PHONE_CHANNELS.has(channel)) {
+        throw new Refusal('channel_unavailable', `channel "${channel}" needs a phone bridge or SMTP route; none is configured on this relay`);
       }
       throw new Refusal('validation_failed', `channel must be one of pchat, sms, wa, tg, email, notify`);
     }
     this.ownAddress(auth, body.source, 'source');
     const text = body.text ?? '';
-    if (text.length > this.core.config.textMaxChars) {
-      throw new Refusal('text_too_long', `text is ${text.length} characters; the limit is ${this.core.config.textMaxChars}`);
-    }
-    if (!text.trim() && !body.attachments?.length) throw new Refusal('validation_failed', 'text must not be empty');
+    this.checkText(text, !!body.attachments?.length || !!opts.streaming);
     if (auth.record.suspended) throw new Refusal('suspended', 'your account is suspended from sending after abuse reports');
 
     const key = body.idempotency_key;
-    if (!key) return this.deliver(auth, body, text);
-    const hash = sha256(JSON.stringify([body.to.trim().toLowerCase(), text, body.reply_to ?? null, body.attachments ?? null]));
+    if (!key) return this.deliver(auth, body, text, opts);
+    const hash = sha256(JSON.stringify([body.to.trim().toLowerCase(), text, body.reply_to ?? null, body.attachments ?? null, !!opts.streaming]));
     const slot = `${auth.user}\u0000${key}`;
     const running = this.inflight.get(slot);
     if (running) return this.sameOrConflict(await running, hash);
@@ -127,7 +141,7 @@ export class Messaging {
       const rec = this.core.projections.message(prior.id)!;
       return this.sameOrConflict({ hash: prior.hash, reply: this.reply(rec, prior.seq) }, hash);
     }
-    const work = this.deliver(auth, body, text, key, hash).then((reply) => ({ hash, reply }));
+    const work = this.deliver(auth, body, text, opts, key, hash).then((reply) => ({ hash, reply }));
     this.inflight.set(slot, work);
     try {
       return (await work).reply;
@@ -147,14 +161,18 @@ export class Messaging {
     return { message_id: rec.id, id: rec.id, status: 'sent', seq, created_at: iso(rec.created_at)!, to: rec.to, channel: 'pchat' };
   }
 
-  private async deliver(auth: Auth, body: SendBody, text: string, idemKey?: string, bodyHash?: string): Promise<SendReply> {
-    const to = this.resolveAddress(body.to);
+  private async deliver(auth: Auth, body: SendBody, text: string, opts: { streaming?: boolean }, idemKey?: string, bodyHash?: string): Promise<SendReply> {
+    const target = this.resolveTarget(auth, body.to);
+    if (target.kind === 'group') return this.deliverToGroup(auth, target.group, body, text, opts, idemKey, bodyHash);
+    const to = target.user;
     if (body.reply_to) {
       const parent = this.core.projections.message(body.reply_to);
       const inConversation =
-        parent && ((parent.from_user === auth.user && parent.to_user === to) || (parent.from_user === to && parent.to_user === auth.user));
+        parent && !parent.group && ((parent.from_user === auth.user && parent.to_user === to) || (parent.from_user === to && parent.to_user === auth.user));
       if (!inConversation) throw new Refusal('unknown_message', `reply_to "${body.reply_to}" is not a message of this conversation`);
     }
+    const lane = LoopGuard.lane(auth.user, to);
+    const hops = to === auth.user ? 0 : this.loopGuard.check(lane, auth.user, body.hops);
     const at = Date.now();
     const msg = {
       id: `msg_${randomHex(12)}`,
@@ -166,6 +184,8 @@ export class Messaging {
       reply_to: body.reply_to,
       attachments: body.attachments,
       sender_session: auth.sid,
+      ...(opts.streaming ? { streaming: true } : {}),
+      ...(hops ? { hops } : {}),
       at,
     };
     const idem = idemKey ? { idem_key: idemKey, body_hash: bodyHash } : {};
@@ -178,118 +198,86 @@ export class Messaging {
       this.core.applyInbox(to, decision.events);
       [seq] = this.core.applyInbox(auth.user, [{ type: 'msg_out', ...msg, ...idem }]);
     }
+    this.loopGuard.record(lane, auth.user, hops, at);
     await this.core.commit([to, auth.user]);
-    return { message_id: msg.id, id: msg.id, status: 'sent', seq, created_at: iso(at)!, to: msg.to, channel: 'pchat' };
+    return { ...this.replyOf(msg.id, seq, at, msg.to), ...(opts.streaming ? { streaming: true } : {}) };
   }
 
-  // ---------- poll ----------
-
-  /** Client-visible form of a journal event, or null for internal bookkeeping. */
-  private toClient(seq: number, ev: InboxEvent, consumer: string): { event: ClientEvent; message?: ClientEvent } | null {
-    switch (ev.type) {
-      case 'msg_in':
-      case 'msg_out': {
-        const rec = this.core.projections.message(ev.id);
-        if (!rec) return null;
-        const message = this.messageView(rec, seq);
-        const outgoing = ev.type === 'msg_out';
-        const event = { type: 'message', seq, outgoing, message };
-        return { event, message: !outgoing && ev.sender_session !== consumer ? message : undefined };
-      }
-      case 'edited':
-        return { event: { type: 'edit', seq, message_id: ev.id, text: ev.text, edited_at: iso(ev.at) } };
-      case 'deleted':
-        return { event: { type: 'delete', seq, message_id: ev.id, deleted_at: iso(ev.at) } };
-      case 'receipt':
-        return { event: { type: 'receipt', seq, message_id: ev.id, status: ev.status, by: ev.by, at: iso(ev.at) } };
-      default:
-        return null;
-    }
+  private replyOf(id: string, seq: number, at: number, to: string): SendReply {
+    return { message_id: id, id, status: 'sent', seq, created_at: iso(at)!, to, channel: 'pchat' };
   }
 
-  /** Reads up to `limit` client-visible events after `from`, never past what is durable. */
-  private readBatch(user: string, consumer: string, from: number, limit: number) {
-    const durable = this.core.durableSeq(user);
-    const events: ClientEvent[] = [];
-    const messages: ClientEvent[] = [];
-    const delivered: MessageRecord[] = [];
-    let last = 0;
-    let pos = from;
-    let more = false;
-    while (pos < durable && events.length < limit) {
-      const chunk = this.core.journal.read(`inbox:${user}`, pos, Math.min(1000, limit * 2), durable);
-      if (chunk.length === 0) break;
-      for (const { seq, event } of chunk) {
-        pos = seq;
-        const c = this.toClient(seq, event as InboxEvent, consumer);
-        if (!c) continue;
-        if (events.length >= limit) {
-          more = true;
-          break;
-        }
-        events.push(c.event);
-        last = seq;
-        if (c.message) messages.push(c.message);
-        const ev = event as InboxEvent;
-        if (ev.type === 'msg_in' && ev.from_user !== user) {
-          const rec = this.core.projections.message(ev.id);
-          if (rec && !rec.delivered_at) delivered.push(rec);
-        }
-      }
-      if (more) break;
-    }
-    return { events, messages, last, delivered, more: more || pos < durable };
-  }
-
-  async poll(
+  private async deliverToGroup(
     auth: Auth,
-    body: { chat_address?: string; limit?: number; after?: number; wait_ms?: number },
-    signal?: AbortSignal,
-  ) {
-    this.ownAddress(auth, body.chat_address, 'chat_address');
-    const { user, sid: consumer } = auth;
-    const { waiters, config } = this.core;
-    waiters.register(user, consumer);
-    const limit = Math.min(body.limit ?? DEFAULT_POLL_LIMIT, MAX_POLL_LIMIT);
-    const deadline = Date.now() + Math.min(body.wait_ms ?? 0, config.longPollMaxMs);
-    let live = false;
-    try {
-      for (;;) {
-        const from = body.after ?? cursorOf(this.ctx(user), consumer);
-        const batch = this.readBatch(user, consumer, from, limit);
-        const ephemeral = waiters.take(user, consumer);
-        const remaining = deadline - Date.now();
-        if (batch.events.length || ephemeral.length || remaining <= 0 || signal?.aborted || waiters.isClosed) {
-          const cursor = await this.claim(auth, batch.last, batch.delivered);
-          return { events: [...batch.events, ...ephemeral], messages: batch.messages, cursor, has_more: batch.more };
-        }
-        if (!live) {
-          live = true;
-          this.onLive(auth, 1);
-        }
-        await waiters.wait(user, remaining, signal);
-      }
-    } finally {
-      if (live) this.onLive(auth, -1);
+    group: GroupContext,
+    body: SendBody,
+    text: string,
+    opts: { streaming?: boolean },
+    idemKey?: string,
+    bodyHash?: string,
+  ): Promise<SendReply> {
+    const write = decideWrite(group, auth.user);
+    if (write.refusal) throw write.refusal;
+    if (body.reply_to && this.core.projections.message(body.reply_to)?.group !== group.id) {
+      throw new Refusal('unknown_message', `reply_to "${body.reply_to}" is not a message of this group`);
     }
+    const lane = LoopGuard.lane(auth.user, '', group.id);
+    const hops = this.loopGuard.check(lane, auth.user, body.hops);
+    const at = Date.now();
+    const id = `msg_${randomHex(12)}`;
+    const event: GroupEvent = {
+      type: 'g_msg',
+      n: group.count + 1,
+      id,
+      group: group.id,
+      from_user: auth.user,
+      from: auth.record.chat_address,
+      text,
+      reply_to: body.reply_to,
+      attachments: body.attachments,
+      sender_session: auth.sid,
+      ...(opts.streaming ? { streaming: true } : {}),
+      ...(hops ? { hops } : {}),
+      ...(idemKey ? { idem_key: idemKey, body_hash: bodyHash } : {}),
+      at,
+    };
+    const [seq] = this.core.applyGroup(group.id, [event]);
+    this.loopGuard.record(lane, auth.user, hops, at);
+    await this.core.commit(Object.keys(group.members));
+    return { ...this.replyOf(id, seq, at, `group:${group.id}`), ...(opts.streaming ? { streaming: true } : {}) };
   }
 
-  /** Advances the consumer's cursor and records first deliveries; durable before it returns. */
-  private async claim(auth: Auth, upto: number, delivered: MessageRecord[]): Promise<number> {
-    const { user, sid: consumer } = auth;
-    const at = Date.now();
-    const decision = decideClaim(this.ctx(user), consumer, upto, at);
-    if (decision.events.length === 0 && delivered.length === 0) return cursorOf(this.ctx(user), consumer);
-    this.core.applyInbox(user, decision.events);
-    const senders: string[] = [];
-    for (const rec of delivered) {
-      // Another consumer may have claimed it in the meantime.
-      if (this.core.projections.message(rec.id)?.delivered_at) continue;
-      this.core.applyInbox(rec.from_user, [{ type: 'receipt', id: rec.id, status: 'delivered', by: auth.record.chat_address, at }]);
-      senders.push(rec.from_user);
+  // ---------- streamed replies ----------
+
+  /** Opens a message that grows by deltas; observers see it live, late readers the final text. */
+  streamOpen(auth: Auth, body: { to: string; text?: string; reply_to?: string; idempotency_key?: string }) {
+    return this.send(auth, { ...body, channel: 'pchat' }, { streaming: true });
+  }
+
+  private openStream(auth: Auth, id: string): MessageRecord {
+    const rec = this.participant(auth, id);
+    if (rec.from_user !== auth.user) throw new Refusal('not_sender', 'only the sender streams into a message');
+    if (!rec.streaming) throw new Refusal('stream_closed', `message "${id}" is not an open stream (it was closed, deleted or never streamed)`);
+    return rec;
+  }
+
+  async streamAppend(auth: Auth, id: string, delta: string) {
+    const rec = this.openStream(auth, id);
+    const length = rec.text.length + delta.length;
+    if (length > this.core.config.textMaxChars) {
+      throw new Refusal('text_too_long', `the streamed text would be ${length} characters; the limit is ${this.core.config.textMaxChars}`);
     }
-    await this.core.commit(senders);
-    return cursorOf(this.ctx(user), consumer);
+    await this.toParticipants(rec, { type: 'delta', id, delta, at: Date.now() });
+    return { message_id: id, length };
+  }
+
+  async streamClose(auth: Auth, id: string, text?: string) {
+    const rec = this.openStream(auth, id);
+    const final = text ?? rec.text;
+    this.checkText(final, false);
+    const at = Date.now();
+    await this.toParticipants(rec, { type: 'edited', id, text: final, final: true, at });
+    return { message_id: id, text: final, closed_at: iso(at) };
   }
 
   // ---------- receipts ----------
@@ -298,27 +286,50 @@ export class Messaging {
     this.ownAddress(auth, body.chat_address, 'chat_address');
     const ids = [...new Set([...(body.message_ids ?? []), ...(body.message_id ? [body.message_id] : [])])];
     if (ids.length === 0) throw new Refusal('validation_failed', 'give message_id or message_ids');
-    const recs = ids.map((id) => this.core.projections.message(id)).filter((r): r is MessageRecord => !!r && r.to_user === auth.user);
-    const fresh = recs.filter((r) => !r.read_at);
+    const all = ids.map((id) => this.core.projections.message(id));
+    const direct = all.filter((r): r is MessageRecord => !!r && !r.group && r.to_user === auth.user);
+    const inGroups = all.filter((r): r is MessageRecord => !!r && !!r.group && isMemberNow(this.ctx(auth.user), r.group));
+    const fresh = direct.filter((r) => !r.read_at);
     const at = Date.now();
+    const touched = new Set<string>();
     if (fresh.length) {
       this.core.applyInbox(auth.user, [{ type: 'marked_read', ids: fresh.map((r) => r.id), at }]);
-      const senders = new Set<string>();
       for (const r of fresh) {
         if (r.from_user === auth.user) continue;
         this.core.applyInbox(r.from_user, [{ type: 'receipt', id: r.id, status: 'read', by: auth.record.chat_address, at }]);
-        senders.add(r.from_user);
+        touched.add(r.from_user);
       }
-      await this.core.commit(senders);
     }
-    const known = new Set(recs.map((r) => r.id));
-    return { read: fresh.length, message_ids: [...known], unknown: ids.filter((id) => !known.has(id)) };
+    // A group read is a marker per member (one write per read, not per message per member).
+    const newest = new Map<string, MessageRecord>();
+    for (const r of inGroups) if ((newest.get(r.group!)?.n ?? 0) < r.n!) newest.set(r.group!, r);
+    let groupRead = 0;
+    for (const [group, r] of newest) {
+      const m = this.ctx(auth.user).groups[group];
+      const seq = this.groupSeqOf(r);
+      if (!m || seq <= m.read) continue;
+      this.core.applyInbox(auth.user, [{ type: 'group_read', group, upto: seq, n: r.n!, at }]);
+      groupRead += inGroups.filter((x) => x.group === group).length;
+      if (r.from_user !== auth.user) {
+        this.core.waiters.push(r.from_user, { type: 'receipt', message_id: r.id, group_id: group, status: 'read', by: auth.record.chat_address, at: iso(at) });
+      }
+    }
+    if (fresh.length || groupRead) await this.core.commit(touched);
+    const known = new Set([...direct, ...inGroups].map((r) => r.id));
+    return { read: fresh.length + groupRead, message_ids: [...known], unknown: ids.filter((id) => !known.has(id)) };
+  }
+
+  /** The seq of a group message in its group's stream. */
+  private groupSeqOf(rec: MessageRecord): number {
+    return rec.group_seq ?? 0;
   }
 
   receiptStatus(auth: Auth, ids: string[]) {
     const statuses = ids.map((id) => {
       const rec = this.core.projections.message(id);
-      if (!rec || (rec.from_user !== auth.user && rec.to_user !== auth.user)) return { message_id: id, status: 'unknown' };
+      const visible = rec && (rec.group ? isMember(this.feed.group(rec.group), auth.user) : rec.from_user === auth.user || rec.to_user === auth.user);
+      if (!rec || !visible) return { message_id: id, status: 'unknown' };
+      if (rec.group) return { message_id: id, ...this.groupReceipts(rec) };
       return {
         message_id: id,
         status: rec.read_at ? 'read' : rec.delivered_at ? 'delivered' : 'sent',
@@ -330,28 +341,64 @@ export class Messaging {
     return { statuses, receipts: Object.fromEntries(statuses.map((s) => [s.message_id, s])) };
   }
 
+  /** "Delivered to N, read by M" from the members' cursors and read markers. */
+  private groupReceipts(rec: MessageRecord) {
+    const group = this.feed.group(rec.group!);
+    const seq = this.groupSeqOf(rec);
+    const others = Object.keys(group.members).filter((u) => u !== rec.from_user);
+    const deliveredTo: string[] = [];
+    const readBy: string[] = [];
+    for (const u of others) {
+      const inbox = this.ctx(u);
+      if ((inbox.groups[group.id]?.read ?? 0) >= seq) readBy.push(u);
+      if (inbox.top >= seq || (inbox.groups[group.id]?.read ?? 0) >= seq) deliveredTo.push(u);
+    }
+    const names = (us: string[]) => (us.length <= RECEIPT_NAMES_MAX ? us.map((u) => this.address(u)) : undefined);
+    return {
+      status: others.length && readBy.length === others.length ? 'read' : others.length && deliveredTo.length === others.length ? 'delivered' : 'sent',
+      sent_at: iso(rec.created_at),
+      members: others.length,
+      delivered_count: deliveredTo.length,
+      read_count: readBy.length,
+      delivered_to: names(deliveredTo),
+      read_by: names(readBy),
+    };
+  }
+
   // ---------- edit / delete ----------
 
-  async edit(auth: Auth, id: string, text: string) {
+  private ownMessage(auth: Auth, id: string, verb: string): MessageRecord {
     const rec = this.participant(auth, id);
-    if (rec.from_user !== auth.user) throw new Refusal('not_sender', 'only the sender can edit a message');
-    if (rec.deleted_at) throw new Refusal('message_deleted', 'the message was deleted');
-    if (!text.trim()) throw new Refusal('validation_failed', 'text must not be empty');
-    if (text.length > this.core.config.textMaxChars) {
-      throw new Refusal('text_too_long', `text is ${text.length} characters; the limit is ${this.core.config.textMaxChars}`);
+    if (rec.from_user !== auth.user) throw new Refusal('not_sender', `only the sender can ${verb} a message`);
+    if (rec.group) {
+      const write = decideWrite(this.feed.group(rec.group), auth.user);
+      if (write.refusal) throw write.refusal;
     }
+    return rec;
+  }
+
+  async edit(auth: Auth, id: string, text: string) {
+    const rec = this.ownMessage(auth, id, 'edit');
+    if (rec.deleted_at) throw new Refusal('message_deleted', 'the message was deleted');
+    this.checkText(text, false);
     const at = Date.now();
-    return this.toBoth(rec, { type: 'edited', id, text, at }).then(() => ({ message_id: id, text, edited_at: iso(at) }));
+    await this.toParticipants(rec, { type: 'edited', id, text, at });
+    return { message_id: id, text, edited_at: iso(at) };
   }
 
   async remove(auth: Auth, id: string) {
-    const rec = this.participant(auth, id);
-    if (rec.from_user !== auth.user) throw new Refusal('not_sender', 'only the sender can delete a message for everyone');
-    if (!rec.deleted_at) await this.toBoth(rec, { type: 'deleted', id, at: Date.now() });
+    const rec = this.ownMessage(auth, id, 'delete');
+    if (!rec.deleted_at) await this.toParticipants(rec, { type: 'deleted', id, at: Date.now() });
     return { message_id: id, deleted: true };
   }
 
-  private async toBoth(rec: MessageRecord, event: InboxEvent) {
+  /** A change to a message goes where the message is: both inboxes, or the group's stream. */
+  private async toParticipants(rec: MessageRecord, event: Extract<InboxEvent, { type: 'edited' | 'deleted' | 'delta' }>) {
+    if (rec.group) {
+      this.core.applyGroup(rec.group, [event]);
+      await this.core.commit(Object.keys(this.feed.group(rec.group).members));
+      return;
+    }
     const users = [...new Set([rec.from_user, rec.to_user])];
     for (const u of users) this.core.applyInbox(u, [event]);
     await this.core.commit(users);
@@ -360,33 +407,79 @@ export class Messaging {
   // ---------- conversations ----------
 
   conversations(auth: Auth, archived?: boolean) {
-    const list = this.core.projections
-      .conversations(auth.user)
-      .filter((c) => archived === undefined || c.archived === archived)
-      .sort((a, b) => b.last_at - a.last_at);
-    return list.map((c) => {
+    const direct = this.core.projections.conversations(auth.user).map((c) => {
       const peer = this.core.projections.user(c.peer);
       const last = this.core.projections.message(c.last_id);
       return {
+        kind: 'direct',
         peer: peer?.chat_address ?? c.peer,
         chat_address: peer?.chat_address ?? c.peer,
         display_name: peer?.display_name ?? null,
         saved: c.peer === auth.user,
         unread: c.unread,
         archived: c.archived,
+        last_at: c.last_at,
         updated_at: iso(c.last_at),
         last_message: last ? this.messageView(last, c.last_seq) : null,
       };
     });
+    const inbox = this.ctx(auth.user);
+    const groups = Object.entries(inbox.groups)
+      .filter(([gid]) => isMemberNow(inbox, gid))
+      .map(([gid, m]) => {
+        const g = this.feed.group(gid);
+        const last = g.last ? this.core.projections.message(g.last.id) : undefined;
+        const lastAt = g.last?.at ?? g.created_at;
+        return {
+          kind: 'group',
+          peer: `group:${gid}`,
+          chat_address: `group:${gid}`,
+          group_id: gid,
+          display_name: g.name,
+          mode: g.mode,
+          role: g.members[auth.user],
+          saved: false,
+          unread: Math.max(0, g.count - m.read_n),
+          archived: !!m.archived,
+          last_at: lastAt,
+          updated_at: iso(lastAt),
+          last_message: last ? this.messageView(last, g.last!.seq) : null,
+        };
+      });
+    return [...direct, ...groups]
+      .filter((c) => archived === undefined || c.archived === archived)
+      .sort((a, b) => b.last_at - a.last_at)
+      .map(({ last_at: _l, ...c }) => c);
   }
 
   history(auth: Auth, peerAddress: string, before: number | undefined, limit: number) {
+    if (peerAddress.trim().toLowerCase().startsWith('group:')) return this.groupHistory(auth, peerAddress.trim().slice(6), before, limit);
     const peer = this.resolveAddress(peerAddress);
     const page = this.core.projections.history(auth.user, peer, before ?? Number.MAX_SAFE_INTEGER, limit + 1);
     const more = page.length > limit;
     const rows = page.slice(0, limit).reverse();
     const messages = rows.map(({ seq, id }) => this.messageView(this.core.projections.message(id)!, seq));
     return { messages, has_more: more, next_before: more ? rows[0].seq : null };
+  }
+
+  private groupHistory(auth: Auth, id: string, before: number | undefined, limit: number) {
+    const group = this.visibleGroup(auth, id);
+    if (!isMember(group, auth.user)) throw new Refusal('not_a_member', `join "${group.name}" to read its messages`);
+    const rows: { seq: number; id: string }[] = [];
+    let pos = Math.min(before ?? Number.MAX_SAFE_INTEGER, this.core.durableSeq + 1);
+    while (rows.length <= limit) {
+      const chunk = this.core.journal.readBack(`group:${group.id}`, pos, 256);
+      if (chunk.length === 0) break;
+      for (const { seq, event } of chunk) {
+        pos = seq;
+        if (event.type === 'g_msg') rows.push({ seq, id: (event as unknown as { id: string }).id });
+        if (rows.length > limit) break;
+      }
+    }
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit).reverse();
+    const messages = page.map(({ seq, id }) => this.messageView(this.core.projections.message(id)!, seq));
+    return { messages, has_more: more, next_before: more ? page[0].seq : null };
   }
 
   async deleteConversation(auth: Auth, peerAddress: string) {
@@ -399,6 +492,16 @@ export class Messaging {
   }
 
   async archive(auth: Auth, peerAddress: string, archived: boolean) {
+    if (peerAddress.trim().toLowerCase().startsWith('group:')) {
+      const gid = peerAddress.trim().slice(6);
+      const m = this.ctx(auth.user).groups[gid];
+      if (!m || !isMemberNow(this.ctx(auth.user), gid)) throw new Refusal('unknown_conversation', `no conversation with "${peerAddress}"`);
+      if (!!m.archived !== archived) {
+        this.core.applyInbox(auth.user, [{ type: 'archived', peer: `group:${gid}`, archived, at: Date.now() }]);
+        await this.core.commit();
+      }
+      return { peer: `group:${gid}`, archived };
+    }
     const peer = this.resolveAddress(peerAddress);
     const conv = this.core.projections.conversation(auth.user, peer);
     if (!conv) throw new Refusal('unknown_conversation', `no conversation with "${peerAddress}"`);
@@ -453,8 +556,7 @@ export class Messaging {
   }
 
   typing(auth: Auth, toAddress: string, typing: boolean) {
-    const to = this.resolveAddress(toAddress);
-    if (to === auth.user || this.ctx(to).blocked.includes(auth.user)) return;
+    const target = this.resolveTarget(auth, toAddress);
     const event: EphemeralEvent = {
       type: 'typing',
       from: auth.record.chat_address,
@@ -462,6 +564,14 @@ export class Messaging {
       typing,
       at: new Date().toISOString(),
     };
+    if (target.kind === 'group') {
+      // Observers of a stream group do not type into it.
+      if (decideWrite(target.group, auth.user).refusal) return;
+      this.feed.pushToGroup(target.group, { ...event, group_id: target.group.id }, auth.user);
+      return;
+    }
+    const to = target.user;
+    if (to === auth.user || this.ctx(to).blocked.includes(auth.user)) return;
     this.core.waiters.push(to, event);
   }
 }

@@ -19,6 +19,10 @@ interface SessionPresence {
   sid: string;
   visible: boolean;
   lastSeen: number;
+  /** Last explicit heartbeat: online for the presence window after it. */
+  beatAt: number;
+  /** When the last live connection ended: a poll loop reconnects within the grace. */
+  liveEndedAt: number;
   live: number;
   typingTo?: string;
   typingAt?: number;
@@ -34,25 +38,32 @@ export interface PresenceBody {
   typing_to?: string;
 }
 
+/** A long-poll loop is between requests for a moment; it stays online through this. */
+const LIVE_GRACE_MS = 3_000;
+
 export class Presence {
   private readonly sessions = new Map<string, SessionPresence>();
   private readonly online = new Set<string>();
   /** Lets the typing hint reach the peer (messaging owns the ephemeral push). */
   onTyping: (auth: Auth, to: string, typing: boolean) => void = () => {};
+  /** Public groups for the directory (wired by the relay). */
+  publicGroups: (q: string | undefined, limit: number) => unknown[] = () => [];
 
   constructor(private readonly core: Core) {}
 
   private entry(auth: Auth): SessionPresence {
     let p = this.sessions.get(auth.sid);
     if (!p) {
-      p = { user: auth.user, sid: auth.sid, visible: auth.record.public_visible, lastSeen: 0, live: 0 };
+      p = { user: auth.user, sid: auth.sid, visible: auth.record.public_visible, lastSeen: 0, beatAt: 0, liveEndedAt: 0, live: 0 };
       this.sessions.set(auth.sid, p);
     }
     return p;
   }
 
   private sessionOnline(p: SessionPresence, now: number) {
-    return p.visible && (p.live > 0 || now - p.lastSeen < this.core.config.presenceWindowMs);
+    return (
+      p.visible && (p.live > 0 || now - p.beatAt < this.core.config.presenceWindowMs || now - p.liveEndedAt < LIVE_GRACE_MS)
+    );
   }
 
   isOnline(user: string, now = Date.now()): boolean {
@@ -78,6 +89,7 @@ export class Presence {
     const p = this.entry(auth);
     p.visible = body.visible ?? true;
     p.lastSeen = now;
+    p.beatAt = now;
     if (body.typing_to) {
       p.typingTo = body.typing_to.trim().toLowerCase();
       p.typingAt = now;
@@ -92,7 +104,9 @@ export class Presence {
   live(auth: Auth, delta: 1 | -1) {
     const p = this.entry(auth);
     p.live = Math.max(0, p.live + delta);
-    if (delta > 0) p.lastSeen = Date.now();
+    // Seen while connected; online ends a little after the last connection (heartbeats aside).
+    p.lastSeen = Date.now();
+    if (p.live === 0) p.liveEndedAt = p.lastSeen;
     this.refresh(auth.user);
   }
 
@@ -146,7 +160,7 @@ export class Presence {
     users.sort((a, b) => Number(b.online) - Number(a.online) || a.display_name.localeCompare(b.display_name));
     const page = users.slice(0, limit);
     const sessions = page.flatMap((u) => u.sessions.map((s) => ({ ...s, chat_address: u.chat_address, display_name: u.display_name })));
-    return { users: page, sessions, groups: [] as unknown[], total: users.length };
+    return { users: page, sessions, groups: this.publicGroups(q, limit), total: users.length };
   }
 
   private userEntry(rec: UserRecord, bySession: Map<string, SessionPresence>, now: number) {

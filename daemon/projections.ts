@@ -4,10 +4,11 @@
 import type { Journal, StoredEvent } from '../journal/journal.ts';
 import type { InboxEvent, MessageBody } from '../actors/inbox.ts';
 import type { AccountEvent } from '../actors/account.ts';
+import type { GroupEvent, JoinPolicy, Mode, Visibility } from '../actors/group.ts';
 
-export const PROJECTION_VERSION = 1;
+export const PROJECTION_VERSION = 2;
 
-export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'idem', 'blocks', 'reports'] as const;
+export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'idem', 'blocks', 'reports', 'groups'] as const;
 
 export interface UserRecord {
   id: string;
@@ -22,6 +23,11 @@ export interface UserRecord {
 
 /** The current state of a message: its body as sent, plus what happened to it since. */
 export interface MessageRecord extends Omit<MessageBody, 'at'> {
+  /** Set for a group message (then `to_user` is empty and `to` is `group:<id>`). */
+  group?: string;
+  /** A group message's number in its group, and its seq in the group's stream. */
+  n?: number;
+  group_seq?: number;
   created_at: number;
   edited_at: number | null;
   deleted_at: number | null;
@@ -43,6 +49,17 @@ export interface IdemRecord {
   id: string;
   seq: number;
   at: number;
+}
+
+/** What the directory shows of a group. */
+export interface GroupRecord {
+  id: string;
+  name: string;
+  visibility: Visibility;
+  mode: Mode;
+  join_policy: JoinPolicy;
+  member_count: number;
+  created_at: number;
 }
 
 export interface TokenRecord {
@@ -138,6 +155,12 @@ export class Projections {
       .map((key) => key[1]);
     return Array.from(rows);
   }
+  groupRecord(id: string): GroupRecord | undefined {
+    return this.j.indexGet<GroupRecord>('groups', id);
+  }
+  allGroups(): Iterable<GroupRecord> {
+    return this.j.index<string, GroupRecord>('groups').getRange({}).map(({ value }) => value);
+  }
   allUsers(): Iterable<UserRecord> {
     return this.j.index<string, UserRecord>('users').getRange({}).map(({ value }) => value);
   }
@@ -148,10 +171,11 @@ export class Projections {
     const kind = stream.slice(0, colon);
     const id = stream.slice(colon + 1);
     if (kind === 'inbox') this.inbox(id, seq, event as InboxEvent);
+    else if (kind === 'group') this.group(id, seq, event as GroupEvent);
     else if (kind === 'user') this.account(id, event as AccountEvent);
   }
 
-  private putMessage(ev: MsgEvent) {
+  private putMessage(ev: Omit<MsgEvent, 'type'> & { group?: string; n?: number; group_seq?: number }) {
     const prior = this.message(ev.id);
     if (prior) return;
     const rec: MessageRecord = {
@@ -164,6 +188,9 @@ export class Projections {
       reply_to: ev.reply_to,
       attachments: ev.attachments,
       sender_session: ev.sender_session,
+      ...(ev.group ? { group: ev.group, n: ev.n, group_seq: ev.group_seq } : {}),
+      ...(ev.streaming ? { streaming: true } : {}),
+      ...(ev.hops ? { hops: ev.hops } : {}),
       created_at: ev.at,
       edited_at: null,
       deleted_at: null,
@@ -171,6 +198,61 @@ export class Projections {
       read_at: null,
     };
     this.j.indexPut('msgs', ev.id, rec);
+  }
+
+  /**
+   * Changes to a message body, whichever stream carries them. A direct message's change is in
+   * both peers' inboxes: edits rewrite the same record twice, but a delta is folded only from
+   * the recipient's copy (`fold` false for the sender's).
+   */
+  private messageChange(ev: InboxEvent | GroupEvent, fold = true) {
+    switch (ev.type) {
+      case 'edited':
+        this.updateMessage(ev.id, { text: ev.text, edited_at: ev.final ? null : ev.at, ...(ev.final ? { streaming: false } : {}) });
+        return true;
+      case 'deleted':
+        this.updateMessage(ev.id, { text: '', attachments: undefined, deleted_at: ev.at, streaming: false });
+        return true;
+      case 'delta': {
+        const rec = fold ? this.message(ev.id) : undefined;
+        if (rec?.streaming) this.j.indexPut('msgs', ev.id, { ...rec, text: rec.text + ev.delta });
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private group(id: string, seq: number, ev: GroupEvent) {
+    if (this.messageChange(ev)) return;
+    const rec = this.groupRecord(id);
+    switch (ev.type) {
+      case 'created':
+        this.j.indexPut('groups', id, {
+          id,
+          name: ev.name,
+          visibility: ev.visibility,
+          mode: ev.mode,
+          join_policy: ev.join_policy,
+          member_count: 1 + (ev.members?.length ?? 0),
+          created_at: ev.at,
+        } satisfies GroupRecord);
+        break;
+      case 'settings':
+        if (rec) {
+          const { type: _t, at: _a, by: _b, ...change } = ev;
+          this.j.indexPut('groups', id, { ...rec, ...change });
+        }
+        break;
+      case 'member_added':
+      case 'member_removed':
+        if (rec) this.j.indexPut('groups', id, { ...rec, member_count: Math.max(0, rec.member_count + (ev.type === 'member_added' ? 1 : -1)) });
+        break;
+      case 'g_msg': {
+        this.putMessage({ ...ev, to_user: '', to: `group:${id}`, group_seq: seq });
+        if (ev.idem_key) this.j.indexPut('idem', [ev.from_user, ev.idem_key], { hash: ev.body_hash ?? '', id: ev.id, seq, at: ev.at } satisfies IdemRecord);
+        break;
+      }
+    }
   }
 
   private touchConversation(user: string, peer: string, ev: MsgEvent, seq: number, unreadDelta: number) {
@@ -192,6 +274,8 @@ export class Projections {
   }
 
   private inbox(user: string, seq: number, ev: InboxEvent) {
+    // Both peers' inboxes carry a change: the second application rewrites the same record.
+    if (this.messageChange(ev, ev.type !== 'delta' || this.message(ev.id)?.to_user === user)) return;
     switch (ev.type) {
       case 'msg_in': {
         this.putMessage(ev);
@@ -205,12 +289,6 @@ export class Projections {
         this.recordIdem(user, ev, seq);
         break;
       }
-      case 'edited':
-        this.updateMessage(ev.id, { text: ev.text, edited_at: ev.at });
-        break;
-      case 'deleted':
-        this.updateMessage(ev.id, { text: '', attachments: undefined, deleted_at: ev.at });
-        break;
       case 'receipt':
         if (ev.status === 'delivered') {
           const rec = this.message(ev.id);

@@ -18,6 +18,8 @@ interface Entry {
   actor: AnyActor;
   kind: ActorKind;
   lastUsed: number;
+  /** Events folded since the last snapshot. */
+  sinceSnapshot: number;
 }
 
 /** Events replayed per read while hydrating. */
@@ -49,12 +51,13 @@ export class Registry {
     const stream = `${kind.prefix}:${id}`;
     const seqs: number[] = [];
     for (const event of events) {
-      const seq = (entry.actor.getSnapshot().context as { seq: number }).seq + 1;
-      this.journal.stage(stream, seq, event);
+      const head = (entry.actor.getSnapshot().context as { seq: number }).seq;
+      const seq = this.journal.stage(stream, event, head);
       entry.actor.send({ ...event, seq } as never);
       this.onStage(stream, seq, event);
       seqs.push(seq);
-      if (seq % this.snapshotEvery === 0) {
+      if (++entry.sinceSnapshot >= this.snapshotEvery) {
+        entry.sinceSnapshot = 0;
         this.journal.saveSnapshot(stream, { seq, version: kind.version, state: entry.actor.getPersistedSnapshot() });
       }
     }
@@ -65,14 +68,14 @@ export class Registry {
     const stream = `${kind.prefix}:${id}`;
     let entry = this.entries.get(stream);
     if (!entry) {
-      entry = { actor: this.hydrate(kind, id, stream), kind, lastUsed: 0 };
+      entry = { ...this.hydrate(kind, id, stream), kind, lastUsed: 0 };
       this.entries.set(stream, entry);
     }
     entry.lastUsed = Date.now();
     return entry;
   }
 
-  private hydrate(kind: ActorKind, id: string, stream: string): AnyActor {
+  private hydrate(kind: ActorKind, id: string, stream: string): { actor: AnyActor; sinceSnapshot: number } {
     this.hydrations++;
     const snap = this.journal.loadSnapshot(stream);
     const usable = snap && snap.version === kind.version;
@@ -81,19 +84,19 @@ export class Registry {
       : createActor(kind.machine, { input: kind.input?.(id) });
     actor.start();
     let seq = usable ? snap.seq : 0;
+    let replayed = 0;
     const head = this.journal.head(stream);
     while (seq < head) {
       const chunk = this.journal.read(stream, seq, REPLAY_CHUNK);
-      if (chunk.length === 0 || chunk[0].seq !== seq + 1) {
-        throw new JournalError(`${stream}: event ${seq + 1} is missing (head ${head}); the journal is damaged`);
-      }
-      for (const { seq: s, event } of chunk) {
-        if (s !== seq + 1) throw new JournalError(`${stream}: gap after ${seq}`);
+      if (chunk.length === 0) throw new JournalError(`${stream}: events after ${seq} are missing (head ${head}); the journal is damaged`);
+      for (const { seq: s, prev, event } of chunk) {
+        if (prev !== seq) throw new JournalError(`${stream}: the event before ${s} (${prev}) is missing; the journal is damaged`);
         actor.send({ ...event, seq: s } as never);
         seq = s;
+        replayed++;
       }
     }
-    return actor;
+    return { actor, sinceSnapshot: replayed };
   }
 
   /** Drops actors unused for `idleMs`. Call only when no write is staged but uncommitted. */

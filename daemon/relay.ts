@@ -11,6 +11,9 @@ import { Core } from './core.ts';
 import { loadOrCreateIdentity } from './identity.ts';
 import { createLogger } from './logger.ts';
 import { createMailer } from './mailer.ts';
+import { Feed } from './feed.ts';
+import { Groups } from './groups.ts';
+import { LiveRegistry } from './live.ts';
 import { Messaging } from './messaging.ts';
 import { Presence } from './presence.ts';
 
@@ -25,6 +28,9 @@ export interface Services {
   core: Core;
   accounts: Accounts;
   messaging: Messaging;
+  feed: Feed;
+  groups: Groups;
+  live: LiveRegistry;
   presence: Presence;
   draining: () => boolean;
 }
@@ -47,9 +53,13 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
 
   const mailer = createMailer(config, log);
   const accounts = new Accounts(core, mailer);
-  const messaging = new Messaging(core);
+  const feed = new Feed(core);
+  const messaging = new Messaging(core, feed);
+  const groups = new Groups(core, feed);
+  const live = new LiveRegistry();
   const presence = new Presence(core);
-  messaging.onLive = (auth, delta) => presence.live(auth, delta);
+  feed.onLive = (auth, delta) => presence.live(auth, delta);
+  presence.publicGroups = (q, limit) => groups.publicGroups(q, limit);
   presence.onTyping = (auth, to, typing) => {
     try {
       messaging.typing(auth, to, typing);
@@ -58,7 +68,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
     }
   };
   let draining = false;
-  const services: Services = { core, accounts, messaging, presence, draining: () => draining };
+  const services: Services = { core, accounts, messaging, feed, groups, live, presence, draining: () => draining };
 
   const app = await buildApp(services, log);
   await app.listen({ host: config.host, port: config.port });
@@ -69,6 +79,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
   const presenceTimer = setInterval(() => {
     presence.sweep();
     core.waiters.sweep();
+    messaging.loopGuard.sweep();
   }, PRESENCE_SWEEP_MS);
   const passivateTimer = setInterval(async () => {
     await journal.commit();
@@ -90,6 +101,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         clearInterval(presenceTimer);
         clearInterval(passivateTimer);
         core.waiters.wakeAll();
+        live.closeAll();
         // Keep-alive sockets that were busy when closing began would otherwise hold close()
         // open until their idle timeout.
         const straggler = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);

@@ -8,7 +8,7 @@ const RING_SIZE = 64;
 const EPHEMERAL_TTL_MS = 30_000;
 
 export interface EphemeralEvent {
-  type: 'typing' | 'presence';
+  type: 'typing' | 'presence' | 'receipt';
   [k: string]: unknown;
 }
 
@@ -18,6 +18,8 @@ interface Ring {
 
 export class Waiters {
   private readonly parked = new Map<string, Set<() => void>>();
+  /** Live connections (WebSocket, SSE): told on every wake, until they unsubscribe. */
+  private readonly listeners = new Map<string, Set<() => void>>();
   private readonly rings = new Map<string, Ring>();
   private readonly marks = new Map<string, number>();
   private closed = false;
@@ -48,6 +50,24 @@ export class Waiters {
   wake(user: string) {
     const set = this.parked.get(user);
     if (set) for (const wake of [...set]) wake();
+    const live = this.listeners.get(user);
+    if (live) for (const fn of live) fn();
+  }
+
+  /** Calls `fn` on every wake for `user`; returns the unsubscribe. */
+  subscribe(user: string, fn: () => void): () => void {
+    let set = this.listeners.get(user);
+    if (!set) this.listeners.set(user, (set = new Set()));
+    set.add(fn);
+    return () => {
+      set!.delete(fn);
+      if (set!.size === 0 && this.listeners.get(user) === set) this.listeners.delete(user);
+    };
+  }
+
+  /** Forgets what a consumer has seen (a closed live connection). */
+  forget(user: string, consumer: string) {
+    this.marks.delete(`${user}\u0000${consumer}`);
   }
 
   /** Answers every parked poll now (shutdown). */

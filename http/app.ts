@@ -14,6 +14,8 @@ import authRoutes from './auth.ts';
 import healthRoutes from './health.ts';
 import messageRoutes from './messages.ts';
 import presenceRoutes from './presence.ts';
+import groupRoutes from './groups.ts';
+import realtimeRoutes from './realtime.ts';
 import webappRoutes from './webapp.ts';
 
 declare module 'fastify' {
@@ -122,6 +124,8 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(authRoutes);
   await app.register(presenceRoutes);
   await app.register(messageRoutes);
+  await app.register(groupRoutes);
+  await app.register(realtimeRoutes);
   await app.register(webappRoutes);
   return app as unknown as FastifyInstance;
 }

@@ -1,13 +1,15 @@
-// Messages and the inbox: send, poll, read, receipt-status, edit, delete, conversations,
-// history, conversation delete/archive, block/unblock, report.
+// Messages and the inbox: send, streamed replies, poll, ack, read, receipt-status, edit,
+// delete, conversations, history, conversation delete/archive, block/unblock, report.
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_POLL_LIMIT } from '../daemon/messaging.ts';
+import { CONSUMER_PATTERN, MAX_POLL_LIMIT } from '../daemon/feed.ts';
 
 const Address = Type.String({ minLength: 1, maxLength: 64 });
 const MessageId = Type.String({ minLength: 1, maxLength: 64 });
 const MessageIds = Type.Array(MessageId, { minItems: 1, maxItems: 500 });
 const PhoneId = Type.Optional(Type.String({ maxLength: 128 }));
+export const Consumer = Type.String({ pattern: CONSUMER_PATTERN });
+const Hops = Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 }));
 
 export const SendBody = Type.Object({
   channel: Type.String({ minLength: 1, maxLength: 16 }),
@@ -28,6 +30,8 @@ export const SendBody = Type.Object({
       { maxItems: 20 },
     ),
   ),
+  /** A hop count carried over from elsewhere (loop guard). */
+  hops: Hops,
 });
 
 export const PollBody = Type.Object({
@@ -35,8 +39,20 @@ export const PollBody = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_POLL_LIMIT })),
   after: Type.Optional(Type.Integer({ minimum: 0 })),
   wait_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 30_000 })),
+  consumer: Type.Optional(Consumer),
+  peek: Type.Optional(Type.Boolean()),
   phone_id: PhoneId,
 });
+
+export const AckBody = Type.Object({ consumer: Type.Optional(Consumer), upto: Type.Integer({ minimum: 0 }) });
+export const StreamOpenBody = Type.Object({
+  to: Type.String({ minLength: 1, maxLength: 320 }),
+  text: Type.Optional(Type.String()),
+  reply_to: Type.Optional(MessageId),
+  idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+});
+export const StreamAppendBody = Type.Object({ message_id: MessageId, delta: Type.String({ minLength: 1 }) });
+export const StreamCloseBody = Type.Object({ message_id: MessageId, text: Type.Optional(Type.String()) });
 
 export const ReadBody = Type.Object({
   chat_address: Type.Optional(Address),
@@ -64,7 +80,7 @@ export const HistoryQuery = Type.Object({
 });
 
 export default async function messageRoutes(app: FastifyInstance) {
-  const { messaging } = app.services;
+  const { messaging, feed } = app.services;
   const auth = { preHandler: app.requireAuth };
   const w = '/api/v1/webchat';
 
@@ -77,8 +93,28 @@ export default async function messageRoutes(app: FastifyInstance) {
     const abort = new AbortController();
     // 'close' also fires after a normal answer; only a client that left mid-poll aborts it.
     reply.raw.on('close', () => reply.raw.writableFinished || abort.abort());
-    return { success: true, ...(await messaging.poll(req.auth, req.body, abort.signal)) };
+    return { success: true, ...(await feed.poll(req.auth, req.body, abort.signal)) };
   });
+
+  app.post<{ Body: Static<typeof AckBody> }>(`${w}/ack`, { ...auth, schema: { body: AckBody } }, async (req) => ({
+    success: true,
+    ...(await feed.ack(req.auth, req.body.consumer, req.body.upto)),
+  }));
+
+  app.post<{ Body: Static<typeof StreamOpenBody> }>(`${w}/stream/open`, { ...auth, schema: { body: StreamOpenBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.streamOpen(req.auth, req.body)),
+  }));
+
+  app.post<{ Body: Static<typeof StreamAppendBody> }>(`${w}/stream/append`, { ...auth, schema: { body: StreamAppendBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.streamAppend(req.auth, req.body.message_id, req.body.delta)),
+  }));
+
+  app.post<{ Body: Static<typeof StreamCloseBody> }>(`${w}/stream/close`, { ...auth, schema: { body: StreamCloseBody } }, async (req) => ({
+    success: true,
+    ...(await messaging.streamClose(req.auth, req.body.message_id, req.body.text)),
+  }));
 
   app.post<{ Body: Static<typeof ReadBody> }>(`${w}/read`, { ...auth, schema: { body: ReadBody } }, async (req) => ({
     success: true,

@@ -1,14 +1,20 @@
 // The append-only journal: one LMDB environment, events keyed (stream, seq), a global order
 // key, snapshots per stream, and named index databases that projections keep.
 //
+// A seq is global: every event staged anywhere takes the next number, and a stream's events
+// are the subsequence that belongs to it. So seqs of one stream grow but are not contiguous,
+// and several streams (an inbox and the groups its user belongs to) merge by seq into one
+// ordered feed with one cursor. Each event also stores the seq before it in its stream, so a
+// missing event is still detected.
+//
 // Guarantees, bluntly:
 // - `commit()` resolves only after everything staged before it is committed AND flushed to
 //   disk. lmdb's put promise resolves at commit, before the flush (overlappingSync), so we
 //   also await `root.flushed`. Callers acknowledge nothing before `commit()` resolves.
 // - Writes staged in one synchronous run go into one LMDB transaction (lmdb batches every
 //   write of an event turn), so a command's events and its index updates land together.
-// - A stream's seqs are contiguous; staging seq N+2 after N is a JournalConflict, not an
-//   overwrite.
+// - Staging expects the stream's head the caller last saw; anything else is a JournalConflict.
+// - `durableSeq` is the highest seq known to be on disk: readers never look past it.
 // - A journal that cannot be opened or verified throws JournalError; nothing is emptied.
 // - If a commit fails, the in-memory state is ahead of the disk: the process must stop
 //   (the daemon exits) and restart from the journal. Nothing unacknowledged is lost that way.
@@ -17,7 +23,7 @@ import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
 /** Bumped when the on-disk layout changes incompatibly. */
-export const JOURNAL_FORMAT = 1;
+export const JOURNAL_FORMAT = 2;
 /** How many of the newest events are checked against their stream heads at open. */
 const VERIFY_TAIL = 1000;
 /** Keys sort after every real seq of a stream. */
@@ -38,8 +44,11 @@ export interface Snapshot {
 }
 export interface ReadEvent {
   seq: number;
+  /** The stream's previous seq (0 for its first event). */
+  prev: number;
   event: StoredEvent;
 }
+type Stored = [prev: number, event: StoredEvent];
 
 // LMDB trusts its file: a damaged header makes it crash the process instead of failing.
 // So before opening we check what LMDB would rely on first: both meta pages carry the magic
@@ -73,14 +82,15 @@ function checkHeader(file: string) {
 
 export class Journal {
   readonly root: RootDatabase;
-  private readonly events: Database<StoredEvent, [string, number]>;
+  private readonly events: Database<Stored, [string, number]>;
   /** Last seq of each stream touched by this process (staged writes included). */
   private readonly heads = new Map<string, number>();
   private readonly snapshots: Database<Snapshot, string>;
-  private readonly order: Database<[string, number], number>;
+  private readonly order: Database<string, number>;
   private readonly meta: Database<unknown, string>;
   private readonly indexes = new Map<string, Database<any, any>>();
   private gseq = 0;
+  private durable = 0;
   private readonly overlay = new Map<string, { value: unknown }>();
   private lastWrite: Promise<boolean> | undefined;
   private closed = false;
@@ -126,14 +136,14 @@ export class Journal {
       throw new JournalError(`journal at ${path} has format ${format}, this relay reads ${JOURNAL_FORMAT}`);
     }
     let checked = 0;
-    for (const { key, value } of this.order.getRange({ reverse: true, limit: VERIFY_TAIL })) {
+    for (const { key, value: stream } of this.order.getRange({ reverse: true, limit: VERIFY_TAIL })) {
       if (checked === 0) this.gseq = key;
       checked++;
-      const [stream, seq] = value;
-      if (this.events.get([stream, seq]) === undefined) {
-        throw new JournalError(`journal at ${path} is inconsistent at ${stream}#${seq} (global ${key}); restore from backup`);
+      if (this.events.get([stream, key]) === undefined) {
+        throw new JournalError(`journal at ${path} is inconsistent at ${stream}#${key}; restore from backup`);
       }
     }
+    this.durable = this.gseq;
   }
 
   isEmpty(): boolean {
@@ -151,14 +161,29 @@ export class Journal {
     return head;
   }
 
-  /** Stage an event; it is durable once a later `commit()` resolves. */
-  stage(stream: string, seq: number, event: StoredEvent) {
+  /** Highest seq staged so far (in any stream). */
+  get lastSeq(): number {
+    return this.gseq;
+  }
+
+  /** Highest seq known to be committed and flushed. */
+  get durableSeq(): number {
+    return this.durable;
+  }
+
+  /**
+   * Stages an event after `expectedHead` (the stream's head as the caller knows it) and
+   * returns its seq; it is durable once a later `commit()` resolves.
+   */
+  stage(stream: string, event: StoredEvent, expectedHead: number): number {
     this.assertOpen();
     const head = this.head(stream);
-    if (seq !== head + 1) throw new JournalConflict(`${stream}: expected seq ${head + 1}, got ${seq}`);
-    this.events.put([stream, seq], event);
+    if (expectedHead !== head) throw new JournalConflict(`${stream}: expected head ${expectedHead}, the journal has ${head}`);
+    const seq = ++this.gseq;
+    this.events.put([stream, seq], [head, event]);
     this.heads.set(stream, seq);
-    this.lastWrite = this.order.put(++this.gseq, [stream, seq]);
+    this.lastWrite = this.order.put(seq, stream);
+    return seq;
   }
 
   saveSnapshot(stream: string, snap: Snapshot) {
@@ -172,27 +197,39 @@ export class Journal {
 
   /** Resolves when every write staged so far is committed and flushed to disk. */
   async commit(): Promise<void> {
+    const upto = this.gseq;
     const w = this.lastWrite;
-    if (!w) return;
-    await w;
-    await this.root.flushed;
-    if (this.lastWrite === w) this.lastWrite = undefined;
+    if (w) {
+      await w;
+      await this.root.flushed;
+      if (this.lastWrite === w) this.lastWrite = undefined;
+    }
+    if (upto > this.durable) this.durable = upto;
   }
 
+  /** Events of `stream` with afterSeq < seq <= toSeq, oldest first. */
   read(stream: string, afterSeq: number, limit = 1000, toSeq = SEQ_MAX): ReadEvent[] {
     const out: ReadEvent[] = [];
     for (const { key, value } of this.events.getRange({ start: [stream, afterSeq + 1], end: [stream, toSeq + 1], limit })) {
-      out.push({ seq: key[1], event: value });
+      out.push({ seq: key[1], prev: value[0], event: value[1] });
     }
     return out;
   }
 
-  /** Every event of every stream in global (commit) order, for rebuilding indexes. */
+  /** Events of `stream` with seq < beforeSeq, newest first. */
+  readBack(stream: string, beforeSeq: number, limit = 1000): ReadEvent[] {
+    const out: ReadEvent[] = [];
+    for (const { key, value } of this.events.getRange({ start: [stream, beforeSeq - 1], end: [stream, 0], reverse: true, limit })) {
+      out.push({ seq: key[1], prev: value[0], event: value[1] });
+    }
+    return out;
+  }
+
+  /** Every event of every stream in global order, for rebuilding indexes. */
   *all(): Generator<{ stream: string; seq: number; event: StoredEvent }> {
-    for (const { value } of this.order.getRange({})) {
-      const [stream, seq] = value;
-      const event = this.events.get([stream, seq]);
-      if (event) yield { stream, seq, event };
+    for (const { key: seq, value: stream } of this.order.getRange({})) {
+      const stored = this.events.get([stream, seq]);
+      if (stored) yield { stream, seq, event: stored[1] };
     }
   }
 

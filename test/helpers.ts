@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
+import WebSocket from 'ws';
 import { loadConfig, type Config } from '../daemon/config.ts';
 import { createLogger } from '../daemon/logger.ts';
 import { startRelay, type Relay } from '../daemon/relay.ts';
@@ -114,12 +115,68 @@ export async function startTestRelay(env: Record<string, string> = {}): Promise<
   return t;
 }
 
+export interface WsClient {
+  ws: WebSocket;
+  frames: any[];
+  /** Resolves with the first frame (already received or coming) that matches, past `from`. */
+  next: (pred: (f: any) => boolean, ms?: number) => Promise<any>;
+  /** Sends a frame. */
+  send: (frame: unknown) => void;
+  closed: Promise<{ code: number; reason: string }>;
+  close: () => Promise<void>;
+}
+
+/** A real `ws` client on the relay's WebSocket; `token` goes in the header when given. */
+export function openWs(base: string, opts: { token?: string; query?: string } = {}): Promise<WsClient> {
+  const url = `${base.replace(/^http/, 'ws')}/api/v1/webchat/ws${opts.query ? `?${opts.query}` : ''}`;
+  const ws = new WebSocket(url, { headers: opts.token ? { 'x-pchat-session': opts.token } : {} });
+  const frames: any[] = [];
+  const waiting = new Set<() => void>();
+  ws.on('message', (data) => {
+    frames.push(JSON.parse(String(data)));
+    for (const w of [...waiting]) w();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  const client: WsClient = {
+    ws,
+    frames,
+    closed,
+    send: (frame) => ws.send(JSON.stringify(frame)),
+    next(pred, ms = 5000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const f = frames.find(pred);
+          if (f) {
+            waiting.delete(check);
+            clearTimeout(timer);
+            resolve(f);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiting.delete(check);
+          reject(new Error(`no matching frame in ${ms} ms; got ${JSON.stringify(frames).slice(0, 2000)}`));
+        }, ms);
+        waiting.add(check);
+        check();
+      });
+    },
+    async close() {
+      if (ws.readyState !== ws.CLOSED) ws.close();
+      await closed;
+    },
+  };
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(client));
+    ws.once('error', reject);
+  });
+}
+
 /** Polls `fn` until it returns a truthy value (bounded by `ms`). */
-export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, step = 20): Promise<T> {
+export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, step = 20): Promise<NonNullable<T>> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as NonNullable<T>;
     if (Date.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, step));
   }

@@ -168,6 +168,14 @@ async function main() {
   // The raw per-phase results stay out of the JSON line; every figure above is in it.
   const json = { ...report, echo: { ...report.echo, raw: undefined }, relay: report.relay.map((p) => ({ ...p, raw: undefined })) };
   process.stdout.write(JSON.stringify(json) + '\n');
+
+  // Real-time figures (WebSocket pairs, fan-out, idle connections): their own relay and load
+  // processes; they print their own table and JSON line.
+  log('real-time: scripts/bench/realtime.ts');
+  const rt = spawnTs(join('scripts', 'bench', 'realtime.ts'));
+  cleanups.push(() => stopChild(rt));
+  const code = await new Promise<number | null>((r) => rt.once('exit', r));
+  if (code !== 0) throw new Error(`scripts/bench/realtime.ts exited with ${code}`);
 }
 
 async function cleanup() {

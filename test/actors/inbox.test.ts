@@ -19,17 +19,17 @@ test('every event advances the sequence; cursors only move forward', () => {
   const { apply, ctx } = inbox();
   apply([msg('m1'), msg('m2')]);
   assert.equal(ctx().seq, 2);
-  apply(decideClaim(ctx(), 'ses_1', 2, 5).events);
+  apply(decideClaim(ctx(), 'ses_1', 2, ctx().seq, 5).events);
   assert.equal(cursorOf(ctx(), 'ses_1'), 2);
-  assert.deepEqual(decideClaim(ctx(), 'ses_1', 1, 6).events, [], 'a claim behind the cursor is a no-op');
-  assert.deepEqual(decideClaim(ctx(), 'ses_1', 99, 6).events, [], 'a claim past the head is a no-op');
+  assert.deepEqual(decideClaim(ctx(), 'ses_1', 1, ctx().seq, 6).events, [], 'a claim behind the cursor is a no-op');
+  assert.deepEqual(decideClaim(ctx(), 'ses_1', 99, ctx().seq, 6).events, [], 'a claim past the head is a no-op');
 });
 
 test('a new consumer starts where the most advanced one is', () => {
   const { apply, ctx } = inbox();
   apply(decideOpenConsumer(ctx(), 'ses_old', 1).events);
   apply([msg('m1'), msg('m2')]);
-  apply(decideClaim(ctx(), 'ses_old', 2, 1).events);
+  apply(decideClaim(ctx(), 'ses_old', 2, ctx().seq, 1).events);
   apply(decideOpenConsumer(ctx(), 'ses_new', 2).events);
   assert.equal(cursorOf(ctx(), 'ses_new'), 2);
   apply([msg('m3')]);

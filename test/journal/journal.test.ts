@@ -7,19 +7,25 @@ import { join } from 'node:path';
 import { Journal, JournalConflict } from '../../journal/journal.ts';
 import { startTestRelay, tempDir } from '../helpers.ts';
 
-test('events are read back in order after a reopen; a gap is a conflict', async () => {
+test('events are read back in order after a reopen; a stale head is a conflict; seqs are global', async () => {
   const dir = tempDir();
   try {
     let j = Journal.open(dir);
-    j.stage('inbox:a', 1, { type: 'x', at: 1 });
-    j.stage('inbox:a', 2, { type: 'y', at: 2 });
-    assert.throws(() => j.stage('inbox:a', 4, { type: 'z', at: 3 }), JournalConflict);
-    assert.throws(() => j.stage('inbox:a', 2, { type: 'z', at: 3 }), JournalConflict);
+    assert.equal(j.stage('inbox:a', { type: 'x', at: 1 }, 0), 1);
+    assert.equal(j.stage('inbox:b', { type: 'w', at: 1 }, 0), 2);
+    assert.equal(j.stage('inbox:a', { type: 'y', at: 2 }, 1), 3);
+    assert.throws(() => j.stage('inbox:a', { type: 'z', at: 3 }, 1), JournalConflict);
+    assert.throws(() => j.stage('inbox:a', { type: 'z', at: 3 }, 4), JournalConflict);
+    assert.equal(j.durableSeq, 0, 'nothing is durable before a commit');
     await j.commit();
+    assert.equal(j.durableSeq, 3);
     await j.close();
     j = Journal.open(dir);
-    assert.deepEqual(j.read('inbox:a', 0).map((e) => [e.seq, e.event.type]), [[1, 'x'], [2, 'y']]);
-    assert.equal(j.head('inbox:a'), 2);
+    assert.equal(j.durableSeq, 3);
+    assert.deepEqual(j.read('inbox:a', 0).map((e) => [e.seq, e.prev, e.event.type]), [[1, 0, 'x'], [3, 1, 'y']]);
+    assert.deepEqual(j.readBack('inbox:a', 3).map((e) => e.seq), [1]);
+    assert.equal(j.head('inbox:a'), 3);
+    assert.equal(j.stage('inbox:a', { type: 'z', at: 4 }, 3), 4, 'numbering continues after a reopen');
     await j.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -35,7 +41,7 @@ for (const [damage, mutate] of [
     const dir = tempDir();
     try {
       const j = Journal.open(join(dir, 'data'));
-      for (let i = 1; i <= 200; i++) j.stage('inbox:a', i, { type: 'x', at: i, pad: 'y'.repeat(200) } as never);
+      for (let i = 1; i <= 200; i++) j.stage('inbox:a', { type: 'x', at: i, pad: 'y'.repeat(200) } as never, i - 1);
       await j.close();
       const file = join(dir, 'data', 'journal', 'data.mdb');
       const damaged = mutate(readFileSync(file));

@@ -1,0 +1,253 @@
+// One group: stream `group:<grp_id>`. Its journal holds the membership history and the
+// group's messages, written once; members read it through their own cursor (their inbox
+// records when they joined and left, see actors/inbox.ts). The context is the roster and the
+// pending join requests — never the message history.
+import { assign, setup } from 'xstate';
+import { accept, refuse, type Decision } from './decision.ts';
+import type { Attachment } from './inbox.ts';
+
+export const GROUP_VERSION = 1;
+
+export type Visibility = 'public' | 'private';
+export type Mode = 'chat' | 'stream';
+export type JoinPolicy = 'open' | 'approval';
+export type Role = 'owner' | 'admin' | 'member';
+
+export interface GroupMessageBody {
+  id: string;
+  group: string;
+  from_user: string;
+  from: string;
+  text: string;
+  reply_to?: string;
+  attachments?: Attachment[];
+  sender_session: string;
+  /** Open for streamed deltas until a final edit. */
+  streaming?: boolean;
+  hops?: number;
+  at: number;
+}
+
+export type GroupEvent =
+  /** `members` joined with the group (as members), in the same event. */
+  | { type: 'created'; name: string; visibility: Visibility; mode: Mode; join_policy: JoinPolicy; owner: string; members?: string[]; at: number }
+  | { type: 'member_added'; user: string; role: Role; by: string; at: number }
+  | { type: 'member_removed'; user: string; by: string; left: boolean; at: number }
+  | { type: 'role_set'; user: string; role: Role; by: string; at: number }
+  | { type: 'settings'; by: string; at: number; name?: string; visibility?: Visibility; mode?: Mode; join_policy?: JoinPolicy }
+  | { type: 'join_requested'; request_id: string; user: string; note?: string; at: number }
+  | { type: 'join_decided'; request_id: string; user: string; action: 'approve' | 'reject'; by: string; at: number }
+  /** A message to the group; `n` counts the group's messages (unread = count − read n). */
+  | ({ type: 'g_msg'; n: number; idem_key?: string; body_hash?: string } & GroupMessageBody)
+  | { type: 'edited'; id: string; text: string; at: number; final?: boolean }
+  | { type: 'deleted'; id: string; at: number }
+  | { type: 'delta'; id: string; delta: string; at: number };
+
+export interface JoinRequest {
+  request_id: string;
+  user: string;
+  note?: string;
+  at: number;
+}
+
+export interface GroupContext {
+  id: string;
+  seq: number;
+  exists: boolean;
+  name: string;
+  visibility: Visibility;
+  mode: Mode;
+  join_policy: JoinPolicy;
+  owner: string;
+  members: Record<string, Role>;
+  requests: Record<string, JoinRequest>;
+  /** Messages sent to the group so far. */
+  count: number;
+  last: { id: string; seq: number; at: number } | null;
+  created_at: number;
+}
+
+type Sequenced = GroupEvent & { seq: number };
+
+export const groupMachine = setup({
+  types: {
+    context: {} as GroupContext,
+    events: {} as Sequenced,
+    input: {} as { id: string },
+  },
+}).createMachine({
+  id: 'group',
+  context: ({ input }) => ({
+    id: input.id,
+    seq: 0,
+    exists: false,
+    name: '',
+    visibility: 'private',
+    mode: 'chat',
+    join_policy: 'approval',
+    owner: '',
+    members: {},
+    requests: {},
+    count: 0,
+    last: null,
+    created_at: 0,
+  }),
+  initial: 'open',
+  states: {
+    open: {
+      on: {
+        created: {
+          actions: assign(({ event: e }) => ({
+            seq: e.seq,
+            exists: true,
+            name: e.name,
+            visibility: e.visibility,
+            mode: e.mode,
+            join_policy: e.join_policy,
+            owner: e.owner,
+            members: { ...Object.fromEntries((e.members ?? []).map((u) => [u, 'member' as Role])), [e.owner]: 'owner' as Role },
+            created_at: e.at,
+          })),
+        },
+        member_added: {
+          actions: assign(({ context, event: e }) => {
+            const { [e.user]: _done, ...requests } = context.requests;
+            return { seq: e.seq, members: { ...context.members, [e.user]: e.role }, requests: dropRequestsOf(requests, e.user) };
+          }),
+        },
+        member_removed: {
+          actions: assign(({ context, event: e }) => {
+            const { [e.user]: _gone, ...members } = context.members;
+            return { seq: e.seq, members };
+          }),
+        },
+        role_set: {
+          actions: assign(({ context, event: e }) => ({ seq: e.seq, members: { ...context.members, [e.user]: e.role } })),
+        },
+        settings: {
+          actions: assign(({ context, event: e }) => ({
+            seq: e.seq,
+            name: e.name ?? context.name,
+            visibility: e.visibility ?? context.visibility,
+            mode: e.mode ?? context.mode,
+            join_policy: e.join_policy ?? context.join_policy,
+          })),
+        },
+        join_requested: {
+          actions: assign(({ context, event: e }) => ({
+            seq: e.seq,
+            requests: { ...context.requests, [e.request_id]: { request_id: e.request_id, user: e.user, note: e.note, at: e.at } },
+          })),
+        },
+        join_decided: {
+          actions: assign(({ context, event: e }) => {
+            const { [e.request_id]: _done, ...requests } = context.requests;
+            return { seq: e.seq, requests };
+          }),
+        },
+        g_msg: {
+          actions: assign(({ event: e }) => ({ seq: e.seq, count: e.n, last: { id: e.id, seq: e.seq, at: e.at } })),
+        },
+        '*': { actions: assign(({ event }) => ({ seq: event.seq })) },
+      },
+    },
+  },
+});
+
+function dropRequestsOf(requests: Record<string, JoinRequest>, user: string): Record<string, JoinRequest> {
+  return Object.fromEntries(Object.entries(requests).filter(([, r]) => r.user !== user));
+}
+
+// ---- decisions: pure functions over the context ----
+
+export const isAdmin = (ctx: GroupContext, user: string) => ctx.members[user] === 'owner' || ctx.members[user] === 'admin';
+export const isMember = (ctx: GroupContext, user: string) => ctx.members[user] !== undefined;
+
+/** What an outsider may know: a private group does not exist for them. */
+export function decideSee(ctx: GroupContext, user: string): Decision<GroupEvent> {
+  if (!ctx.exists || (ctx.visibility === 'private' && !isMember(ctx, user))) {
+    return refuse('unknown_group', `no group "${ctx.id}" on this relay`);
+  }
+  return accept();
+}
+
+/** Whether `user` may post (send, edit, delete, stream, upload) to the group. */
+export function decideWrite(ctx: GroupContext, user: string): Decision<GroupEvent> {
+  const seen = decideSee(ctx, user);
+  if (seen.refusal) return seen;
+  if (!isMember(ctx, user)) return refuse('not_a_member', `you are not a member of group "${ctx.name}"`);
+  if (ctx.mode === 'stream' && !isAdmin(ctx, user)) {
+    return refuse('stream_read_only', `"${ctx.name}" is a stream group: only its owner and admins write; members observe`);
+  }
+  return accept();
+}
+
+function decideAdmin(ctx: GroupContext, by: string): Decision<GroupEvent> {
+  const seen = decideSee(ctx, by);
+  if (seen.refusal) return seen;
+  if (!isAdmin(ctx, by)) return refuse('not_group_admin', `only admins of "${ctx.name}" may do that`);
+  return accept();
+}
+
+export function decideAdd(ctx: GroupContext, by: string, user: string, role: Role, at: number): Decision<GroupEvent> {
+  const admin = decideAdmin(ctx, by);
+  if (admin.refusal) return admin;
+  if (role === 'owner') return refuse('validation_failed', 'a group has one owner; add members as admin or member');
+  if (role === 'admin' && ctx.members[by] !== 'owner') return refuse('not_group_admin', 'only the owner appoints admins');
+  const current = ctx.members[user];
+  if (current === role || current === 'owner') return accept();
+  if (current) return accept({ type: 'role_set', user, role, by, at });
+  return accept({ type: 'member_added', user, role, by, at });
+}
+
+export function decideRemove(ctx: GroupContext, by: string, user: string, at: number): Decision<GroupEvent> {
+  if (by === user) return decideLeave(ctx, user, at);
+  const admin = decideAdmin(ctx, by);
+  if (admin.refusal) return admin;
+  const role = ctx.members[user];
+  if (!role) return accept();
+  if (role === 'owner') return refuse('forbidden', 'the owner cannot be removed');
+  if (role === 'admin' && ctx.members[by] !== 'owner') return refuse('not_group_admin', 'only the owner removes admins');
+  return accept({ type: 'member_removed', user, by, left: false, at });
+}
+
+export function decideLeave(ctx: GroupContext, user: string, at: number): Decision<GroupEvent> {
+  const seen = decideSee(ctx, user);
+  if (seen.refusal) return seen;
+  const role = ctx.members[user];
+  if (!role) return accept();
+  if (role === 'owner') return refuse('forbidden', 'the owner cannot leave; hand the group over or delete it');
+  return accept({ type: 'member_removed', user, by: user, left: true, at });
+}
+
+export function decideJoin(ctx: GroupContext, user: string, requestId: string, note: string | undefined, at: number): Decision<GroupEvent> {
+  const seen = decideSee(ctx, user);
+  if (seen.refusal) return seen;
+  if (isMember(ctx, user)) return accept();
+  if (ctx.join_policy === 'open') return accept({ type: 'member_added', user, role: 'member', by: user, at });
+  if (Object.values(ctx.requests).some((r) => r.user === user)) return accept();
+  return accept({ type: 'join_requested', request_id: requestId, user, note, at });
+}
+
+export function decideRequest(ctx: GroupContext, by: string, requestId: string, action: 'approve' | 'reject', at: number): Decision<GroupEvent> {
+  const admin = decideAdmin(ctx, by);
+  if (admin.refusal) return admin;
+  const req = ctx.requests[requestId];
+  if (!req) return refuse('unknown_request', `no pending join request "${requestId}" in "${ctx.name}"`);
+  const decided: GroupEvent = { type: 'join_decided', request_id: requestId, user: req.user, action, by, at };
+  if (action === 'reject') return accept(decided);
+  return accept<GroupEvent>(decided, { type: 'member_added', user: req.user, role: 'member', by, at });
+}
+
+export function decideSettings(
+  ctx: GroupContext,
+  by: string,
+  change: { name?: string; visibility?: Visibility; mode?: Mode; join_policy?: JoinPolicy },
+  at: number,
+): Decision<GroupEvent> {
+  const admin = decideAdmin(ctx, by);
+  if (admin.refusal) return admin;
+  const diff = Object.fromEntries(Object.entries(change).filter(([k, v]) => v !== undefined && v !== ctx[k as keyof GroupContext]));
+  if (Object.keys(diff).length === 0) return accept();
+  return accept({ type: 'settings', by, at, ...diff });
+}

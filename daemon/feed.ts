@@ -1,0 +1,320 @@
+// The feed of one user: their inbox stream merged by seq with the streams of the groups they
+// belong to (within their membership spans), turned into client events. Poll, WebSocket and
+// SSE all read it through `readBatch`, so they return exactly the same events.
+//
+// Group messages are written once, to the group's stream; a 1,000-member group costs one
+// write per message, and each member's reader pays a range read instead.
+import { Refusal } from '../actors/decision.ts';
+import { cursorOf, decideClaim, decideOpenConsumer, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
+import { isAdmin, type GroupContext, type GroupEvent } from '../actors/group.ts';
+import type { Auth } from './accounts.ts';
+import { Core, Group, Inbox, iso } from './core.ts';
+import type { MessageRecord } from './projections.ts';
+import type { EphemeralEvent } from './waiters.ts';
+
+/** Default and largest poll batch (the seed's clients ask for 20–50). */
+export const DEFAULT_POLL_LIMIT = 20;
+export const MAX_POLL_LIMIT = 500;
+/** Events read per stream per step while merging. */
+const READ_CHUNK = 256;
+/** A consumer whose batch had nothing visible still moves past this many skipped events. */
+const SKIP_CLAIM = 256;
+/** Named consumers per inbox (sessions aside): workers, tabs, hooks — not one per request. */
+const MAX_NAMED_CONSUMERS = 32;
+/** Consumer names: short, no spaces (they are keys in the inbox context). */
+export const CONSUMER_PATTERN = '^[A-Za-z0-9._:-]{1,64}$';
+
+export type ClientEvent = Record<string, unknown>;
+
+export interface Batch {
+  events: ClientEvent[];
+  /** Incoming messages among `events` (the seed's `messages` list). */
+  messages: ClientEvent[];
+  /** Direct messages read here for the first time: they get a delivered receipt on claim. */
+  delivered: MessageRecord[];
+  /** Seq of the last visible event returned (0 if none). */
+  lastVisible: number;
+  /** How far the read got: every event of this user's streams up to here was looked at. */
+  scanned: number;
+  more: boolean;
+}
+
+interface Source {
+  stream: string;
+  /** Events with from < seq <= until belong to this user. */
+  from: number;
+  until: number;
+}
+
+export class Feed {
+  /** Called when a session starts or stops holding a live connection (long-poll, WS, SSE). */
+  onLive: (auth: Auth, delta: 1 | -1) => void = () => {};
+
+  constructor(private readonly core: Core) {}
+
+  inbox(user: string): InboxContext {
+    return this.core.registry.context<InboxContext>(Inbox, user);
+  }
+
+  group(id: string): GroupContext {
+    return this.core.registry.context<GroupContext>(Group, id);
+  }
+
+  consumerOf(auth: Auth, consumer?: string): string {
+    return consumer ?? auth.sid;
+  }
+
+  /**
+   * Makes a named consumer known (its cursor starts where the most advanced one is), so what
+   * arrives from now on is kept for it even while another consumer claims.
+   */
+  async openConsumer(auth: Auth, consumerName?: string): Promise<string> {
+    const consumer = this.consumerOf(auth, consumerName);
+    const ctx = this.inbox(auth.user);
+    if (ctx.cursors[consumer] !== undefined) return consumer;
+    const named = Object.keys(ctx.cursors).filter((c) => !c.startsWith('ses_')).length;
+    if (consumerName && named >= MAX_NAMED_CONSUMERS) {
+      throw new Refusal('conflict', `this inbox already has ${named} named consumers (the limit); reuse one`);
+    }
+    this.core.applyInbox(auth.user, decideOpenConsumer(ctx, consumer, Date.now()).events);
+    await this.core.commit();
+    return consumer;
+  }
+
+  cursor(auth: Auth, consumer?: string): number {
+    return cursorOf(this.inbox(auth.user), this.consumerOf(auth, consumer));
+  }
+
+  private sources(user: string): Source[] {
+    const out: Source[] = [{ stream: `inbox:${user}`, from: 0, until: Number.MAX_SAFE_INTEGER }];
+    for (const [gid, m] of Object.entries(this.inbox(user).groups)) {
+      for (const [from, until] of m.spans) out.push({ stream: `group:${gid}`, from, until: until ?? Number.MAX_SAFE_INTEGER });
+    }
+    return out;
+  }
+
+  /** Up to `limit` client-visible events after `after`, never past what is durable. */
+  readBatch(user: string, consumer: string, after: number, limit: number): Batch {
+    const durable = this.core.durableSeq;
+    const sources = this.sources(user).filter((s) => s.until > after);
+    const batch: Batch = { events: [], messages: [], delivered: [], lastVisible: 0, scanned: after, more: false };
+    let pos = after;
+    while (pos < durable) {
+      let bound = durable;
+      const rows: { seq: number; stream: string; event: unknown }[] = [];
+      for (const s of sources) {
+        const lo = Math.max(pos, s.from);
+        const hi = Math.min(durable, s.until);
+        if (lo >= hi) continue;
+        const chunk = this.core.journal.read(s.stream, lo, READ_CHUNK, hi);
+        if (chunk.length === READ_CHUNK) bound = Math.min(bound, chunk[chunk.length - 1].seq);
+        for (const r of chunk) rows.push({ seq: r.seq, stream: s.stream, event: r.event });
+      }
+      if (sources.length > 1) rows.sort((a, b) => a.seq - b.seq);
+      for (const r of rows) {
+        if (r.seq > bound) break;
+        const c = this.toClient(user, r.stream, r.seq, r.event as InboxEvent | GroupEvent, consumer);
+        if (c) {
+          if (batch.events.length >= limit) {
+            batch.more = true;
+            batch.scanned = pos;
+            return batch;
+          }
+          batch.events.push(c.event);
+          batch.lastVisible = r.seq;
+          if (c.message) batch.messages.push(c.message);
+          if (c.delivered) batch.delivered.push(c.delivered);
+        }
+        pos = r.seq;
+      }
+      pos = bound;
+    }
+    batch.scanned = pos;
+    return batch;
+  }
+
+  /** Client-visible form of a journal event, or null for internal bookkeeping. */
+  private toClient(
+    user: string,
+    stream: string,
+    seq: number,
+    ev: InboxEvent | GroupEvent,
+    consumer: string,
+  ): { event: ClientEvent; message?: ClientEvent; delivered?: MessageRecord } | null {
+    const { projections } = this.core;
+    switch (ev.type) {
+      case 'msg_in':
+      case 'msg_out':
+      case 'g_msg': {
+        const rec = projections.message(ev.id);
+        if (!rec) return null;
+        const message = this.messageView(rec, seq);
+        const outgoing = ev.type === 'msg_out' || (ev.type === 'g_msg' && ev.from_user === user);
+        const event = { type: 'message', seq, outgoing, message };
+        const incoming = !outgoing && ev.sender_session !== consumer;
+        const delivered = ev.type === 'msg_in' && ev.from_user !== user && !rec.delivered_at ? rec : undefined;
+        return { event, message: incoming ? message : undefined, delivered };
+      }
+      case 'edited':
+        return { event: { type: 'edit', seq, message_id: ev.id, text: ev.text, edited_at: iso(ev.at), ...(ev.final ? { final: true } : {}) } };
+      case 'deleted':
+        return { event: { type: 'delete', seq, message_id: ev.id, deleted_at: iso(ev.at) } };
+      case 'delta': {
+        // Late readers see only the final text (the message event shows it, then the final edit).
+        if (!projections.message(ev.id)?.streaming) return null;
+        return { event: { type: 'delta', seq, message_id: ev.id, delta: ev.delta } };
+      }
+      case 'receipt':
+        return { event: { type: 'receipt', seq, message_id: ev.id, status: ev.status, by: ev.by, at: iso(ev.at) } };
+      case 'group_note':
+        return { event: { type: 'group', seq, group_id: ev.group, action: ev.action, name: ev.name, at: iso(ev.at) } };
+    }
+    if (!stream.startsWith('group:')) return null;
+    const group_id = stream.slice(6);
+    const base = { type: 'group', seq, group_id, at: iso(ev.at) };
+    const address = (u: string) => projections.user(u)?.chat_address ?? u;
+    // In a stream group, who else joins or leaves is for the admins; observers see their own.
+    const quiet = (about: string) => about !== user && this.group(group_id).mode === 'stream' && !isAdmin(this.group(group_id), user);
+    if ((ev.type === 'member_added' || ev.type === 'member_removed' || ev.type === 'role_set') && quiet(ev.user)) return null;
+    switch (ev.type) {
+      case 'created':
+        return {
+          event: { ...base, action: 'created', name: ev.name, visibility: ev.visibility, mode: ev.mode, by: address(ev.owner), member_count: 1 + (ev.members?.length ?? 0) },
+        };
+      case 'member_added':
+        return { event: { ...base, action: 'member_added', address: address(ev.user), role: ev.role, by: address(ev.by) } };
+      case 'member_removed':
+        return { event: { ...base, action: ev.left ? 'left' : 'member_removed', address: address(ev.user), by: address(ev.by) } };
+      case 'role_set':
+        return { event: { ...base, action: 'role_set', address: address(ev.user), role: ev.role, by: address(ev.by) } };
+      case 'settings': {
+        const { type: _t, at: _a, by, ...change } = ev;
+        return { event: { ...base, action: 'updated', ...change, by: address(by) } };
+      }
+      case 'join_requested':
+      case 'join_decided': {
+        // Who asked to join is for the admins only.
+        if (!isAdmin(this.group(group_id), user)) return null;
+        const action = ev.type === 'join_requested' ? 'join_requested' : `join_${ev.action === 'approve' ? 'approved' : 'rejected'}`;
+        return { event: { ...base, action, request_id: ev.request_id, address: address(ev.user) } };
+      }
+    }
+    return null;
+  }
+
+  messageView(rec: MessageRecord, seq?: number) {
+    const { projections } = this.core;
+    const sender = projections.user(rec.from_user);
+    const group = rec.group ? this.group(rec.group) : undefined;
+    return {
+      id: rec.id,
+      message_id: rec.id,
+      seq,
+      channel: 'pchat',
+      from: rec.from,
+      source: rec.from,
+      to: rec.to,
+      display_name: sender?.display_name,
+      text: rec.text,
+      reply_to: rec.reply_to ?? null,
+      attachments: rec.attachments ?? [],
+      created_at: iso(rec.created_at),
+      edited_at: iso(rec.edited_at),
+      deleted: rec.deleted_at !== null,
+      ...(group ? { group: { id: group.id, name: group.name, mode: group.mode } } : {}),
+      ...(rec.streaming ? { streaming: true } : {}),
+      status: rec.read_at ? 'read' : rec.delivered_at ? 'delivered' : 'sent',
+    };
+  }
+
+  // ---------- poll / ack ----------
+
+  async poll(
+    auth: Auth,
+    body: { chat_address?: string; limit?: number; after?: number; wait_ms?: number; consumer?: string; peek?: boolean },
+    signal?: AbortSignal,
+  ) {
+    if (body.chat_address !== undefined && body.chat_address.trim().toLowerCase() !== auth.record.chat_address) {
+      throw new Refusal('not_your_address', `chat_address "${body.chat_address}" is not your chat address (${auth.record.chat_address})`);
+    }
+    const { user } = auth;
+    const consumer = body.peek ? this.consumerOf(auth, body.consumer) : await this.openConsumer(auth, body.consumer);
+    const { waiters, config } = this.core;
+    const ephemeralKey = `${auth.sid}\u0000${consumer}`;
+    waiters.register(user, ephemeralKey);
+    const limit = Math.min(body.limit ?? DEFAULT_POLL_LIMIT, MAX_POLL_LIMIT);
+    const deadline = Date.now() + Math.min(body.wait_ms ?? 0, config.longPollMaxMs);
+    let live = false;
+    try {
+      for (;;) {
+        const from = body.after ?? cursorOf(this.inbox(user), consumer);
+        const batch = this.readBatch(user, consumer, from, limit);
+        const ephemeral = waiters.take(user, ephemeralKey);
+        const remaining = deadline - Date.now();
+        if (batch.events.length || ephemeral.length || remaining <= 0 || signal?.aborted || waiters.isClosed) {
+          const cursor = body.peek ? cursorOf(this.inbox(user), consumer) : await this.claim(auth, consumer, from, batch);
+          return {
+            events: [...batch.events, ...ephemeral],
+            messages: batch.messages,
+            cursor,
+            consumer,
+            ...(body.peek ? { next_after: batch.lastVisible || from } : {}),
+            has_more: batch.more,
+          };
+        }
+        if (!live) {
+          live = true;
+          this.onLive(auth, 1);
+        }
+        await waiters.wait(user, remaining, signal);
+      }
+    } finally {
+      if (live) this.onLive(auth, -1);
+    }
+  }
+
+  /** Where a claim of this batch moves the cursor: past what was shown, or past a long skip. */
+  static claimPoint(from: number, batch: Batch): number {
+    if (batch.lastVisible) return batch.more ? batch.lastVisible : batch.scanned;
+    return batch.scanned - from >= SKIP_CLAIM ? batch.scanned : from;
+  }
+
+  /** Advances the consumer's cursor and records first deliveries; durable before it returns. */
+  private async claim(auth: Auth, consumer: string, from: number, batch: Batch): Promise<number> {
+    const upto = Feed.claimPoint(from, batch);
+    await this.advance(auth, consumer, upto, batch.delivered);
+    return cursorOf(this.inbox(auth.user), consumer);
+  }
+
+  /** Moves a consumer's cursor to `upto` and records deliveries, in one durable commit. */
+  async advance(auth: Auth, consumer: string, upto: number, delivered: MessageRecord[] = []) {
+    const { user } = auth;
+    const at = Date.now();
+    const decision = decideClaim(this.inbox(user), consumer, upto, this.core.durableSeq, at);
+    if (decision.events.length === 0 && delivered.length === 0) return;
+    this.core.applyInbox(user, decision.events);
+    const senders: string[] = [];
+    for (const rec of delivered) {
+      // Another consumer may have delivered it in the meantime.
+      if (this.core.projections.message(rec.id)?.delivered_at) continue;
+      this.core.applyInbox(rec.from_user, [{ type: 'receipt', id: rec.id, status: 'delivered', by: auth.record.chat_address, at }]);
+      senders.push(rec.from_user);
+    }
+    await this.core.commit(senders);
+  }
+
+  /** Explicit ack: the consumer has processed everything up to `upto`. */
+  async ack(auth: Auth, consumerName: string | undefined, upto: number) {
+    const consumer = await this.openConsumer(auth, consumerName);
+    if (upto > this.core.durableSeq) {
+      throw new Refusal('validation_failed', `upto ${upto} is past the newest event (${this.core.durableSeq})`);
+    }
+    await this.advance(auth, consumer, upto);
+    return { consumer, cursor: cursorOf(this.inbox(auth.user), consumer) };
+  }
+
+  /** Ephemeral events pushed to every current member of a group but `except`. */
+  pushToGroup(group: GroupContext, event: EphemeralEvent, except?: string) {
+    for (const member of Object.keys(group.members)) if (member !== except) this.core.waiters.push(member, event);
+  }
+}

@@ -1,0 +1,252 @@
+// Groups: create, list, view, settings, members, join requests, leave. The group actor decides;
+// a membership change also writes one event to the member's inbox (when they joined or left),
+// which is how the member's feed knows which part of the group's stream is theirs.
+import { Refusal } from '../actors/decision.ts';
+import {
+  decideAdd,
+  decideJoin,
+  decideLeave,
+  decideRemove,
+  decideRequest,
+  decideSettings,
+  isAdmin,
+  isMember,
+  type GroupContext,
+  type GroupEvent,
+  type JoinPolicy,
+  type Mode,
+  type Role,
+  type Visibility,
+} from '../actors/group.ts';
+import { isMemberNow } from '../actors/inbox.ts';
+import type { Auth } from './accounts.ts';
+import { Core, iso, randomHex } from './core.ts';
+import type { Feed } from './feed.ts';
+
+export interface CreateGroupBody {
+  name: string;
+  visibility?: Visibility;
+  mode?: Mode;
+  join_policy?: JoinPolicy;
+  members?: string[];
+}
+
+export class Groups {
+  constructor(
+    private readonly core: Core,
+    private readonly feed: Feed,
+  ) {}
+
+  private address(user: string): string {
+    return this.core.projections.user(user)?.chat_address ?? user;
+  }
+
+  private userOf(address: string): string {
+    const user = this.core.projections.userByAddress(address.trim().toLowerCase());
+    if (!user) throw new Refusal('unknown_recipient', `no chat address "${address}" on this relay`);
+    return user;
+  }
+
+  /** A group the caller may see; private groups are unknown (404) to outsiders. */
+  private visible(auth: Auth, id: string): GroupContext {
+    const group = this.feed.group(id);
+    if (!group.exists || (group.visibility === 'private' && !isMember(group, auth.user))) {
+      throw new Refusal('unknown_group', `no group "${id}" on this relay`);
+    }
+    return group;
+  }
+
+  view(group: GroupContext, user: string) {
+    return {
+      group_id: group.id,
+      id: group.id,
+      address: `group:${group.id}`,
+      name: group.name,
+      visibility: group.visibility,
+      mode: group.mode,
+      join_policy: group.join_policy,
+      owner: this.address(group.owner),
+      member_count: Object.keys(group.members).length,
+      role: group.members[user] ?? null,
+      can_write: isMember(group, user) && (group.mode === 'chat' || isAdmin(group, user)),
+      pending_requests: isAdmin(group, user) ? Object.keys(group.requests).length : undefined,
+      created_at: iso(group.created_at),
+    };
+  }
+
+  /**
+   * Stages group events and, for each membership change, the member's inbox event; one
+   * durable commit; wakes everyone who was or is a member.
+   */
+  private async apply(group: GroupContext, events: GroupEvent[], alsoWake: string[] = []) {
+    if (events.length === 0) return;
+    const before = Object.keys(group.members);
+    const seqs = this.core.applyGroup(group.id, events);
+    const notes: string[] = [];
+    events.forEach((e, i) => {
+      const seq = seqs[i];
+      const added = e.type === 'member_added' ? [e.user] : e.type === 'created' ? [e.owner, ...(e.members ?? [])] : [];
+      if (added.length) {
+        for (const user of added) {
+          if (!isMemberNow(this.feed.inbox(user), group.id)) this.core.applyInbox(user, [{ type: 'joined', group: group.id, from: seq - 1, at: e.at }]);
+        }
+      } else if (e.type === 'member_removed') {
+        this.core.applyInbox(e.user, [{ type: 'left', group: group.id, until: seq, at: e.at }]);
+      } else if (e.type === 'join_decided') {
+        this.core.applyInbox(e.user, [
+          { type: 'group_note', group: group.id, action: e.action === 'approve' ? 'join_approved' : 'join_rejected', name: group.name, at: e.at },
+        ]);
+        notes.push(e.user);
+      }
+    });
+    const after = Object.keys(this.feed.group(group.id).members);
+    await this.core.commit(new Set([...before, ...after, ...notes, ...alsoWake]));
+  }
+
+  async create(auth: Auth, body: CreateGroupBody) {
+    const name = body.name.trim();
+    if (!name) throw new Refusal('validation_failed', 'name must not be empty');
+    const members = [...new Set((body.members ?? []).map((a) => this.userOf(a)))].filter((u) => u !== auth.user);
+    if (members.length + 1 > this.core.config.groupMaxMembers) {
+      throw new Refusal('validation_failed', `a group holds at most ${this.core.config.groupMaxMembers} members`);
+    }
+    const id = `grp_${randomHex(8)}`;
+    const group = this.feed.group(id);
+    const at = Date.now();
+    const events: GroupEvent[] = [
+      {
+        type: 'created',
+        name,
+        visibility: body.visibility ?? 'private',
+        mode: body.mode ?? 'chat',
+        join_policy: body.join_policy ?? (body.visibility === 'public' ? 'open' : 'approval'),
+        owner: auth.user,
+        ...(members.length ? { members } : {}),
+        at,
+      },
+    ];
+    await this.apply(group, events);
+    return this.view(this.feed.group(id), auth.user);
+  }
+
+  get(auth: Auth, id: string) {
+    return this.view(this.visible(auth, id), auth.user);
+  }
+
+  /** The caller's groups, then the public groups they are not in. */
+  list(auth: Auth, q?: string) {
+    const inbox = this.feed.inbox(auth.user);
+    const mine = Object.keys(inbox.groups)
+      .filter((gid) => isMemberNow(inbox, gid))
+      .map((gid) => this.view(this.feed.group(gid), auth.user));
+    const mineIds = new Set(mine.map((g) => g.id));
+    const needle = q?.trim().toLowerCase();
+    const publicOnes: ReturnType<Groups['view']>[] = [];
+    for (const rec of this.core.projections.allGroups()) {
+      if (rec.visibility !== 'public' || mineIds.has(rec.id)) continue;
+      if (needle && !rec.name.toLowerCase().includes(needle)) continue;
+      publicOnes.push(this.view(this.feed.group(rec.id), auth.user));
+      if (publicOnes.length >= 500) break;
+    }
+    const match = (g: { name: string }) => !needle || g.name.toLowerCase().includes(needle);
+    return { mine: mine.filter(match), public: publicOnes, groups: [...mine.filter(match), ...publicOnes] };
+  }
+
+  /** Public groups for the directory (name, mode, size). */
+  publicGroups(q: string | undefined, limit: number) {
+    const needle = q?.trim().toLowerCase();
+    const out = [];
+    for (const rec of this.core.projections.allGroups()) {
+      if (rec.visibility !== 'public' || (needle && !rec.name.toLowerCase().includes(needle))) continue;
+      out.push({ group_id: rec.id, address: `group:${rec.id}`, name: rec.name, mode: rec.mode, join_policy: rec.join_policy, member_count: rec.member_count });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async update(auth: Auth, id: string, change: { name?: string; visibility?: Visibility; mode?: Mode; join_policy?: JoinPolicy }) {
+    const group = this.visible(auth, id);
+    if (change.name !== undefined && !change.name.trim()) throw new Refusal('validation_failed', 'name must not be empty');
+    const decision = decideSettings(group, auth.user, { ...change, name: change.name?.trim() }, Date.now());
+    if (decision.refusal) throw decision.refusal;
+    await this.apply(group, decision.events);
+    return this.view(this.feed.group(id), auth.user);
+  }
+
+  members(auth: Auth, id: string) {
+    const group = this.visible(auth, id);
+    if (!isMember(group, auth.user)) throw new Refusal('not_a_member', `join "${group.name}" to see its members`);
+    const members = Object.entries(group.members).map(([user, role]) => {
+      const rec = this.core.projections.user(user);
+      return { address: rec?.chat_address ?? user, chat_address: rec?.chat_address ?? user, display_name: rec?.display_name ?? null, role };
+    });
+    return { group_id: id, members };
+  }
+
+  async addMember(auth: Auth, id: string, address: string, role: Role = 'member') {
+    const group = this.visible(auth, id);
+    const user = this.userOf(address);
+    if (!isMember(group, user) && Object.keys(group.members).length >= this.core.config.groupMaxMembers) {
+      throw new Refusal('conflict', `"${group.name}" is full (${this.core.config.groupMaxMembers} members)`);
+    }
+    const decision = decideAdd(group, auth.user, user, role, Date.now());
+    if (decision.refusal) throw decision.refusal;
+    await this.apply(group, decision.events);
+    return { group_id: id, address: this.address(user), role: this.feed.group(id).members[user] };
+  }
+
+  async removeMember(auth: Auth, id: string, address: string) {
+    const group = this.visible(auth, id);
+    const user = this.userOf(address);
+    const decision = decideRemove(group, auth.user, user, Date.now());
+    if (decision.refusal) throw decision.refusal;
+    await this.apply(group, decision.events);
+    return { group_id: id, address: this.address(user), removed: decision.events.length > 0 };
+  }
+
+  async leave(auth: Auth, id: string) {
+    const group = this.visible(auth, id);
+    const decision = decideLeave(group, auth.user, Date.now());
+    if (decision.refusal) throw decision.refusal;
+    await this.apply(group, decision.events);
+    return { group_id: id, left: true };
+  }
+
+  /** Join (open groups) or ask to join (approval groups). */
+  async join(auth: Auth, id: string, note?: string) {
+    const group = this.visible(auth, id);
+    if (!isMember(group, auth.user) && Object.keys(group.members).length >= this.core.config.groupMaxMembers) {
+      throw new Refusal('conflict', `"${group.name}" is full (${this.core.config.groupMaxMembers} members)`);
+    }
+    const decision = decideJoin(group, auth.user, `req_${randomHex(8)}`, note, Date.now());
+    if (decision.refusal) throw decision.refusal;
+    await this.apply(group, decision.events, Object.keys(group.members).filter((u) => isAdmin(group, u)));
+    const now = this.feed.group(id);
+    if (isMember(now, auth.user)) return { group_id: id, status: 'joined', role: now.members[auth.user] };
+    const req = Object.values(now.requests).find((r) => r.user === auth.user)!;
+    return { group_id: id, status: 'requested', request_id: req.request_id };
+  }
+
+  requests(auth: Auth, id: string) {
+    const group = this.visible(auth, id);
+    if (!isAdmin(group, auth.user)) throw new Refusal('not_group_admin', `only admins of "${group.name}" see join requests`);
+    return {
+      group_id: id,
+      requests: Object.values(group.requests).map((r) => ({
+        request_id: r.request_id,
+        address: this.address(r.user),
+        display_name: this.core.projections.user(r.user)?.display_name ?? null,
+        note: r.note ?? null,
+        created_at: iso(r.at),
+      })),
+    };
+  }
+
+  async decide(auth: Auth, id: string, requestId: string, action: 'approve' | 'reject') {
+    const group = this.visible(auth, id);
+    const decision = decideRequest(group, auth.user, requestId, action, Date.now());
+    if (decision.refusal) throw decision.refusal;
+    await this.apply(group, decision.events);
+    return { group_id: id, request_id: requestId, action, status: action === 'approve' ? 'approved' : 'rejected' };
+  }
+}

@@ -1,0 +1,164 @@
+// Live connections (WebSocket and SSE): one LiveSession per connection, each with its own
+// position in the user's feed. A commit that touches the user wakes the session, which reads
+// the feed from its position and pushes what is new — the same events poll returns.
+//
+// Memory is bounded per connection: when the bytes queued to a client pass the cap, the
+// client is told to resume from the last seq it processed and the connection is closed;
+// nothing is lost, because everything is in the journal.
+// The stored cursor of the connection's consumer moves only on the client's `ack` (delivery is
+// at-least-once; clients dedupe by seq). First deliveries of direct messages are recorded as
+// they are pushed, in batches.
+import type { Auth } from './accounts.ts';
+import type { Core } from './core.ts';
+import type { Feed } from './feed.ts';
+import type { MessageRecord } from './projections.ts';
+
+/** Events read per step when pushing. */
+const PUSH_BATCH = 200;
+/** How often a paused push looks whether the client has taken its queue. */
+const DRAIN_CHECK_MS = 20;
+
+export interface LiveSink {
+  /** Writes one event to the client. */
+  send(event: Record<string, unknown>): void;
+  /** Bytes written but not yet taken by the client. */
+  buffered(): number;
+  /** Tells the client to resume from `cursor`, then ends the connection. */
+  resume(cursor: number, reason: string): void;
+}
+
+let connections = 0;
+
+export class LiveSession {
+  readonly id = `live${++connections}`;
+  private pos: number;
+  private scheduled = false;
+  private stopped = false;
+  private unsubscribe: () => void = () => {};
+  private pendingDelivered: MessageRecord[] = [];
+  private flushing = false;
+  /** Since when the client's queue has been over the cap (0: it is not). */
+  private overSince = 0;
+  private retry: NodeJS.Timeout | undefined;
+  /** Called once when the session stops (the registry forgets it). */
+  onStop: () => void = () => {};
+
+  constructor(
+    private readonly core: Core,
+    private readonly feed: Feed,
+    readonly auth: Auth,
+    readonly consumer: string,
+    after: number,
+    private readonly sink: LiveSink,
+    private readonly bufferCap: number,
+    /** How long a client may stay over the cap before it is cut (it is slow, not busy). */
+    private readonly slowAfterMs: number,
+  ) {
+    this.pos = after;
+  }
+
+  /** Where this connection has pushed up to. */
+  get position() {
+    return this.pos;
+  }
+
+  start() {
+    this.core.waiters.register(this.auth.user, this.id);
+    this.unsubscribe = this.core.waiters.subscribe(this.auth.user, () => this.schedule());
+    this.feed.onLive(this.auth, 1);
+    this.pump();
+  }
+
+  stop() {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.unsubscribe();
+    this.core.waiters.forget(this.auth.user, this.id);
+    this.feed.onLive(this.auth, -1);
+    this.onStop();
+    void this.flushDelivered();
+  }
+
+  private schedule() {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  /**
+   * Pushes everything new (journal events after `pos`, then live-only events). While the
+   * client's queue is over the cap, pushing pauses; a client that stays over it for
+   * `slowAfterMs` is told to resume later and cut.
+   */
+  pump() {
+    if (this.stopped) return;
+    for (;;) {
+      if (this.sink.buffered() > this.bufferCap) return this.wait();
+      const batch = this.feed.readBatch(this.auth.user, this.consumer, this.pos, PUSH_BATCH);
+      for (const event of batch.events) this.sink.send(event);
+      this.pos = batch.scanned;
+      if (batch.delivered.length) {
+        this.pendingDelivered.push(...batch.delivered);
+        void this.flushDelivered();
+      }
+      if (!batch.more) break;
+    }
+    this.overSince = 0;
+    for (const event of this.core.waiters.take(this.auth.user, this.id)) this.sink.send(event);
+  }
+
+  private wait() {
+    const now = Date.now();
+    this.overSince ||= now;
+    if (now - this.overSince >= this.slowAfterMs) {
+      this.sink.resume(this.pos, 'slow_consumer');
+      this.stop();
+      return;
+    }
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.pump(), DRAIN_CHECK_MS);
+  }
+
+  /** Records first deliveries of what was pushed; one commit at a time, batched. */
+  private async flushDelivered() {
+    if (this.flushing || this.pendingDelivered.length === 0) return;
+    this.flushing = true;
+    try {
+      while (this.pendingDelivered.length) {
+        const batch = this.pendingDelivered.splice(0);
+        await this.feed.advance(this.auth, this.consumer, 0, batch);
+      }
+    } catch {
+      // A failed commit stops the process (Core.commit); nothing else to do here.
+    } finally {
+      this.flushing = false;
+    }
+  }
+}
+
+/** Every live session of the relay, so shutdown can end them. */
+export class LiveRegistry {
+  private readonly sessions = new Set<{ session: LiveSession; close: () => void }>();
+
+  add(session: LiveSession, close: () => void) {
+    const entry = { session, close };
+    this.sessions.add(entry);
+    session.onStop = () => this.sessions.delete(entry);
+  }
+
+  get size() {
+    return this.sessions.size;
+  }
+
+  closeAll() {
+    for (const { session, close } of [...this.sessions]) {
+      session.stop();
+      close();
+    }
+    this.sessions.clear();
+  }
+}

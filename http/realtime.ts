@@ -1,0 +1,256 @@
+// Real-time delivery: WebSocket `GET /api/v1/webchat/ws` and SSE `GET /api/v1/webchat/events`.
+// Both stream exactly the feed's events from a cursor (docs/realtime.md). A token never goes
+// in a URL: the header, or (WebSocket, for browsers) a first `auth` frame.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import websocket from '@fastify/websocket';
+import type { WebSocket } from 'ws';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Refusal } from '../actors/decision.ts';
+import type { Auth } from '../daemon/accounts.ts';
+import { LiveSession, type LiveSink } from '../daemon/live.ts';
+import { errorBody } from './errors.ts';
+import { sessionToken } from './app.ts';
+import { Consumer, SendBody } from './messages.ts';
+
+/** A browser has this long to send its `auth` frame. */
+const AUTH_TIMEOUT_MS = 10_000;
+/** Close codes (4000–4999 are ours). */
+const CLOSE = { unauthorized: 4001, badFrame: 4002, slowConsumer: 4008, draining: 1001 } as const;
+
+export const LiveQuery = Type.Object({
+  consumer: Type.Optional(Consumer),
+  after: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+const Frames = {
+  auth: Type.Object({ type: Type.Literal('auth'), session: Type.String({ minLength: 1, maxLength: 200 }), consumer: Type.Optional(Consumer), after: Type.Optional(Type.Integer({ minimum: 0 })) }),
+  send: Type.Composite([Type.Omit(SendBody, ['channel']), Type.Object({ type: Type.Literal('send'), channel: Type.Optional(Type.String({ maxLength: 16 })), ref: Type.Optional(Type.Any()) })]),
+  ack: Type.Object({ type: Type.Literal('ack'), upto: Type.Integer({ minimum: 0 }), ref: Type.Optional(Type.Any()) }),
+  typing: Type.Object({ type: Type.Literal('typing'), to: Type.String({ minLength: 1, maxLength: 64 }), typing: Type.Optional(Type.Boolean()), ref: Type.Optional(Type.Any()) }),
+  read: Type.Object({ type: Type.Literal('read'), message_ids: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 500 }), ref: Type.Optional(Type.Any()) }),
+  presence: Type.Object({
+    type: Type.Literal('presence'),
+    visible: Type.Optional(Type.Boolean()),
+    device_name: Type.Optional(Type.String({ maxLength: 80 })),
+    session_name: Type.Optional(Type.String({ maxLength: 80 })),
+    listen_channel: Type.Optional(Type.String({ maxLength: 32 })),
+    ref: Type.Optional(Type.Any()),
+  }),
+  ping: Type.Object({ type: Type.Literal('ping'), ref: Type.Optional(Type.Any()) }),
+} satisfies Record<string, TSchema>;
+type FrameType = keyof typeof Frames;
+
+const ajv = new Ajv({ allErrors: false, coerceTypes: false, strict: false });
+const validators = Object.fromEntries(Object.entries(Frames).map(([k, s]) => [k, ajv.compile(s)])) as Record<FrameType, ValidateFunction>;
+
+function refusalFrame(ref: unknown, err: unknown) {
+  const r = err instanceof Refusal ? err : new Refusal('internal_error');
+  const { body } = errorBody(r.code, r.message === r.code ? undefined : r.message);
+  return { type: 'error', ref, error: body.error, message: body.message, ...(r.retryAfterSec ? { retry_after: r.retryAfterSec } : {}) };
+}
+
+export default async function realtimeRoutes(app: FastifyInstance) {
+  const { feed, messaging, presence, accounts, live, core } = app.services;
+  const bufferCap = core.config.liveBufferBytes;
+  const HEARTBEAT_MS = core.config.heartbeatMs;
+  await app.register(websocket, { options: { maxPayload: core.config.bodyLimitBytes } });
+
+  // One heartbeat for every WebSocket: a ping frame (and a JSON ping), and a socket that did
+  // not answer the previous ping is cut.
+  const sockets = new Map<WebSocket, { alive: boolean }>();
+  const heartbeat = setInterval(() => {
+    const at = new Date().toISOString();
+    for (const [socket, state] of sockets) {
+      if (!state.alive) {
+        socket.terminate();
+        continue;
+      }
+      state.alive = false;
+      socket.ping();
+      socket.send(JSON.stringify({ type: 'ping', at }));
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  app.addHook('onClose', async () => clearInterval(heartbeat));
+
+  const start = async (auth: Auth, consumerName: string | undefined, after: number | undefined, sink: LiveSink, close: () => void) => {
+    const consumer = await feed.openConsumer(auth, consumerName);
+    const from = Math.min(after ?? feed.cursor(auth, consumer), core.durableSeq);
+    const session = new LiveSession(core, feed, auth, consumer, from, sink, bufferCap, HEARTBEAT_MS / 2);
+    live.add(session, close);
+    sink.send({ type: 'ready', cursor: from, consumer, chat_address: auth.record.chat_address, heartbeat_ms: HEARTBEAT_MS });
+    session.start();
+    return () => session.stop();
+  };
+
+  app.get<{ Querystring: Static<typeof LiveQuery> }>('/api/v1/webchat/ws', { websocket: true, schema: { querystring: LiveQuery } }, (socket: WebSocket, req: FastifyRequest<{ Querystring: Static<typeof LiveQuery> }>) => {
+    const state = { alive: true };
+    sockets.set(socket, state);
+    socket.on('pong', () => (state.alive = true));
+    let auth: Auth | undefined;
+    let consumer: string | undefined;
+    let stop: (() => void) | undefined;
+    const send = (frame: unknown) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(frame));
+    const sink: LiveSink = {
+      send,
+      buffered: () => socket.bufferedAmount,
+      resume(cursor, reason) {
+        send({ type: 'resume', cursor, reason });
+        socket.close(CLOSE.slowConsumer, reason);
+      },
+    };
+    let gone = false;
+    const begin = async (a: Auth, name?: string, after?: number) => {
+      auth = a;
+      consumer = name;
+      try {
+        const s = await start(a, name, after, sink, () => socket.close(CLOSE.draining, 'relay restarting'));
+        if (gone) s();
+        else stop = s;
+      } catch (err) {
+        send(refusalFrame(undefined, err));
+        socket.close(CLOSE.badFrame, 'refused');
+      }
+    };
+    socket.on('close', () => {
+      gone = true;
+      sockets.delete(socket);
+      stop?.();
+    });
+
+    const headerToken = sessionToken(req);
+    let authTimer: NodeJS.Timeout | undefined;
+    if (headerToken) {
+      const a = accounts.authenticate(headerToken);
+      if (!a) {
+        send({ type: 'error', error: 'unauthorized', message: errorBody('unauthorized').body.message });
+        socket.close(CLOSE.unauthorized, 'unauthorized');
+        return;
+      }
+      void begin(a, req.query.consumer, req.query.after);
+    } else {
+      authTimer = setTimeout(() => socket.close(CLOSE.unauthorized, 'no auth frame'), AUTH_TIMEOUT_MS);
+    }
+
+    socket.on('message', async (data, isBinary) => {
+      let frame: { type?: unknown; ref?: unknown } & Record<string, unknown>;
+      try {
+        if (isBinary) throw new Error('binary');
+        frame = JSON.parse(data.toString());
+        if (!frame || typeof frame !== 'object' || Array.isArray(frame)) throw new Error('not an object');
+      } catch {
+        send({ type: 'error', error: 'invalid_json', message: 'each frame is one JSON object' });
+        return;
+      }
+      const type = frame.type as FrameType;
+      const validate = validators[type];
+      if (!validate) {
+        send({ type: 'error', ref: frame.ref, error: 'validation_failed', message: `unknown frame type ${JSON.stringify(frame.type)}` });
+        return;
+      }
+      const ref = frame.ref;
+      if (!validate(frame)) {
+        const first = validate.errors?.[0];
+        send({ type: 'error', ref, error: 'validation_failed', message: `frame${(first?.instancePath ?? '').replace(/\//g, '.')} ${first?.message ?? 'is invalid'}` });
+        return;
+      }
+      if (!auth) {
+        if (type !== 'auth') {
+          send({ type: 'error', ref, error: 'unauthorized', message: 'send {"type":"auth","session":"pct_…"} first' });
+          return;
+        }
+        clearTimeout(authTimer);
+        const f = frame as Static<typeof Frames.auth>;
+        const a = accounts.authenticate(f.session);
+        if (!a) {
+          send({ type: 'error', error: 'unauthorized', message: errorBody('unauthorized').body.message });
+          socket.close(CLOSE.unauthorized, 'unauthorized');
+          return;
+        }
+        void begin(a, f.consumer, f.after);
+        return;
+      }
+      try {
+        const result = await command(auth, consumer, type, frame);
+        if (ref !== undefined || type === 'send') send({ type: 'ack', ref, for: type, ...result });
+      } catch (err) {
+        if (!(err instanceof Refusal)) req.log.error({ err }, 'websocket command failed');
+        send(refusalFrame(ref, err));
+      }
+    });
+  });
+
+  async function command(auth: Auth, consumer: string | undefined, type: FrameType, frame: Record<string, unknown>): Promise<Record<string, unknown>> {
+    switch (type) {
+      case 'auth':
+        throw new Refusal('conflict', 'this connection is already authenticated');
+      case 'send': {
+        const { type: _t, ref: _r, ...body } = frame as Static<typeof Frames.send>;
+        return { ...(await messaging.send(auth, body)) };
+      }
+      case 'ack': {
+        return feed.ack(auth, consumer, (frame as Static<typeof Frames.ack>).upto);
+      }
+      case 'typing': {
+        const f = frame as Static<typeof Frames.typing>;
+        messaging.typing(auth, f.to, f.typing ?? true);
+        return {};
+      }
+      case 'read':
+        return { ...(await messaging.markRead(auth, { message_ids: (frame as Static<typeof Frames.read>).message_ids })) };
+      case 'presence': {
+        const { type: _t, ref: _r, ...body } = frame as Static<typeof Frames.presence>;
+        return { ...(await presence.heartbeat(auth, body)) };
+      }
+      case 'ping':
+        return { at: new Date().toISOString() };
+    }
+  }
+
+  app.get<{ Querystring: Static<typeof LiveQuery> }>(
+    '/api/v1/webchat/events',
+    { preHandler: app.requireAuth, schema: { querystring: LiveQuery } },
+    (req, reply) => {
+      const lastId = Number(req.headers['last-event-id']);
+      const after = req.query.after ?? (Number.isInteger(lastId) && lastId >= 0 ? lastId : undefined);
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      raw.socket?.setNoDelay(true);
+      const write = (event: Record<string, unknown>) => {
+        if (raw.writableEnded) return;
+        const id = typeof event.seq === 'number' ? `id: ${event.seq}\n` : '';
+        raw.write(`${id}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+      };
+      const sink: LiveSink = {
+        send: write,
+        buffered: () => raw.writableLength,
+        resume(cursor, reason) {
+          write({ type: 'resume', cursor, reason });
+          raw.end();
+        },
+      };
+      let stop: (() => void) | undefined;
+      let gone = false;
+      const ping = setInterval(() => raw.writableEnded || raw.write(`: ping ${new Date().toISOString()}\n\n`), HEARTBEAT_MS);
+      raw.on('close', () => {
+        gone = true;
+        clearInterval(ping);
+        stop?.();
+      });
+      start(req.auth, req.query.consumer, after, sink, () => raw.end()).then(
+        (s) => (gone ? s() : (stop = s)),
+        (err) => {
+          write(refusalFrame(undefined, err));
+          raw.end();
+        },
+      );
+    },
+  );
+}

@@ -1,0 +1,231 @@
+// Real-time delivery against a real relay with real clients: `ws` on the WebSocket, fetch
+// streaming on SSE. Auth (header and first frame), push, send/ack over the socket, resume after
+// a drop with no gap and no duplicate, slow consumers, heartbeats, several devices' presence.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, openWs, startTestRelay, type TestRelay } from '../helpers.ts';
+
+type Who = { token: string; user: any };
+
+/** Reads an SSE response into parsed events as they come. */
+function sseReader(res: Response) {
+  const events: { id?: string; event?: string; data: any }[] = [];
+  const comments: string[] = [];
+  let buf = '';
+  const done = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      let i: number;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const ev: { id?: string; event?: string; data: any } = { data: undefined };
+        for (const line of block.split('\n')) {
+          if (line.startsWith(':')) comments.push(line);
+          else if (line.startsWith('id: ')) ev.id = line.slice(4);
+          else if (line.startsWith('event: ')) ev.event = line.slice(7);
+          else if (line.startsWith('data: ')) ev.data = JSON.parse(line.slice(6));
+        }
+        if (ev.data !== undefined) events.push(ev);
+      }
+    }
+  })().catch(() => {});
+  return { events, comments, done };
+}
+
+describe('WebSocket and SSE', () => {
+  let t: TestRelay;
+  let ada: Who, bo: Who;
+  const send = (who: Who, to: string, text: string) => t.api('POST', '/api/v1/messages', { channel: 'pchat', to, text }, who.token);
+
+  before(async () => {
+    t = await startTestRelay({ PCHAT_HEARTBEAT_MS: '300' });
+    ada = await t.login('ada@example.com', { chat_address: 'ada' });
+    bo = await t.login('bo@example.com', { chat_address: 'bob' });
+  });
+  after(() => t.stop());
+
+  test('header auth: ready, then pushed messages; a send over the socket is acked after commit', async () => {
+    const ws = await openWs(t.url, { token: bo.token });
+    const ready = await ws.next((f) => f.type === 'ready');
+    assert.equal(ready.chat_address, 'bob');
+    assert.ok(ready.heartbeat_ms <= 45_000);
+    await send(ada, 'bob', 'pushed to you');
+    const pushed = await ws.next((f) => f.type === 'message' && f.message.text === 'pushed to you');
+    assert.equal(pushed.outgoing, false);
+    assert.ok(pushed.seq > ready.cursor);
+
+    ws.send({ type: 'send', ref: 'r1', to: 'ada', text: 'answer over ws' });
+    const ack = await ws.next((f) => f.type === 'ack' && f.ref === 'r1');
+    assert.match(ack.message_id, /^msg_/);
+    // Durable and visible to the recipient by the time it was acked.
+    const p = await t.api('POST', '/api/v1/webchat/poll', {}, ada.token);
+    assert.ok(p.body.messages.some((m: any) => m.id === ack.message_id));
+    // The sender's own socket sees its outgoing copy too.
+    await ws.next((f) => f.type === 'message' && f.message.id === ack.message_id && f.outgoing === true);
+
+    ws.send({ type: 'send', ref: 'r2', to: 'nobody-at-all', text: 'x' });
+    assert.equal((await ws.next((f) => f.ref === 'r2')).error, 'unknown_recipient');
+    ws.send({ type: 'send', ref: 'r3', to: 'ada', text: 5 });
+    assert.equal((await ws.next((f) => f.ref === 'r3')).error, 'validation_failed');
+    ws.ws.send('not json');
+    await ws.next((f) => f.error === 'invalid_json');
+    await ws.close();
+  });
+
+  test('browser auth: first frame only; a token in the URL is not accepted; a bad token closes 4001', async () => {
+    const noAuth = await openWs(t.url, { query: `session=${ada.token}&pchat_session=${ada.token}` });
+    noAuth.send({ type: 'send', ref: 'x', to: 'bob', text: 'sneaky' });
+    assert.equal((await noAuth.next((f) => f.ref === 'x')).error, 'unauthorized');
+    noAuth.send({ type: 'auth', session: ada.token });
+    const ready = await noAuth.next((f) => f.type === 'ready');
+    assert.equal(ready.chat_address, 'ada');
+    await noAuth.close();
+
+    const bad = await openWs(t.url);
+    bad.send({ type: 'auth', session: 'pct_not_a_real_token' });
+    assert.equal((await bad.closed).code, 4001);
+    const badHeader = await openWs(t.url, { token: 'pct_wrong' });
+    assert.equal((await badHeader.closed).code, 4001);
+  });
+
+  test('resume after a dropped connection: no gap, no duplicate', async () => {
+    const ws1 = await openWs(t.url, { token: bo.token, query: 'consumer=phone' });
+    await ws1.next((f) => f.type === 'ready');
+    for (let i = 0; i < 5; i++) await send(ada, 'bob', `m${i}`);
+    await ws1.next((f) => f.type === 'message' && f.message.text === 'm4');
+    const seen1 = ws1.frames.filter((f) => f.type === 'message' && /^m\d+$/.test(f.message.text));
+    const last = seen1[seen1.length - 1].seq;
+    ws1.ws.terminate();
+    await ws1.closed;
+    for (let i = 5; i < 10; i++) await send(ada, 'bob', `m${i}`);
+    const ws2 = await openWs(t.url, { token: bo.token, query: `consumer=phone&after=${last}` });
+    await ws2.next((f) => f.type === 'message' && f.message.text === 'm9');
+    await send(ada, 'bob', 'm10');
+    await ws2.next((f) => f.type === 'message' && f.message.text === 'm10');
+    const seen2 = ws2.frames.filter((f) => f.type === 'message' && /^m\d+$/.test(f.message.text));
+    const texts = [...seen1, ...seen2].map((f) => f.message.text);
+    assert.deepEqual(texts, Array.from({ length: 11 }, (_, i) => `m${i}`));
+    const seqs = [...seen1, ...seen2].map((f) => f.seq);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+    assert.equal(new Set(seqs).size, seqs.length);
+
+    // The consumer's stored cursor moves on ack only; a reconnect without `after` starts there.
+    ws2.send({ type: 'ack', ref: 'a1', upto: seen2[2].seq });
+    assert.equal((await ws2.next((f) => f.ref === 'a1')).cursor, seen2[2].seq);
+    await ws2.close();
+    const ws3 = await openWs(t.url, { token: bo.token, query: 'consumer=phone' });
+    const ready = await ws3.next((f) => f.type === 'ready');
+    assert.equal(ready.cursor, seen2[2].seq);
+    await ws3.next((f) => f.type === 'message' && f.message.text === 'm10');
+    assert.equal(ws3.frames.filter((f) => f.type === 'message').length, seen2.length - 3, 'exactly what was not acked');
+    await ws3.close();
+  });
+
+  test('heartbeats arrive; typing and presence events flow over the socket', async () => {
+    const ws = await openWs(t.url, { token: bo.token });
+    await ws.next((f) => f.type === 'ping', 3000);
+    const adaWs = await openWs(t.url, { token: ada.token });
+    await adaWs.next((f) => f.type === 'ready');
+    adaWs.send({ type: 'typing', to: 'bob', typing: true });
+    const typing = await ws.next((f) => f.type === 'typing' && f.from === 'ada');
+    assert.equal(typing.typing, true);
+    adaWs.send({ type: 'presence', ref: 'p', visible: true, session_name: 'laptop' });
+    assert.equal((await adaWs.next((f) => f.ref === 'p')).online, true);
+    await ws.close();
+    await adaWs.close();
+  });
+
+  test('one user on several devices: online while any connection is open', async () => {
+    const d1 = await t.login('cy@example.com', { chat_address: 'cyd', public_visible: true, device_name: 'phone' });
+    const d2 = await t.login('cy@example.com', { device_name: 'desk' });
+    const online = async () => {
+      const dir = await t.api('GET', '/api/v1/webchat/directory?q=cyd', undefined, bo.token);
+      return dir.body.users.find((u: any) => u.chat_address === 'cyd')?.online;
+    };
+    assert.ok(!(await online()));
+    const a = await openWs(t.url, { token: d1.token });
+    const b = await openWs(t.url, { token: d2.token });
+    await a.next((f) => f.type === 'ready');
+    await b.next((f) => f.type === 'ready');
+    await eventually(online);
+    await send(bo, 'cyd', 'to both devices');
+    await a.next((f) => f.type === 'message' && f.message.text === 'to both devices');
+    await b.next((f) => f.type === 'message' && f.message.text === 'to both devices');
+    await a.close();
+    assert.equal(await online(), true, 'still online through the other device');
+    await b.close();
+    // Offline once the short reconnect grace has passed (the presence sweep notices).
+    await eventually(async () => (await online()) === false, 15_000, 200);
+  });
+
+  test('a slow consumer is told to resume from its cursor instead of growing the relay', async () => {
+    const slow = await startTestRelay({ PCHAT_LIVE_BUFFER_BYTES: '65536', PCHAT_HEARTBEAT_MS: '4000' });
+    try {
+      const a = await slow.login('a@example.com', { chat_address: 'fast' });
+      const b = await slow.login('b@example.com', { chat_address: 'slow' });
+      const ws = await openWs(slow.url, { token: b.token });
+      await ws.next((f) => f.type === 'ready');
+      // Stop reading: the kernel buffers fill, then the relay's own queue.
+      (ws.ws as any)._socket.pause();
+      const big = 'x'.repeat(30_000);
+      // Quickly (well inside a heartbeat, so the socket is slow, not dead), in order.
+      for (let i = 0; i < 400; i += 40) {
+        await Promise.all(
+          Array.from({ length: 40 }, (_, k) => slow.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'slow', text: `${i + k} ${big}`, idempotency_key: `k${i + k}` }, a.token)),
+        );
+      }
+      // Over the cap for longer than half a heartbeat: cut.
+      await eventually(() => slow.relay.services.live.size === 0, 10_000);
+      (ws.ws as any)._socket.resume();
+      const closed = await ws.closed;
+      assert.equal(closed.code, 4008);
+      const resume = ws.frames.find((f) => f.type === 'resume');
+      assert.equal(resume.reason, 'slow_consumer');
+      const got = ws.frames.filter((f) => f.type === 'message');
+      assert.ok(got.length < 400, 'it was cut before everything was pushed');
+      // Resuming from the cursor it was given returns the rest, in order.
+      const again = await openWs(slow.url, { token: b.token, query: `after=${resume.cursor}` });
+      await eventually(() => again.frames.filter((f) => f.type === 'message').length + got.length >= 400, 20_000);
+      const all = [...got, ...again.frames.filter((f) => f.type === 'message')].map((f) => Number(f.message.text.split(' ')[0]));
+      assert.deepEqual([...new Set(all)].sort((x, y) => x - y), Array.from({ length: 400 }, (_, i) => i), 'every message arrives');
+      const seqs = [...got, ...again.frames.filter((f) => f.type === 'message')].map((f) => f.seq);
+      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'in seq order');
+      await again.close();
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  test('SSE: header auth, the same events with ids, Last-Event-ID resume, 401 without a token', async () => {
+    const unauth = await fetch(`${t.url}/api/v1/webchat/events`);
+    assert.equal(unauth.status, 401);
+    await unauth.body?.cancel();
+
+    const ctl = new AbortController();
+    const res = await fetch(`${t.url}/api/v1/webchat/events?consumer=sse`, { headers: { 'x-pchat-session': ada.token }, signal: ctl.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type')!, /text\/event-stream/);
+    const r = sseReader(res);
+    await eventually(() => r.events.some((e) => e.event === 'ready'));
+    const s1 = await send(bo, 'ada', 'over sse');
+    const got = await eventually(() => r.events.find((e) => e.event === 'message' && e.data.message.id === s1.body.message_id));
+    assert.equal(Number(got.id), got.data.seq);
+    // Poll returns the same event object for the same seq.
+    const polled = await t.api('POST', '/api/v1/webchat/poll', { after: got.data.seq - 1, limit: 1, peek: true }, ada.token);
+    // (Only the delivery status moved on: the push itself delivered it.)
+    assert.equal(polled.body.events[0].message.status, 'delivered');
+    assert.deepEqual({ ...polled.body.events[0], message: { ...polled.body.events[0].message, status: 'sent' } }, got.data);
+    await eventually(() => r.comments.some((c) => c.startsWith(': ping')), 3000);
+    ctl.abort();
+
+    const s2 = await send(bo, 'ada', 'while away');
+    const ctl2 = new AbortController();
+    const res2 = await fetch(`${t.url}/api/v1/webchat/events?consumer=sse`, { headers: { 'x-pchat-session': ada.token, 'last-event-id': String(got.data.seq) }, signal: ctl2.signal });
+    const r2 = sseReader(res2);
+    const missed = await eventually(() => r2.events.find((e) => e.event === 'message'));
+    assert.equal(missed.data.message.id, s2.body.message_id, 'the next event after Last-Event-ID, nothing before it');
+    ctl2.abort();
+  });
+});
