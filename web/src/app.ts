@@ -156,11 +156,13 @@ export async function startSession(): Promise<void> {
 function onEvents(events: any[], login: Login): void {
   const focused = document.visibilityState === 'visible' && document.hasFocus();
   const fresh: Msg[] = [];
+  let groupChanged = false;
   for (const ev of events) {
     const msg = chat.applyEvent(ev, focused);
     if (msg) fresh.push(msg);
-    if (ev.type === 'group') void loadGroups();
+    if (ev.type === 'group') groupChanged = true;
   }
+  if (groupChanged) void loadGroups().then(refreshConversations);
   logins.saveCursor(login, chat.state.cursor);
   const active = chat.state.active;
   if (active && focused && fresh.some((m) => chat.state.index[m.id] === active)) void markRead(active);
@@ -215,11 +217,7 @@ export async function loadOlder(key: string): Promise<void> {
     const page = await api.get(`/api/v1/webchat/history?peer=${peer}&limit=50${before}`);
     chat.loadHistory(key, page);
   } catch (err) {
-    if (key.startsWith('group:')) {
-      const gid = key.slice(6);
-      const page = await api.get(`/api/v1/webchat/groups/${gid}/messages?limit=50${before}`).catch(() => null);
-      chat.loadHistory(key, page ?? { messages: [], has_more: false });
-    } else if (err instanceof ApiError && err.status === 404) {
+    if (err instanceof ApiError && (err.status === 404 || err.status === 403)) {
       chat.loadHistory(key, { messages: [], has_more: false });
     } else ui.notify(errorText(err), 'error');
   }
@@ -360,6 +358,7 @@ export interface Group {
   role: string | null;
   member: boolean;
   join_policy?: string;
+  can_write?: boolean;
 }
 
 export const groups = new Map<string, Group>();
@@ -373,12 +372,14 @@ function toGroup(raw: any): Group {
     role: raw.role ?? raw.my_role ?? null,
     member: raw.member ?? raw.is_member ?? !!(raw.role ?? raw.my_role),
     join_policy: raw.join_policy,
+    can_write: raw.can_write,
   };
 }
 
 export function canWrite(g: Group | undefined): boolean {
   if (!g) return true;
   if (!g.member) return false;
+  if (typeof g.can_write === 'boolean') return g.can_write;
   return g.mode !== 'stream' || g.role === 'owner' || g.role === 'admin' || g.role === 'creator';
 }
 
@@ -390,6 +391,7 @@ export async function loadGroups(): Promise<void> {
       const g = toGroup(raw);
       groups.set(g.id, g);
       if (g.member) chat.ensureConversation(`group:${g.id}`, { title: g.name, kind: 'group', readOnly: !canWrite(g) });
+      else if (chat.state.conversations[`group:${g.id}`]) chat.ensureConversation(`group:${g.id}`, { readOnly: true });
     }
     chat.changed();
   } catch {

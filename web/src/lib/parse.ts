@@ -40,8 +40,9 @@ export function parseAutoLogin(href: string): AutoLogin | null {
 }
 
 /** A conversation is keyed by the peer's address, `group:grp_…`, or your own address (saved). */
-export function conversationKey(msg: { from: string; to: string; group?: string | null }, me: string, outgoing?: boolean): string {
-  if (msg.group) return msg.group.startsWith('group:') ? msg.group : `group:${msg.group}`;
+export function conversationKey(msg: { from: string; to: string; group?: string | { id: string } | null }, me: string, outgoing?: boolean): string {
+  const g = typeof msg.group === 'object' && msg.group ? msg.group.id : msg.group;
+  if (g) return g.startsWith('group:') ? g : `group:${g}`;
   if (msg.to?.startsWith('group:')) return msg.to;
   const mine = outgoing ?? msg.from === me;
   return mine ? msg.to : msg.from;

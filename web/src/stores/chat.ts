@@ -125,7 +125,7 @@ export function toMsg(raw: any, me: string, outgoing?: boolean): Msg {
     seq: typeof raw.seq === 'number' ? raw.seq : undefined,
     from,
     to: raw.to ?? '',
-    group: raw.group ?? raw.group_id ?? null,
+    group: (typeof raw.group === 'object' && raw.group ? raw.group.id : raw.group) ?? raw.group_id ?? null,
     display_name: raw.display_name ?? null,
     text: raw.text ?? '',
     reply_to: raw.reply_to ?? null,
@@ -187,6 +187,10 @@ export class ChatStore extends Store<ChatState> {
       c.last = last ?? c.last;
       c.channel = last?.channel ?? raw.channel ?? c.channel;
       if (raw.saved) c.kind = 'saved';
+      if (raw.kind === 'group' || raw.group_id) {
+        c.kind = 'group';
+        c.readOnly = raw.mode === 'stream' && raw.role !== 'owner' && raw.role !== 'admin';
+      }
     }
     this.changed();
   }
@@ -376,7 +380,9 @@ export class ChatStore extends Store<ChatState> {
    */
   applyEvent(ev: any, focused = true): Msg | null {
     if (typeof ev?.seq === 'number') {
-      if (ev.seq > this.state.cursor) this.state.cursor = ev.seq;
+      // At-least-once delivery: what is at or before the cursor was applied already.
+      if (ev.seq <= this.state.cursor) return null;
+      this.state.cursor = ev.seq;
     }
     switch (ev?.type) {
       case 'message': {
@@ -389,7 +395,8 @@ export class ChatStore extends Store<ChatState> {
           return null;
         }
         this.insert(key, msg);
-        const c = this.conv(key, { title: msg.outgoing ? key : (msg.display_name ?? key) });
+        const rawGroup = ev.message.group;
+        const c = this.conv(key, { title: typeof rawGroup === 'object' && rawGroup?.name ? rawGroup.name : msg.outgoing ? key : (msg.display_name ?? key) });
         if (!msg.outgoing && c.kind === 'direct' && msg.display_name) c.title = msg.display_name;
         if (msg.created_at >= (c.last?.created_at ?? '')) {
           c.last = msg;

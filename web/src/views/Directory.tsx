@@ -57,7 +57,7 @@ export function DirectoryDialog() {
       const out = await currentApi().post(`/api/v1/webchat/groups/${id}/join-requests`, {});
       await loadGroups();
       if (groups.get(id)?.member) await open(`group:${id}`, g.name);
-      else ui.notify(out.status === 'pending' || out.request ? 'Join request sent to the group admins.' : 'Joined.');
+      else ui.notify(out.status === 'requested' || out.status === 'pending' ? 'Join request sent to the group admins.' : 'Joined.');
     } catch (err) {
       setError(errorText(err));
     }
