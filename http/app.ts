@@ -18,6 +18,7 @@ import groupRoutes from './groups.ts';
 import realtimeRoutes from './realtime.ts';
 import fileRoutes from './files.ts';
 import translateRoutes from './translate.ts';
+import webappRoutes from './webapp.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -129,5 +130,6 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(realtimeRoutes);
   await app.register(fileRoutes);
   await app.register(translateRoutes);
+  await app.register(webappRoutes);
   return app as unknown as FastifyInstance;
 }

@@ -1,0 +1,115 @@
+// Groups in the browser: a chat group created and managed in the UI, a stream group whose
+// observers get a read-only composer (and whose writes the relay refuses), join requests
+// approved by an admin, and a streamed AI reply rendering live. Setup goes through the API.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser } from 'playwright-core';
+import { startTestRelay, type TestRelay } from '../helpers.ts';
+import { bubble, launch, openAs, screenshot, sendText, type UserPage } from './browser.ts';
+
+describe('WebChat groups in chromium', () => {
+  let relay: TestRelay;
+  let browser: Browser;
+  let ann: UserPage;
+  let ben: UserPage;
+  let bot: { token: string };
+
+  before(async () => {
+    [relay, browser] = await Promise.all([startTestRelay(), launch()]);
+    bot = await relay.login('bot@example.com', { display_name: 'Build Bot', chat_address: 'build-bot', public_visible: true });
+    ann = await openAs(browser, relay, 'ann@example.com', 'Ann', 'ann');
+    ben = await openAs(browser, relay, 'ben@example.com', 'Ben', 'ben');
+  });
+  after(async () => {
+    await browser?.close();
+    await relay?.stop();
+  });
+
+  test('a chat group made in the UI: add a member, both write, both read', async () => {
+    const p = ann.page;
+    await p.getByRole('button', { name: 'New group' }).click();
+    const dlg = p.getByRole('dialog', { name: 'New group' });
+    await dlg.getByLabel('Name').fill('Team room');
+    await dlg.getByRole('button', { name: 'Create group' }).click();
+    await p.getByRole('log', { name: 'Messages with Team room' }).waitFor();
+    await p.getByRole('button', { name: 'Group members and settings' }).click();
+    const gd = p.getByRole('dialog', { name: /Group: Team room/ });
+    await gd.getByLabel('Add member by chat address').fill('ben');
+    await gd.getByRole('button', { name: 'Add', exact: true }).click();
+    await gd.getByText('ben · member').waitFor();
+    await screenshot(p, 'group-admin');
+    await p.keyboard.press('Escape');
+    await sendText(p, 'Welcome to the team room');
+
+    await ben.page.getByRole('option', { name: /Team room/ }).click();
+    await bubble(ben.page, 'Welcome to the team room').waitFor();
+    await sendText(ben.page, 'Thanks Ann');
+    await bubble(p, 'Thanks Ann').waitFor();
+    assert.equal(await bubble(p, 'Thanks Ann').getByText('Ben').count(), 1, 'group messages name their sender');
+  });
+
+  test('a stream group: observers get a read-only composer, the relay refuses their writes, replies stream live', async () => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Build log', visibility: 'public', mode: 'stream' }, bot.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const gid = g.body.group?.group_id ?? g.body.group_id;
+    const add = await relay.api('POST', `/api/v1/webchat/groups/${gid}/members`, { member_address: 'ben' }, bot.token);
+    assert.equal(add.status, 200, JSON.stringify(add.body));
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${gid}`, text: 'Build 41 passed' }, bot.token);
+
+    const p = ben.page;
+    await p.getByRole('option', { name: /Build log/ }).click();
+    await bubble(p, 'Build 41 passed').waitFor();
+    const box = p.getByRole('textbox', { name: 'Message' });
+    assert.equal(await box.getAttribute('readonly'), '');
+    assert.equal(await box.isEditable(), false);
+    await p.getByText('Stream group · read-only').waitFor();
+    await screenshot(p, 'stream-group-observer');
+
+    // The relay refuses an observer's write anyway.
+    const refused = await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${gid}`, text: 'let me in' }, ben.token);
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error, 'stream_read_only');
+
+    // A streamed reply grows in place, then settles on the final text.
+    const open = await relay.api('POST', '/api/v1/webchat/stream/open', { to: `group:${gid}`, text: 'Deploying' }, bot.token);
+    assert.equal(open.status, 200, JSON.stringify(open.body));
+    const id = open.body.message_id;
+    await bubble(p, 'Deploying').waitFor();
+    await relay.api('POST', '/api/v1/webchat/stream/append', { message_id: id, delta: ' to staging' }, bot.token);
+    await bubble(p, 'Deploying to staging').getByLabel('still writing').waitFor();
+    await relay.api('POST', '/api/v1/webchat/stream/append', { message_id: id, delta: '… done.' }, bot.token);
+    await bubble(p, 'Deploying to staging… done.').waitFor();
+    await relay.api('POST', '/api/v1/webchat/stream/close', { message_id: id }, bot.token);
+    await bubble(p, 'Deploying to staging… done.').getByLabel('still writing').waitFor({ state: 'detached' });
+    assert.equal(await bubble(p, 'Deploying to staging… done.').count(), 1);
+  });
+
+  test('join requests: a user asks from the directory, an admin approves in the group dialog', async () => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Approvals club', visibility: 'public', mode: 'chat', join_policy: 'approval' }, ann.token);
+    const gid = g.body.group?.group_id ?? g.body.group_id;
+    await ann.page.reload();
+
+    const p = ben.page;
+    await p.getByRole('button', { name: 'New chat' }).click();
+    const dir = p.getByRole('dialog', { name: 'New chat' });
+    await dir.getByRole('button', { name: 'Join Approvals club' }).click();
+    await p.getByText('Join request sent to the group admins.').waitFor();
+    await p.keyboard.press('Escape');
+
+    await ann.page.getByRole('option', { name: /Approvals club/ }).click();
+    await ann.page.getByRole('button', { name: 'Group members and settings' }).click();
+    const gd = ann.page.getByRole('dialog', { name: /Group: Approvals club/ });
+    await gd.getByRole('button', { name: 'Approve ben' }).click();
+    await gd.getByText('ben · member').waitFor();
+    await ann.page.keyboard.press('Escape');
+
+    await p.getByRole('option', { name: /Approvals club/ }).waitFor();
+    const members = await relay.api('GET', `/api/v1/webchat/groups/${gid}/members`, undefined, ann.token);
+    assert.ok(members.body.members.some((m: any) => m.chat_address === 'ben'));
+  });
+
+  test('no console errors or CSP violations', () => {
+    assert.deepEqual(ann.problems, []);
+    assert.deepEqual(ben.problems, []);
+  });
+});

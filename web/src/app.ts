@@ -1,0 +1,409 @@
+// The controller: owns the API client, the realtime connection and the stores, and turns
+// user intents into relay calls. Views call these functions and render the stores.
+import { Api, ApiError } from './lib/api.ts';
+import { Realtime } from './lib/realtime.ts';
+import { parseAutoLogin } from './lib/parse.ts';
+import { ChatStore, type Attachment, type Msg } from './stores/chat.ts';
+import { LoginsStore, type Login } from './stores/logins.ts';
+import { UiStore } from './stores/ui.ts';
+
+export const logins = new LoginsStore(localStorage);
+export const chat = new ChatStore();
+export const ui = new UiStore(localStorage);
+
+let api = new Api(logins.relayUrl, null);
+let realtime: Realtime | null = null;
+let heartbeat: ReturnType<typeof setInterval> | null = null;
+let sessionEpoch = 0;
+
+/** Presence heartbeat period; the relay's window is 60 s. */
+const HEARTBEAT_MS = 25_000;
+/** Send typing:true at most this often while keys are pressed. */
+const TYPING_EVERY_MS = 3000;
+
+export function currentApi(): Api {
+  return api;
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof ApiError) return err.message;
+  return (err as Error)?.message ?? String(err);
+}
+
+/** Runs an action; failures become a visible notice instead of an unhandled rejection. */
+export async function attempt<T>(fn: () => Promise<T>, okText?: string): Promise<T | undefined> {
+  try {
+    const out = await fn();
+    if (okText) ui.notify(okText);
+    return out;
+  } catch (err) {
+    ui.notify(errorText(err), 'error');
+    return undefined;
+  }
+}
+
+// ---------- sign-in ----------
+
+export async function requestCode(email: string, displayName?: string): Promise<{ dev_code?: string }> {
+  const a = new Api(logins.relayUrl, null);
+  return a.post('/api/v1/pchat/auth/request-code', { email, purpose: 'login', ...(displayName ? { display_name: displayName } : {}) });
+}
+
+export async function verifyCode(body: { email: string; code: string; display_name?: string; chat_address?: string }): Promise<void> {
+  const a = new Api(logins.relayUrl, null);
+  const clean = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined && v !== '')) as typeof body;
+  const out = await a.post('/api/v1/pchat/auth/verify-code', { ...clean, device_name: 'browser', session_name: 'WebChat', public_visible: !ui.state.prefs.hidePresence });
+  addLogin(logins.relayUrl, out.session_token, out.user);
+  await startSession();
+}
+
+function addLogin(relay: string, token: string, user: any): void {
+  logins.add({
+    relay,
+    token,
+    email: user.email ?? '',
+    chat_address: user.chat_address,
+    display_name: user.display_name ?? user.chat_address,
+    user_id: user.id ?? user.user_id ?? '',
+  });
+}
+
+/** The CLI's auto-login URL: validate the token, store the login, scrub the address bar. */
+export async function consumeAutoLogin(): Promise<void> {
+  const link = parseAutoLogin(location.href);
+  if (!link) return;
+  history.replaceState(null, '', link.cleanUrl);
+  const relay = link.relay && link.relay !== location.origin ? link.relay : '';
+  try {
+    const me = await new Api(relay, link.token).get('/api/v1/pchat/auth/me');
+    if (relay) logins.setRelay({ mode: 'private', url: relay });
+    addLogin(relay, link.token, me.user);
+  } catch (err) {
+    ui.notify(`That login link did not work: ${errorText(err)}`, 'error');
+  }
+}
+
+export async function logout(): Promise<void> {
+  const cur = logins.current;
+  if (!cur) return;
+  await api.post('/api/v1/pchat/auth/logout').catch(() => undefined);
+  stopSession();
+  logins.remove();
+  if (logins.current) await startSession();
+}
+
+export async function switchLogin(index: number): Promise<void> {
+  stopSession();
+  logins.switchTo(index);
+  await startSession();
+}
+
+// ---------- session ----------
+
+function stopSession(): void {
+  sessionEpoch++;
+  realtime?.stop();
+  realtime = null;
+  if (heartbeat) clearInterval(heartbeat);
+  heartbeat = null;
+}
+
+export async function startSession(): Promise<void> {
+  stopSession();
+  const login = logins.current;
+  if (!login) return;
+  const epoch = sessionEpoch;
+  api = new Api(login.relay, login.token);
+  chat.reset(login.chat_address, login.display_name, logins.cursor(login));
+  try {
+    const me = await api.get('/api/v1/pchat/auth/me');
+    if (epoch !== sessionEpoch) return;
+    logins.update({ display_name: me.user.display_name ?? login.display_name, chat_address: me.user.chat_address });
+    chat.set({ me: me.user.chat_address, myName: me.user.display_name ?? '' });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      ui.notify('That login has expired; sign in again.', 'error');
+      logins.remove();
+      return;
+    }
+  }
+  await refreshConversations();
+  void loadGroups();
+  void loadLanguagePrefs();
+  const prefer = new URLSearchParams(location.search).get('transport');
+  realtime = new Realtime({
+    api,
+    cursor: () => chat.state.cursor,
+    prefer: prefer === 'poll' || prefer === 'ws' ? prefer : 'auto',
+    onEvents: (events) => onEvents(events, login),
+    onState: (state, transport) => {
+      const wasDown = chat.state.conn === 'reconnecting';
+      chat.setConn(state, transport);
+      // Back after an outage: the sidebar may have missed changes made elsewhere.
+      if (state === 'online' && wasDown) void refreshConversations();
+    },
+    onUnauthorized: () => {
+      ui.notify('The relay ended this session; sign in again.', 'error');
+      stopSession();
+      logins.remove();
+    },
+  });
+  realtime.start();
+  void sendPresence();
+  heartbeat = setInterval(() => void sendPresence(), HEARTBEAT_MS);
+}
+
+function onEvents(events: any[], login: Login): void {
+  const focused = document.visibilityState === 'visible' && document.hasFocus();
+  const fresh: Msg[] = [];
+  let groupChanged = false;
+  for (const ev of events) {
+    const msg = chat.applyEvent(ev, focused);
+    if (msg) fresh.push(msg);
+    if (ev.type === 'group') groupChanged = true;
+  }
+  if (groupChanged) void loadGroups().then(refreshConversations);
+  logins.saveCursor(login, chat.state.cursor);
+  const active = chat.state.active;
+  if (active && focused && fresh.some((m) => chat.state.index[m.id] === active)) void markRead(active);
+  for (const m of fresh) if (!focused || chat.state.index[m.id] !== active) notifyBackground(m);
+}
+
+function notifyBackground(m: Msg): void {
+  if (!ui.state.prefs.notifications || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
+  if (document.visibilityState === 'visible' && document.hasFocus()) return;
+  const n = new Notification(m.display_name ?? m.from, { body: m.text || (m.attachments.length ? `${m.attachments.length} attachment(s)` : ''), tag: m.id });
+  n.onclick = () => {
+    window.focus();
+    void openConversation(chat.state.index[m.id]);
+    n.close();
+  };
+}
+
+export async function sendPresence(visible = !ui.state.prefs.hidePresence): Promise<void> {
+  if (!logins.current) return;
+  await api
+    .post('/api/v1/webchat/presence', { chat_address: chat.state.me, display_name: chat.state.myName, visible, device_name: 'browser', session_name: 'WebChat', listen_channel: 'pchat' })
+    .catch(() => undefined);
+}
+
+export async function refreshConversations(): Promise<void> {
+  const [live, archived] = await Promise.all([
+    api.get('/api/v1/webchat/conversations?archived=false').catch(() => null),
+    api.get('/api/v1/webchat/conversations?archived=true').catch(() => null),
+  ]);
+  if (live) chat.loadConversations(live.conversations, { archived: false });
+  if (archived) chat.loadConversations(archived.conversations, { archived: true });
+}
+
+// ---------- conversations ----------
+
+export async function openConversation(key: string | undefined, seed?: { title?: string }): Promise<void> {
+  if (!key) return;
+  chat.ensureConversation(key, seed?.title ? { title: seed.title } : undefined);
+  chat.setActive(key);
+  ui.set({ pane: 'chat', replyTo: null, editing: null, convSearch: '', convSearchOpen: false });
+  const m = chat.messages(key);
+  if (!m.loaded) await loadOlder(key);
+  await markRead(key);
+}
+
+export async function loadOlder(key: string): Promise<void> {
+  const m = chat.messages(key);
+  if (m.loaded && !m.hasMore) return;
+  const before = m.nextBefore ? `&before=${m.nextBefore}` : '';
+  const peer = encodeURIComponent(key);
+  try {
+    const page = await api.get(`/api/v1/webchat/history?peer=${peer}&limit=50${before}`);
+    chat.loadHistory(key, page);
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 404 || err.status === 403)) {
+      chat.loadHistory(key, { messages: [], has_more: false });
+    } else ui.notify(errorText(err), 'error');
+  }
+}
+
+export async function markRead(key: string): Promise<void> {
+  const ids = chat.takeUnread(key);
+  if (ids.length === 0) return;
+  for (let i = 0; i < ids.length; i += 500) await api.post('/api/v1/webchat/read', { message_ids: ids.slice(i, i + 500) }).catch(() => undefined);
+}
+
+export async function send(key: string, text: string, attachments: Attachment[] = []): Promise<void> {
+  const replyTo = ui.state.replyTo;
+  ui.set({ replyTo: null });
+  const pending = chat.addPending(key, text, { reply_to: replyTo, attachments });
+  stopTyping(key);
+  await deliver(pending);
+}
+
+async function deliver(pending: Msg): Promise<void> {
+  try {
+    const out = await api.post('/api/v1/messages', {
+      channel: 'pchat',
+      to: pending.to,
+      text: pending.text,
+      source: chat.state.me,
+      idempotency_key: pending.localId,
+      ...(pending.reply_to ? { reply_to: pending.reply_to } : {}),
+      ...(pending.attachments.length ? { attachments: pending.attachments.map((a) => ({ file_id: a.file_id, kind: a.kind, ...(a.caption ? { caption: a.caption } : {}) })) } : {}),
+    });
+    chat.confirmSent(pending.localId!, out);
+  } catch (err) {
+    chat.failSent(pending.localId!, errorText(err));
+  }
+}
+
+/** Sends a failed message again with the same idempotency key (no duplicate if it did land). */
+export async function retry(localId: string): Promise<void> {
+  const key = chat.state.index[localId];
+  const m = chat.state.msgs[key]?.list.find((x) => x.localId === localId);
+  if (!m) return;
+  chat.patchStatus(localId, 'pending');
+  await deliver(m);
+}
+
+export async function editMessage(id: string, text: string): Promise<void> {
+  await attempt(async () => {
+    await api.post('/api/v1/webchat/edit', { message_id: id, text });
+    chat.applyEvent({ type: 'edit', message_id: id, text, edited_at: new Date().toISOString() });
+  });
+}
+
+export async function deleteMessage(id: string): Promise<void> {
+  if (id.startsWith('local_')) return chat.dropLocal(id);
+  await attempt(async () => {
+    await api.post('/api/v1/webchat/delete', { message_id: id });
+    chat.applyEvent({ type: 'delete', message_id: id });
+  });
+}
+
+export async function setArchived(key: string, archived: boolean): Promise<void> {
+  await attempt(async () => {
+    await api.post('/api/v1/webchat/conversation/archive', { peer: key, archived });
+    chat.ensureConversation(key, { archived });
+    if (archived && chat.state.active === key) chat.setActive(null);
+  }, archived ? 'Conversation archived.' : 'Conversation restored.');
+}
+
+export async function setBlocked(address: string, blocked: boolean): Promise<void> {
+  await attempt(() => api.post(`/api/v1/webchat/${blocked ? 'block' : 'unblock'}`, { address }), blocked ? `Blocked ${address}.` : `Unblocked ${address}.`);
+}
+
+export async function blockedList(): Promise<{ chat_address: string; display_name: string | null }[]> {
+  return (await api.get('/api/v1/webchat/blocked')).blocked;
+}
+
+export async function report(target: { message_id?: string; address?: string }, reason: string): Promise<void> {
+  await attempt(() => api.post('/api/v1/webchat/report', { ...target, reason }), 'Report sent. Thank you.');
+}
+
+let lastTyping = 0;
+let typingTo: string | null = null;
+export function typing(key: string): void {
+  if (key.startsWith('group:') || key === chat.state.me) return;
+  const now = Date.now();
+  if (typingTo === key && now - lastTyping < TYPING_EVERY_MS) return;
+  lastTyping = now;
+  typingTo = key;
+  if (!realtime?.sendFrame({ type: 'typing', to: key, typing: true })) void api.post('/api/v1/webchat/typing', { to: key, typing: true }).catch(() => undefined);
+}
+export function stopTyping(key: string): void {
+  if (typingTo !== key) return;
+  typingTo = null;
+  lastTyping = 0;
+  if (!realtime?.sendFrame({ type: 'typing', to: key, typing: false })) void api.post('/api/v1/webchat/typing', { to: key, typing: false }).catch(() => undefined);
+}
+
+export function nudgeRealtime(): void {
+  realtime?.nudge();
+}
+
+// ---------- profile and preferences ----------
+
+export async function updateMe(patch: { display_name?: string; avatar_file_id?: string | null; public_visible?: boolean; chat_address?: string }): Promise<void> {
+  const out = await api.put('/api/v1/pchat/auth/me', patch);
+  logins.update({ display_name: out.user.display_name, chat_address: out.user.chat_address });
+  chat.set({ me: out.user.chat_address, myName: out.user.display_name });
+}
+
+export async function setHidden(hidden: boolean): Promise<void> {
+  ui.setPrefs({ hidePresence: hidden });
+  await sendPresence(!hidden);
+  await api.put('/api/v1/pchat/auth/me', { public_visible: !hidden }).catch(() => undefined);
+}
+
+export async function loadLanguagePrefs(): Promise<void> {
+  try {
+    const out = await api.get('/api/v1/webchat/language-prefs');
+    const lang = out.receive_language ?? out.prefs?.receive_language ?? '';
+    ui.setPrefs({ receiveLanguage: lang ?? '' });
+  } catch {
+    // Older relays have no translation routes: the setting stays local.
+  }
+}
+
+export async function setReceiveLanguage(lang: string): Promise<void> {
+  ui.setPrefs({ receiveLanguage: lang });
+  await api.put('/api/v1/webchat/language-prefs', { receive_language: lang || null });
+}
+
+// ---------- groups ----------
+
+export interface Group {
+  id: string;
+  name: string;
+  mode: 'chat' | 'stream';
+  visibility: 'public' | 'private';
+  role: string | null;
+  member: boolean;
+  join_policy?: string;
+  can_write?: boolean;
+}
+
+export const groups = new Map<string, Group>();
+
+function toGroup(raw: any): Group {
+  return {
+    id: raw.group_id ?? raw.id,
+    name: raw.name ?? raw.group_id ?? raw.id,
+    mode: raw.mode === 'stream' ? 'stream' : 'chat',
+    visibility: raw.visibility === 'private' ? 'private' : 'public',
+    role: raw.role ?? raw.my_role ?? null,
+    member: raw.member ?? raw.is_member ?? !!(raw.role ?? raw.my_role),
+    join_policy: raw.join_policy,
+    can_write: raw.can_write,
+  };
+}
+
+export function canWrite(g: Group | undefined): boolean {
+  if (!g) return true;
+  if (!g.member) return false;
+  if (typeof g.can_write === 'boolean') return g.can_write;
+  return g.mode !== 'stream' || g.role === 'owner' || g.role === 'admin' || g.role === 'creator';
+}
+
+export async function loadGroups(): Promise<void> {
+  try {
+    const out = await api.get('/api/v1/webchat/groups');
+    groups.clear();
+    for (const raw of out.groups ?? []) {
+      const g = toGroup(raw);
+      groups.set(g.id, g);
+      if (g.member) chat.ensureConversation(`group:${g.id}`, { title: g.name, kind: 'group', readOnly: !canWrite(g) });
+      else if (chat.state.conversations[`group:${g.id}`]) chat.ensureConversation(`group:${g.id}`, { readOnly: true });
+    }
+    chat.changed();
+  } catch {
+    // No groups on this relay (yet).
+  }
+}
+
+export async function createGroup(body: { name: string; visibility: string; mode: string; join_policy?: string }): Promise<void> {
+  const out = await api.post('/api/v1/webchat/groups', body);
+  await loadGroups();
+  const id = out.group?.group_id ?? out.group?.id ?? out.group_id ?? out.id;
+  if (id) await openConversation(`group:${id}`, { title: body.name });
+}
+
+export { ApiError };

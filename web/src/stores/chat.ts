@@ -1,0 +1,480 @@
+// Conversations, messages, typing, presence and the realtime cursor. Pure state: the
+// controller (app.ts) feeds it API answers and realtime events; views only read it.
+import { Store } from '../lib/store.ts';
+import { conversationKey, type ChannelFilter } from '../lib/parse.ts';
+
+export type MsgStatus = 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
+
+export interface Attachment {
+  file_id: string;
+  kind: string;
+  caption?: string;
+  name?: string;
+  mime?: string;
+  size?: number;
+  url?: string;
+  duration_ms?: number;
+  waveform?: number[];
+}
+
+export interface Translation {
+  text: string;
+  language: string;
+}
+
+export interface Msg {
+  id: string;
+  localId?: string;
+  seq?: number;
+  from: string;
+  to: string;
+  group?: string | null;
+  display_name?: string | null;
+  text: string;
+  reply_to?: string | null;
+  attachments: Attachment[];
+  created_at: string;
+  edited_at?: string | null;
+  deleted: boolean;
+  status: MsgStatus;
+  outgoing: boolean;
+  streaming?: boolean;
+  channel?: string;
+  translation?: Translation | null;
+  error?: string;
+}
+
+export type ConvKind = 'direct' | 'saved' | 'group';
+
+export interface Conv {
+  key: string;
+  kind: ConvKind;
+  title: string;
+  unread: number;
+  archived: boolean;
+  updated_at: string;
+  last?: Msg | null;
+  channel: string;
+  /** Stream group where you may not write. */
+  readOnly?: boolean;
+}
+
+export interface ConvMessages {
+  list: Msg[];
+  hasMore: boolean;
+  nextBefore: number | null;
+  loaded: boolean;
+}
+
+export type ConnState = 'connecting' | 'online' | 'reconnecting' | 'offline';
+
+export interface ChatState {
+  me: string;
+  myName: string;
+  conversations: Record<string, Conv>;
+  msgs: Record<string, ConvMessages>;
+  /** message id → conversation key */
+  index: Record<string, string>;
+  typing: Record<string, { name: string; until: number }>;
+  online: Record<string, boolean>;
+  cursor: number;
+  conn: ConnState;
+  transport: 'ws' | 'poll' | null;
+  active: string | null;
+  filter: ChannelFilter;
+  search: string;
+  showArchived: boolean;
+}
+
+/** Typing shows this long after the last typing:true unless typing:false comes first. */
+export const TYPING_TTL_MS = 6000;
+
+export function emptyChat(me = '', myName = ''): ChatState {
+  return {
+    me,
+    myName,
+    conversations: {},
+    msgs: {},
+    index: {},
+    typing: {},
+    online: {},
+    cursor: 0,
+    conn: 'connecting',
+    transport: null,
+    active: null,
+    filter: 'all',
+    search: '',
+    showArchived: false,
+  };
+}
+
+const STATUS_RANK: Record<MsgStatus, number> = { failed: 0, pending: 1, sent: 2, delivered: 3, read: 4 };
+
+function translationOf(raw: any): Translation | null {
+  const t = raw?.translation;
+  if (t && typeof t === 'object' && typeof t.text === 'string') return { text: t.text, language: t.language ?? t.target ?? '' };
+  if (typeof raw?.translated_text === 'string') return { text: raw.translated_text, language: raw.translated_language ?? raw.target ?? '' };
+  return null;
+}
+
+/** The relay's message view → ours. */
+export function toMsg(raw: any, me: string, outgoing?: boolean): Msg {
+  const from = raw.from ?? raw.source ?? '';
+  return {
+    id: raw.id ?? raw.message_id,
+    seq: typeof raw.seq === 'number' ? raw.seq : undefined,
+    from,
+    to: raw.to ?? '',
+    group: (typeof raw.group === 'object' && raw.group ? raw.group.id : raw.group) ?? raw.group_id ?? null,
+    display_name: raw.display_name ?? null,
+    text: raw.text ?? '',
+    reply_to: raw.reply_to ?? null,
+    attachments: Array.isArray(raw.attachments) ? raw.attachments : [],
+    created_at: raw.created_at ?? new Date().toISOString(),
+    edited_at: raw.edited_at ?? null,
+    deleted: !!raw.deleted,
+    status: (raw.status as MsgStatus) ?? 'sent',
+    outgoing: outgoing ?? from === me,
+    streaming: !!raw.streaming,
+    channel: raw.channel ?? 'pchat',
+    translation: translationOf(raw),
+  };
+}
+
+export class ChatStore extends Store<ChatState> {
+  constructor(me = '', myName = '') {
+    super(emptyChat(me, myName));
+  }
+
+  reset(me: string, myName: string, cursor = 0): void {
+    this.state = { ...emptyChat(me, myName), cursor };
+    this.changed();
+  }
+
+  // ---------- conversations ----------
+
+  private conv(key: string, seed?: Partial<Conv>): Conv {
+    let c = this.state.conversations[key];
+    if (!c) {
+      const kind: ConvKind = key.startsWith('group:') ? 'group' : key === this.state.me ? 'saved' : 'direct';
+      c = {
+        key,
+        kind,
+        title: kind === 'saved' ? 'Saved messages' : key,
+        unread: 0,
+        archived: false,
+        updated_at: new Date(0).toISOString(),
+        last: null,
+        channel: 'pchat',
+        ...seed,
+      };
+      this.state.conversations[key] = c;
+    }
+    return c;
+  }
+
+  /** Loads `GET conversations` (and, for groups, whatever the groups list says). */
+  loadConversations(list: any[], opts: { archived?: boolean } = {}): void {
+    for (const raw of list) {
+      const key = raw.group_id ? `group:${raw.group_id}` : (raw.peer ?? raw.chat_address);
+      if (!key) continue;
+      const last = raw.last_message ? toMsg(raw.last_message, this.state.me) : null;
+      const c = this.conv(key);
+      c.title = raw.saved ? 'Saved messages' : (raw.display_name ?? raw.name ?? c.title);
+      c.unread = raw.unread ?? c.unread;
+      c.archived = raw.archived ?? opts.archived ?? c.archived;
+      c.updated_at = raw.updated_at ?? c.updated_at;
+      c.last = last ?? c.last;
+      c.channel = last?.channel ?? raw.channel ?? c.channel;
+      if (raw.saved) c.kind = 'saved';
+      if (raw.kind === 'group' || raw.group_id) {
+        c.kind = 'group';
+        c.readOnly = raw.mode === 'stream' && raw.role !== 'owner' && raw.role !== 'admin';
+      }
+    }
+    this.changed();
+  }
+
+  /** Opens (or creates) a conversation with an address, a group or yourself. */
+  ensureConversation(key: string, seed?: Partial<Conv>): Conv {
+    const c = this.conv(key, seed);
+    if (seed) Object.assign(c, seed);
+    this.changed();
+    return c;
+  }
+
+  setActive(key: string | null): void {
+    this.state.active = key;
+    if (key) this.conv(key);
+    this.changed();
+  }
+
+  setFilter(patch: Partial<Pick<ChatState, 'filter' | 'search' | 'showArchived'>>): void {
+    this.set(patch);
+  }
+
+  /** The sidebar: filtered by channel, search text and archive state, newest first. */
+  visibleConversations(): Conv[] {
+    const { filter, search, showArchived } = this.state;
+    const q = search.trim().toLowerCase();
+    return Object.values(this.state.conversations)
+      .filter((c) => c.archived === showArchived)
+      .filter((c) => filter === 'all' || c.channel === filter)
+      .filter((c) => !q || c.title.toLowerCase().includes(q) || c.key.toLowerCase().includes(q) || (c.last?.text ?? '').toLowerCase().includes(q))
+      .sort((a, b) => (a.kind === 'saved' ? -1 : 0) - (b.kind === 'saved' ? -1 : 0) || b.updated_at.localeCompare(a.updated_at));
+  }
+
+  totalUnread(): number {
+    return Object.values(this.state.conversations).reduce((n, c) => n + (c.archived ? 0 : c.unread), 0);
+  }
+
+  // ---------- messages ----------
+
+  messages(key: string): ConvMessages {
+    let m = this.state.msgs[key];
+    if (!m) {
+      m = { list: [], hasMore: true, nextBefore: null, loaded: false };
+      this.state.msgs[key] = m;
+    }
+    return m;
+  }
+
+  /** The bounded window a view renders: the newest `size` messages. */
+  window(key: string, size: number): { items: Msg[]; hiddenOlder: number } {
+    const list = this.state.msgs[key]?.list ?? [];
+    const start = Math.max(0, list.length - size);
+    return { items: list.slice(start), hiddenOlder: start };
+  }
+
+  find(id: string): Msg | undefined {
+    const key = this.state.index[id];
+    return key ? this.state.msgs[key]?.list.find((m) => m.id === id) : undefined;
+  }
+
+  /** A history page (oldest first) — prepended before what is loaded. */
+  loadHistory(key: string, page: { messages: any[]; has_more?: boolean; next_before?: number | null }): void {
+    const m = this.messages(key);
+    const older: Msg[] = [];
+    for (const raw of page.messages) {
+      const msg = toMsg(raw, this.state.me);
+      if (this.state.index[msg.id]) continue;
+      this.state.index[msg.id] = key;
+      older.push(msg);
+    }
+    m.list = [...older, ...m.list];
+    m.hasMore = !!page.has_more;
+    m.nextBefore = page.next_before ?? null;
+    m.loaded = true;
+    const c = this.conv(key);
+    const newest = m.list[m.list.length - 1];
+    if (newest && (!c.last || newest.created_at >= c.last.created_at)) c.last = newest;
+    this.changed();
+  }
+
+  private insert(key: string, msg: Msg): void {
+    const m = this.messages(key);
+    const list = m.list;
+    // Usually the newest; otherwise keep seq order (a resumed stream can deliver older ones).
+    let i = list.length;
+    if (msg.seq !== undefined) {
+      while (i > 0 && list[i - 1].seq !== undefined && list[i - 1].seq! > msg.seq) i--;
+    }
+    m.list = [...list.slice(0, i), msg, ...list.slice(i)];
+    this.state.index[msg.id] = key;
+  }
+
+  /** An optimistic outgoing message, shown before the relay confirms it. */
+  addPending(key: string, text: string, opts: { reply_to?: string | null; attachments?: Attachment[] } = {}): Msg {
+    const localId = `local_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+    const msg: Msg = {
+      id: localId,
+      localId,
+      from: this.state.me,
+      to: key,
+      text,
+      reply_to: opts.reply_to ?? null,
+      attachments: opts.attachments ?? [],
+      created_at: new Date().toISOString(),
+      deleted: false,
+      status: 'pending',
+      outgoing: true,
+      display_name: this.state.myName,
+      channel: 'pchat',
+    };
+    const m = this.messages(key);
+    m.list = [...m.list, msg];
+    this.state.index[localId] = key;
+    const c = this.conv(key);
+    c.last = msg;
+    c.updated_at = msg.created_at;
+    this.changed();
+    return msg;
+  }
+
+  confirmSent(localId: string, reply: { message_id: string; seq?: number; created_at?: string }): void {
+    const key = this.state.index[localId];
+    if (!key) return;
+    const m = this.messages(key);
+    const pending = m.list.find((x) => x.localId === localId);
+    delete this.state.index[localId];
+    if (!pending) return;
+    if (this.state.index[reply.message_id]) {
+      // The realtime stream delivered it first: keep that one.
+      m.list = m.list.filter((x) => x !== pending);
+    } else {
+      const sent: Msg = { ...pending, localId: undefined, id: reply.message_id, seq: reply.seq, created_at: reply.created_at ?? pending.created_at, status: 'sent' };
+      m.list = m.list.map((x) => (x === pending ? sent : x));
+      this.state.index[reply.message_id] = key;
+      const c = this.conv(key);
+      if (c.last === pending) c.last = sent;
+    }
+    this.changed();
+  }
+
+  failSent(localId: string, error: string): void {
+    const key = this.state.index[localId];
+    if (!key) return;
+    const m = this.messages(key);
+    m.list = m.list.map((x) => (x.localId === localId ? { ...x, status: 'failed', error } : x));
+    this.changed();
+  }
+
+  dropLocal(localId: string): void {
+    const key = this.state.index[localId];
+    if (!key) return;
+    const m = this.messages(key);
+    m.list = m.list.filter((x) => x.localId !== localId);
+    delete this.state.index[localId];
+    this.changed();
+  }
+
+  private patchMsg(id: string, patch: (m: Msg) => Partial<Msg>): Msg | undefined {
+    const key = this.state.index[id];
+    if (!key) return undefined;
+    const m = this.state.msgs[key];
+    if (!m) return undefined;
+    let out: Msg | undefined;
+    m.list = m.list.map((x) => {
+      if (x.id !== id) return x;
+      out = { ...x, ...patch(x) };
+      return out;
+    });
+    const c = this.state.conversations[key];
+    if (c?.last?.id === id && out) c.last = out;
+    this.changed();
+    return out;
+  }
+
+  patchStatus(id: string, status: MsgStatus): void {
+    this.patchMsg(id, () => ({ status, error: undefined }));
+  }
+
+  /** Incoming messages (not active, or the tab hidden) count as unread. */
+  private isUnreadFor(key: string, focused: boolean): boolean {
+    return !(focused && this.state.active === key);
+  }
+
+  /**
+   * Applies one realtime event (poll / WebSocket / SSE share the shape). Returns the message
+   * when a new incoming one arrived (for notifications and read marking).
+   */
+  applyEvent(ev: any, focused = true): Msg | null {
+    if (typeof ev?.seq === 'number') {
+      // At-least-once delivery: what is at or before the cursor was applied already.
+      if (ev.seq <= this.state.cursor) return null;
+      this.state.cursor = ev.seq;
+    }
+    switch (ev?.type) {
+      case 'message': {
+        if (!ev.message) return null;
+        const msg = toMsg(ev.message, this.state.me, ev.outgoing);
+        const key = conversationKey(msg, this.state.me, msg.outgoing);
+        if (this.state.index[msg.id]) {
+          // Seen already (history, our own send, or a re-read after reconnect): merge status only.
+          this.patchMsg(msg.id, (x) => ({ status: STATUS_RANK[msg.status] > STATUS_RANK[x.status] ? msg.status : x.status, seq: x.seq ?? msg.seq }));
+          return null;
+        }
+        this.insert(key, msg);
+        const rawGroup = ev.message.group;
+        const c = this.conv(key, { title: typeof rawGroup === 'object' && rawGroup?.name ? rawGroup.name : msg.outgoing ? key : (msg.display_name ?? key) });
+        if (!msg.outgoing && c.kind === 'direct' && msg.display_name) c.title = msg.display_name;
+        if (msg.created_at >= (c.last?.created_at ?? '')) {
+          c.last = msg;
+          c.updated_at = msg.created_at;
+        }
+        c.channel = msg.channel ?? c.channel;
+        c.archived = msg.outgoing ? c.archived : false;
+        delete this.state.typing[key];
+        if (!msg.outgoing && this.isUnreadFor(key, focused)) c.unread++;
+        this.changed();
+        return msg.outgoing ? null : msg;
+      }
+      case 'edit':
+        this.patchMsg(ev.message_id, () => ({ text: ev.text ?? '', edited_at: ev.final ? null : (ev.edited_at ?? new Date().toISOString()), streaming: ev.final ? false : undefined }));
+        return null;
+      case 'delta':
+        this.patchMsg(ev.message_id, (x) => {
+          const offset = typeof ev.offset === 'number' ? ev.offset : x.text.length;
+          if (offset > x.text.length) return {}; // a gap: the final edit will bring the whole text
+          return { text: x.text.slice(0, offset) + (ev.delta ?? ''), streaming: true };
+        });
+        return null;
+      case 'delete':
+        this.patchMsg(ev.message_id, () => ({ deleted: true, text: '', attachments: [] }));
+        return null;
+      case 'receipt':
+        this.patchMsg(ev.message_id, (x) => (STATUS_RANK[ev.status as MsgStatus] > STATUS_RANK[x.status] ? { status: ev.status } : {}));
+        return null;
+      case 'translation':
+        this.patchMsg(ev.message_id, () => ({ translation: { text: ev.text ?? ev.translation ?? '', language: ev.target ?? ev.language ?? '' } }));
+        return null;
+      case 'typing': {
+        const key = ev.group ? `group:${String(ev.group).replace(/^group:/, '')}` : ev.from;
+        if (!key) return null;
+        if (ev.typing === false) delete this.state.typing[key];
+        else this.state.typing[key] = { name: ev.display_name ?? ev.from, until: Date.now() + TYPING_TTL_MS };
+        this.changed();
+        return null;
+      }
+      case 'presence':
+        if (ev.address) {
+          this.state.online[ev.address] = !!ev.online;
+          this.changed();
+        }
+        return null;
+      default:
+        this.changed();
+        return null;
+    }
+  }
+
+  typingIn(key: string, now = Date.now()): string | null {
+    const t = this.state.typing[key];
+    return t && t.until > now ? t.name : null;
+  }
+
+  /** Incoming messages of a conversation not yet marked read; zeroes its unread count. */
+  takeUnread(key: string): string[] {
+    const m = this.state.msgs[key];
+    const c = this.state.conversations[key];
+    const ids = (m?.list ?? []).filter((x) => !x.outgoing && x.status !== 'read' && !x.id.startsWith('local_')).map((x) => x.id);
+    if (c && c.unread) {
+      c.unread = 0;
+      this.changed();
+    }
+    for (const id of ids) this.patchMsg(id, () => ({ status: 'read' }));
+    return ids;
+  }
+
+  setConn(conn: ConnState, transport?: 'ws' | 'poll' | null): void {
+    if (this.state.conn === conn && (transport === undefined || this.state.transport === transport)) return;
+    this.set({ conn, ...(transport !== undefined ? { transport } : {}) });
+  }
+
+  /** Searches the loaded messages of one conversation. */
+  searchIn(key: string, query: string): Msg[] {
+    const q = query.trim().toLowerCase();
+    if (!q) return [];
+    return (this.state.msgs[key]?.list ?? []).filter((m) => !m.deleted && (m.text.toLowerCase().includes(q) || m.attachments.some((a) => (a.name ?? '').toLowerCase().includes(q))));
+  }
+}

@@ -1,0 +1,165 @@
+// One conversation: header, the message log (a bounded window with "load older"), the
+// composer. Stream groups show observers a read-only composer.
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { chat, ui, groups, canWrite, loadOlder, markRead, setArchived, setBlocked, attempt } from '../app.ts';
+import { useStore, rovingKeys } from './hooks.ts';
+import { Avatar } from './Avatar.tsx';
+import { MessageItem } from './Message.tsx';
+import { Composer } from './Composer.tsx';
+import { exportConversation } from './exporting.ts';
+
+/** Messages rendered at once; "Load older" widens the window by this much. */
+export const WINDOW_STEP = 100;
+
+export function ChatView() {
+  const c = useStore(chat);
+  const u = useStore(ui);
+  const key = c.active;
+  const [size, setSize] = useState(WINDOW_STEP);
+  const logRef = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+  const [, tick] = useState(0);
+
+  useEffect(() => setSize(WINDOW_STEP), [key]);
+  // Re-render when a typing indicator expires.
+  useEffect(() => {
+    const t = setInterval(() => key && chat.state.typing[key] && tick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [key]);
+  useEffect(() => {
+    const onFocus = () => key && void markRead(key);
+    window.addEventListener('focus', onFocus);
+    return () => window.removeEventListener('focus', onFocus);
+  }, [key]);
+
+  const conv = key ? c.conversations[key] : undefined;
+  const m = key ? c.msgs[key] : undefined;
+  const { items, hiddenOlder } = key ? chat.window(key, size) : { items: [], hiddenOlder: 0 };
+  const lastId = items[items.length - 1]?.id;
+
+  useLayoutEffect(() => {
+    const el = logRef.current;
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
+  }, [lastId, key, items.length]);
+
+  if (!key || !conv) {
+    return (
+      <main class="chat empty-chat">
+        <p class="muted">Choose a conversation, or start one with New chat.</p>
+      </main>
+    );
+  }
+
+  const group = conv.kind === 'group' ? groups.get(key.slice(6)) : undefined;
+  const readOnly = conv.kind === 'group' && (conv.readOnly || (group ? !canWrite(group) : false));
+  const typingName = chat.typingIn(key);
+  const peerOnline = c.online[key];
+  const older = async () => {
+    const el = logRef.current;
+    const before = el ? el.scrollHeight - el.scrollTop : 0;
+    stick.current = false;
+    if (hiddenOlder > 0) setSize((s) => s + WINDOW_STEP);
+    else {
+      await loadOlder(key);
+      setSize((s) => s + WINDOW_STEP);
+    }
+    requestAnimationFrame(() => el && (el.scrollTop = el.scrollHeight - before));
+  };
+  const found = u.convSearchOpen && u.convSearch ? chat.searchIn(key, u.convSearch) : [];
+
+  return (
+    <main class="chat" aria-label={`Conversation with ${conv.title}`}>
+      <header class="chat-head">
+        <button class="icon back" aria-label="Back to conversations" onClick={() => ui.set({ pane: 'list' })}>
+          ←
+        </button>
+        <Avatar name={conv.title} online={peerOnline} />
+        <div class="chat-title">
+          <h2>{conv.title}</h2>
+          <small class="muted" aria-live="polite">
+            {typingName ? `${typingName} is typing…` : conv.kind === 'group' ? `${group?.mode === 'stream' ? 'Stream group' : 'Group'}${readOnly ? ' · read-only' : ''}` : conv.kind === 'saved' ? 'Notes to yourself' : key}
+          </small>
+        </div>
+        <div class="chat-actions" role="toolbar" aria-label="Conversation actions">
+          <button class="icon" aria-label="Search in conversation" aria-pressed={u.convSearchOpen} onClick={() => ui.set({ convSearchOpen: !u.convSearchOpen })}>
+            🔍
+          </button>
+          {conv.kind === 'group' && (
+            <button class="icon" aria-label="Group members and settings" onClick={() => ui.open('group', key.slice(6))}>
+              👥
+            </button>
+          )}
+          <button class="icon" aria-label="Export conversation" onClick={() => exportConversation(key)}>
+            ⤓
+          </button>
+          {conv.kind !== 'group' && (
+            <button class="icon" aria-label={conv.archived ? 'Unarchive conversation' : 'Archive conversation'} onClick={() => void setArchived(key, !conv.archived)}>
+              🗄
+            </button>
+          )}
+          {conv.kind === 'direct' && (
+            <>
+              <button class="icon" aria-label={`Block ${conv.title}`} onClick={() => confirm(`Block ${conv.title}? They will not be able to message you.`) && void setBlocked(key, true)}>
+                ⛔
+              </button>
+              <button class="icon" aria-label={`Report ${conv.title}`} onClick={() => ui.open('report', `address:${key}`)}>
+                ⚑
+              </button>
+            </>
+          )}
+        </div>
+      </header>
+      {u.convSearchOpen && (
+        <div class="conv-search" role="search">
+          <input type="search" autofocus aria-label="Search in this conversation" placeholder="Search in this conversation" value={u.convSearch} onInput={(e) => ui.set({ convSearch: e.currentTarget.value })} />
+          <span class="muted" role="status">
+            {u.convSearch ? `${found.length} found` : ''}
+          </span>
+          {found.length > 0 && (
+            <ul class="found">
+              {found.slice(-20).map((f) => (
+                <li key={f.id}>
+                  <button class="link" onClick={() => focusMessage(f.id)}>
+                    {f.text.slice(0, 80) || f.attachments[0]?.name}
+                  </button>
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+      <div
+        class="log"
+        role="log"
+        aria-label={`Messages with ${conv.title}`}
+        aria-live="polite"
+        ref={logRef}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 60;
+        }}
+        onKeyDown={(e) => rovingKeys(e, logRef.current, '.msg')}
+      >
+        {(hiddenOlder > 0 || m?.hasMore) && (
+          <button class="older" onClick={() => void older()}>
+            Load older messages
+          </button>
+        )}
+        {m && !m.loaded && <p class="muted center">Loading…</p>}
+        {m?.loaded && items.length === 0 && <p class="muted center">No messages yet. Say hello!</p>}
+        {items.map((msg, i) => (
+          <MessageItem key={msg.localId ?? msg.id} msg={msg} tabbable={i === items.length - 1} group={conv.kind === 'group'} />
+        ))}
+      </div>
+      <Composer key={key} convKey={key} readOnly={readOnly} />
+    </main>
+  );
+}
+
+function focusMessage(id: string) {
+  const el = document.getElementById(`m-${id}`);
+  el?.scrollIntoView({ block: 'center' });
+  el?.focus();
+}
+
+export { attempt };

@@ -1,0 +1,144 @@
+// One message: sender, quoted reply, text (direction from its script), attachments,
+// translation caption, time, edited mark, delivery status, and its action menu.
+import { useRef, useState } from 'preact/hooks';
+import type { Msg } from '../stores/chat.ts';
+import { chat, ui, deleteMessage, retry } from '../app.ts';
+import { speak, translateMessage } from '../features.ts';
+import { textDirection } from '../lib/parse.ts';
+import { AttachmentView } from './Media.tsx';
+import { shortTime } from './Sidebar.tsx';
+
+const STATUS_LABEL: Record<string, string> = { pending: 'Sending', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not sent' };
+const STATUS_ICON: Record<string, string> = { pending: '◷', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
+
+export function MessageItem({ msg, tabbable, group }: { msg: Msg; tabbable: boolean; group: boolean }) {
+  const [menu, setMenu] = useState(false);
+  const ref = useRef<HTMLDivElement>(null);
+  const quoted = msg.reply_to ? chat.find(msg.reply_to) : undefined;
+  const mine = msg.outgoing;
+  const sender = mine ? 'You' : (msg.display_name ?? msg.from);
+
+  const actions: { label: string; key?: string; run: () => void; show: boolean }[] = [
+    { label: 'Reply', key: 'r', show: !msg.deleted && !msg.localId, run: () => (ui.set({ replyTo: msg.id, editing: null }), document.getElementById('composer')?.focus()) },
+    { label: 'Copy text', key: 'c', show: !msg.deleted && !!msg.text, run: () => void navigator.clipboard?.writeText(msg.text).then(() => ui.notify('Copied.'), () => ui.notify('Copy is not allowed here.', 'error')) },
+    { label: 'Edit', key: 'e', show: mine && !msg.deleted && !msg.localId, run: () => (ui.set({ editing: msg.id, replyTo: null }), document.getElementById('composer')?.focus()) },
+    { label: 'Translate', show: !msg.deleted && !!msg.text && !msg.localId, run: () => void translateMessage(msg.id) },
+    { label: 'Read aloud', show: !msg.deleted && !!(msg.translation?.text || msg.text), run: () => void speak(msg.translation?.text || msg.text, msg.translation?.language || undefined) },
+    { label: 'Report', show: !mine && !msg.localId, run: () => ui.open('report', `message:${msg.id}`) },
+    { label: 'Retry', show: msg.status === 'failed', run: () => void retry(msg.localId!) },
+    { label: 'Delete', key: 'Delete', show: (mine || !!msg.localId) && !msg.deleted, run: () => confirm('Delete this message for everyone?') && void deleteMessage(msg.localId ?? msg.id) },
+  ];
+  const visible = actions.filter((a) => a.show);
+
+  const onKey = (e: KeyboardEvent) => {
+    if (e.target !== ref.current) return;
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      setMenu(true);
+      return;
+    }
+    const a = visible.find((x) => x.key && (x.key === e.key || x.key === e.key.toLowerCase()));
+    if (a && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      e.preventDefault();
+      a.run();
+    }
+  };
+
+  return (
+    <div
+      id={`m-${msg.id}`}
+      ref={ref}
+      class={`msg ${mine ? 'mine' : 'theirs'} ${msg.deleted ? 'deleted' : ''} ${msg.status}`}
+      tabIndex={tabbable ? 0 : -1}
+      role="article"
+      aria-label={`${sender}, ${shortTime(msg.created_at)}`}
+      onKeyDown={onKey}
+    >
+      {(group || !mine) && !mine && <div class="sender">{sender}</div>}
+      {quoted && (
+        <blockquote class="quote" aria-label={`Reply to ${quoted.outgoing ? 'you' : (quoted.display_name ?? quoted.from)}`}>
+          <strong>{quoted.outgoing ? 'You' : (quoted.display_name ?? quoted.from)}</strong> {quoted.deleted ? 'Message deleted' : quoted.text.slice(0, 140) || '📎'}
+        </blockquote>
+      )}
+      {msg.deleted ? (
+        <p class="text muted">
+          <em>Message deleted</em>
+        </p>
+      ) : (
+        <>
+          {msg.text && (
+            <p class="text" dir={textDirection(msg.text)}>
+              {msg.text}
+              {msg.streaming && <span class="cursor" aria-label="still writing" />}
+            </p>
+          )}
+          {msg.attachments.map((a) => (
+            <AttachmentView key={a.file_id} a={a} />
+          ))}
+          {msg.translation?.text && (
+            <p class="translation" lang={msg.translation.language || undefined} dir={textDirection(msg.translation.text)}>
+              <span class="muted">Translation{msg.translation.language ? ` (${msg.translation.language})` : ''}:</span> {msg.translation.text}
+            </p>
+          )}
+        </>
+      )}
+      <div class="meta">
+        {msg.edited_at && !msg.deleted && <span class="muted">edited · </span>}
+        <time dateTime={msg.created_at}>{shortTime(msg.created_at)}</time>
+        {mine && (
+          <span class={`status ${msg.status}`} title={STATUS_LABEL[msg.status]} aria-label={STATUS_LABEL[msg.status]}>
+            {' '}
+            {STATUS_ICON[msg.status]}
+          </span>
+        )}
+        {msg.error && <span class="error"> {msg.error}</span>}
+        {visible.length > 0 && (
+          <button class="icon more" aria-label="Message actions" aria-haspopup="menu" aria-expanded={menu} tabIndex={-1} onClick={() => setMenu(!menu)}>
+            ⋯
+          </button>
+        )}
+      </div>
+      {menu && <ActionMenu items={visible} onClose={() => (setMenu(false), ref.current?.focus())} />}
+    </div>
+  );
+}
+
+function ActionMenu({ items, onClose }: { items: { label: string; run: () => void }[]; onClose: () => void }) {
+  const ref = useRef<HTMLUListElement>(null);
+  return (
+    <ul
+      class="menu"
+      role="menu"
+      aria-label="Message actions"
+      ref={(el) => {
+        ref.current = el;
+        if (el && !el.contains(document.activeElement)) el.querySelector<HTMLElement>('[role=menuitem]')?.focus();
+      }}
+      onKeyDown={(e) => {
+        const list = [...(ref.current?.querySelectorAll<HTMLElement>('[role=menuitem]') ?? [])];
+        const i = list.indexOf(document.activeElement as HTMLElement);
+        if (e.key === 'ArrowDown') list[(i + 1) % list.length]?.focus();
+        else if (e.key === 'ArrowUp') list[(i - 1 + list.length) % list.length]?.focus();
+        else if (e.key === 'Escape' || e.key === 'Tab') onClose();
+        else return;
+        e.preventDefault();
+        e.stopPropagation();
+      }}
+    >
+      {items.map((a) => (
+        <li key={a.label} role="none">
+          <button
+            role="menuitem"
+            tabIndex={-1}
+            onClick={() => {
+              onClose();
+              a.run();
+            }}
+          >
+            {a.label}
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}
