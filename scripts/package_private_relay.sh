@@ -15,6 +15,9 @@ rm -rf "$stage" "$out/$name.tar.gz"
 mkdir -p "$stage"
 cd "$root"
 
+# The browser app ships built (web/dist), so the box needs no build step.
+node --import tsx scripts/build-web.ts
+
 # What the relay, the CLI and the bridge run from; tests, CI and benchmarks stay behind.
 for f in package.json package-lock.json tsconfig.json README.md .env.example; do
   cp "$f" "$stage/"

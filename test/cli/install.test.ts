@@ -69,6 +69,9 @@ describe('private-relay tarball', () => {
         }
       }, 20_000, 100);
       assert.equal(health!.body.status, 'ok');
+      const gui = await request(url, 'GET', '/app/webchat/chat.html');
+      assert.equal(gui.status, 200, 'the built GUI ships in the tarball');
+      assert.match(String(gui.body), /<html/i);
       assert.ok(existsSync(join(install, 'data/relay_identity_ed25519.json')), 'data lives beside start_relay.sh');
 
       // The CLI from the install, from another directory.
