@@ -122,23 +122,6 @@ export function persona(config: string, email: string) {
 
 export const newConfigDir = () => tempDir('pchat-cli-');
 
-/** True when the relay serves `method path` (a 404 route_not_found means the route is absent). */
-export async function hasRoute(t: TestRelay, method: string, path: string, token?: string): Promise<boolean> {
-  const r = await t.api(method, path, method === 'GET' ? undefined : {}, token);
-  return !(r.status === 404 && r.body?.error === 'route_not_found');
-}
-
-/** True when the relay upgrades /api/v1/webchat/ws (404 = no WebSocket route yet). */
-export async function hasWebSocket(t: TestRelay, token: string): Promise<boolean> {
-  const { default: WebSocket } = await import('ws');
-  return new Promise((resolveP) => {
-    const ws = new WebSocket(t.url.replace(/^http/, 'ws') + '/api/v1/webchat/ws', { headers: { 'x-pchat-session': token } });
-    ws.on('open', () => (ws.close(), resolveP(true)));
-    ws.on('unexpected-response', (_q, res) => (res.resume(), resolveP(res.statusCode !== 404)));
-    ws.on('error', () => resolveP(false));
-  });
-}
-
 /** One line on stderr, prefixed, no stack trace. */
 export function assertOneErrorLine(r: CliResult): string {
   const lines = r.stderr.split('\n').filter((l) => l.trim());

@@ -6,7 +6,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { startTestRelay, type TestRelay } from '../helpers.ts';
-import { assertOneErrorLine, hasRoute, hasWebSocket, jsonLines, LiveCli, newConfigDir, persona, personaFiles, runCli } from './cli-helpers.ts';
+import { assertOneErrorLine, jsonLines, LiveCli, newConfigDir, persona, personaFiles, runCli } from './cli-helpers.ts';
 
 describe('webchat-cli', () => {
   let t: TestRelay;
@@ -139,11 +139,7 @@ describe('webchat-cli', () => {
     assert.match(two.stdout, /alex \(Alex\): text two\n$/);
   });
 
-  test('--to group:grp_… sends to a group', async (ctx) => {
-    if (!(await hasRoute(t, 'GET', '/api/v1/webchat/groups', alex.token))) {
-      ctx.skip('the relay has no /api/v1/webchat/groups route yet (groups land with the lead’s issue)');
-      return;
-    }
+  test('--to group:grp_… sends to a group', async () => {
     const g = await t.api('POST', '/api/v1/webchat/groups', { name: 'Builds', visibility: 'private', mode: 'chat' }, alex.token);
     assert.equal(g.status, 200, JSON.stringify(g.body));
     const gid: string = g.body.group?.id ?? g.body.group_id ?? g.body.id;
@@ -162,7 +158,7 @@ describe('webchat-cli', () => {
     assert.equal(inbox.at(-1).group, gid);
   });
 
-  test('files: uploaded in parallel, audio goes as a voice clip, the receiver gets working links', async (ctx) => {
+  test('files: uploaded in parallel, audio goes as a voice clip, the receiver gets working links', async () => {
     const dir = newConfigDir();
     const note = join(dir, 'note.wav');
     const report = join(dir, 'report.txt');
@@ -170,14 +166,6 @@ describe('webchat-cli', () => {
     const clip = wav(0.5);
     writeFileSync(note, clip);
     writeFileSync(report, 'quarterly report\n');
-    if (!(await hasRoute(t, 'POST', '/api/v1/webchat/upload', alex.token))) {
-      // Until uploads land, the CLI must say so in one line instead of failing obscurely.
-      const r = await agent('--to', 'alex', '--file', report);
-      assert.equal(r.code, 1);
-      assert.match(assertOneErrorLine(r), /does not accept uploads/);
-      ctx.skip('the relay has no POST /api/v1/webchat/upload route yet (uploads land with issue-files); only the refusal was checked');
-      return;
-    }
     const r = await agent('--to', 'alex', '--file', note, '--file', report, '--caption', 'two files', '--json');
     assert.equal(r.code, 0, r.stderr);
     const [sent] = jsonLines(r.stdout);
@@ -198,11 +186,7 @@ describe('webchat-cli', () => {
   });
 
   for (const transport of ['poll', 'ws'] as const) {
-    test(`watch (${transport}): presence on, a message within a second, edits and deletions, offline on SIGTERM`, async (ctx) => {
-      if (transport === 'ws' && !(await hasWebSocket(t, alex.token))) {
-        ctx.skip('the relay has no WebSocket at /api/v1/webchat/ws yet (lands with the lead’s realtime issue)');
-        return;
-      }
+    test(`watch (${transport}): presence on, a message within a second, edits and deletions, offline on SIGTERM`, async () => {
       await agent('--inbox');
       const w = new LiveCli(cfg, ['agent@example.com', '--quiet-url', '--watch', '--json', '--transport', transport]);
       try {
@@ -232,11 +216,7 @@ describe('webchat-cli', () => {
       assert.equal(offline.body.users[0].online, false);
     });
 
-    test(`watch (${transport}): a restart neither loses nor repeats a message`, async (ctx) => {
-      if (transport === 'ws' && !(await hasWebSocket(t, alex.token))) {
-        ctx.skip('the relay has no WebSocket at /api/v1/webchat/ws yet (lands with the lead’s realtime issue)');
-        return;
-      }
+    test(`watch (${transport}): a restart neither loses nor repeats a message`, async () => {
       await agent('--inbox');
       const args = ['agent@example.com', '--quiet-url', '--watch', '--json', '--transport', transport];
       const w1 = new LiveCli(cfg, args);
