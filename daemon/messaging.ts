@@ -189,20 +189,7 @@ export class Messaging {
     const lane = LoopGuard.lane(auth.user, to);
     const hops = to === auth.user ? 0 : this.loopGuard.check(lane, auth.user, body.hops);
     const at = Date.now();
-    const msg = {
-      id: `msg_${randomHex(12)}`,
-      from_user: auth.user,
-      to_user: to,
-      from: auth.record.chat_address,
-      to: this.address(to),
-      text,
-      reply_to: body.reply_to,
-      attachments: body.attachments,
-      sender_session: auth.sid,
-      ...(opts.streaming ? { streaming: true } : {}),
-      ...(hops ? { hops } : {}),
-      at,
-    };
+    const msg = { ...this.body(auth, body, text, opts, hops, at), to_user: to, to: this.address(to) };
     const idem = idemKey ? { idem_key: idemKey, body_hash: bodyHash } : {};
     let seq: number;
     if (to === auth.user) {
@@ -217,6 +204,22 @@ export class Messaging {
     await this.core.commit([to, auth.user]);
     this.media.onSent(msg); // media: receive-side translation, after the send is durable
     return { ...this.replyOf(msg.id, seq, at, msg.to), ...(opts.streaming ? { streaming: true } : {}) };
+  }
+
+  /** What every new message carries, direct or to a group. */
+  private body(auth: Auth, body: SendBody, text: string, opts: { streaming?: boolean }, hops: number, at: number) {
+    return {
+      id: `msg_${randomHex(12)}`,
+      from_user: auth.user,
+      from: auth.record.chat_address,
+      text,
+      reply_to: body.reply_to,
+      attachments: body.attachments,
+      sender_session: auth.sid,
+      ...(opts.streaming ? { streaming: true } : {}),
+      ...(hops ? { hops } : {}),
+      at,
+    };
   }
 
   private replyOf(id: string, seq: number, at: number, to: string): SendReply {
@@ -240,23 +243,14 @@ export class Messaging {
     const lane = LoopGuard.lane(auth.user, '', group.id);
     const hops = this.loopGuard.check(lane, auth.user, body.hops);
     const at = Date.now();
-    const id = `msg_${randomHex(12)}`;
     const event: GroupEvent = {
       type: 'g_msg',
       n: group.count + 1,
-      id,
       group: group.id,
-      from_user: auth.user,
-      from: auth.record.chat_address,
-      text,
-      reply_to: body.reply_to,
-      attachments: body.attachments,
-      sender_session: auth.sid,
-      ...(opts.streaming ? { streaming: true } : {}),
-      ...(hops ? { hops } : {}),
+      ...this.body(auth, body, text, opts, hops, at),
       ...(idemKey ? { idem_key: idemKey, body_hash: bodyHash } : {}),
-      at,
     };
+    const id = event.id;
     const [seq] = this.core.applyGroup(group.id, [event]);
     this.loopGuard.record(lane, auth.user, hops, at);
     await this.core.commit(Object.keys(group.members));
