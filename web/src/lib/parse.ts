@@ -103,8 +103,8 @@ export function parseCsv(text: string): string[][] {
 }
 
 function csvField(v: string): string {
-  // A leading = + - @ would run as a formula in a spreadsheet.
-  const safe = /^[=+\-@]/.test(v) ? `'${v}` : v;
+  // A leading = + - @ would run as a formula in a spreadsheet (a plain phone number cannot).
+  const safe = /^[=+\-@]/.test(v) && !/^\+?[0-9][0-9 ()-]*$/.test(v) ? `'${v}` : v;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
