@@ -68,7 +68,9 @@ export type InboxEvent =
   | { type: 'blocked'; user: string; at: number }
   | { type: 'unblocked'; user: string; at: number }
   | { type: 'conversation_deleted'; peer: string; upto: number; at: number }
-  | { type: 'archived'; peer: string; archived: boolean; at: number };
+  | { type: 'archived'; peer: string; archived: boolean; at: number }
+  /** Receive-side translation of a message (or a voice clip's transcript) in this inbox: daemon/translation.ts. */
+  | { type: 'translation'; id: string; part: string; language: string; text: string; source_language: string; engine: string; pivot?: string; transcript?: string; at: number };
 
 export interface InboxContext {
   user: string;

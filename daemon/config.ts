@@ -56,6 +56,28 @@ export const DEFAULT_LIVE_BUFFER_BYTES = 1024 * 1024;
 export const DEFAULT_HEARTBEAT_MS = 25_000;
 /** Members per group: large stream groups are the point; this bounds the roster in memory. */
 export const DEFAULT_GROUP_MAX_MEMBERS = 10_000;
+/** The GUI's multi-file picker sends a handful at once; more is a script, not a person. */
+export const DEFAULT_UPLOAD_MAX_FILES = 20;
+/** A day of heavy use (a few hundred photos and clips), small enough to protect a small box's disk. */
+export const DEFAULT_UPLOAD_DAILY_BYTES = 2 * 1024 ** 3;
+/** Long enough for any voice message; pocketsphinx runs near real time, so longer would tie up the worker. */
+export const DEFAULT_TRANSCRIBE_MAX_SECONDS = 300;
+/** A paragraph or two read aloud; longer text is a document, not a chat message. */
+export const DEFAULT_SPEAK_MAX_CHARS = 2_000;
+/** Local engines (Debian packages) by default: nothing leaves the box unless an operator says so. */
+export const DEFAULT_TRANSLATE_ENGINE = 'apertium';
+export const DEFAULT_TRANSCRIBE_ENGINE = 'pocketsphinx';
+export const DEFAULT_SPEAK_ENGINE = 'espeak';
+/** HTTP engines get this long per call; a slow engine must not hold a request forever. */
+export const DEFAULT_ENGINE_TIMEOUT_MS = 60_000;
+
+export interface EngineConfig<E extends string> {
+  engine: E;
+  /** Base URL of an HTTP engine (LibreTranslate-compatible or OpenAI-compatible). */
+  url: string | null;
+  apiKey: string | null;
+  model: string | null;
+}
 
 export interface Config {
   host: string;
@@ -92,6 +114,16 @@ export interface Config {
   liveBufferBytes: number;
   heartbeatMs: number;
   groupMaxMembers: number;
+  uploadMaxFiles: number;
+  uploadDailyBytes: number;
+  transcribeMaxSeconds: number;
+  speakMaxChars: number;
+  /** Where engine programs (ffmpeg, apertium, pocketsphinx, espeak-ng, flite) are looked up. */
+  enginePath: string;
+  engineTimeoutMs: number;
+  translate: EngineConfig<'apertium' | 'libretranslate' | 'openai' | 'off'>;
+  transcribe: EngineConfig<'pocketsphinx' | 'openai' | 'off'>;
+  speak: EngineConfig<'espeak' | 'openai' | 'off'> & { voice: string | null };
 }
 
 export class ConfigError extends Error {}
@@ -159,6 +191,16 @@ export function loadConfig(env: Env = readEnv()): Config {
     };
   }
 
+  const engine = <E extends string>(prefix: string, fallback: E, allowed: readonly E[], http: readonly E[]): EngineConfig<E> => {
+    const name = oneOf(`${prefix}_ENGINE`, fallback, allowed);
+    const url = str(`${prefix}_URL`, '') || null;
+    if (http.includes(name)) {
+      if (!url) throw new ConfigError(`${prefix}_URL: required when ${prefix}_ENGINE=${name}`);
+      if (!/^https?:\/\/[^\s]+$/.test(url)) throw new ConfigError(`${prefix}_URL=${JSON.stringify(url)}: expected an http(s) URL`);
+    }
+    return { engine: name, url: url?.replace(/\/+$/, '') ?? null, apiKey: str(`${prefix}_API_KEY`, '') || null, model: str(`${prefix}_MODEL`, '') || null };
+  };
+
   return {
     host,
     port: int('PORT', DEFAULT_PORT, 0, 65535),
@@ -187,5 +229,17 @@ export function loadConfig(env: Env = readEnv()): Config {
     liveBufferBytes: int('PCHAT_LIVE_BUFFER_BYTES', DEFAULT_LIVE_BUFFER_BYTES, 4096, 1024 ** 3),
     heartbeatMs: int('PCHAT_HEARTBEAT_MS', DEFAULT_HEARTBEAT_MS, 100, 45_000),
     groupMaxMembers: int('PCHAT_GROUP_MAX_MEMBERS', DEFAULT_GROUP_MAX_MEMBERS, 2, 10_000_000),
+    uploadMaxFiles: int('PCHAT_UPLOAD_MAX_FILES', DEFAULT_UPLOAD_MAX_FILES, 1, 1000),
+    uploadDailyBytes: int('PCHAT_UPLOAD_DAILY_BYTES', DEFAULT_UPLOAD_DAILY_BYTES, 1, 1024 ** 5),
+    transcribeMaxSeconds: int('PCHAT_TRANSCRIBE_MAX_SECONDS', DEFAULT_TRANSCRIBE_MAX_SECONDS, 1, 86_400),
+    speakMaxChars: int('PCHAT_SPEAK_MAX_CHARS', DEFAULT_SPEAK_MAX_CHARS, 1, 1_000_000),
+    enginePath: str('PCHAT_ENGINE_PATH', env.PATH ?? '/usr/local/bin:/usr/bin:/bin'),
+    engineTimeoutMs: int('PCHAT_ENGINE_TIMEOUT_MS', DEFAULT_ENGINE_TIMEOUT_MS, 100, 3_600_000),
+    translate: engine('PCHAT_TRANSLATE', DEFAULT_TRANSLATE_ENGINE, ['apertium', 'libretranslate', 'openai', 'off'] as const, ['libretranslate', 'openai']),
+    transcribe: engine('PCHAT_TRANSCRIBE', DEFAULT_TRANSCRIBE_ENGINE, ['pocketsphinx', 'openai', 'off'] as const, ['openai']),
+    speak: {
+      ...engine('PCHAT_SPEAK', DEFAULT_SPEAK_ENGINE, ['espeak', 'openai', 'off'] as const, ['openai']),
+      voice: str('PCHAT_SPEAK_VOICE', '') || null,
+    },
   };
 }

@@ -11,6 +11,7 @@ import type { Auth } from './accounts.ts';
 import { Core, Group, Inbox, iso } from './core.ts';
 import type { MessageRecord } from './projections.ts';
 import type { EphemeralEvent } from './waiters.ts';
+import { NO_MEDIA, type MessageMedia } from './media.ts';
 
 /** Default and largest poll batch (the seed's clients ask for 20–50). */
 export const DEFAULT_POLL_LIMIT = 20;
@@ -49,6 +50,8 @@ interface Source {
 export class Feed {
   /** Called when a session starts or stops holding a live connection (long-poll, WS, SSE). */
   onLive: (auth: Auth, delta: 1 | -1) => void = () => {};
+  /** Files and translation (daemon/media.ts): attachment details and translations out. */
+  media: MessageMedia = NO_MEDIA;
 
   constructor(private readonly core: Core) {}
 
@@ -148,8 +151,9 @@ export class Feed {
       case 'g_msg': {
         const rec = projections.message(ev.id);
         if (!rec) return null;
-        const message = this.messageView(rec, seq);
         const outgoing = ev.type === 'msg_out' || (ev.type === 'g_msg' && ev.from_user === user);
+        // media: the reader's receive-side translation, when already computed
+        const message = { ...this.messageView(rec, seq), ...(outgoing ? {} : { translation: this.media.translationFor(user, rec) ?? null }) };
         const event = { type: 'message', seq, outgoing, message };
         const incoming = !outgoing && ev.sender_session !== consumer;
         const delivered = ev.type === 'msg_in' && ev.from_user !== user && !rec.delivered_at ? rec : undefined;
@@ -168,6 +172,10 @@ export class Feed {
         return { event: { type: 'receipt', seq, message_id: ev.id, status: ev.status, by: ev.by, at: iso(ev.at) } };
       case 'group_note':
         return { event: { type: 'group', seq, group_id: ev.group, action: ev.action, name: ev.name, at: iso(ev.at) } };
+      case 'translation': {
+        const media = this.media.clientEvent(seq, ev); // media: `translation` events
+        return media ? { event: media } : null;
+      }
     }
     if (!stream.startsWith('group:')) return null;
     const group_id = stream.slice(6);
@@ -217,7 +225,7 @@ export class Feed {
       display_name: sender?.display_name,
       text: rec.text,
       reply_to: rec.reply_to ?? null,
-      attachments: rec.attachments ?? [],
+      attachments: this.media.attachmentViews(rec.attachments),
       created_at: iso(rec.created_at),
       edited_at: iso(rec.edited_at),
       deleted: rec.deleted_at !== null,

@@ -10,6 +10,7 @@ import { decideWrite, isMember, type GroupContext, type GroupEvent } from '../ac
 import type { Auth } from './accounts.ts';
 import { Account, Core, iso, randomHex, sha256 } from './core.ts';
 import type { Feed } from './feed.ts';
+import { NO_MEDIA, type MessageMedia } from './media.ts';
 import { LoopGuard } from './loopguard.ts';
 import type { MessageRecord } from './projections.ts';
 import type { EphemeralEvent } from './waiters.ts';
@@ -48,6 +49,8 @@ const PHONE_CHANNELS = new Set(['sms', 'wa', 'tg', 'email', 'notify']);
 export class Messaging {
   private readonly inflight = new Map<string, Promise<{ hash: string; reply: SendReply }>>();
   readonly loopGuard: LoopGuard;
+  /** Files and translation (daemon/media.ts): attachments in, receive-side translation after a send. */
+  media: MessageMedia = NO_MEDIA;
 
   constructor(
     private readonly core: Core,
@@ -115,6 +118,17 @@ export class Messaging {
     if (!allowEmpty && !text.trim()) throw new Refusal('validation_failed', 'text must not be empty');
   }
 
+  /** Refuses (as a send would) when the caller may not post to `to` — e.g. before an upload. */
+  assertCanSend(auth: Auth, to: string) {
+    const target = this.resolveTarget(auth, to);
+    if (target.kind === 'group') {
+      const write = decideWrite(target.group, auth.user);
+      if (write.refusal) throw write.refusal;
+    } else if (target.user !== auth.user && this.ctx(target.user).blocked.includes(auth.user)) {
+      throw new Refusal('blocked', 'the recipient does not accept messages from you');
+    }
+  }
+
   // ---------- send ----------
 
   async send(auth: Auth, body: SendBody, opts: { streaming?: boolean } = {}): Promise<SendReply> {
@@ -126,6 +140,7 @@ export class Messaging {
       throw new Refusal('validation_failed', `channel must be one of pchat, sms, wa, tg, email, notify`);
     }
     this.ownAddress(auth, body.source, 'source');
+    body = { ...body, attachments: this.media.resolveAttachments(body) }; // media: checked + parsed from text
     const text = body.text ?? '';
     this.checkText(text, !!body.attachments?.length || !!opts.streaming);
     if (auth.record.suspended) throw new Refusal('suspended', 'your account is suspended from sending after abuse reports');
@@ -200,6 +215,7 @@ export class Messaging {
     }
     this.loopGuard.record(lane, auth.user, hops, at);
     await this.core.commit([to, auth.user]);
+    this.media.onSent(msg); // media: receive-side translation, after the send is durable
     return { ...this.replyOf(msg.id, seq, at, msg.to), ...(opts.streaming ? { streaming: true } : {}) };
   }
 

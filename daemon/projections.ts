@@ -5,10 +5,11 @@ import type { Journal, StoredEvent } from '../journal/journal.ts';
 import type { InboxEvent, MessageBody } from '../actors/inbox.ts';
 import type { AccountEvent } from '../actors/account.ts';
 import type { GroupEvent, JoinPolicy, Mode, Visibility } from '../actors/group.ts';
+import { MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
 
 export const PROJECTION_VERSION = 2;
 
-export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'idem', 'blocks', 'reports', 'groups'] as const;
+export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'idem', 'blocks', 'reports', 'groups', ...MEDIA_INDEXES] as const;
 
 export interface UserRecord {
   id: string;
@@ -83,8 +84,12 @@ export class Projections {
   // Read on every request (auth) and every message view; changed only by our own projector.
   private readonly users = new Map<string, UserRecord>();
   private readonly tokens = new Map<string, TokenRecord>();
+  /** Files, transcripts, translations, language prefs (daemon/media-projections.ts). */
+  readonly media: MediaProjections;
 
-  constructor(private readonly j: Journal) {}
+  constructor(private readonly j: Journal) {
+    this.media = new MediaProjections(j);
+  }
 
   private remember<T>(cache: Map<string, T>, key: string, value: T) {
     if (cache.size >= CACHE_MAX) cache.clear();
@@ -173,6 +178,7 @@ export class Projections {
     if (kind === 'inbox') this.inbox(id, seq, event as InboxEvent);
     else if (kind === 'group') this.group(id, seq, event as GroupEvent);
     else if (kind === 'user') this.account(id, event as AccountEvent);
+    else this.media.apply(kind, id, event);
   }
 
   private putMessage(ev: Omit<MsgEvent, 'type'> & { group?: string; n?: number; group_seq?: number }) {

@@ -14,6 +14,7 @@ import { createMailer } from './mailer.ts';
 import { Feed } from './feed.ts';
 import { Groups } from './groups.ts';
 import { LiveRegistry } from './live.ts';
+import { Media } from './media.ts';
 import { Messaging } from './messaging.ts';
 import { Presence } from './presence.ts';
 
@@ -32,6 +33,7 @@ export interface Services {
   groups: Groups;
   live: LiveRegistry;
   presence: Presence;
+  media: Media;
   draining: () => boolean;
 }
 
@@ -60,6 +62,10 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
   const presence = new Presence(core);
   feed.onLive = (auth, delta) => presence.live(auth, delta);
   presence.publicGroups = (q, limit) => groups.publicGroups(q, limit);
+  const media = new Media(core);
+  await media.init();
+  messaging.media = media;
+  feed.media = media;
   presence.onTyping = (auth, to, typing) => {
     try {
       messaging.typing(auth, to, typing);
@@ -68,7 +74,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
     }
   };
   let draining = false;
-  const services: Services = { core, accounts, messaging, feed, groups, live, presence, draining: () => draining };
+  const services: Services = { core, accounts, messaging, feed, groups, live, presence, media, draining: () => draining };
 
   const app = await buildApp(services, log);
   await app.listen({ host: config.host, port: config.port });
@@ -107,6 +113,8 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         const straggler = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);
         await app.close();
         clearTimeout(straggler);
+        await media.translation.settled();
+        media.close();
         await journal.close();
         mailer.close();
       })();

@@ -16,6 +16,8 @@ import messageRoutes from './messages.ts';
 import presenceRoutes from './presence.ts';
 import groupRoutes from './groups.ts';
 import realtimeRoutes from './realtime.ts';
+import fileRoutes from './files.ts';
+import translateRoutes from './translate.ts';
 import webappRoutes from './webapp.ts';
 
 declare module 'fastify' {
@@ -126,6 +128,8 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(messageRoutes);
   await app.register(groupRoutes);
   await app.register(realtimeRoutes);
+  await app.register(fileRoutes);
+  await app.register(translateRoutes);
   await app.register(webappRoutes);
   return app as unknown as FastifyInstance;
 }

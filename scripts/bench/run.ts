@@ -16,6 +16,7 @@ import type { Pair, PhaseResult, PhaseSpec } from './protocol.ts';
 import { startRelayProcess, type RelayProcess } from './relay-proc.ts';
 import { evaluateTargets, renderReport, type PhaseFigures, type Report } from './report.ts';
 import { runRestartProbe } from './restart.ts';
+import { renderMedia, runMediaBench } from './media.ts';
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 /** statfs type of tmpfs: there fsync is free and the journal lives in RAM. */
@@ -150,6 +151,9 @@ async function main() {
     log,
   );
 
+  // Files, voice and translation: a separate step with its own relay process.
+  const media = await runMediaBench(cfg.quick, log);
+
   const closed = relay.phases[0];
   const partial = {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model?.trim() ?? '?', node: process.version, platform: process.platform, busyBeforePct: busyBefore },
@@ -164,9 +168,9 @@ async function main() {
     restart,
   };
   const report: Report = { ...partial, targets: evaluateTargets(partial), totalSeconds: (performance.now() - started) / 1000 };
-  process.stdout.write(renderReport(report) + '\n');
+  process.stdout.write(renderReport(report) + '\n\n' + renderMedia(media) + '\n');
   // The raw per-phase results stay out of the JSON line; every figure above is in it.
-  const json = { ...report, echo: { ...report.echo, raw: undefined }, relay: report.relay.map((p) => ({ ...p, raw: undefined })) };
+  const json = { ...report, echo: { ...report.echo, raw: undefined }, relay: report.relay.map((p) => ({ ...p, raw: undefined })), media };
   process.stdout.write(JSON.stringify(json) + '\n');
 
   // Real-time figures (WebSocket pairs, fan-out, idle connections): their own relay and load

@@ -164,9 +164,11 @@ describe('webchat-cli', () => {
 
   test('files: uploaded in parallel, audio goes as a voice clip, the receiver gets working links', async (ctx) => {
     const dir = newConfigDir();
-    const note = join(dir, 'note.ogg');
+    const note = join(dir, 'note.wav');
     const report = join(dir, 'report.txt');
-    writeFileSync(note, Buffer.from('OggS fake voice clip bytes'));
+    // A real (if silent) clip: the relay sniffs the bytes, it does not trust the name.
+    const clip = wav(0.5);
+    writeFileSync(note, clip);
     writeFileSync(report, 'quarterly report\n');
     if (!(await hasRoute(t, 'POST', '/api/v1/webchat/upload', alex.token))) {
       // Until uploads land, the CLI must say so in one line instead of failing obscurely.
@@ -192,7 +194,7 @@ describe('webchat-cli', () => {
     assert.match(att.url, /^http:\/\/127\.0\.0\.1:\d+\/api\/v1\/webchat\/files\//);
     const dl = await fetch(att.url, { headers: { 'x-pchat-session': persona(cfg, 'agent@example.com').token } });
     assert.equal(dl.status, 200);
-    assert.equal(Buffer.from(await dl.arrayBuffer()).toString(), 'OggS fake voice clip bytes');
+    assert.ok(Buffer.from(await dl.arrayBuffer()).equals(clip), 'byte-exact download');
   });
 
   for (const transport of ['poll', 'ws'] as const) {
@@ -334,3 +336,23 @@ describe('webchat-cli', () => {
     });
   });
 });
+
+/** A mono 16-bit 8 kHz PCM WAV of `seconds` of silence. */
+function wav(seconds: number): Buffer {
+  const rate = 8000;
+  const data = Buffer.alloc(Math.round(rate * seconds) * 2);
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0);
+  h.writeUInt32LE(36 + data.length, 4);
+  h.write('WAVEfmt ', 8);
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * 2, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36);
+  h.writeUInt32LE(data.length, 40);
+  return Buffer.concat([h, data]);
+}

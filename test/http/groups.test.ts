@@ -150,6 +150,19 @@ describe('groups', () => {
     refused(await t.api('POST', '/api/v1/webchat/edit', { message_id: post.body.message_id, text: 'hijacked' }, ann.token), 403, 'not_sender');
     refused(await t.api('POST', '/api/v1/webchat/delete', { message_id: post.body.message_id }, ann.token), 403, 'not_sender');
 
+    // Uploading to the group, and sending an attachment to it.
+    const form = new FormData();
+    form.append('file', new Blob(['observer notes']), 'notes.txt');
+    const upNo = await fetch(`${t.url}/api/v1/webchat/upload?to=${encodeURIComponent(to)}`, { method: 'POST', headers: { 'x-pchat-session': ann.token }, body: form });
+    refused({ status: upNo.status, body: await upNo.json() }, 403, 'stream_read_only');
+    const up = await fetch(`${t.url}/api/v1/webchat/upload`, { method: 'POST', headers: { 'x-pchat-session': ann.token }, body: form });
+    const file = await up.json();
+    assert.equal(up.status, 200, JSON.stringify(file));
+    refused(await send(ann, to, '', { attachments: [{ file_id: file.file_id, kind: 'file' }] }), 403, 'stream_read_only');
+    refused(await send(ann, to, file.attachment), 403, 'stream_read_only');
+    const upOwner = await fetch(`${t.url}/api/v1/webchat/upload?to=${encodeURIComponent(to)}`, { method: 'POST', headers: { 'x-pchat-session': owner.token }, body: form });
+    assert.equal(upOwner.status, 200);
+
     // Over the WebSocket too.
     const ws = await openWs(t.url, { token: ann.token });
     ws.send({ type: 'send', ref: 'w1', to, text: 'over the socket' });

@@ -1,0 +1,342 @@
+// Uploads, content-addressed blobs, file records, attachments on messages, transcription.
+//
+// Guarantees, bluntly:
+// - A blob is written to PCHAT_UPLOAD_DIR/tmp while it is hashed and counted, fsync'd, then
+//   renamed to blobs/<aa>/<sha256> (and the folder fsync'd). A failed or interrupted upload
+//   removes its temp file; a blob path only ever holds complete bytes. Identical bytes are
+//   stored once; every upload still gets its own file id, name and owner.
+// - The client's filename is metadata: cleaned, kept in the journal, shown in
+//   Content-Disposition; it never becomes part of a path.
+// - An upload is acknowledged only after its `uploaded` event is committed (journal flushed).
+// - A file id is a 128-bit random capability: whoever holds it may download the file (browsers
+//   load <img>/<audio> without headers) and attach it to a message.
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileTypeFromFile } from 'file-type';
+import { Refusal } from '../actors/decision.ts';
+import type { Attachment } from '../actors/inbox.ts';
+import { MEDIA_VERSION, mediaStreamMachine, type FileEvent, type FileKind, type TranscriptBody } from '../actors/media.ts';
+import type { Auth } from './accounts.ts';
+import { randomHex, type Core } from './core.ts';
+import type { Audio } from './engines/audio.ts';
+import { waveform } from './engines/audio.ts';
+import type { Transcriber } from './engines/transcribe.ts';
+import { unavailable } from './engines/proc.ts';
+import { usageDay, type FileRecord } from './media-projections.ts';
+import type { ActorKind } from './registry.ts';
+
+export const FileStream: ActorKind = { prefix: 'file', machine: mediaStreamMachine, version: MEDIA_VERSION };
+
+export const FILE_ID_RE = /^file_[0-9a-f]{32}$/;
+export const FILE_KINDS = ['image', 'video', 'audio', 'voice', 'file'] as const;
+/** Audio up to this long is a voice clip unless the client says otherwise (the seed's default). */
+export const VOICE_CLIP_MAX_SECONDS = 15 * 60;
+/** Waveforms are computed from 8 kHz PCM: plenty for 64 bars, cheap for a long clip. */
+const WAVEFORM_RATE = 8_000;
+/** Most attachments one message may carry. */
+export const MAX_ATTACHMENTS = 20;
+
+export const fileUrl = (id: string) => `/api/v1/webchat/files/${id}`;
+
+/** Attachment references in text: the metadata line upload returns, or a bare file URL. */
+const FILE_URL_RE = /\/api\/v1\/webchat\/files\/(file_[0-9a-f]{32})/g;
+const META_RE = /\[attachment:(image|video|audio|voice|file)\]/;
+
+/** Served inline: media a browser renders without running anything. Everything else downloads. */
+export function isInlineSafe(mime: string): boolean {
+  if (mime === 'image/svg+xml') return false;
+  return /^(image|audio|video)\//.test(mime) || mime === 'application/pdf';
+}
+
+/** The client's filename reduced to a safe display name: no folders, no control characters. */
+export function cleanName(raw: string | undefined): string {
+  const base = (raw ?? '').split(/[\\/]/).pop() ?? '';
+  const clean = base.replace(/[\u0000-\u001f\u007f"]/g, '').replace(/^\.+/, '').trim().slice(0, 200);
+  return clean || 'file';
+}
+
+const human = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 ** 2).toFixed(1)} MB`);
+
+/** Mime type from the bytes: magic numbers (file-type), then a look at text for markup. */
+export async function sniff(path: string): Promise<string> {
+  const ft = await fileTypeFromFile(path);
+  if (ft) return ft.mime === 'application/xml' ? await sniffText(path) : ft.mime;
+  return sniffText(path);
+}
+
+async function sniffText(path: string): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(8192);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    const bytes = head.subarray(0, bytesRead);
+    if (bytes.includes(0)) return 'application/octet-stream';
+    const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes).replace(/^\ufeff/, '').trimStart().toLowerCase();
+    if (/<svg[\s>]/.test(text)) return 'image/svg+xml';
+    if (/^(<!doctype html|<html|<head|<body|<iframe|<script|<!--)/.test(text) || /<(script|iframe|html|body)[\s>]/.test(text)) return 'text/html';
+    if (text.startsWith('<?xml')) return 'application/xml';
+    return text.includes('\ufffd') ? 'application/octet-stream' : 'text/plain';
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A blob on disk whose file record is not journaled yet. */
+export interface Received {
+  sha256: string;
+  size: number;
+  name: string;
+  kindHint: string;
+  /** True when this upload created the blob (so a failed request may remove it). */
+  created: boolean;
+}
+
+export class Files {
+  readonly blobDir: string;
+  readonly tmpDir: string;
+  /** Bytes being received right now, per user: they count against the daily budget. */
+  private readonly inflight = new Map<string, number>();
+  /** Transcriptions running, by blob: a second request for the same clip waits for the first. */
+  private readonly transcribing = new Map<string, Promise<TranscriptBody>>();
+
+  constructor(
+    private readonly core: Core,
+    readonly audio: Audio,
+    readonly transcriber: Transcriber,
+  ) {
+    this.blobDir = join(core.config.uploadDir, 'blobs');
+    this.tmpDir = join(core.config.uploadDir, 'tmp');
+    mkdirSync(this.blobDir, { recursive: true });
+    mkdirSync(this.tmpDir, { recursive: true });
+    // Leftovers of uploads cut off by a crash: never acknowledged, so never referenced.
+    for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true });
+  }
+
+  record(id: string): FileRecord | undefined {
+    return FILE_ID_RE.test(id) ? this.core.projections.media.file(id) : undefined;
+  }
+
+  known(id: string): FileRecord {
+    const rec = this.record(id);
+    if (!rec) throw new Refusal('unknown_file', `no file "${id}" on this relay`);
+    return rec;
+  }
+
+  blobPath(sha: string): string {
+    return join(this.blobDir, sha.slice(0, 2), sha);
+  }
+
+  usedToday(user: string): number {
+    return this.core.projections.media.usage(user, usageDay(Date.now())) + (this.inflight.get(user) ?? 0);
+  }
+
+  /** Streams one file to a temp file while hashing and counting, then moves it into place. */
+  async receive(auth: Auth, source: Readable, filename: string | undefined, kindHint: string): Promise<Received> {
+    const { uploadDailyBytes } = this.core.config;
+    if (this.usedToday(auth.user) >= uploadDailyBytes) {
+      source.resume();
+      throw new Refusal('upload_quota_exceeded', `you have uploaded your ${human(uploadDailyBytes)} for today (UTC); try again tomorrow`);
+    }
+    const tmp = join(this.tmpDir, `${randomHex(16)}.part`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const count = new Transform({
+      transform: (chunk: Buffer, _enc, cb) => {
+        size += chunk.length;
+        this.inflight.set(auth.user, (this.inflight.get(auth.user) ?? 0) + chunk.length);
+        if (this.usedToday(auth.user) > uploadDailyBytes) {
+          return cb(new Refusal('upload_quota_exceeded', `this upload goes past your ${human(uploadDailyBytes)} for today (UTC)`));
+        }
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, count, createWriteStream(tmp, { flags: 'wx' }));
+      if ((source as Readable & { truncated?: boolean }).truncated) throw new Refusal('payload_too_large');
+      const fh = await open(tmp, 'r+');
+      await fh.sync();
+      await fh.close();
+      const sha256 = hash.digest('hex');
+      const dest = this.blobPath(sha256);
+      let created = false;
+      if (existsSync(dest)) {
+        await rm(tmp, { force: true });
+      } else {
+        mkdirSync(join(this.blobDir, sha256.slice(0, 2)), { recursive: true });
+        await rename(tmp, dest);
+        const dir = await open(join(this.blobDir, sha256.slice(0, 2)), 'r');
+        await dir.sync();
+        await dir.close();
+        created = true;
+      }
+      return { sha256, size, name: cleanName(filename), kindHint, created };
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    } finally {
+      const left = (this.inflight.get(auth.user) ?? 0) - size;
+      if (left > 0) this.inflight.set(auth.user, left);
+      else this.inflight.delete(auth.user);
+    }
+  }
+
+  /** Removes blobs this request created that no file record names (a request that failed). */
+  async discard(received: Received[]) {
+    for (const r of received) {
+      if (r.created && !this.core.projections.media.blobRef(r.sha256)) await rm(this.blobPath(r.sha256), { force: true });
+    }
+  }
+
+  /** Sniffs, probes and classifies received blobs, journals their records; durable on return. */
+  async register(auth: Auth, received: Received[]): Promise<FileRecord[]> {
+    const bodies = [];
+    for (const r of received) bodies.push(await this.describe(auth, r));
+    const ids: string[] = [];
+    for (const body of bodies) {
+      const file_id = `file_${randomHex(16)}`;
+      const ev: FileEvent = { type: 'uploaded', file_id, ...body, at: Date.now() };
+      this.core.registry.apply(FileStream, file_id, [ev]);
+      ids.push(file_id);
+    }
+    await this.core.commit();
+    return ids.map((id) => this.known(id));
+  }
+
+  private async describe(auth: Auth, r: Received) {
+    const path = this.blobPath(r.sha256);
+    let mime = await sniff(path);
+    const media = /^(audio|video)\//.test(mime) || mime === 'application/ogg';
+    const probe = media ? await this.audio.probe(path) : null;
+    if (probe && !probe.hasVideo && probe.hasAudio && !mime.startsWith('audio/')) mime = mime.replace(/^(video|application)\//, 'audio/');
+    let kind: FileKind;
+    const hint = r.kindHint;
+    const audioOnly = mime.startsWith('audio/');
+    if (hint === 'file') kind = 'file';
+    else if (mime.startsWith('image/') && isInlineSafe(mime)) kind = 'image';
+    else if (mime.startsWith('video/')) kind = 'video';
+    else if (audioOnly) kind = hint === 'audio' || hint === 'voice' ? (hint as FileKind) : (probe?.duration ?? 0) <= VOICE_CLIP_MAX_SECONDS ? 'voice' : 'audio';
+    else kind = 'file';
+    if ((hint === 'voice' || hint === 'audio') && !audioOnly) {
+      throw new Refusal('validation_failed', `kind "${hint}" needs an audio file; "${r.name}" is ${mime}`);
+    }
+    let duration = probe?.duration ?? null;
+    let peaks: number[] | null = null;
+    if (kind === 'voice' && this.audio.available) {
+      // Recorders (MediaRecorder's webm) often write no duration: the samples tell it.
+      const pcm = await this.audio.pcm(path, WAVEFORM_RATE, VOICE_CLIP_MAX_SECONDS).catch(() => null);
+      if (pcm) {
+        peaks = waveform(pcm);
+        duration ??= Math.round((pcm.length / 2 / WAVEFORM_RATE) * 1000) / 1000;
+      }
+    }
+    return { sha256: r.sha256, size: r.size, mime, name: r.name, kind, owner: auth.user, duration, peaks };
+  }
+
+  /** The metadata line a client pastes into a message to attach the file (the seed's way). */
+  attachmentText(rec: FileRecord): string {
+    const extra = rec.duration !== null && (rec.kind === 'voice' || rec.kind === 'audio' || rec.kind === 'video') ? `, ${rec.duration.toFixed(1)} s` : '';
+    return `[attachment:${rec.kind}] ${rec.name} (${human(rec.size)}, ${rec.mime}${extra}) ${fileUrl(rec.file_id)}`;
+  }
+
+  /** What upload answers per file. */
+  uploadView(rec: FileRecord) {
+    return {
+      file_id: rec.file_id,
+      url: fileUrl(rec.file_id),
+      size: rec.size,
+      mime: rec.mime,
+      name: rec.name,
+      kind: rec.kind,
+      sha256: rec.sha256,
+      duration: rec.duration,
+      peaks: rec.peaks,
+      attachment: this.attachmentText(rec),
+    };
+  }
+
+  /** Attachments referenced in a message's text (metadata lines or bare file URLs). */
+  parseAttachments(text: string | undefined): Attachment[] {
+    const out: Attachment[] = [];
+    for (const line of (text ?? '').split('\n')) {
+      const kind = META_RE.exec(line)?.[1];
+      for (const m of line.matchAll(FILE_URL_RE)) {
+        const rec = this.record(m[1]);
+        if (rec) out.push({ file_id: rec.file_id, kind: kind ?? rec.kind });
+      }
+    }
+    return out;
+  }
+
+  /** The message's attachments: structured ones checked, the text's parsed; one per file. */
+  resolveAttachments(body: { text?: string; attachments?: Attachment[] }): Attachment[] | undefined {
+    const all = [...(body.attachments ?? []), ...this.parseAttachments(body.text)];
+    const seen = new Set<string>();
+    const out: Attachment[] = [];
+    for (const a of all) {
+      if (seen.has(a.file_id)) continue;
+      seen.add(a.file_id);
+      this.known(a.file_id);
+      out.push(a.caption === undefined ? { file_id: a.file_id, kind: a.kind } : { file_id: a.file_id, kind: a.kind, caption: a.caption });
+    }
+    if (out.length > MAX_ATTACHMENTS) throw new Refusal('validation_failed', `a message carries at most ${MAX_ATTACHMENTS} attachments`);
+    return out.length ? out : undefined;
+  }
+
+  /** An attachment as recipients see it: what it is, how big, where to get it. */
+  attachmentView(a: Attachment) {
+    const rec = this.record(a.file_id);
+    if (!rec) return { ...a, url: fileUrl(a.file_id) };
+    const timed = a.kind === 'voice' || a.kind === 'audio' || a.kind === 'video';
+    return {
+      file_id: a.file_id,
+      kind: a.kind,
+      ...(a.caption !== undefined ? { caption: a.caption } : {}),
+      name: rec.name,
+      size: rec.size,
+      mime: rec.mime,
+      url: fileUrl(a.file_id),
+      ...(timed ? { duration: rec.duration } : {}),
+      ...(a.kind === 'voice' ? { peaks: rec.peaks ?? [] } : {}),
+    };
+  }
+
+  /** Transcript of a file: cached per blob (journaled), computed once even when asked twice at once. */
+  async transcribe(rec: FileRecord, language?: string): Promise<TranscriptBody & { cached: boolean }> {
+    const cached = this.core.projections.media.transcript(rec.sha256);
+    if (cached && (!language || cached.language === language)) return { ...cached, cached: true };
+    if (this.transcriber.unavailableHint) throw unavailable('transcription', this.transcriber.unavailableHint);
+    if (language && !this.transcriber.languages.includes(language)) {
+      throw new Refusal('unsupported_language', `this relay's speech engine hears ${this.transcriber.languages.join(', ')}, not ${language}`);
+    }
+    if (!rec.mime.startsWith('audio/') && !rec.mime.startsWith('video/')) {
+      throw new Refusal('not_audio', `"${rec.name}" is ${rec.mime}, not an audio clip`);
+    }
+    const path = this.blobPath(rec.sha256);
+    let duration = rec.duration;
+    if (duration === null) duration = (await this.audio.probe(path))?.duration ?? null;
+    if (duration === null) {
+      const pcm = await this.audio.pcm(path, WAVEFORM_RATE, this.core.config.transcribeMaxSeconds + 1);
+      duration = pcm.length / 2 / WAVEFORM_RATE;
+    }
+    const max = this.core.config.transcribeMaxSeconds;
+    if (duration > max) throw new Refusal('clip_too_long', `the clip is ${duration.toFixed(1)} s long; this relay transcribes clips up to ${max} s`);
+    let running = this.transcribing.get(rec.sha256);
+    if (!running) {
+      running = (async () => {
+        const t = await this.transcriber.transcribe(path, language);
+        const body: TranscriptBody = { text: t.text, language: t.language, engine: t.engine, duration };
+        this.core.registry.apply(FileStream, rec.file_id, [{ type: 'transcribed', sha256: rec.sha256, ...body, at: Date.now() }]);
+        await this.core.commit();
+        return body;
+      })();
+      this.transcribing.set(rec.sha256, running);
+      running.finally(() => this.transcribing.delete(rec.sha256)).catch(() => {});
+    }
+    return { ...(await running), cached: false };
+  }
+}

@@ -1,0 +1,160 @@
+// Read-aloud producing real ogg/opus audio; a relay with no engines installed still starting
+// and saying what is off; HTTP engines (LibreTranslate-compatible, OpenAI-compatible speech to
+// text) spoken to over their wire APIs by local servers.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { startTestRelay, tempDir, type TestRelay } from '../helpers.ts';
+import { probeAudio, spokenClip, upload } from './helpers.ts';
+
+async function speak(t: TestRelay, token: string, body: Record<string, unknown>) {
+  const res = await fetch(t.url + '/api/v1/webchat/speak', { method: 'POST', headers: { 'content-type': 'application/json', 'x-pchat-session': token }, body: JSON.stringify(body) });
+  return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
+}
+
+describe('read-aloud', () => {
+  let t: TestRelay;
+  let alice: { token: string };
+  let bob: { token: string };
+  const dir = tempDir('pchat-speak-');
+
+  before(async () => {
+    t = await startTestRelay({ PCHAT_SPEAK_MAX_CHARS: '200' });
+    alice = await t.login('alice@example.com', { chat_address: 'alice' });
+    bob = await t.login('bob@example.com', { chat_address: 'bob' });
+  });
+  after(() => t.stop());
+
+  for (const [lang, text, engine] of [['en', 'Please call me tomorrow morning.', 'flite'], ['es', '¿Dónde está la estación de tren?', 'espeak-ng']] as const) {
+    test(`${lang} text becomes valid ogg/opus audio (${engine})`, async () => {
+      const r = await speak(t, alice.token, { text, language: lang });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('content-type'), 'audio/ogg');
+      assert.equal(r.headers.get('x-pchat-engine'), engine);
+      assert.equal(r.bytes.subarray(0, 4).toString('latin1'), 'OggS');
+      const file = join(dir, `${lang}.ogg`);
+      writeFileSync(file, r.bytes);
+      const p = probeAudio(file);
+      assert.equal(p.codec, 'opus');
+      assert.ok(p.duration > 1 && p.duration < 10, `duration ${p.duration}`);
+    });
+  }
+
+  test('English read aloud is heard back as the same words (speak → transcribe round trip)', async () => {
+    // pocketsphinx's en-us model hears flite's male voices well (its default "slt" less so).
+    const t2 = await startTestRelay({ PCHAT_SPEAK_VOICE: 'rms' });
+    try {
+      const a = await t2.login('a@example.com', { chat_address: 'amy' });
+      const r = await speak(t2, a.token, { text: 'open the door', language: 'en' });
+      const up = await upload(t2, a.token, [{ name: 'spoken.ogg', data: r.bytes }]);
+      const heard = await t2.api('POST', '/api/v1/webchat/transcribe', { file_id: up.body.file_id }, a.token);
+      assert.equal(heard.body.text, 'open the door');
+    } finally {
+      await t2.stop();
+    }
+  });
+
+  test('a message is read in the reader language: translated first', async () => {
+    const s = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'bob', text: 'The house is big.' }, alice.token);
+    const r = await speak(t, bob.token, { message_id: s.body.message_id, language: 'es' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-pchat-language'), 'es');
+    const stranger = await t.login('carol@example.com', { chat_address: 'carol' });
+    assert.equal((await speak(t, stranger.token, { message_id: s.body.message_id })).status, 404);
+  });
+
+  test('too long, both or neither text and message_id, and unknown voices are refused', async () => {
+    assert.equal((await speak(t, alice.token, { text: 'x'.repeat(201) })).status, 413);
+    assert.equal((await speak(t, alice.token, {})).status, 400);
+    const r = await speak(t, alice.token, { text: 'hi', language: 'xx' });
+    assert.equal(r.status, 400);
+    assert.equal(JSON.parse(r.bytes.toString()).error, 'unsupported_language');
+  });
+});
+
+test('with no engines installed the relay starts, /health says what is off, routes answer 503 with the hint', async () => {
+  const empty = tempDir('pchat-noengines-');
+  mkdirSync(join(empty, 'bin'));
+  const t = await startTestRelay({ PCHAT_ENGINE_PATH: join(empty, 'bin') });
+  try {
+    const a = await t.login('a@example.com', { chat_address: 'amy' });
+    const h = await t.api('GET', '/health');
+    for (const cap of ['transcribe', 'translate', 'speak', 'waveform']) {
+      assert.equal(h.body.capabilities[cap].on, false, cap);
+      assert.match(h.body.capabilities[cap].hint, /install/);
+    }
+    assert.equal(h.body.capabilities.upload.on, true);
+    const up = await upload(t, a.token, [{ name: 'x.txt', data: 'still works' }]);
+    assert.equal(up.status, 200, 'uploads need no engine');
+    for (const [path, body] of [
+      ['/api/v1/webchat/translate-text', { text: 'hello', target: 'es' }],
+      ['/api/v1/webchat/transcribe', { file_id: up.body.file_id }],
+      ['/api/v1/webchat/speak', { text: 'hello' }],
+    ] as const) {
+      const r = await t.api('POST', path, body, a.token);
+      assert.equal(r.status, 503, path);
+      assert.equal(r.body.error, 'engine_unavailable');
+      assert.match(r.body.message, /apt|install/i);
+    }
+  } finally {
+    await t.stop();
+  }
+});
+
+test('HTTP engines: a LibreTranslate-compatible server and an OpenAI-compatible transcription endpoint', async () => {
+  const seen: { path: string; body: string; auth?: string }[] = [];
+  // Local servers speaking the real wire APIs (what an operator's LibreTranslate or whisper
+  // server answers); the relay is only configured by URL.
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      seen.push({ path: req.url!, body, auth: req.headers.authorization });
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/languages') return res.end(JSON.stringify([{ code: 'en', name: 'English', targets: ['de'] }, { code: 'de', name: 'German', targets: ['en'] }]));
+      if (req.url === '/translate') {
+        const q = JSON.parse(body);
+        return res.end(JSON.stringify({ translatedText: q.q === 'Good morning' && q.target === 'de' ? 'Guten Morgen' : `?${q.q}` }));
+      }
+      if (req.url === '/v1/audio/transcriptions') return res.end(JSON.stringify({ text: body.includes('name="model"') ? 'heard by the http engine' : 'no model', language: 'en' }));
+      res.statusCode = 404;
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const t = await startTestRelay({
+    PCHAT_TRANSLATE_ENGINE: 'libretranslate',
+    PCHAT_TRANSLATE_URL: base,
+    PCHAT_TRANSCRIBE_ENGINE: 'openai',
+    PCHAT_TRANSCRIBE_URL: `${base}/v1`,
+    PCHAT_TRANSCRIBE_API_KEY: 'sk-test',
+  });
+  try {
+    const a = await t.login('a@example.com', { chat_address: 'amy' });
+    const r = await t.api('POST', '/api/v1/webchat/translate-text', { text: 'Good morning', source: 'en', target: 'de' }, a.token);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.translated_text, 'Guten Morgen');
+    assert.equal(r.body.engine, 'libretranslate');
+    assert.deepEqual(JSON.parse(seen.find((s) => s.path === '/translate')!.body), { q: 'Good morning', source: 'en', target: 'de', format: 'text' });
+    assert.equal((await t.api('POST', '/api/v1/webchat/translate-text', { text: 'Hola', source: 'es', target: 'de' }, a.token)).body.error, 'unsupported_language_pair');
+    const clip = spokenClip(tempDir('pchat-clip-'), 'hello');
+    const up = await upload(t, a.token, [{ name: 'h.ogg', data: clip.ogg }]);
+    const tr = await t.api('POST', '/api/v1/webchat/transcribe', { file_id: up.body.file_id }, a.token);
+    assert.equal(tr.body.text, 'heard by the http engine');
+    assert.equal(tr.body.engine, 'openai');
+    assert.equal(seen.find((s) => s.path === '/v1/audio/transcriptions')!.auth, 'Bearer sk-test');
+  } finally {
+    await t.stop();
+    server.close();
+  }
+});
+
+test('an HTTP engine without its URL stops start-up with one clear line', async () => {
+  const { loadConfig, ConfigError } = await import('../../daemon/config.ts');
+  assert.throws(() => loadConfig({ PCHAT_TRANSLATE_ENGINE: 'libretranslate' }), (e: Error) => e instanceof ConfigError && /PCHAT_TRANSLATE_URL/.test(e.message));
+  assert.throws(() => loadConfig({ PCHAT_SPEAK_ENGINE: 'nope' }), ConfigError);
+  assert.throws(() => loadConfig({ PCHAT_UPLOAD_MAX_FILES: '0' }), ConfigError);
+});

@@ -1,0 +1,148 @@
+// Translation with real Apertium pairs from Debian, through the persistent per-pair workers:
+// direct pairs, pivots through Spanish, refusals, messages by id, batches, the journaled cache,
+// language prefs, and receive-side translation arriving on a poll.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestRelay, type TestRelay } from '../helpers.ts';
+
+describe('translation', () => {
+  let t: TestRelay;
+  let alice: { token: string };
+  let bob: { token: string };
+  const tt = (body: Record<string, unknown>, token = alice.token) => t.api('POST', '/api/v1/webchat/translate-text', body, token);
+
+  before(async () => {
+    t = await startTestRelay();
+    alice = await t.login('alice@example.com', { chat_address: 'alice' });
+    bob = await t.login('bob@example.com', { chat_address: 'bob' });
+  });
+  after(() => t.stop());
+
+  for (const [source, target, text, expected] of [
+    ['en', 'es', 'I have two cats and a dog.', 'Tengo dos gatos y un perro.'],
+    ['es', 'en', 'El perro es grande.', 'The dog is big.'],
+    ['en', 'ca', 'The house is big.', 'La casa és gran.'],
+    ['fr', 'es', 'Le chat est noir.', 'El gato es negro.'],
+    ['es', 'pt', 'La casa es grande.', 'A casa é grande.'],
+    ['pt', 'es', 'A casa é grande.', 'La casa es grande.'],
+  ] as const) {
+    test(`${source}→${target} through Apertium: "${text}"`, async () => {
+      const r = await tt({ text, source, target });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.translated_text, expected);
+      assert.equal(r.body.engine, 'apertium');
+      assert.equal(r.body.pivot, null);
+      assert.equal(r.body.original, text);
+    });
+  }
+
+  test('a pair without a direct engine pivots through Spanish and says so', async () => {
+    const r = await tt({ text: 'The house is big.', source: 'en', target: 'pt' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.translated_text, 'A casa é grande.');
+    assert.equal(r.body.pivot, 'es');
+    const langs = await t.api('GET', '/api/v1/webchat/languages');
+    assert.ok(langs.body.pairs.some((p: any) => p.source === 'en' && p.target === 'pt' && p.via === 'es'));
+    assert.ok(langs.body.pairs.some((p: any) => p.source === 'en' && p.target === 'es' && !p.via));
+    assert.ok(langs.body.languages.some((l: any) => l.code === 'ca' && l.name === 'Catalan'));
+  });
+
+  test('the source language is detected when not given', async () => {
+    const r = await tt({ text: 'Bonjour, je voudrais un café et un croissant.', target: 'es' });
+    assert.equal(r.body.source, 'fr');
+    assert.equal(r.body.detected, true);
+    assert.match(r.body.translated_text, /café/);
+    // Short chat lines defeat letter statistics; the dictionaries' coverage still tells.
+    for (const [text, lang, target] of [['I have a cat.', 'en', 'es'], ['Le chat est noir.', 'fr', 'es'], ['A casa é grande.', 'pt', 'es'], ['La casa és gran.', 'ca', 'en']]) {
+      assert.equal((await tt({ text, target })).body.source, lang, text);
+    }
+    const same = await tt({ text: 'Hola, ¿cómo estás? Quiero ir a la playa mañana.', target: 'es' });
+    assert.equal(same.body.translated, false, 'text already in the target comes back as is');
+  });
+
+  test('unsupported pairs and languages are a clear 400, never a crash', async () => {
+    const r = await tt({ text: 'Hello', source: 'en', target: 'de' });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, 'unsupported_language_pair');
+    assert.match(r.body.message, /available: .*en→es/);
+    const r2 = await tt({ text: 'Hello', source: 'ca', target: 'fr' });
+    assert.equal(r2.body.error, 'unsupported_language_pair');
+    const prefs = await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: 'xx' }, bob.token);
+    assert.equal(prefs.status, 400);
+    assert.equal(prefs.body.error, 'unsupported_language');
+    assert.equal((await t.api('GET', '/health')).status, 200);
+  });
+
+  test('messages by id, in batches, cached in the journal and listed by GET translations', async () => {
+    const s = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'bob', text: 'The dog is big.' }, alice.token);
+    const s2 = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'bob', text: 'I have a cat.' }, alice.token);
+    const id = s.body.message_id;
+    const r = await t.api('POST', '/api/v1/webchat/translate', { message_id: id, target: 'es' }, bob.token);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.text, 'El perro es grande.');
+    assert.equal(r.body.original, 'The dog is big.');
+    const b = await t.api('POST', '/api/v1/webchat/translate-batch', { message_ids: [id, s2.body.message_id], target: 'es' }, bob.token);
+    assert.deepEqual(b.body.translations.map((x: any) => x.text), ['El perro es grande.', 'Tengo un gato.']);
+    const bt = await t.api('POST', '/api/v1/webchat/translate-batch', { texts: ['The dog is big.', 'The house is big.'], target: 'ca' }, bob.token);
+    assert.deepEqual(bt.body.translations.map((x: any) => x.text), ['El gos és gran.', 'La casa és gran.']);
+    await t.restart();
+    const cached = await t.api('GET', `/api/v1/webchat/translations?message_ids=${id},${s2.body.message_id},msg_nope&target=es`, undefined, bob.token);
+    assert.deepEqual(cached.body.translations.map((x: any) => [x.message_id, x.text]), [[id, 'El perro es grande.'], [s2.body.message_id, 'Tengo un gato.']]);
+    const stranger = await t.login('carol@example.com', { chat_address: 'carol' });
+    assert.equal((await t.api('POST', '/api/v1/webchat/translate', { message_id: id, target: 'es' }, stranger.token)).status, 404);
+    assert.deepEqual((await t.api('GET', `/api/v1/webchat/translations?message_ids=${id}&target=es`, undefined, stranger.token)).body.translations, []);
+  });
+
+  test('language prefs are kept per user and per conversation', async () => {
+    let r = await t.api('GET', '/api/v1/webchat/language-prefs', undefined, alice.token);
+    assert.deepEqual([r.body.receive_language, r.body.per_conversation], [null, {}]);
+    r = await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: 'es-ES', per_conversation: { Bob: 'ca' } }, alice.token);
+    assert.equal(r.status, 200);
+    assert.deepEqual([r.body.receive_language, r.body.per_conversation], ['es', { bob: 'ca' }]);
+    r = await t.api('PUT', '/api/v1/webchat/language-prefs', { per_conversation: { bob: null } }, alice.token);
+    assert.deepEqual([r.body.receive_language, r.body.per_conversation], ['es', {}]);
+    r = await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: null }, alice.token);
+    assert.equal(r.body.receive_language, null);
+  });
+
+  test('a Spanish reader gets incoming English on a long-poll: original kept, translation beside it', async () => {
+    await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: 'es' }, bob.token);
+    await t.api('POST', '/api/v1/webchat/poll', {}, bob.token);
+    const parked = t.api('POST', '/api/v1/webchat/poll', { wait_ms: 10_000 }, bob.token);
+    await new Promise((r) => setTimeout(r, 50));
+    const s = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'bob', text: 'Where is the house?' }, alice.token);
+    const events: any[] = [...(await parked).body.events];
+    while (!events.some((e) => e.type === 'translation')) {
+      const p = await t.api('POST', '/api/v1/webchat/poll', { wait_ms: 5000 }, bob.token);
+      assert.ok(p.body.events.length, 'the translation arrives within the long-poll');
+      events.push(...p.body.events);
+    }
+    const msg = events.find((e) => e.type === 'message');
+    assert.equal(msg.message.text, 'Where is the house?', 'the original text is kept');
+    const tr = events.find((e) => e.type === 'translation');
+    assert.deepEqual([tr.message_id, tr.language, tr.source_language, tr.text], [s.body.message_id, 'es', 'en', 'Dónde es la casa?']);
+    assert.ok(tr.seq > msg.seq);
+    // Read again later, the message carries its translation inline.
+    const again = await t.api('POST', '/api/v1/webchat/poll', { after: msg.seq - 1, limit: 1 }, bob.token);
+    assert.equal(again.body.events[0].message.translation.text, 'Dónde es la casa?');
+    // The sender sees no translation of their own words.
+    const own = await t.api('POST', '/api/v1/webchat/poll', { after: 0, limit: 500 }, alice.token);
+    assert.ok(own.body.events.filter((e: any) => e.type === 'message').every((e: any) => e.message.translation === undefined || e.message.translation === null));
+  });
+
+  test('the Apertium pipeline per pair persists across many translations', async () => {
+    const translator = t.relay.services.media.translation.translator as any;
+    const before = translator.starts;
+    for (let i = 0; i < 20; i++) {
+      const r = await tt({ text: `The number ${i} is big.`, source: 'en', target: 'es' });
+      assert.equal(r.body.translated_text, `El número ${i} es grande.`);
+    }
+    assert.equal(translator.starts, before, 'no new process per request');
+  });
+
+  test('projections rebuilt from the journal keep translations and prefs', async () => {
+    const before = await t.api('GET', '/api/v1/webchat/language-prefs', undefined, bob.token);
+    await t.relay.services.core.projections.rebuild();
+    assert.deepEqual((await t.api('GET', '/api/v1/webchat/language-prefs', undefined, bob.token)).body, before.body);
+  });
+});
