@@ -23,7 +23,7 @@ export function MessageItem({ msg, tabbable, group }: { msg: Msg; tabbable: bool
     { label: 'Copy text', key: 'c', show: !msg.deleted && !!msg.text, run: () => void navigator.clipboard?.writeText(msg.text).then(() => ui.notify('Copied.'), () => ui.notify('Copy is not allowed here.', 'error')) },
     { label: 'Edit', key: 'e', show: mine && !msg.deleted && !msg.localId, run: () => (ui.set({ editing: msg.id, replyTo: null }), document.getElementById('composer')?.focus()) },
     { label: 'Translate', show: !msg.deleted && !!msg.text && !msg.localId, run: () => void translateMessage(msg.id) },
-    { label: 'Read aloud', show: !msg.deleted && !!(msg.translation?.text || msg.text), run: () => void speak(msg.translation?.text || msg.text, msg.translation?.language || undefined) },
+    { label: 'Read aloud', show: !msg.deleted && !!(msg.translation?.text || msg.text), run: () => void speak(msg.translation?.text || msg.text, msg.translation?.language || undefined, msg.localId ? undefined : msg.id) },
     { label: 'Report', show: !mine && !msg.localId, run: () => ui.open('report', `message:${msg.id}`) },
     { label: 'Retry', show: msg.status === 'failed', run: () => void retry(msg.localId!) },
     { label: 'Delete', key: 'Delete', show: (mine || !!msg.localId) && !msg.deleted, run: () => confirm('Delete this message for everyone?') && void deleteMessage(msg.localId ?? msg.id) },
