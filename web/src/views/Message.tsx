@@ -54,8 +54,8 @@ export function MessageItem({ msg, tabbable, group }: { msg: Msg; tabbable: bool
       aria-label={`${sender}, ${shortTime(msg.created_at)}`}
       onKeyDown={onKey}
     >
-      {(group || !mine) && !mine && <div class="sender">{sender}</div>}
-      {quoted && (
+      {group && !mine && <div class="sender">{sender}</div>}
+      {quoted && !msg.deleted && (
         <blockquote class="quote" aria-label={`Reply to ${quoted.outgoing ? 'you' : (quoted.display_name ?? quoted.from)}`}>
           <strong>{quoted.outgoing ? 'You' : (quoted.display_name ?? quoted.from)}</strong> {quoted.deleted ? 'Message deleted' : quoted.text.slice(0, 140) || '📎'}
         </blockquote>
