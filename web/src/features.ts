@@ -25,7 +25,7 @@ export async function uploadAndSend(key: string, files: File[], caption: string,
       const id = `up_${Date.now()}_${i}`;
       ui.upsertUpload({ id, name: file.name, size: file.size, progress: 0 });
       try {
-        const out = await api.upload('/api/v1/webchat/upload', file, file.name, (p) => ui.upsertUpload({ id, name: file.name, size: file.size, progress: p }), opts.voice ? { kind: 'voice' } : {});
+        const out = await api.upload(`/api/v1/webchat/upload?to=${encodeURIComponent(key)}`, file, file.name, (p) => ui.upsertUpload({ id, name: file.name, size: file.size, progress: p }), opts.voice ? { kind: 'voice' } : {});
         ui.dropUpload(id);
         const f = out.files?.[0] ?? out;
         const att: Attachment = {
@@ -35,6 +35,7 @@ export async function uploadAndSend(key: string, files: File[], caption: string,
           mime: f.mime ?? file.type,
           size: f.size ?? file.size,
           url: f.url,
+          ...(f.peaks ? { waveform: f.peaks } : {}),
         };
         return att;
       } catch (err) {
@@ -86,8 +87,8 @@ export async function translateMessage(id: string): Promise<void> {
   try {
     const target = targetLanguage();
     const out = await currentApi().post('/api/v1/webchat/translate', { message_id: id, target });
-    const text = out.text ?? out.translation?.text ?? out.translated_text ?? '';
-    chat.applyEvent({ type: 'translation', message_id: id, text, target: out.target ?? target });
+    const text = out.translated_text ?? out.text ?? '';
+    chat.applyEvent({ type: 'translation', message_id: id, text, language: out.language ?? out.target ?? target });
   } catch (err) {
     ui.notify(unavailable(err, 'Translation'), 'error');
   }
@@ -95,14 +96,15 @@ export async function translateMessage(id: string): Promise<void> {
 
 let speaking: HTMLAudioElement | null = null;
 /** Read aloud: the relay's speak route; the browser's speech synthesis where the relay has none. */
-export async function speak(text: string, language?: string): Promise<void> {
+export async function speak(text: string, language?: string, messageId?: string): Promise<void> {
   if (!text.trim()) return;
   const api = currentApi();
   try {
+    // By message id the relay reads it in the reader's receive language (translating first).
     const res = await fetch(api.url('/api/v1/webchat/speak'), {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(api.token ? { 'x-pchat-session': api.token } : {}) },
-      body: JSON.stringify({ text, ...(language ? { language } : {}) }),
+      body: JSON.stringify(messageId ? { message_id: messageId, ...(language ? { language } : {}) } : { text, ...(language ? { language } : {}) }),
     });
     const type = res.headers.get('content-type') ?? '';
     if (res.ok && type.startsWith('audio/')) {

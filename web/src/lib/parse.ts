@@ -22,21 +22,23 @@ export function parseAutoLogin(href: string): AutoLogin | null {
   const pick = (k: string) => params.get(k) ?? hash.get(k) ?? undefined;
   const token = pick('pchat_session') ?? pick('session_token');
   if (!token || !/^pct_[A-Za-z0-9_-]+$/.test(token)) return null;
-  for (const k of LOGIN_PARAMS) {
-    params.delete(k);
-    hash.delete(k);
-  }
-  const q = params.toString();
-  const h = hash.toString();
   const relay = pick('relay') ?? pick('relay_url');
-  return {
+  const out = {
     token,
     relay: relay && /^https?:\/\//.test(relay) ? relay.replace(/\/+$/, '') : undefined,
     email: pick('email'),
     chat_address: pick('chat_address'),
     display_name: pick('display_name') ?? pick('name'),
-    cleanUrl: url.pathname + (q ? `?${q}` : '') + (h ? `#${h}` : ''),
   };
+  const hashHadLogin = LOGIN_PARAMS.some((k) => hash.has(k));
+  for (const k of LOGIN_PARAMS) {
+    params.delete(k);
+    hash.delete(k);
+  }
+  const q = params.toString();
+  // Keep a plain fragment (#top) as it was; rewrite it only when it carried login parameters.
+  const h = hashHadLogin ? hash.toString() : url.hash.replace(/^#/, '');
+  return { ...out, cleanUrl: url.pathname + (q ? `?${q}` : '') + (h ? `#${h}` : '') };
 }
 
 /** A conversation is keyed by the peer's address, `group:grp_…`, or your own address (saved). */
@@ -103,8 +105,8 @@ export function parseCsv(text: string): string[][] {
 }
 
 function csvField(v: string): string {
-  // A leading = + - @ would run as a formula in a spreadsheet.
-  const safe = /^[=+\-@]/.test(v) ? `'${v}` : v;
+  // A leading = + - @ would run as a formula in a spreadsheet (a plain phone number cannot).
+  const safe = /^[=+\-@]/.test(v) && !/^\+?[0-9][0-9 ()-]*$/.test(v) ? `'${v}` : v;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 

@@ -20,6 +20,8 @@ export interface Attachment {
 export interface Translation {
   text: string;
   language: string;
+  /** For a voice clip: what was heard, before translation. */
+  transcript?: string;
 }
 
 export interface Msg {
@@ -426,7 +428,7 @@ export class ChatStore extends Store<ChatState> {
         this.patchMsg(ev.message_id, (x) => (STATUS_RANK[ev.status as MsgStatus] > STATUS_RANK[x.status] ? { status: ev.status } : {}));
         return null;
       case 'translation':
-        this.patchMsg(ev.message_id, () => ({ translation: { text: ev.text ?? ev.translation ?? '', language: ev.target ?? ev.language ?? '' } }));
+        this.patchMsg(ev.message_id, () => ({ translation: { text: ev.text ?? ev.translation ?? '', language: ev.language ?? ev.target ?? '', ...(ev.transcript ? { transcript: ev.transcript } : {}) } }));
         return null;
       case 'typing': {
         const key = ev.group ? `group:${String(ev.group).replace(/^group:/, '')}` : ev.from;

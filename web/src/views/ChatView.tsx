@@ -7,6 +7,7 @@ import { Avatar } from './Avatar.tsx';
 import { MessageItem } from './Message.tsx';
 import { Composer } from './Composer.tsx';
 import { exportConversation } from './exporting.ts';
+import { Icon } from './Icon.tsx';
 
 /** Messages rendered at once; "Load older" widens the window by this much. */
 export const WINDOW_STEP = 100;
@@ -71,7 +72,7 @@ export function ChatView() {
     <main class="chat" aria-label={`Conversation with ${conv.title}`}>
       <header class="chat-head">
         <button class="icon back" aria-label="Back to conversations" onClick={() => ui.set({ pane: 'list' })}>
-          ←
+          <Icon name="back" />
         </button>
         <Avatar name={conv.title} online={peerOnline} />
         <div class="chat-title">
@@ -82,28 +83,28 @@ export function ChatView() {
         </div>
         <div class="chat-actions" role="toolbar" aria-label="Conversation actions">
           <button class="icon" aria-label="Search in conversation" aria-pressed={u.convSearchOpen} onClick={() => ui.set({ convSearchOpen: !u.convSearchOpen })}>
-            🔍
+            <Icon name="search" />
           </button>
           {conv.kind === 'group' && (
             <button class="icon" aria-label="Group members and settings" onClick={() => ui.open('group', key.slice(6))}>
-              👥
+              <Icon name="users" />
             </button>
           )}
           <button class="icon" aria-label="Export conversation" onClick={() => exportConversation(key)}>
-            ⤓
+            <Icon name="download" />
           </button>
           {conv.kind !== 'group' && (
             <button class="icon" aria-label={conv.archived ? 'Unarchive conversation' : 'Archive conversation'} onClick={() => void setArchived(key, !conv.archived)}>
-              🗄
+              <Icon name="archive" />
             </button>
           )}
           {conv.kind === 'direct' && (
             <>
               <button class="icon" aria-label={`Block ${conv.title}`} onClick={() => confirm(`Block ${conv.title}? They will not be able to message you.`) && void setBlocked(key, true)}>
-                ⛔
+                <Icon name="block" />
               </button>
               <button class="icon" aria-label={`Report ${conv.title}`} onClick={() => ui.open('report', `address:${key}`)}>
-                ⚑
+                <Icon name="flag" />
               </button>
             </>
           )}

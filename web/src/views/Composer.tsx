@@ -9,6 +9,7 @@ import { useStore } from './hooks.ts';
 import { EmojiPicker } from './Emoji.tsx';
 import { Keyboard } from './Keyboard.tsx';
 import { Recorder } from './Recorder.tsx';
+import { Icon } from './Icon.tsx';
 
 const SpeechRecognitionCtor: any = typeof window !== 'undefined' ? ((window as any).SpeechRecognition ?? (window as any).webkitSpeechRecognition) : undefined;
 
@@ -130,10 +131,10 @@ export function Composer({ convKey, readOnly }: { convKey: string; readOnly: boo
         <div class="compose-row">
           <div class="tools" role="toolbar" aria-label="Composer tools">
             <button class="icon" aria-label="Emoji" aria-expanded={emoji} onClick={() => setEmoji(!emoji)}>
-              😊
+              <Icon name="smile" />
             </button>
             <button class="icon" aria-label="Attach files" onClick={() => fileInput.current?.click()}>
-              📎
+              <Icon name="clip" />
             </button>
             <input
               ref={fileInput}
@@ -148,15 +149,15 @@ export function Composer({ convKey, readOnly }: { convKey: string; readOnly: boo
               }}
             />
             <button class="icon" aria-label="Record voice message" disabled={typeof MediaRecorder === 'undefined'} onClick={() => ui.set({ recording: true })}>
-              🎤
+              <Icon name="mic" />
             </button>
             {SpeechRecognitionCtor && (
               <button class="icon" aria-label={dictating ? 'Stop dictation' : 'Dictate'} aria-pressed={dictating} onClick={dictate}>
-                🗣
+                <Icon name="speech" />
               </button>
             )}
             <button class="icon" aria-label="Multi-language keyboard" aria-pressed={u.prefs.keyboard} onClick={() => ui.setPrefs({ keyboard: !u.prefs.keyboard })}>
-              ⌨
+              <Icon name="keyboard" />
             </button>
           </div>
           <textarea

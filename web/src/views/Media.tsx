@@ -54,9 +54,14 @@ export function AttachmentView({ a }: { a: Attachment }) {
   );
 }
 
+function normalize(p: number[]): number[] {
+  const top = Math.max(0, ...p);
+  return top > 0 ? p.map((x) => x / top) : [];
+}
+
 function VoiceClip({ a, url }: { a: Attachment; url: string | null }) {
   const audio = useRef<HTMLAudioElement>(null);
-  const [peaks, setPeaks] = useState<number[]>(a.waveform ?? []);
+  const [peaks, setPeaks] = useState<number[]>(() => normalize(a.waveform ?? (a as any).peaks ?? []));
   const [pos, setPos] = useState(0);
   const [playing, setPlaying] = useState(false);
   const [text, setText] = useState<string | null>(null);

@@ -23,7 +23,7 @@ export function MessageItem({ msg, tabbable, group }: { msg: Msg; tabbable: bool
     { label: 'Copy text', key: 'c', show: !msg.deleted && !!msg.text, run: () => void navigator.clipboard?.writeText(msg.text).then(() => ui.notify('Copied.'), () => ui.notify('Copy is not allowed here.', 'error')) },
     { label: 'Edit', key: 'e', show: mine && !msg.deleted && !msg.localId, run: () => (ui.set({ editing: msg.id, replyTo: null }), document.getElementById('composer')?.focus()) },
     { label: 'Translate', show: !msg.deleted && !!msg.text && !msg.localId, run: () => void translateMessage(msg.id) },
-    { label: 'Read aloud', show: !msg.deleted && !!(msg.translation?.text || msg.text), run: () => void speak(msg.translation?.text || msg.text, msg.translation?.language || undefined) },
+    { label: 'Read aloud', show: !msg.deleted && !!(msg.translation?.text || msg.text), run: () => void speak(msg.translation?.text || msg.text, msg.translation?.language || undefined, msg.localId ? undefined : msg.id) },
     { label: 'Report', show: !mine && !msg.localId, run: () => ui.open('report', `message:${msg.id}`) },
     { label: 'Retry', show: msg.status === 'failed', run: () => void retry(msg.localId!) },
     { label: 'Delete', key: 'Delete', show: (mine || !!msg.localId) && !msg.deleted, run: () => confirm('Delete this message for everyone?') && void deleteMessage(msg.localId ?? msg.id) },
@@ -54,8 +54,8 @@ export function MessageItem({ msg, tabbable, group }: { msg: Msg; tabbable: bool
       aria-label={`${sender}, ${shortTime(msg.created_at)}`}
       onKeyDown={onKey}
     >
-      {(group || !mine) && !mine && <div class="sender">{sender}</div>}
-      {quoted && (
+      {group && !mine && <div class="sender">{sender}</div>}
+      {quoted && !msg.deleted && (
         <blockquote class="quote" aria-label={`Reply to ${quoted.outgoing ? 'you' : (quoted.display_name ?? quoted.from)}`}>
           <strong>{quoted.outgoing ? 'You' : (quoted.display_name ?? quoted.from)}</strong> {quoted.deleted ? 'Message deleted' : quoted.text.slice(0, 140) || '📎'}
         </blockquote>

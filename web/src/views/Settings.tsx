@@ -3,7 +3,7 @@
 // blocked users, and private-relay setup from a launch link or a QR code.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { logins, ui, setHidden, setReceiveLanguage, attempt, currentApi } from '../app.ts';
-import { checkRelayKey, parseLaunchLink, type KeyCheck, type LaunchLink } from '../lib/launch.ts';
+import { verifyLaunchLink, parseLaunchLink, type LinkCheck, type LaunchLink } from '../lib/launch.ts';
 import { useStore } from './hooks.ts';
 import { Dialog } from './Dialog.tsx';
 
@@ -29,12 +29,13 @@ export function SettingsDialog() {
   const signedIn = !!logins.current;
   const [relay, setRelay] = useState(l.relay);
   const [langs, setLangs] = useState<[string, string][]>(LANGS);
-  const [link, setLink] = useState('');
+  const [link, setLink] = useState(u.modalArg ?? '');
   const [parsed, setParsed] = useState<LaunchLink | null>(null);
-  const [check, setCheck] = useState<KeyCheck | null>(null);
+  const [check, setCheck] = useState<LinkCheck | null>(null);
   const [scanning, setScanning] = useState(false);
 
   useEffect(() => {
+    if (u.modalArg) void applyLink(u.modalArg);
     if (!signedIn) return;
     currentApi()
       .get('/api/v1/webchat/languages')
@@ -50,8 +51,14 @@ export function SettingsDialog() {
     setParsed(p);
     setCheck(null);
     if (!p) return ui.notify('That is not a relay launch link.', 'error');
-    setRelay({ ...relay, mode: p.mode, url: p.relay, expected_key: p.key });
-    setCheck(await checkRelayKey(p));
+    const c = await verifyLaunchLink(p);
+    setCheck(c);
+    // Only a verified link switches the relay; anything else is shown, never applied silently.
+    if (c.state === 'valid') {
+      const known = relay.url === p.relay ? relay.expected_key : undefined;
+      if (known && known !== c.relayKey) ui.notify('Warning: this relay now publishes a different identity key than before.', 'error');
+      setRelay({ ...relay, mode: p.mode, url: p.relay, expected_key: c.relayKey });
+    }
   };
 
   const save = () => {
@@ -99,7 +106,7 @@ export function SettingsDialog() {
           </div>
         </section>
       )}
-      <details open={!signedIn}>
+      <details open={!signedIn || !!u.modalArg}>
         <summary>Advanced: relay, phone bridge</summary>
         <fieldset>
           <legend>Relay</legend>
@@ -149,17 +156,9 @@ export function SettingsDialog() {
             />
           )}
           {parsed && (
-            <p role="status" class={check?.state === 'mismatch' ? 'error' : ''}>
-              Relay <strong>{parsed.relay}</strong>:{' '}
-              {!check
-                ? 'checking its identity key…'
-                : check.state === 'match'
-                  ? `identity key matches the link ✓${check.signature === 'valid' ? ' (signature valid)' : check.signature === 'invalid' ? ' — but the signature does not verify' : ''}`
-                  : check.state === 'mismatch'
-                    ? 'identity key does NOT match the link — do not use this relay unless you trust it.'
-                    : check.state === 'no-key-in-link'
-                      ? 'the link names no identity key; it cannot be verified.'
-                      : 'the relay cannot be reached to check its key.'}
+            <p role="status" class={check && check.state !== 'valid' ? 'error' : ''}>
+              Relay <strong>{parsed.name ? `${parsed.name} (${parsed.relay})` : parsed.relay}</strong>:{' '}
+              {!check ? 'checking its identity key…' : check.state === 'valid' ? "identity key matches the link ✓ — press Save to use this relay." : `not verified: ${check.reason}. Settings were not changed.`}
             </p>
           )}
         </fieldset>

@@ -5,6 +5,7 @@ import { chat, logins, ui, openConversation, switchLogin, logout } from '../app.
 import { CHANNEL_FILTERS } from '../lib/parse.ts';
 import { useStore, rovingKeys } from './hooks.ts';
 import { Avatar } from './Avatar.tsx';
+import { Icon } from './Icon.tsx';
 
 export function Sidebar() {
   const c = useStore(chat);
@@ -26,16 +27,16 @@ export function Sidebar() {
         </button>
         <div class="side-actions" role="toolbar" aria-label="Main actions">
           <button class="icon" aria-label="New chat" title="New chat (Alt+N)" onClick={() => ui.open('directory')}>
-            ✎
+            <Icon name="pencil" />
           </button>
           <button class="icon" aria-label="New group" title="New group (Alt+G)" onClick={() => ui.open('newgroup')}>
-            👥
+            <Icon name="users" />
           </button>
           <button class="icon" aria-label="Contacts" title="Contacts" onClick={() => ui.open('contacts')}>
-            📇
+            <Icon name="contacts" />
           </button>
           <button class="icon" aria-label="Settings" title="Settings (Alt+,)" onClick={() => ui.open('settings')}>
-            ⚙
+            <Icon name="gear" />
           </button>
         </div>
       </header>

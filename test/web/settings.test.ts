@@ -1,0 +1,163 @@
+// Settings, trust and the address book in the browser: signed launch links (pasted, opened,
+// and read from a QR image) checked against the relay's identity key, phone-bridge fields,
+// hide from presence, blocked users, report abuse, contact import / export, local export.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import QRCode from 'qrcode';
+import type { Browser } from 'playwright-core';
+import { startTestRelay, type TestRelay } from '../helpers.ts';
+import { createLaunchLink, readIdentity } from '../../scripts/launch-link.ts';
+import { bubble, launch, openAs, screenshot, sendText, startChat, type UserPage } from './browser.ts';
+
+describe('WebChat settings and contacts in chromium', () => {
+  let relay: TestRelay;
+  let browser: Browser;
+  let dan: UserPage;
+  let eve: UserPage;
+  let link: string;
+
+  before(async () => {
+    [relay, browser] = await Promise.all([startTestRelay(), launch()]);
+    dan = await openAs(browser, relay, 'dan@example.com', 'Dan', 'dan');
+    eve = await openAs(browser, relay, 'eve@example.com', 'Eve', 'eve');
+    link = createLaunchLink(readIdentity(relay.config.dataDir), { site: `${relay.url}/app/webchat/chat.html`, relay: relay.url, name: 'Test box' }).url;
+  });
+  after(async () => {
+    await browser?.close();
+    await relay?.stop();
+  });
+
+  test('opening a signed launch link verifies the relay key and switches only on Save', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(link);
+    const dlg = page.getByRole('dialog', { name: 'Settings' });
+    await dlg.getByText('identity key matches the link ✓').waitFor();
+    assert.doesNotMatch(page.url(), /pchat_launch|pchat_sig/);
+    await screenshot(page, 'launch-link-verified');
+    await dlg.getByRole('button', { name: 'Save' }).click();
+    const stored = JSON.parse((await page.evaluate(() => localStorage.getItem('pchat.relay.v1')))!);
+    assert.equal(stored.mode, 'private');
+    assert.equal(stored.url, relay.url);
+    assert.ok(stored.expected_key);
+    await page.getByText(`Relay: ${relay.url}`).waitFor();
+    await context.close();
+  });
+
+  test('a tampered launch link is refused and changes nothing', async () => {
+    const u = new URL(link);
+    const payload = JSON.parse(Buffer.from(u.searchParams.get('pchat_launch')!, 'base64url').toString());
+    payload.name = 'Evil box';
+    u.searchParams.set('pchat_launch', Buffer.from(JSON.stringify(payload)).toString('base64url'));
+    const p = dan.page;
+    await p.getByRole('button', { name: 'Settings' }).click();
+    const dlg = p.getByRole('dialog', { name: 'Settings' });
+    await dlg.getByText('Advanced: relay, phone bridge').click();
+    await dlg.getByLabel('Launch link').fill(u.toString());
+    await dlg.getByRole('button', { name: 'Load link' }).click();
+    await dlg.getByText(/not verified: the relay's identity key does not match/).waitFor();
+    assert.equal(await dlg.getByLabel('Relay server URL').inputValue(), '');
+    await p.keyboard.press('Escape');
+  });
+
+  test('a launch link read from a QR code image', async () => {
+    const png = await QRCode.toBuffer(link, { errorCorrectionLevel: 'M', margin: 2, scale: 6 });
+    const p = dan.page;
+    await p.getByRole('button', { name: 'Settings' }).click();
+    const dlg = p.getByRole('dialog', { name: 'Settings' });
+    await dlg.getByText('Advanced: relay, phone bridge').click();
+    await dlg.getByRole('button', { name: 'Scan QR code' }).click();
+    await dlg.getByLabel('QR code image').setInputFiles({ name: 'qr.png', mimeType: 'image/png', buffer: png });
+    await dlg.getByText('identity key matches the link ✓').waitFor();
+    assert.equal(await dlg.getByLabel('Relay server URL').inputValue(), relay.url);
+    // Phone bridge fields (seed 000) are kept with the relay settings.
+    await dlg.getByLabel('API key').fill('ck_test_123');
+    await dlg.getByLabel('Phone ID').fill('phone_main');
+    await dlg.getByRole('button', { name: 'Save' }).click();
+    const stored = JSON.parse((await p.evaluate(() => localStorage.getItem('pchat.relay.v1')))!);
+    assert.equal(stored.api_key, 'ck_test_123');
+    assert.equal(stored.phone_id, 'phone_main');
+  });
+
+  test('hide from presence takes the user out of the directory', async () => {
+    const listed = async () => (await relay.api('GET', '/api/v1/webchat/directory?q=dan', undefined, eve.token)).body.users.some((u: any) => u.chat_address === 'dan');
+    assert.equal(await listed(), true);
+    await dan.page.getByRole('button', { name: 'Settings' }).click();
+    await dan.page.getByRole('checkbox', { name: /Hide me from presence/ }).check();
+    await dan.page.keyboard.press('Escape');
+    for (let i = 0; i < 50 && (await listed()); i++) await dan.page.waitForTimeout(100);
+    assert.equal(await listed(), false);
+    await dan.page.getByRole('button', { name: 'Settings' }).click();
+    await dan.page.getByRole('checkbox', { name: /Hide me from presence/ }).uncheck();
+    await dan.page.keyboard.press('Escape');
+  });
+
+  test('block and unblock from the Blocked users dialog; report abuse', async () => {
+    await startChat(eve.page, 'dan');
+    await sendText(eve.page, 'hello dan');
+    await dan.page.getByRole('option', { name: /^Eve/ }).click();
+    await bubble(dan.page, 'hello dan').waitFor();
+    dan.page.once('dialog', (d) => void d.accept());
+    await dan.page.getByRole('button', { name: 'Block Eve' }).click();
+    await dan.page.getByText('Blocked eve.').waitFor();
+    const refused = await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'dan', text: 'blocked?' }, eve.token);
+    assert.equal(refused.status, 403);
+    await dan.page.getByRole('button', { name: 'Settings' }).click();
+    await dan.page.getByRole('button', { name: 'Blocked users' }).click();
+    const bd = dan.page.getByRole('dialog', { name: 'Blocked users' });
+    await bd.getByRole('button', { name: 'Unblock eve' }).click();
+    await bd.getByText('You have blocked nobody.').waitFor();
+    await dan.page.keyboard.press('Escape');
+    const ok = await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'dan', text: 'unblocked' }, eve.token);
+    assert.equal(ok.status, 200);
+
+    await bubble(dan.page, 'unblocked').getByRole('button', { name: 'Message actions' }).click();
+    await dan.page.getByRole('menuitem', { name: 'Report' }).click();
+    const rd = dan.page.getByRole('dialog', { name: 'Report abuse' });
+    await rd.getByLabel('Reason').fill('spam test');
+    await rd.getByRole('button', { name: 'Send report' }).click();
+    await dan.page.getByText('Report sent. Thank you.').waitFor();
+  });
+
+  test('contacts: import CSV, VCF and pasted rows; template and CSV export download; chat from a contact', async () => {
+    const p = dan.page;
+    await p.getByRole('button', { name: 'Contacts' }).click();
+    const dlg = p.getByRole('dialog', { name: 'Contacts' });
+    const file = dlg.getByLabel('Import file (CSV, XLSX, VCF)');
+    await file.setInputFiles({ name: 'c.csv', mimeType: 'text/csv', buffer: Buffer.from('name,chat_address,email\r\n"Eve, the tester",eve,eve@example.com\r\n') });
+    await dlg.getByRole('cell', { name: 'Eve, the tester', exact: true }).waitFor();
+    await file.setInputFiles({ name: 'c.vcf', mimeType: 'text/vcard', buffer: Buffer.from('BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Vera Card\r\nTEL;TYPE=CELL:+1 555 123 0002\r\nEND:VCARD\r\n') });
+    await dlg.getByRole('cell', { name: 'Vera Card', exact: true }).waitFor();
+    await dlg.getByLabel(/Paste rows/).fill('Pat Paste\tpat@example.com\t+15551230003');
+    await dlg.getByRole('button', { name: 'Add pasted contacts' }).click();
+    await dlg.getByRole('cell', { name: 'Pat Paste', exact: true }).waitFor();
+
+    const [tpl] = await Promise.all([p.waitForEvent('download'), dlg.getByRole('button', { name: 'Download template CSV' }).click()]);
+    assert.match(readFileSync((await tpl.path())!, 'utf8'), /^name,chat_address,email,phone/);
+    const [exp] = await Promise.all([p.waitForEvent('download'), dlg.getByRole('button', { name: 'Export CSV' }).click()]);
+    const csv = readFileSync((await exp.path())!, 'utf8');
+    assert.match(csv, /"Eve, the tester",eve,eve@example.com/);
+    assert.match(csv, /Vera Card,,,\+15551230002/);
+    await screenshot(p, 'contacts');
+    await dlg.getByRole('button', { name: 'Message Eve, the tester' }).click();
+    await p.getByRole('log', { name: /Messages with/ }).waitFor();
+    await bubble(p, 'hello dan').waitFor();
+  });
+
+  test('a conversation exports locally as JSON and text', async () => {
+    const p = dan.page;
+    const downloads: string[] = [];
+    p.on('download', async (d) => downloads.push(readFileSync((await d.path())!, 'utf8')));
+    await p.getByRole('button', { name: 'Export conversation' }).click();
+    for (let i = 0; i < 50 && downloads.length < 2; i++) await p.waitForTimeout(100);
+    const json = JSON.parse(downloads.find((d) => d.startsWith('{'))!);
+    assert.ok(json.messages.some((m: any) => m.text === 'hello dan'));
+    assert.match(downloads.find((d) => !d.startsWith('{'))!, /Eve: hello dan/);
+  });
+
+  test('no console errors or CSP violations', () => {
+    assert.deepEqual(dan.problems, []);
+    assert.deepEqual(eve.problems, []);
+  });
+});

@@ -1,0 +1,238 @@
+// Unit tests for the browser app's stores and parsers (no browser: they are plain modules).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChatStore } from '../../web/src/stores/chat.ts';
+import { LoginsStore } from '../../web/src/stores/logins.ts';
+import { ContactsStore } from '../../web/src/stores/contacts.ts';
+import { memoryStorage } from '../../web/src/lib/store.ts';
+import {
+  contactsFromRows,
+  contactsToCsv,
+  conversationKey,
+  parseAutoLogin,
+  parseCsv,
+  parsePastedContacts,
+  parseVcf,
+  textDirection,
+  toCsv,
+} from '../../web/src/lib/parse.ts';
+import { b64urlDecode, parseLaunchLink } from '../../web/src/lib/launch.ts';
+
+const raw = (id: string, seq: number, from: string, to: string, text: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  seq,
+  from,
+  to,
+  text,
+  created_at: new Date(1_800_000_000_000 + seq * 1000).toISOString(),
+  status: 'sent',
+  ...extra,
+});
+
+test('a message event re-delivered after a reconnect is applied once', () => {
+  const s = new ChatStore('alice', 'Alice');
+  const ev = { type: 'message', seq: 5, outgoing: false, message: raw('msg_1', 5, 'bob', 'alice', 'hi') };
+  assert.ok(s.applyEvent(ev, false));
+  assert.equal(s.applyEvent(ev, false), null);
+  // Same message again under a later seq (another path): still one.
+  s.applyEvent({ ...ev, seq: 9 }, false);
+  assert.equal(s.state.msgs.bob.list.length, 1);
+  assert.equal(s.state.conversations.bob.unread, 1);
+  assert.equal(s.state.cursor, 9);
+});
+
+test('a delta at or before the cursor is not appended twice', () => {
+  const s = new ChatStore('alice');
+  s.applyEvent({ type: 'message', seq: 1, outgoing: false, message: raw('msg_s', 1, 'bot', 'alice', 'Hel', { streaming: true }) });
+  s.applyEvent({ type: 'delta', seq: 2, message_id: 'msg_s', delta: 'lo' });
+  s.applyEvent({ type: 'delta', seq: 2, message_id: 'msg_s', delta: 'lo' });
+  assert.equal(s.find('msg_s')!.text, 'Hello');
+  assert.equal(s.find('msg_s')!.streaming, true);
+  s.applyEvent({ type: 'edit', seq: 3, message_id: 'msg_s', text: 'Hello!', final: true });
+  assert.equal(s.find('msg_s')!.text, 'Hello!');
+  assert.equal(s.find('msg_s')!.streaming, false);
+  assert.equal(s.find('msg_s')!.edited_at, null, 'a final streamed text is not an edit');
+});
+
+test('edit, delete and receipts update the message; receipts never go backwards', () => {
+  const s = new ChatStore('alice');
+  s.applyEvent({ type: 'message', seq: 1, outgoing: true, message: raw('msg_a', 1, 'alice', 'bob', 'first') });
+  s.applyEvent({ type: 'receipt', seq: 2, message_id: 'msg_a', status: 'read' });
+  s.applyEvent({ type: 'receipt', seq: 3, message_id: 'msg_a', status: 'delivered' });
+  assert.equal(s.find('msg_a')!.status, 'read');
+  s.applyEvent({ type: 'edit', seq: 4, message_id: 'msg_a', text: 'first!', edited_at: 'x' });
+  assert.equal(s.find('msg_a')!.text, 'first!');
+  s.applyEvent({ type: 'delete', seq: 5, message_id: 'msg_a' });
+  assert.equal(s.find('msg_a')!.deleted, true);
+  assert.equal(s.find('msg_a')!.text, '');
+});
+
+test('an optimistic send is confirmed, and not doubled when the stream echoes it first', () => {
+  const s = new ChatStore('alice');
+  const p1 = s.addPending('bob', 'one');
+  s.confirmSent(p1.localId!, { message_id: 'msg_1', seq: 3 });
+  assert.deepEqual(s.state.msgs.bob.list.map((m) => [m.id, m.status, m.localId]), [['msg_1', 'sent', undefined]]);
+  const p2 = s.addPending('bob', 'two');
+  s.applyEvent({ type: 'message', seq: 4, outgoing: true, message: raw('msg_2', 4, 'alice', 'bob', 'two') });
+  s.confirmSent(p2.localId!, { message_id: 'msg_2', seq: 4 });
+  assert.deepEqual(s.state.msgs.bob.list.map((m) => m.id), ['msg_1', 'msg_2']);
+  const p3 = s.addPending('bob', 'three');
+  s.failSent(p3.localId!, 'offline');
+  assert.equal(s.find(p3.localId!)!.status, 'failed');
+});
+
+test('history pages prepend, skip what is loaded, and the view window stays bounded', () => {
+  const s = new ChatStore('alice');
+  s.applyEvent({ type: 'message', seq: 1000, outgoing: false, message: raw('msg_live', 1000, 'bob', 'alice', 'live') });
+  const page = Array.from({ length: 50 }, (_, i) => raw(`msg_${i}`, i + 1, i % 2 ? 'bob' : 'alice', i % 2 ? 'alice' : 'bob', `m${i}`));
+  s.loadHistory('bob', { messages: [...page, raw('msg_live', 1000, 'bob', 'alice', 'live')], has_more: true, next_before: 1 });
+  const list = s.state.msgs.bob.list;
+  assert.equal(list.length, 51);
+  assert.equal(list[0].id, 'msg_0');
+  assert.equal(list[50].id, 'msg_live');
+  assert.equal(s.state.msgs.bob.nextBefore, 1);
+  const w = s.window('bob', 20);
+  assert.equal(w.items.length, 20);
+  assert.equal(w.hiddenOlder, 31);
+});
+
+test('50,000 messages: loading and the visible window are fast', () => {
+  const s = new ChatStore('alice');
+  const N = 50_000;
+  const messages = Array.from({ length: N }, (_, i) => raw(`msg_${i}`, i + 1, i % 2 ? 'bob' : 'alice', i % 2 ? 'alice' : 'bob', `message ${i}`));
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += 200) s.loadHistory('bob', { messages: messages.slice(N - i - 200, N - i), has_more: i + 200 < N });
+  const loaded = performance.now() - t0;
+  const t1 = performance.now();
+  const w = s.window('bob', 100);
+  s.applyEvent({ type: 'message', seq: N + 1, outgoing: false, message: raw('msg_new', N + 1, 'bob', 'alice', 'new') });
+  const windowed = performance.now() - t1;
+  assert.equal(s.state.msgs.bob.list.length, N + 1);
+  assert.equal(w.items.length, 100);
+  assert.ok(windowed < 50, `window + one new message took ${windowed} ms`);
+  assert.ok(loaded < 5000, `loading took ${loaded} ms`);
+});
+
+test('the sidebar filters by channel, search and archive; saved messages stay on top', () => {
+  const s = new ChatStore('alice');
+  s.loadConversations([
+    { peer: 'bob', display_name: 'Bob', unread: 2, archived: false, updated_at: '2026-01-02T00:00:00Z', last_message: raw('m1', 1, 'bob', 'alice', 'lunch?') },
+    { peer: 'alice', saved: true, unread: 0, archived: false, updated_at: '2026-01-01T00:00:00Z', last_message: null },
+    { peer: '+15550001', display_name: 'SMS friend', unread: 0, archived: false, updated_at: '2026-01-03T00:00:00Z', last_message: raw('m2', 2, '+15550001', 'alice', 'yo', { channel: 'sms' }) },
+    { peer: 'old', display_name: 'Old', unread: 1, archived: true, updated_at: '2026-01-04T00:00:00Z', last_message: null },
+    { kind: 'group', peer: 'group:grp_0123456789abcdef', group_id: 'grp_0123456789abcdef', display_name: 'Builds', mode: 'stream', role: 'member', unread: 0, archived: false, updated_at: '2026-01-05T00:00:00Z' },
+  ]);
+  assert.deepEqual(s.visibleConversations().map((c) => c.key), ['alice', 'group:grp_0123456789abcdef', '+15550001', 'bob']);
+  assert.equal(s.state.conversations['group:grp_0123456789abcdef'].readOnly, true);
+  s.setFilter({ filter: 'sms' });
+  assert.deepEqual(s.visibleConversations().map((c) => c.key), ['+15550001']);
+  s.setFilter({ filter: 'all', search: 'lunch' });
+  assert.deepEqual(s.visibleConversations().map((c) => c.key), ['bob']);
+  s.setFilter({ search: '', showArchived: true });
+  assert.deepEqual(s.visibleConversations().map((c) => c.key), ['old']);
+  assert.equal(s.totalUnread(), 2);
+  assert.deepEqual(s.takeUnread('bob'), []);
+  assert.equal(s.state.conversations.bob.unread, 0);
+});
+
+test('typing shows until typing:false or its time-to-live runs out', () => {
+  const s = new ChatStore('alice');
+  s.applyEvent({ type: 'typing', from: 'bob', display_name: 'Bob', typing: true });
+  assert.equal(s.typingIn('bob'), 'Bob');
+  assert.equal(s.typingIn('bob', Date.now() + 60_000), null);
+  s.applyEvent({ type: 'typing', from: 'bob', typing: false });
+  assert.equal(s.typingIn('bob'), null);
+});
+
+test('group messages key by group id (object or string form)', () => {
+  assert.equal(conversationKey({ from: 'bob', to: 'group:grp_1', group: { id: 'grp_1' } }, 'alice'), 'group:grp_1');
+  assert.equal(conversationKey({ from: 'bob', to: 'group:grp_1' }, 'alice'), 'group:grp_1');
+  assert.equal(conversationKey({ from: 'alice', to: 'bob' }, 'alice'), 'bob');
+  assert.equal(conversationKey({ from: 'bob', to: 'alice' }, 'alice'), 'bob');
+  assert.equal(conversationKey({ from: 'alice', to: 'alice' }, 'alice'), 'alice');
+});
+
+test('logins: several stored, switching, removal, cursor per login, persisted', () => {
+  const kv = memoryStorage();
+  const a = new LoginsStore(kv);
+  a.add({ relay: '', token: 'pct_a', email: 'a@x.io', chat_address: 'a', display_name: 'A', user_id: 'usr_a' });
+  a.add({ relay: 'https://r.example', token: 'pct_b', email: 'b@x.io', chat_address: 'b', display_name: 'B', user_id: 'usr_b' });
+  assert.equal(a.current!.chat_address, 'b');
+  a.switchTo(0);
+  a.saveCursor(a.current!, 42);
+  const b = new LoginsStore(kv);
+  assert.equal(b.current!.chat_address, 'a');
+  assert.equal(b.cursor(b.current!), 42);
+  assert.equal(b.cursor(b.state.logins[1]), 0);
+  b.add({ relay: '', token: 'pct_a2', email: 'a@x.io', chat_address: 'a', display_name: 'A', user_id: 'usr_a' });
+  assert.equal(b.state.logins.length, 2, 'the same account again replaces its old login');
+  b.remove();
+  assert.equal(b.state.logins.length, 1);
+  assert.equal(b.current!.chat_address, 'b');
+  b.setRelay({ mode: 'private', url: 'https://relay.example/' });
+  assert.equal(b.relayUrl, 'https://relay.example');
+});
+
+test('the auto-login URL gives the token and an address bar without it', () => {
+  const got = parseAutoLogin('http://127.0.0.1:5110/app/webchat/chat.html?relay=http%3A%2F%2F127.0.0.1%3A5110&relay_mode=public&email=a%40x.io&chat_address=alice&pchat_session=pct_abc-DEF_1&keep=1#top');
+  assert.equal(got!.token, 'pct_abc-DEF_1');
+  assert.equal(got!.relay, 'http://127.0.0.1:5110');
+  assert.equal(got!.chat_address, 'alice');
+  assert.equal(got!.cleanUrl, '/app/webchat/chat.html?keep=1#top');
+  assert.equal(parseAutoLogin('http://h/app/webchat/chat.html?pchat_session=nope'), null);
+  assert.equal(parseAutoLogin('http://h/app/webchat/chat.html'), null);
+});
+
+test('CSV: quotes, doubled quotes, newlines in fields, ; separators; export guards formulas', () => {
+  assert.deepEqual(parseCsv('name,email\r\n"Doe, Jane","j""d@x.io"\n"multi\nline",x\n'), [
+    ['name', 'email'],
+    ['Doe, Jane', 'j"d@x.io'],
+    ['multi\nline', 'x'],
+  ]);
+  assert.deepEqual(parseCsv('a;b\n1;2'), [
+    ['a', 'b'],
+    ['1', '2'],
+  ]);
+  assert.equal(toCsv([['=HYPERLINK("x")', '+15551230001', 'a,b']]), `'=HYPERLINK(""x"")",+15551230001,"a,b"\r\n`.replace(/^'=HYPERLINK\(""x""\)"/, `"'=HYPERLINK(""x"")"`));
+});
+
+test('contacts from rows with and without a header, pasted rows, vCard; round trip through CSV', () => {
+  assert.deepEqual(contactsFromRows([['Full Name', 'E-mail', 'Mobile'], ['Ann', 'ann@x.io', '+1 555 000']]), [{ name: 'Ann', email: 'ann@x.io', phone: '+1 555 000' }]);
+  assert.deepEqual(parsePastedContacts('Ben\tben@x.io\t+1 (555) 0001\nCid, cid-bot'), [
+    { name: 'Ben', email: 'ben@x.io', phone: '+15550001' },
+    { name: 'Cid', chat_address: 'cid-bot' },
+  ]);
+  const vcf = 'BEGIN:VCARD\r\nVERSION:4.0\r\nN:Lovelace;Ada;;;\r\nEMAIL;TYPE=work:ada@x.io\r\nTEL;VALUE=uri:tel:+44-20-0000\r\nEND:VCARD\r\nBEGIN:VCARD\r\nFN:Folded\r\n  Name\r\nEND:VCARD\r\n';
+  assert.deepEqual(parseVcf(vcf), [
+    { name: 'Ada Lovelace', email: 'ada@x.io', phone: '+44200000' },
+    { name: 'Folded Name' },
+  ]);
+  const list = [{ name: 'Doe, Jane', chat_address: 'jane', email: 'j@x.io', phone: '+1555' }];
+  assert.deepEqual(contactsFromRows(parseCsv(contactsToCsv(list))), list);
+  const store = new ContactsStore(memoryStorage());
+  assert.equal(store.merge(list), 1);
+  assert.equal(store.merge([{ name: 'Jane D.', chat_address: 'jane' }]), 0);
+  assert.equal(store.state.contacts[0].name, 'Jane D.');
+});
+
+test('text direction follows the first strong character', () => {
+  assert.equal(textDirection('שלום world'), 'rtl');
+  assert.equal(textDirection('مرحبا'), 'rtl');
+  assert.equal(textDirection('hello שלום'), 'ltr');
+  assert.equal(textDirection('123 你好'), 'ltr');
+});
+
+test('launch links: signed payload read exactly; mismatched relay and unsigned links are flagged', () => {
+  const payload = Buffer.from(JSON.stringify({ v: 1, type: 'pchat-launch', relay: 'https://r.example', relay_mode: 'private', name: 'Box' }));
+  const url = `https://site/app/webchat/chat.html?relay=${encodeURIComponent('https://r.example')}&relay_mode=private&pchat_launch=${payload.toString('base64url')}&pchat_sig=${Buffer.alloc(64, 1).toString('base64url')}`;
+  const link = parseLaunchLink(url)!;
+  assert.equal(link.relay, 'https://r.example');
+  assert.equal(link.name, 'Box');
+  assert.equal(link.problem, undefined);
+  assert.deepEqual(Buffer.from(link.payload!), payload);
+  assert.equal(link.signature!.length, 64);
+  assert.match(parseLaunchLink(url.replace('relay=https', 'relay=http'))!.problem!, /does not match/);
+  assert.match(parseLaunchLink(url.replace(/&pchat_sig=.*$/, ''))!.problem!, /not signed/);
+  assert.deepEqual(parseLaunchLink('https://r.example/app/webchat/chat.html'), { relay: 'https://r.example', mode: 'private' });
+  assert.deepEqual([...b64urlDecode('AQID')], [1, 2, 3]);
+});
