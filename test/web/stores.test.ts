@@ -96,6 +96,13 @@ test('history pages prepend, skip what is loaded, and the view window stays boun
   assert.equal(w.hiddenOlder, 31);
 });
 
+test('a live message older than the first history page keeps seq order', () => {
+  const s = new ChatStore('alice');
+  s.applyEvent({ type: 'message', seq: 7, outgoing: false, message: raw('msg_7', 7, 'bob', 'alice', 'seven') });
+  s.loadHistory('bob', { messages: [raw('msg_8', 8, 'bob', 'alice', 'eight'), raw('msg_9', 9, 'bob', 'alice', 'nine')], has_more: true, next_before: 8 });
+  assert.deepEqual(s.state.msgs.bob.list.map((m) => m.seq), [7, 8, 9]);
+});
+
 test('50,000 messages: loading and the visible window are fast', () => {
   const s = new ChatStore('alice');
   const N = 50_000;

@@ -264,6 +264,11 @@ export class ChatStore extends Store<ChatState> {
       older.push(msg);
     }
     m.list = [...older, ...m.list];
+    // Live events can arrive before the first history page and be older than its newest
+    // message: keep seq order (unsent messages, without a seq, stay last).
+    if (older.length && m.list.some((x, i) => i > 0 && x.seq !== undefined && m.list[i - 1].seq !== undefined && m.list[i - 1].seq! > x.seq)) {
+      m.list.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER));
+    }
     m.hasMore = !!page.has_more;
     m.nextBefore = page.next_before ?? null;
     m.loaded = true;
