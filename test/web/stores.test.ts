@@ -81,6 +81,15 @@ test('an optimistic send is confirmed, and not doubled when the stream echoes it
   assert.equal(s.find(p3.localId!)!.status, 'failed');
 });
 
+test('an echo of our own send before its HTTP answer replaces the pending copy; saved messages are ours', () => {
+  const s = new ChatStore('alice');
+  const p = s.addPending('alice', 'note');
+  s.applyEvent({ type: 'message', seq: 2, outgoing: false, message: raw('msg_n', 2, 'alice', 'alice', 'note') });
+  assert.deepEqual(s.state.msgs.alice.list.map((m) => [m.id, m.outgoing]), [['msg_n', true]]);
+  s.confirmSent(p.localId!, { message_id: 'msg_n', seq: 2 });
+  assert.equal(s.state.msgs.alice.list.length, 1);
+});
+
 test('history pages prepend, skip what is loaded, and the view window stays bounded', () => {
   const s = new ChatStore('alice');
   s.applyEvent({ type: 'message', seq: 1000, outgoing: false, message: raw('msg_live', 1000, 'bob', 'alice', 'live') });
