@@ -259,7 +259,12 @@ describe('WebChat in chromium', () => {
 
   test('reconnects after a relay restart: an offline banner, then nothing lost or doubled', async () => {
     await alice.page.getByRole('option', { name: /^Bob/ }).click();
+    // A third user on long-poll (the WebSocket fallback) rides through the restart too.
+    const pol = await openAs(browser, relay, 'pol@example.com', 'Pol', 'pol', { query: '&transport=poll' });
+    await pol.page.getByText('Online · long-poll').waitFor();
+    const banner = alice.page.getByRole('status').filter({ hasText: 'Connection lost — reconnecting…' }).waitFor({ timeout: 15_000 });
     await relay.restart();
+    await banner;
     // Bob sends while Alice's connection is still recovering.
     const sent = await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'alice', text: 'After the restart' }, bob.token);
     assert.equal(sent.status, 200);
@@ -273,6 +278,35 @@ describe('WebChat in chromium', () => {
     assert.equal(await bubble(alice.page, 'After the restart').count(), 1);
     assert.equal(await bubble(alice.page, 'Alice is back').count(), 1);
     assert.equal(await bubble(alice.page, 'Sent from a phone').count(), 1);
+    const toPol = await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'pol', text: 'Hello over long-poll' }, bob.token);
+    assert.equal(toPol.status, 200);
+    await pol.page.getByRole('option', { name: /^Bob/ }).click();
+    await bubble(pol.page, 'Hello over long-poll').waitFor({ timeout: 15_000 });
+    assert.equal(await bubble(pol.page, 'Hello over long-poll').count(), 1);
+    assert.deepEqual(pol.problems, []);
+    await pol.context.close();
+  });
+
+  test('emoji picker and the floating keyboard (Hebrew, right-to-left) write into the message', async () => {
+    const p = alice.page;
+    await p.getByRole('option', { name: /^Bob/ }).click();
+    await p.getByRole('button', { name: 'Emoji' }).click();
+    const picker = p.getByRole('dialog', { name: 'Emoji picker' });
+    await picker.getByRole('tab', { name: 'Gestures' }).click();
+    await picker.getByRole('button', { name: 'Insert 👍' }).click();
+    await p.keyboard.press('Escape');
+    await p.getByRole('button', { name: 'Multi-language keyboard' }).click();
+    const kb = p.getByRole('dialog', { name: 'Multi-language keyboard' });
+    await kb.getByRole('tab', { name: 'עברית' }).click();
+    for (const ch of ['ש', 'ל', 'ו', 'ם']) await kb.getByRole('button', { name: `Type ${ch}`, exact: true }).click();
+    await screenshot(p, 'keyboard');
+    await kb.getByRole('button', { name: 'Close keyboard' }).click();
+    const box = p.getByRole('textbox', { name: 'Message' });
+    assert.equal(await box.inputValue(), '👍שלום');
+    await box.press('Enter');
+    const got = bubble(bob.page, 'שלום');
+    await got.waitFor();
+    assert.equal(await got.locator('.text').getAttribute('dir'), 'rtl');
   });
 
   test('no console errors or CSP violations on either page', () => {

@@ -108,6 +108,21 @@ describe('WebChat groups in chromium', () => {
     assert.ok(members.body.members.some((m: any) => m.chat_address === 'ben'));
   });
 
+  test('the directory lists named AI/CLI sessions with their online state; a chat opens by name', async () => {
+    const hb = await relay.api('POST', '/api/v1/webchat/presence', { chat_address: 'build-bot', display_name: 'Build Bot', visible: true, device_name: 'ci-runner', session_name: 'release worker', listen_channel: 'pchat' }, bot.token);
+    assert.equal(hb.status, 200);
+    const p = ben.page;
+    await p.getByRole('button', { name: 'New chat' }).click();
+    const dlg = p.getByRole('dialog', { name: 'New chat' });
+    await dlg.getByLabel('Search the directory').fill('build');
+    await dlg.getByText('release worker @ ci-runner').waitFor();
+    await dlg.getByText('release worker @ ci-runner').getByText('online').waitFor();
+    await screenshot(p, 'directory-sessions');
+    await dlg.getByLabel('Chat address or name').fill('Build Bot');
+    await dlg.getByRole('button', { name: 'Open chat' }).click();
+    await p.getByRole('log', { name: 'Messages with Build Bot' }).or(p.getByRole('log', { name: 'Messages with build-bot' })).waitFor();
+  });
+
   test('no console errors or CSP violations', () => {
     assert.deepEqual(ann.problems, []);
     assert.deepEqual(ben.problems, []);

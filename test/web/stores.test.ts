@@ -81,6 +81,15 @@ test('an optimistic send is confirmed, and not doubled when the stream echoes it
   assert.equal(s.find(p3.localId!)!.status, 'failed');
 });
 
+test('an echo of our own send before its HTTP answer replaces the pending copy; saved messages are ours', () => {
+  const s = new ChatStore('alice');
+  const p = s.addPending('alice', 'note');
+  s.applyEvent({ type: 'message', seq: 2, outgoing: false, message: raw('msg_n', 2, 'alice', 'alice', 'note') });
+  assert.deepEqual(s.state.msgs.alice.list.map((m) => [m.id, m.outgoing]), [['msg_n', true]]);
+  s.confirmSent(p.localId!, { message_id: 'msg_n', seq: 2 });
+  assert.equal(s.state.msgs.alice.list.length, 1);
+});
+
 test('history pages prepend, skip what is loaded, and the view window stays bounded', () => {
   const s = new ChatStore('alice');
   s.applyEvent({ type: 'message', seq: 1000, outgoing: false, message: raw('msg_live', 1000, 'bob', 'alice', 'live') });
@@ -94,6 +103,13 @@ test('history pages prepend, skip what is loaded, and the view window stays boun
   const w = s.window('bob', 20);
   assert.equal(w.items.length, 20);
   assert.equal(w.hiddenOlder, 31);
+});
+
+test('a live message older than the first history page keeps seq order', () => {
+  const s = new ChatStore('alice');
+  s.applyEvent({ type: 'message', seq: 7, outgoing: false, message: raw('msg_7', 7, 'bob', 'alice', 'seven') });
+  s.loadHistory('bob', { messages: [raw('msg_8', 8, 'bob', 'alice', 'eight'), raw('msg_9', 9, 'bob', 'alice', 'nine')], has_more: true, next_before: 8 });
+  assert.deepEqual(s.state.msgs.bob.list.map((m) => m.seq), [7, 8, 9]);
 });
 
 test('50,000 messages: loading and the visible window are fast', () => {

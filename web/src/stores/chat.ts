@@ -264,6 +264,11 @@ export class ChatStore extends Store<ChatState> {
       older.push(msg);
     }
     m.list = [...older, ...m.list];
+    // Live events can arrive before the first history page and be older than its newest
+    // message: keep seq order (unsent messages, without a seq, stay last).
+    if (older.length && m.list.some((x, i) => i > 0 && x.seq !== undefined && m.list[i - 1].seq !== undefined && m.list[i - 1].seq! > x.seq)) {
+      m.list.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER));
+    }
     m.hasMore = !!page.has_more;
     m.nextBefore = page.next_before ?? null;
     m.loaded = true;
@@ -390,7 +395,22 @@ export class ChatStore extends Store<ChatState> {
       case 'message': {
         if (!ev.message) return null;
         const msg = toMsg(ev.message, this.state.me, ev.outgoing);
+        // Saved messages arrive as incoming to yourself; they are yours.
+        if (msg.from === this.state.me && msg.to === this.state.me) msg.outgoing = true;
         const key = conversationKey(msg, this.state.me, msg.outgoing);
+        if (!this.state.index[msg.id] && msg.outgoing) {
+          // Our own send echoed before its HTTP answer: it replaces the pending copy in place.
+          const m = this.state.msgs[key];
+          const pending = m?.list.find((x) => x.status === 'pending' && x.localId && x.text === msg.text && x.attachments.length === msg.attachments.length);
+          if (m && pending) {
+            m.list = m.list.map((x) => (x === pending ? msg : x));
+            this.state.index[msg.id] = key;
+            const c = this.conv(key);
+            if (c.last === pending) c.last = msg;
+            this.changed();
+            return null;
+          }
+        }
         if (this.state.index[msg.id]) {
           // Seen already (history, our own send, or a re-read after reconnect): merge status only.
           this.patchMsg(msg.id, (x) => ({ status: STATUS_RANK[msg.status] > STATUS_RANK[x.status] ? msg.status : x.status, seq: x.seq ?? msg.seq }));
