@@ -127,8 +127,13 @@ describe('WebChat in chromium', () => {
 
     // Alice edits her message with the keyboard: focus it, press E.
     const mine = bubble(alice.page, 'Replying to you');
-    await mine.focus();
-    await alice.page.keyboard.press('e');
+    // A receipt can re-render the bubble under the focus: retry until edit mode is on.
+    for (let i = 0; i < 10 && !(await alice.page.getByText(/^Editing message/).isVisible()); i++) {
+      await mine.focus();
+      await alice.page.keyboard.press('e');
+      await alice.page.getByText(/^Editing message/).waitFor({ timeout: 1000 }).catch(() => {});
+    }
+    await alice.page.getByText(/^Editing message/).waitFor();
     const box = alice.page.getByRole('textbox', { name: 'Message' });
     await box.fill('Replying to you (edited)');
     await box.press('Enter');
