@@ -14,6 +14,13 @@ export const ADDRESS_RE = /^[a-z0-9][a-z0-9._-]{2,31}$/;
 /** Names nobody may take: they read as the relay itself. */
 const RESERVED_ADDRESSES = new Set(['admin', 'root', 'system', 'relay', 'support', 'group', 'groups', 'pchat', 'webchat']);
 
+/** Refuses an address field (`source`, `chat_address`) that is not the caller's own. */
+export function assertOwnAddress(auth: Auth, address: string | undefined, field = 'chat_address') {
+  if (address !== undefined && address.trim().toLowerCase() !== auth.record.chat_address) {
+    throw new Refusal('not_your_address', `${field} "${address}" is not your chat address (${auth.record.chat_address})`);
+  }
+}
+
 export interface Auth {
   user: string;
   sid: string;

@@ -6,8 +6,8 @@
 // write per message, and each member's reader pays a range read instead.
 import { Refusal } from '../actors/decision.ts';
 import { cursorOf, decideClaim, decideOpenConsumer, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
-import { isAdmin, type GroupContext, type GroupEvent } from '../actors/group.ts';
-import type { Auth } from './accounts.ts';
+import { decideSee, isAdmin, type GroupContext, type GroupEvent } from '../actors/group.ts';
+import { assertOwnAddress, type Auth } from './accounts.ts';
 import { Core, Group, Inbox, iso } from './core.ts';
 import type { MessageRecord } from './projections.ts';
 import type { EphemeralEvent } from './waiters.ts';
@@ -20,6 +20,7 @@ export const MAX_POLL_LIMIT = 500;
 const READ_CHUNK = 256;
 /** A consumer whose batch had nothing visible still moves past this many skipped events. */
 const SKIP_CLAIM = 256;
+const GROUP_ID = /^grp_[0-9a-f]{16}$/;
 /** Named consumers per inbox (sessions aside): workers, tabs, hooks — not one per request. */
 const MAX_NAMED_CONSUMERS = 32;
 /** Consumer names: short, no spaces (they are keys in the inbox context). */
@@ -61,6 +62,18 @@ export class Feed {
 
   group(id: string): GroupContext {
     return this.core.registry.context<GroupContext>(Group, id);
+  }
+
+  /**
+   * A group the caller may see: a private group is unknown (404) to outsiders. An id that is
+   * not a group id is refused before any actor is loaded for it, so probes cost no memory.
+   */
+  visibleGroup(auth: Auth, id: string): GroupContext {
+    if (!GROUP_ID.test(id)) throw new Refusal('unknown_group', `no group "${id}" on this relay`);
+    const group = this.group(id);
+    const seen = decideSee(group, auth.user);
+    if (seen.refusal) throw seen.refusal;
+    return group;
   }
 
   consumerOf(auth: Auth, consumer?: string): string {
@@ -242,9 +255,7 @@ export class Feed {
     body: { chat_address?: string; limit?: number; after?: number; wait_ms?: number; consumer?: string; peek?: boolean },
     signal?: AbortSignal,
   ) {
-    if (body.chat_address !== undefined && body.chat_address.trim().toLowerCase() !== auth.record.chat_address) {
-      throw new Refusal('not_your_address', `chat_address "${body.chat_address}" is not your chat address (${auth.record.chat_address})`);
-    }
+    assertOwnAddress(auth, body.chat_address);
     const { user } = auth;
     const consumer = body.peek ? this.consumerOf(auth, body.consumer) : await this.openConsumer(auth, body.consumer);
     const { waiters, config } = this.core;
@@ -283,8 +294,7 @@ export class Feed {
 
   /** Where a claim of this batch moves the cursor: past what was shown, or past a long skip. */
   static claimPoint(from: number, batch: Batch): number {
-    if (batch.lastVisible) return batch.more ? batch.lastVisible : batch.scanned;
-    return batch.scanned - from >= SKIP_CLAIM ? batch.scanned : from;
+    return batch.lastVisible || batch.scanned - from >= SKIP_CLAIM ? batch.scanned : from;
   }
 
   /** Advances the consumer's cursor and records first deliveries; durable before it returns. */
@@ -301,6 +311,11 @@ export class Feed {
     const decision = decideClaim(this.inbox(user), consumer, upto, this.core.durableSeq, at);
     if (decision.events.length === 0 && delivered.length === 0) return;
     this.core.applyInbox(user, decision.events);
+    await this.recordDelivered(auth, delivered, at);
+  }
+
+  /** First-delivery receipts to the senders of `delivered` (and whatever was staged with them); durable on return. */
+  async recordDelivered(auth: Auth, delivered: MessageRecord[], at = Date.now()) {
     const senders: string[] = [];
     for (const rec of delivered) {
       // Another consumer may have delivered it in the meantime.

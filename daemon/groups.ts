@@ -22,6 +22,7 @@ import { isMemberNow } from '../actors/inbox.ts';
 import type { Auth } from './accounts.ts';
 import { Core, iso, randomHex } from './core.ts';
 import type { Feed } from './feed.ts';
+import type { GroupRecord } from './projections.ts';
 
 export interface CreateGroupBody {
   name: string;
@@ -47,30 +48,44 @@ export class Groups {
     return user;
   }
 
-  /** A group the caller may see; private groups are unknown (404) to outsiders. */
   private visible(auth: Auth, id: string): GroupContext {
-    const group = this.feed.group(id);
-    if (!group.exists || (group.visibility === 'private' && !isMember(group, auth.user))) {
-      throw new Refusal('unknown_group', `no group "${id}" on this relay`);
-    }
-    return group;
+    return this.feed.visibleGroup(auth, id);
   }
 
   view(group: GroupContext, user: string) {
     return {
-      group_id: group.id,
-      id: group.id,
-      address: `group:${group.id}`,
-      name: group.name,
-      visibility: group.visibility,
-      mode: group.mode,
-      join_policy: group.join_policy,
-      owner: this.address(group.owner),
-      member_count: Object.keys(group.members).length,
-      role: group.members[user] ?? null,
+      ...this.outsiderView({
+        id: group.id,
+        name: group.name,
+        visibility: group.visibility,
+        mode: group.mode,
+        join_policy: group.join_policy,
+        owner: group.owner,
+        member_count: Object.keys(group.members).length,
+        created_at: group.created_at,
+      }),
+      role: (group.members[user] ?? null) as Role | null,
       can_write: isMember(group, user) && (group.mode === 'chat' || isAdmin(group, user)),
       pending_requests: isAdmin(group, user) ? Object.keys(group.requests).length : undefined,
-      created_at: iso(group.created_at),
+    };
+  }
+
+  /** What a non-member sees, straight from the directory index (no actor is loaded). */
+  private outsiderView(rec: GroupRecord) {
+    return {
+      group_id: rec.id,
+      id: rec.id,
+      address: `group:${rec.id}`,
+      name: rec.name,
+      visibility: rec.visibility,
+      mode: rec.mode,
+      join_policy: rec.join_policy,
+      owner: this.address(rec.owner),
+      member_count: rec.member_count,
+      role: null as Role | null,
+      can_write: false,
+      pending_requests: undefined as number | undefined,
+      created_at: iso(rec.created_at),
     };
   }
 
@@ -145,7 +160,7 @@ export class Groups {
     for (const rec of this.core.projections.allGroups()) {
       if (rec.visibility !== 'public' || mineIds.has(rec.id)) continue;
       if (needle && !rec.name.toLowerCase().includes(needle)) continue;
-      publicOnes.push(this.view(this.feed.group(rec.id), auth.user));
+      publicOnes.push(this.outsiderView(rec));
       if (publicOnes.length >= 500) break;
     }
     const match = (g: { name: string }) => !needle || g.name.toLowerCase().includes(needle);

@@ -130,7 +130,7 @@ export class LiveSession {
     try {
       while (this.pendingDelivered.length) {
         const batch = this.pendingDelivered.splice(0);
-        await this.feed.advance(this.auth, this.consumer, 0, batch);
+        await this.feed.recordDelivered(this.auth, batch);
       }
     } catch {
       // A failed commit stops the process (Core.commit); nothing else to do here.

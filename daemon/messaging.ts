@@ -7,7 +7,7 @@ import { Refusal } from '../actors/decision.ts';
 import { decideBlock, decideReceive, isMemberNow, type Attachment, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
 import { decideReport, type AccountContext } from '../actors/account.ts';
 import { decideWrite, isMember, type GroupContext, type GroupEvent } from '../actors/group.ts';
-import type { Auth } from './accounts.ts';
+import { assertOwnAddress, type Auth } from './accounts.ts';
 import { Account, Core, iso, randomHex, sha256 } from './core.ts';
 import type { Feed } from './feed.ts';
 import { NO_MEDIA, type MessageMedia } from './media.ts';
@@ -66,24 +66,9 @@ export class Messaging {
     return this.feed.inbox(user);
   }
 
-  private ownAddress(auth: Auth, address: string | undefined, field: string) {
-    if (address !== undefined && address.trim().toLowerCase() !== auth.record.chat_address) {
-      throw new Refusal('not_your_address', `${field} "${address}" is not your chat address (${auth.record.chat_address})`);
-    }
-  }
-
-  /** A group the caller may see (a private group is unknown to outsiders). */
-  visibleGroup(auth: Auth, id: string): GroupContext {
-    const group = this.feed.group(id);
-    if (!group.exists || (group.visibility === 'private' && !isMember(group, auth.user))) {
-      throw new Refusal('unknown_group', `no group "${id}" on this relay`);
-    }
-    return group;
-  }
-
   private resolveTarget(auth: Auth, address: string): Target {
     const a = address.trim().toLowerCase();
-    if (a.startsWith('group:')) return { kind: 'group', group: this.visibleGroup(auth, address.trim().slice(6)) };
+    if (a.startsWith('group:')) return { kind: 'group', group: this.feed.visibleGroup(auth, address.trim().slice(6)) };
     return { kind: 'user', user: this.resolveAddress(a) };
   }
 
@@ -139,7 +124,7 @@ export class Messaging {
       }
       throw new Refusal('validation_failed', `channel must be one of pchat, sms, wa, tg, email, notify`);
     }
-    this.ownAddress(auth, body.source, 'source');
+    assertOwnAddress(auth, body.source, 'source');
     body = { ...body, attachments: this.media.resolveAttachments(body) }; // media: checked + parsed from text
     const text = body.text ?? '';
     this.checkText(text, !!body.attachments?.length || !!opts.streaming);
@@ -293,7 +278,7 @@ export class Messaging {
   // ---------- receipts ----------
 
   async markRead(auth: Auth, body: { chat_address?: string; message_id?: string; message_ids?: string[] }) {
-    this.ownAddress(auth, body.chat_address, 'chat_address');
+    assertOwnAddress(auth, body.chat_address);
     const ids = [...new Set([...(body.message_ids ?? []), ...(body.message_id ? [body.message_id] : [])])];
     if (ids.length === 0) throw new Refusal('validation_failed', 'give message_id or message_ids');
     const all = ids.map((id) => this.core.projections.message(id));
@@ -314,6 +299,7 @@ export class Messaging {
     const newest = new Map<string, MessageRecord>();
     for (const r of inGroups) if ((newest.get(r.group!)?.n ?? 0) < r.n!) newest.set(r.group!, r);
     let groupRead = 0;
+    const liveReceipts: [string, EphemeralEvent][] = [];
     for (const [group, r] of newest) {
       const m = this.ctx(auth.user).groups[group];
       const seq = this.groupSeqOf(r);
@@ -321,10 +307,11 @@ export class Messaging {
       this.core.applyInbox(auth.user, [{ type: 'group_read', group, upto: seq, n: r.n!, at }]);
       groupRead += inGroups.filter((x) => x.group === group).length;
       if (r.from_user !== auth.user) {
-        this.core.waiters.push(r.from_user, { type: 'receipt', message_id: r.id, group_id: group, status: 'read', by: auth.record.chat_address, at: iso(at) });
+        liveReceipts.push([r.from_user, { type: 'receipt', message_id: r.id, group_id: group, status: 'read', by: auth.record.chat_address, at: iso(at) }]);
       }
     }
     if (fresh.length || groupRead) await this.core.commit(touched);
+    for (const [sender, event] of liveReceipts) this.core.waiters.push(sender, event);
     const known = new Set([...direct, ...inGroups].map((r) => r.id));
     return { read: fresh.length + groupRead, message_ids: [...known], unknown: ids.filter((id) => !known.has(id)) };
   }
@@ -473,7 +460,7 @@ export class Messaging {
   }
 
   private groupHistory(auth: Auth, id: string, before: number | undefined, limit: number) {
-    const group = this.visibleGroup(auth, id);
+    const group = this.feed.visibleGroup(auth, id);
     if (!isMember(group, auth.user)) throw new Refusal('not_a_member', `join "${group.name}" to read its messages`);
     const rows: { seq: number; id: string }[] = [];
     let pos = Math.min(before ?? Number.MAX_SAFE_INTEGER, this.core.durableSeq + 1);

@@ -1,9 +1,8 @@
 // Presence and the directory. Presence is ephemeral (memory only): a session is online while
 // it heartbeats within the window or holds a live connection (a parked long-poll). What a
 // session is called (device, session name, listen channel) is durable, on the account actor.
-import { Refusal } from '../actors/decision.ts';
 import { decideNameSession, decideProfile, type AccountContext } from '../actors/account.ts';
-import type { Auth } from './accounts.ts';
+import { assertOwnAddress, type Auth } from './accounts.ts';
 import { Account, Core, iso } from './core.ts';
 import type { UserRecord } from './projections.ts';
 
@@ -72,9 +71,7 @@ export class Presence {
   }
 
   async heartbeat(auth: Auth, body: PresenceBody) {
-    if (body.chat_address !== undefined && body.chat_address.trim().toLowerCase() !== auth.record.chat_address) {
-      throw new Refusal('not_your_address', `chat_address "${body.chat_address}" is not your chat address (${auth.record.chat_address})`);
-    }
+    assertOwnAddress(auth, body.chat_address);
     const { registry } = this.core;
     const now = Date.now();
     const ctx = registry.context<AccountContext>(Account, auth.user);

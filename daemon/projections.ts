@@ -7,7 +7,7 @@ import type { AccountEvent } from '../actors/account.ts';
 import type { GroupEvent, JoinPolicy, Mode, Visibility } from '../actors/group.ts';
 import { MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
 
-export const PROJECTION_VERSION = 2;
+export const PROJECTION_VERSION = 3;
 
 export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'idem', 'blocks', 'reports', 'groups', ...MEDIA_INDEXES] as const;
 
@@ -59,6 +59,7 @@ export interface GroupRecord {
   visibility: Visibility;
   mode: Mode;
   join_policy: JoinPolicy;
+  owner: string;
   member_count: number;
   created_at: number;
 }
@@ -239,6 +240,7 @@ export class Projections {
           visibility: ev.visibility,
           mode: ev.mode,
           join_policy: ev.join_policy,
+          owner: ev.owner,
           member_count: 1 + (ev.members?.length ?? 0),
           created_at: ev.at,
         } satisfies GroupRecord);
