@@ -70,5 +70,18 @@ export class Core {
 }
 
 export const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
-export const randomHex = (bytes: number) => randomBytes(bytes).toString('hex');
+/** Random bytes drawn per syscall for ids; a message id takes 12 of them. */
+const RANDOM_POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+/** Hex of `bytes` random bytes (CSPRNG), served from a pool: one syscall per ~300 ids, not one each. */
+export const randomHex = (bytes: number) => {
+  if (bytes > RANDOM_POOL_BYTES) return randomBytes(bytes).toString('hex');
+  if (poolAt + bytes > pool.length) {
+    pool = randomBytes(RANDOM_POOL_BYTES);
+    poolAt = 0;
+  }
+  poolAt += bytes;
+  return pool.toString('hex', poolAt - bytes, poolAt);
+};
 export const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);

@@ -28,6 +28,20 @@ export const CONSUMER_PATTERN = '^[A-Za-z0-9._:-]{1,64}$';
 
 export type ClientEvent = Record<string, unknown>;
 
+/** Group message events kept to be handed to every member as one object (see `sharedEvent`). */
+const SHARED_EVENTS_MAX = 2048;
+/** JSON of shared event objects, written once however many connections send them. */
+const frames = new WeakMap<object, string>();
+/** A client event as JSON text; an event shared by many readers is serialized once. */
+export function frameJson(event: object): string {
+  let json = frames.get(event);
+  if (json === undefined) {
+    json = JSON.stringify(event);
+    frames.set(event, json);
+  }
+  return json;
+}
+
 export interface Batch {
   events: ClientEvent[];
   /** Incoming messages among `events` (the seed's `messages` list). */
@@ -53,6 +67,9 @@ export class Feed {
   onLive: (auth: Auth, delta: 1 | -1) => void = () => {};
   /** Files and translation (daemon/media.ts): attachment details and translations out. */
   media: MessageMedia = NO_MEDIA;
+
+  /** seq → the event every member but the sender sees for a group message, while its inputs are unchanged. */
+  private readonly shared = new Map<number, { rec: MessageRecord; group: GroupContext; sender: unknown; event: ClientEvent; message: ClientEvent }>();
 
   constructor(private readonly core: Core) {}
 
@@ -166,7 +183,12 @@ export class Feed {
         if (!rec) return null;
         const outgoing = ev.type === 'msg_out' || (ev.type === 'g_msg' && ev.from_user === user);
         // media: the reader's receive-side translation, when already computed
-        const message = { ...this.messageView(rec, seq), ...(outgoing ? {} : { translation: this.media.translationFor(user, rec) ?? null }) };
+        const translation = outgoing ? undefined : (this.media.translationFor(user, rec) ?? null);
+        if (ev.type === 'g_msg' && translation === null && !rec.attachments?.length) {
+          const shared = this.sharedEvent(seq, rec);
+          return { event: shared.event, message: ev.sender_session !== consumer ? shared.message : undefined };
+        }
+        const message = { ...this.messageView(rec, seq), ...(outgoing ? {} : { translation }) };
         const event = { type: 'message', seq, outgoing, message };
         const incoming = !outgoing && ev.sender_session !== consumer;
         const delivered = ev.type === 'msg_in' && ev.from_user !== user && !rec.delivered_at ? rec : undefined;
@@ -221,6 +243,23 @@ export class Feed {
       }
     }
     return null;
+  }
+
+  /**
+   * What every member but the sender reads for a group message without attachments or a
+   * translation: one object for all of them (and so one JSON text, see `frameJson`), rebuilt
+   * when the message, the group or the sender's record changes.
+   */
+  private sharedEvent(seq: number, rec: MessageRecord) {
+    const group = this.group(rec.group!);
+    const sender = this.core.projections.user(rec.from_user);
+    const hit = this.shared.get(seq);
+    if (hit && hit.rec === rec && hit.group === group && hit.sender === sender) return hit;
+    const message = { ...this.messageView(rec, seq), translation: null };
+    const entry = { rec, group, sender, message, event: { type: 'message', seq, outgoing: false, message } };
+    if (this.shared.size >= SHARED_EVENTS_MAX) this.shared.clear();
+    this.shared.set(seq, entry);
+    return entry;
   }
 
   messageView(rec: MessageRecord, seq?: number) {

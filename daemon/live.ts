@@ -21,6 +21,8 @@ const DRAIN_CHECK_MS = 20;
 export interface LiveSink {
   /** Writes one event to the client. */
   send(event: Record<string, unknown>): void;
+  /** Runs `write` (several sends) so that what it writes leaves together. */
+  batch(write: () => void): void;
   /** Bytes written but not yet taken by the client. */
   buffered(): number;
   /** Tells the client to resume from `cursor`, then ends the connection. */
@@ -96,6 +98,10 @@ export class LiveSession {
    */
   pump() {
     if (this.stopped) return;
+    this.sink.batch(() => this.push());
+  }
+
+  private push() {
     for (;;) {
       if (this.sink.buffered() > this.bufferCap) return this.wait();
       const batch = this.feed.readBatch(this.auth.user, this.consumer, this.pos, PUSH_BATCH);

@@ -80,11 +80,17 @@ type MsgEvent = Extract<InboxEvent, { type: 'msg_in' | 'msg_out' }>;
 
 /** Hot records kept decoded in memory; past this many the cache starts over. */
 const CACHE_MAX = 50_000;
+/** Message records are bigger (they carry the text): fewer of them. */
+const MESSAGE_CACHE_MAX = 10_000;
 
 export class Projections {
   // Read on every request (auth) and every message view; changed only by our own projector.
   private readonly users = new Map<string, UserRecord>();
   private readonly tokens = new Map<string, TokenRecord>();
+  /** Conversation rows by `user\u0000peer` (null: known absent): read and rewritten on every message. */
+  private readonly convs = new Map<string, ConversationRecord | null>();
+  /** Message records: written on send, read by every push, poll and receipt of that message. */
+  private readonly msgs = new Map<string, MessageRecord>();
   /** Files, transcripts, translations, language prefs (daemon/media-projections.ts). */
   readonly media: MediaProjections;
 
@@ -93,7 +99,7 @@ export class Projections {
   }
 
   private remember<T>(cache: Map<string, T>, key: string, value: T) {
-    if (cache.size >= CACHE_MAX) cache.clear();
+    if (cache.size >= (cache === (this.msgs as Map<string, unknown>) ? MESSAGE_CACHE_MAX : CACHE_MAX)) cache.clear();
     cache.set(key, value);
   }
 
@@ -124,13 +130,27 @@ export class Projections {
     return this.cached(this.tokens, 'tokens', hash);
   }
   message(id: string): MessageRecord | undefined {
-    return this.j.indexGet<MessageRecord>('msgs', id);
+    return this.cached(this.msgs, 'msgs', id);
   }
   idem(user: string, key: string): IdemRecord | undefined {
     return this.j.indexGet<IdemRecord>('idem', [user, key]);
   }
   conversation(user: string, peer: string): ConversationRecord | undefined {
-    return this.j.indexGet<ConversationRecord>('convs', [user, peer]);
+    const key = `${user}\u0000${peer}`;
+    let rec = this.convs.get(key);
+    if (rec === undefined) {
+      rec = this.j.indexGet<ConversationRecord>('convs', [user, peer]) ?? null;
+      this.remember(this.convs, key, rec);
+    }
+    return rec ?? undefined;
+  }
+  private putConversation(user: string, peer: string, rec: ConversationRecord) {
+    this.remember(this.convs, `${user}\u0000${peer}`, rec);
+    this.j.indexPut('convs', [user, peer], rec);
+  }
+  private removeConversation(user: string, peer: string) {
+    this.remember(this.convs, `${user}\u0000${peer}`, null);
+    this.j.indexRemove('convs', [user, peer]);
   }
   conversations(user: string): ConversationRecord[] {
     const rows = this.j
@@ -182,9 +202,8 @@ export class Projections {
     else this.media.apply(kind, id, event);
   }
 
+  /** A new message's record: written once, from the recipient's copy (`msg_in`) or the group's `g_msg`. */
   private putMessage(ev: Omit<MsgEvent, 'type'> & { group?: string; n?: number; group_seq?: number }) {
-    const prior = this.message(ev.id);
-    if (prior) return;
     const rec: MessageRecord = {
       id: ev.id,
       from_user: ev.from_user,
@@ -204,7 +223,7 @@ export class Projections {
       delivered_at: null,
       read_at: null,
     };
-    this.j.indexPut('msgs', ev.id, rec);
+    this.put(this.msgs, 'msgs', ev.id, rec);
   }
 
   /**
@@ -222,7 +241,7 @@ export class Projections {
         return true;
       case 'delta': {
         const rec = fold ? this.message(ev.id) : undefined;
-        if (rec?.streaming) this.j.indexPut('msgs', ev.id, { ...rec, text: rec.text + ev.delta });
+        if (rec?.streaming) this.put(this.msgs, 'msgs', ev.id, { ...rec, text: rec.text + ev.delta });
         return true;
       }
     }
@@ -265,7 +284,7 @@ export class Projections {
 
   private touchConversation(user: string, peer: string, ev: MsgEvent, seq: number, unreadDelta: number) {
     const prior = this.conversation(user, peer);
-    this.j.indexPut('convs', [user, peer], {
+    this.putConversation(user, peer, {
       peer,
       last_id: ev.id,
       last_at: ev.at,
@@ -278,7 +297,7 @@ export class Projections {
 
   private updateMessage(id: string, change: Partial<MessageRecord>) {
     const rec = this.message(id);
-    if (rec) this.j.indexPut('msgs', id, { ...rec, ...change });
+    if (rec) this.put(this.msgs, 'msgs', id, { ...rec, ...change });
   }
 
   private inbox(user: string, seq: number, ev: InboxEvent) {
@@ -292,7 +311,7 @@ export class Projections {
         break;
       }
       case 'msg_out': {
-        this.putMessage(ev);
+        // The recipient's msg_in, staged just before in the same commit, wrote the record.
         this.touchConversation(user, ev.to_user, ev, seq, 0);
         this.recordIdem(user, ev, seq);
         break;
@@ -313,7 +332,7 @@ export class Projections {
         }
         for (const [peer, n] of perPeer) {
           const conv = this.conversation(user, peer);
-          if (conv) this.j.indexPut('convs', [user, peer], { ...conv, unread: Math.max(0, conv.unread - n) });
+          if (conv) this.putConversation(user, peer, { ...conv, unread: Math.max(0, conv.unread - n) });
         }
         break;
       }
@@ -325,7 +344,7 @@ export class Projections {
         break;
       case 'archived': {
         const conv = this.conversation(user, ev.peer);
-        if (conv) this.j.indexPut('convs', [user, ev.peer], { ...conv, archived: ev.archived });
+        if (conv) this.putConversation(user, ev.peer, { ...conv, archived: ev.archived });
         break;
       }
       case 'conversation_deleted': {
@@ -333,7 +352,7 @@ export class Projections {
           this.j.indexRemove('convidx', [user, ev.peer, s]);
         }
         const conv = this.conversation(user, ev.peer);
-        if (conv && conv.last_seq <= ev.upto) this.j.indexRemove('convs', [user, ev.peer]);
+        if (conv && conv.last_seq <= ev.upto) this.removeConversation(user, ev.peer);
         break;
       }
       case 'cursor':
@@ -428,6 +447,8 @@ export class Projections {
   async rebuild() {
     this.users.clear();
     this.tokens.clear();
+    this.convs.clear();
+    this.msgs.clear();
     await this.j.clearIndexes([...INDEXES]);
     let n = 0;
     for (const { stream, seq, event } of this.j.all()) {

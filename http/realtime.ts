@@ -9,6 +9,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Refusal } from '../actors/decision.ts';
 import type { Auth } from '../daemon/accounts.ts';
 import { LiveSession, type LiveSink } from '../daemon/live.ts';
+import { frameJson } from '../daemon/feed.ts';
 import { errorBody } from './errors.ts';
 import { sessionToken } from './app.ts';
 import { Consumer, SendBody } from './messages.ts';
@@ -91,9 +92,18 @@ export default async function realtimeRoutes(app: FastifyInstance) {
     let auth: Auth | undefined;
     let consumer: string | undefined;
     let stop: (() => void) | undefined;
-    const send = (frame: unknown) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(frame));
+    const send = (frame: object) => socket.readyState === socket.OPEN && socket.send(frameJson(frame));
     const sink: LiveSink = {
       send,
+      batch(write) {
+        // Frames written in one push leave in one syscall, not one each.
+        req.socket.cork();
+        try {
+          write();
+        } finally {
+          req.socket.uncork();
+        }
+      },
       buffered: () => socket.bufferedAmount,
       resume(cursor, reason) {
         send({ type: 'resume', cursor, reason });
@@ -226,10 +236,18 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       const write = (event: Record<string, unknown>) => {
         if (raw.writableEnded) return;
         const id = typeof event.seq === 'number' ? `id: ${event.seq}\n` : '';
-        raw.write(`${id}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+        raw.write(`${id}event: ${event.type}\ndata: ${frameJson(event)}\n\n`);
       };
       const sink: LiveSink = {
         send: write,
+        batch(run) {
+          raw.cork();
+          try {
+            run();
+          } finally {
+            raw.uncork();
+          }
+        },
         buffered: () => raw.writableLength,
         resume(cursor, reason) {
           write({ type: 'resume', cursor, reason });

@@ -26,6 +26,10 @@ import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 export const JOURNAL_FORMAT = 2;
 /** How many of the newest events are checked against their stream heads at open. */
 const VERIFY_TAIL = 1000;
+/** Recently staged events kept decoded in memory (all streams together), for live readers. */
+const TAIL_EVENTS = 8192;
+/** Of which one stream keeps at most this many (a busy group must not evict every inbox). */
+const TAIL_PER_STREAM = 512;
 /** Keys sort after every real seq of a stream. */
 const SEQ_MAX = Number.MAX_SAFE_INTEGER;
 
@@ -92,6 +96,13 @@ export class Journal {
   private gseq = 0;
   private durable = 0;
   private readonly overlay = new Map<string, { value: unknown }>();
+  /**
+   * The newest staged events of recently written streams, oldest first and contiguous (each
+   * one's `prev` is the seq before it): a live reader asks for exactly what was just written,
+   * and gets it without a B-tree read and a decode.
+   */
+  private readonly tail = new Map<string, ReadEvent[]>();
+  private tailSize = 0;
   private lastWrite: Promise<boolean> | undefined;
   private closed = false;
 
@@ -182,6 +193,7 @@ export class Journal {
     const seq = ++this.gseq;
     this.events.put([stream, seq], [head, event]);
     this.heads.set(stream, seq);
+    this.remember(stream, { seq, prev: head, event });
     this.lastWrite = this.order.put(seq, stream);
     return seq;
   }
@@ -200,16 +212,52 @@ export class Journal {
     const upto = this.gseq;
     const w = this.lastWrite;
     if (w) {
+      // `root.flushed` is a thenable read when `then` is called: call it now, while it is the
+      // flush of the batch holding our writes. Awaited after `w`, it would be the flush of
+      // whatever batch is open by then, and under load every commit would wait a batch more.
+      const flushed = new Promise<void>((resolve, reject) => this.root.flushed.then(() => resolve(), reject));
       await w;
-      await this.root.flushed;
+      await flushed;
       if (this.lastWrite === w) this.lastWrite = undefined;
     }
     if (upto > this.durable) this.durable = upto;
   }
 
+  private remember(stream: string, ev: ReadEvent) {
+    let list = this.tail.get(stream);
+    if (!list) this.tail.set(stream, (list = []));
+    list.push(ev);
+    if (list.length > TAIL_PER_STREAM) {
+      const drop = list.length - TAIL_PER_STREAM / 2;
+      list.splice(0, drop);
+      this.tailSize -= drop;
+    }
+    if (++this.tailSize > TAIL_EVENTS) {
+      // Streams in the order they were first cached: drop the oldest until half is left.
+      for (const [name, old] of this.tail) {
+        if (this.tailSize <= TAIL_EVENTS / 2) break;
+        this.tail.delete(name);
+        this.tailSize -= old.length;
+      }
+    }
+  }
+
   /** Events of `stream` with afterSeq < seq <= toSeq, oldest first. */
   read(stream: string, afterSeq: number, limit = 1000, toSeq = SEQ_MAX): ReadEvent[] {
     const out: ReadEvent[] = [];
+    const cached = this.tail.get(stream);
+    // The cache holds every event after its first one's predecessor: serve the read from it.
+    if (cached && cached.length && cached[0].prev <= afterSeq) {
+      let lo = 0;
+      let hi = cached.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cached[mid].seq <= afterSeq) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < cached.length && out.length < limit && cached[i].seq <= toSeq; i++) out.push(cached[i]);
+      return out;
+    }
     for (const { key, value } of this.events.getRange({ start: [stream, afterSeq + 1], end: [stream, toSeq + 1], limit })) {
       out.push({ seq: key[1], prev: value[0], event: value[1] });
     }

@@ -75,7 +75,9 @@ export function relayEnv(dir: string, port: number): Record<string, string> {
 export async function startRelayProcess(dir: string, healthTimeoutMs = 120_000): Promise<RelayProcess> {
   const port = await freePort();
   const spawnedAt = performance.now();
-  const child = spawnTs('daemon/main.ts', [], { env: relayEnv(dir, port), stdout: 'pipe' });
+  // BENCH_RELAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the relay.
+  const nodeArgs = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawnTs('daemon/main.ts', [], { env: relayEnv(dir, port), stdout: 'pipe', nodeArgs });
   const logTail = watchLog(child);
   const base = `http://127.0.0.1:${port}`;
   const stop = () => stopChild(child, 20_000);

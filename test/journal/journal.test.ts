@@ -32,6 +32,37 @@ test('events are read back in order after a reopen; a stale head is a conflict; 
   }
 });
 
+test('reads served from the in-memory tail of recent events equal reads from disk', async () => {
+  const dir = tempDir();
+  try {
+    let j = Journal.open(dir);
+    // 20,000 events over a busy stream and 40 quiet ones: more than the tail keeps, so the
+    // busy stream is trimmed, quiet streams are evicted, and reads fall back to LMDB.
+    const heads = new Map<string, number>();
+    for (let i = 0; i < 20_000; i++) {
+      const stream = i % 2 ? 'group:busy' : `inbox:u${i % 80}`;
+      heads.set(stream, j.stage(stream, { type: 'm', at: i }, heads.get(stream) ?? 0));
+      if (i % 500 === 499) await j.commit();
+    }
+    await j.commit();
+    const probes: [string, number, number, number][] = [];
+    for (const stream of ['group:busy', 'inbox:u0', 'inbox:u78', 'inbox:u40']) {
+      const head = heads.get(stream)!;
+      for (const after of [0, head - 2_000, head - 600, head - 100, head - 1, head]) probes.push([stream, Math.max(0, after), 50, head]);
+      probes.push([stream, head - 300, 1000, head - 50]);
+    }
+    const live = probes.map(([s, a, l, t]) => j.read(s, a, l, t).map((e) => [e.seq, e.prev, e.event.at]));
+    await j.close();
+    j = Journal.open(dir);
+    const disk = probes.map(([s, a, l, t]) => j.read(s, a, l, t).map((e) => [e.seq, e.prev, e.event.at]));
+    assert.deepEqual(live, disk);
+    assert.ok(live.some((r) => r.length === 50) && live.some((r) => r.length === 0), 'the probes cover full pages and empty reads');
+    await j.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 for (const [damage, mutate] of [
   ['overwritten', (b: Buffer) => Buffer.alloc(b.length, 0x5a)],
   ['truncated', (b: Buffer) => b.subarray(0, Math.floor(b.length / 2) + 100)],
