@@ -65,6 +65,8 @@ export type InboxEvent =
   | { type: 'marked_read'; ids: string[]; at: number }
   /** A consumer (session) claimed everything up to `upto`. */
   | { type: 'cursor'; consumer: string; upto: number; at: number }
+  /** A session logged out: its cursor is dropped (the inbox context must not grow with every login). */
+  | { type: 'consumer_closed'; consumer: string; at: number }
   | { type: 'blocked'; user: string; at: number }
   | { type: 'unblocked'; user: string; at: number }
   | { type: 'conversation_deleted'; peer: string; upto: number; at: number }
@@ -103,6 +105,12 @@ export const inboxMachine = setup({
             cursors: { ...context.cursors, [event.consumer]: Math.max(event.upto, context.cursors[event.consumer] ?? 0) },
             top: Math.max(context.top, event.upto),
           })),
+        },
+        consumer_closed: {
+          actions: assign(({ context, event }) => {
+            const { [event.consumer]: _dropped, ...cursors } = context.cursors;
+            return { seq: event.seq, cursors };
+          }),
         },
         blocked: {
           actions: assign(({ context, event }) => ({
@@ -168,6 +176,11 @@ export function decideReceive(ctx: InboxContext, msg: Extract<InboxEvent, { type
 export function decideOpenConsumer(ctx: InboxContext, consumer: string, at: number): Decision<InboxEvent> {
   if (ctx.cursors[consumer] !== undefined) return accept();
   return accept({ type: 'cursor', consumer, upto: ctx.top, at });
+}
+
+/** Drops the cursors of sessions that logged out (those that have one). */
+export function decideCloseConsumers(ctx: InboxContext, consumers: readonly string[], at: number): Decision<InboxEvent> {
+  return accept(...consumers.filter((c) => ctx.cursors[c] !== undefined).map((consumer) => ({ type: 'consumer_closed' as const, consumer, at })));
 }
 
 /** Moves a consumer's cursor forward to `upto` (never back, never past what exists: `head`). */

@@ -4,7 +4,7 @@ import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto
 import { Refusal } from '../actors/decision.ts';
 import { decideCloseSessions, decideCreate, decideProfile, type AccountContext, type Profile } from '../actors/account.ts';
 import { CODE_TTL_MS, decideIssue, decideVerify, type LoginContext } from '../actors/login.ts';
-import { decideOpenConsumer, type InboxContext } from '../actors/inbox.ts';
+import { decideCloseConsumers, decideOpenConsumer, type InboxContext } from '../actors/inbox.ts';
 import { Account, Core, Inbox, Login, iso, randomHex, sha256 } from './core.ts';
 import type { Mailer } from './mailer.ts';
 import type { UserRecord } from './projections.ts';
@@ -195,8 +195,11 @@ export class Accounts {
     const { registry } = this.core;
     const ctx = registry.context<AccountContext>(Account, auth.user);
     const sids = all ? Object.keys(ctx.sessions) : [auth.sid];
-    const decision = decideCloseSessions(ctx, sids, Date.now());
+    const at = Date.now();
+    const decision = decideCloseSessions(ctx, sids, at);
     registry.apply(Account, auth.user, decision.events);
+    // Their cursors go too: a session token never comes back once closed.
+    this.core.applyInbox(auth.user, decideCloseConsumers(registry.context<InboxContext>(Inbox, auth.user), sids, at).events);
     await this.core.commit();
     return { closed: decision.events.length };
   }

@@ -84,4 +84,10 @@ export const randomHex = (bytes: number) => {
   poolAt += bytes;
   return pool.toString('hex', poolAt - bytes, poolAt);
 };
+/**
+ * A message id: 48 bits of milliseconds then 48 random bits, as 24 hex digits. Ids that grow
+ * with time are inserted at the end of the message index instead of all over it, so a commit
+ * dirties a few B-tree pages rather than one (and its path) per message.
+ */
+export const messageId = () => `msg_${Date.now().toString(16).padStart(12, '0')}${randomHex(6)}`;
 export const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);

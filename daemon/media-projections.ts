@@ -15,8 +15,18 @@ export type TranslationRecord = TranslationBody & { message_id: string; at: numb
 /** The UTC day an upload counts against (the per-user daily byte budget). */
 export const usageDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
+/** Language prefs kept in memory (null: none set): every send and every push reads them. */
+const PREFS_CACHE_MAX = 50_000;
+
 export class MediaProjections {
+  private readonly prefsCache = new Map<string, LanguagePrefs | null>();
+
   constructor(private readonly j: Journal) {}
+
+  /** Forgets cached records (before a rebuild). */
+  clearCaches() {
+    this.prefsCache.clear();
+  }
 
   file(id: string): FileRecord | undefined {
     return this.j.indexGet<FileRecord>('files', id);
@@ -43,7 +53,13 @@ export class MediaProjections {
     );
   }
   prefs(user: string): LanguagePrefs | undefined {
-    return this.j.indexGet<LanguagePrefs>('langprefs', user);
+    let prefs = this.prefsCache.get(user);
+    if (prefs === undefined) {
+      prefs = this.j.indexGet<LanguagePrefs>('langprefs', user) ?? null;
+      if (this.prefsCache.size >= PREFS_CACHE_MAX) this.prefsCache.clear();
+      this.prefsCache.set(user, prefs);
+    }
+    return prefs ?? undefined;
   }
 
   apply(kind: string, id: string, event: StoredEvent) {
@@ -64,7 +80,9 @@ export class MediaProjections {
       this.j.indexPut('xlate', [ev.message_id, ev.language, ev.part], rec satisfies TranslationRecord);
     } else if (kind === 'prefs') {
       const ev = event as PrefsEvent;
-      this.j.indexPut('langprefs', id, { receive_language: ev.receive_language, per_conversation: ev.per_conversation } satisfies LanguagePrefs);
+      const prefs: LanguagePrefs = { receive_language: ev.receive_language, per_conversation: ev.per_conversation };
+      this.prefsCache.set(id, prefs);
+      this.j.indexPut('langprefs', id, prefs);
     }
   }
 }

@@ -8,7 +8,7 @@ import { decideBlock, decideReceive, isMemberNow, type Attachment, type InboxCon
 import { decideReport, type AccountContext } from '../actors/account.ts';
 import { decideWrite, isMember, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
-import { Account, Core, iso, randomHex, sha256 } from './core.ts';
+import { Account, Core, iso, messageId, sha256 } from './core.ts';
 import type { Feed } from './feed.ts';
 import { NO_MEDIA, type MessageMedia } from './media.ts';
 import { LoopGuard } from './loopguard.ts';
@@ -194,7 +194,7 @@ export class Messaging {
   /** What every new message carries, direct or to a group. */
   private body(auth: Auth, body: SendBody, text: string, opts: { streaming?: boolean }, hops: number, at: number) {
     return {
-      id: `msg_${randomHex(12)}`,
+      id: messageId(),
       from_user: auth.user,
       from: auth.record.chat_address,
       text,

@@ -449,6 +449,7 @@ export class Projections {
     this.tokens.clear();
     this.convs.clear();
     this.msgs.clear();
+    this.media.clearCaches();
     await this.j.clearIndexes([...INDEXES]);
     let n = 0;
     for (const { stream, seq, event } of this.j.all()) {

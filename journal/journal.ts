@@ -38,7 +38,7 @@ export class JournalConflict extends JournalError {}
 
 /** Marks a staged index removal in the overlay. */
 const REMOVED = Symbol('removed');
-const overlayKey = (name: string, key: Key) => `${name}\u0000${JSON.stringify(key)}`;
+const overlayKey = (name: string, key: Key) => (typeof key === 'string' ? `${name}\u0000s${key}` : `${name}\u0000j${JSON.stringify(key)}`);
 
 export type StoredEvent = { type: string; at: number };
 export interface Snapshot {

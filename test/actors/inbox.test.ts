@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor } from 'xstate';
-import { cursorOf, decideBlock, decideClaim, decideOpenConsumer, decideReceive, inboxMachine, type InboxContext, type InboxEvent } from '../../actors/inbox.ts';
+import { cursorOf, decideBlock, decideClaim, decideCloseConsumers, decideOpenConsumer, decideReceive, inboxMachine, type InboxContext, type InboxEvent } from '../../actors/inbox.ts';
 
 function inbox() {
   const actor = createActor(inboxMachine, { input: { user: 'usr_b' } }).start();
@@ -35,6 +35,18 @@ test('a new consumer starts where the most advanced one is', () => {
   apply([msg('m3')]);
   assert.equal(cursorOf(ctx(), 'ses_new'), 2, 'the new consumer still gets m3');
   assert.deepEqual(decideOpenConsumer(ctx(), 'ses_new', 3).events, [], 'opening twice changes nothing');
+});
+
+test('the cursor of a closed session is dropped; named consumers and unknown ones are left alone', () => {
+  const { apply, ctx } = inbox();
+  apply(decideOpenConsumer(ctx(), 'ses_1', 1).events);
+  apply(decideOpenConsumer(ctx(), 'worker', 1).events);
+  apply([msg('m1')]);
+  apply(decideClaim(ctx(), 'ses_1', 3, ctx().seq, 2).events);
+  assert.deepEqual(decideCloseConsumers(ctx(), ['ses_gone'], 3).events, [], 'a session without a cursor needs no event');
+  apply(decideCloseConsumers(ctx(), ['ses_1', 'ses_gone'], 3).events);
+  assert.deepEqual(Object.keys(ctx().cursors), ['worker']);
+  assert.equal(ctx().top, 3, 'where new consumers start is kept');
 });
 
 test('a blocked sender is refused; unblocking lets it through; self-block is refused', () => {

@@ -129,6 +129,8 @@ describe('login flow, sessions and codes (dev codes exposed)', () => {
     assert.equal(all.status, 200);
     assert.equal(all.body.closed, 2);
     for (const s of [s2, s3]) assertRefusal(await t.api('GET', `${AUTH}/me`, undefined, s.token), 401, 'unauthorized');
+    const cursors = t.relay.services.feed.inbox(v.body.user.id).cursors;
+    assert.deepEqual(Object.keys(cursors).filter((c) => c.startsWith('ses_')), [], 'closed sessions leave no cursor in the inbox');
 
     const s4 = await t.login(email);
     assert.equal((await t.api('GET', `${AUTH}/me`, undefined, s4.token)).status, 200, 'a fresh login still works after logout-all');
