@@ -46,10 +46,14 @@ export interface Membership {
 const MAX_SPANS = 8;
 
 export type InboxEvent =
-  /** A message addressed to this inbox (a saved message to oneself included). */
-  | ({ type: 'msg_in' } & MessageBody)
+  /**
+   * A message addressed to this inbox (a saved message to oneself included). `prev_conv` is the
+   * seq, in this inbox, of the conversation's message before it (0: the first; absent in
+   * events older than the field), so history walks a conversation without an index row per message.
+   */
+  | ({ type: 'msg_in'; prev_conv?: number } & MessageBody)
   /** This user's copy of a message it sent to someone else; carries the idempotency record. */
-  | ({ type: 'msg_out'; idem_key?: string; body_hash?: string } & MessageBody)
+  | ({ type: 'msg_out'; prev_conv?: number; idem_key?: string; body_hash?: string } & MessageBody)
   | { type: 'edited'; id: string; text: string; at: number; final?: boolean }
   | { type: 'deleted'; id: string; at: number }
   /** A chunk appended to a streamed message. */

@@ -176,14 +176,16 @@ export class Messaging {
     const at = Date.now();
     const msg = { ...this.body(auth, body, text, opts, hops, at), to_user: to, to: this.address(to) };
     const idem = idemKey ? { idem_key: idemKey, body_hash: bodyHash } : {};
+    // Each copy points at the message before it in its owner's view of the conversation.
+    const prevConv = (owner: string, peer: string) => this.core.projections.conversation(owner, peer)?.last_seq ?? 0;
     let seq: number;
     if (to === auth.user) {
-      [seq] = this.core.applyInbox(to, [{ type: 'msg_in', ...msg, ...idem }]);
+      [seq] = this.core.applyInbox(to, [{ type: 'msg_in', ...msg, prev_conv: prevConv(to, to), ...idem }]);
     } else {
-      const decision = decideReceive(this.ctx(to), { type: 'msg_in', ...msg });
+      const decision = decideReceive(this.ctx(to), { type: 'msg_in', ...msg, prev_conv: prevConv(to, auth.user) });
       if (decision.refusal) throw decision.refusal;
       this.core.applyInbox(to, decision.events);
-      [seq] = this.core.applyInbox(auth.user, [{ type: 'msg_out', ...msg, ...idem }]);
+      [seq] = this.core.applyInbox(auth.user, [{ type: 'msg_out', ...msg, prev_conv: prevConv(auth.user, to), ...idem }]);
     }
     this.loopGuard.record(lane, auth.user, hops, at);
     await this.core.commit([to, auth.user]);

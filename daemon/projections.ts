@@ -159,13 +159,37 @@ export class Projections {
       .map(({ value }) => value);
     return Array.from(rows);
   }
-  /** Message ids of one conversation, newest first, with seq < before. */
+  /**
+   * Message ids of one conversation, newest first, with seq < before. Messages are chained in
+   * the inbox (each one's `prev_conv`), so this is a walk of point reads from the newest; events
+   * journaled before the chain existed are found in the `convidx` index, written only for them.
+   */
   history(user: string, peer: string, before: number, limit: number): { seq: number; id: string }[] {
-    const rows = this.j
-      .index<[string, string, number], string>('convidx')
-      .getRange({ start: [user, peer, before - 1], end: [user, peer, 0], reverse: true, limit })
-      .map(({ key, value }) => ({ seq: key[2], id: value }));
-    return Array.from(rows);
+    const out: { seq: number; id: string }[] = [];
+    const stream = `inbox:${user}`;
+    const peerOf = (ev: StoredEvent) => (ev.type === 'msg_out' ? (ev as MsgEvent).to_user : ev.type === 'msg_in' ? (ev as MsgEvent).from_user : undefined);
+    // Start at `before` itself when it is a message of this conversation (the usual next page).
+    const at = before < Number.MAX_SAFE_INTEGER ? this.j.readOne(stream, before) : undefined;
+    let seq = at && peerOf(at.event) === peer ? ((at.event as MsgEvent).prev_conv ?? -before) : (this.conversation(user, peer)?.last_seq ?? 0);
+    while (seq > 0 && out.length < limit) {
+      const ev = this.j.readOne(stream, seq)?.event as MsgEvent | undefined;
+      if (!ev) break;
+      if (seq < before) out.push({ seq, id: ev.id });
+      if (ev.prev_conv === undefined) {
+        seq = -seq; // an event from before the chain: the rest is in the index
+        break;
+      }
+      seq = ev.prev_conv;
+    }
+    if (seq < 0 && out.length < limit) {
+      const below = Math.min(-seq, before);
+      const rows = this.j
+        .index<[string, string, number], string>('convidx')
+        .getRange({ start: [user, peer, below - 1], end: [user, peer, 0], reverse: true, limit: limit - out.length })
+        .map(({ key, value }) => ({ seq: key[2], id: value }));
+      out.push(...rows);
+    }
+    return out;
   }
   sessions(user: string): (SessionRecord & { sid: string })[] {
     const rows = this.j
@@ -292,7 +316,8 @@ export class Projections {
       unread: Math.max(0, (prior?.unread ?? 0) + unreadDelta),
       archived: false,
     } satisfies ConversationRecord);
-    this.j.indexPut('convidx', [user, peer, seq], ev.id);
+    // Chained messages need no row here (see `history`); only those journaled before the chain.
+    if (ev.prev_conv === undefined) this.j.indexPut('convidx', [user, peer, seq], ev.id);
   }
 
   private updateMessage(id: string, change: Partial<MessageRecord>) {
@@ -348,8 +373,9 @@ export class Projections {
         break;
       }
       case 'conversation_deleted': {
-        for (const { seq: s } of this.history(user, ev.peer, ev.upto + 1, Number.MAX_SAFE_INTEGER)) {
-          this.j.indexRemove('convidx', [user, ev.peer, s]);
+        // The chain of later messages starts afresh (the row below is gone); old index rows go.
+        for (const key of this.j.index<[string, string, number], string>('convidx').getKeys({ start: [user, ev.peer, 0], end: [user, ev.peer, ev.upto + 1] })) {
+          this.j.indexRemove('convidx', key);
         }
         const conv = this.conversation(user, ev.peer);
         if (conv && conv.last_seq <= ev.upto) this.removeConversation(user, ev.peer);

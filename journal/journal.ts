@@ -264,6 +264,12 @@ export class Journal {
     return out;
   }
 
+  /** One event of `stream`, or undefined. */
+  readOne(stream: string, seq: number): ReadEvent | undefined {
+    const stored = this.events.get([stream, seq]);
+    return stored && { seq, prev: stored[0], event: stored[1] };
+  }
+
   /** Events of `stream` with seq < beforeSeq, newest first. */
   readBack(stream: string, beforeSeq: number, limit = 1000): ReadEvent[] {
     const out: ReadEvent[] = [];

@@ -165,6 +165,51 @@ describe('direct messages', () => {
     assert.equal(p3.has_more, false);
   });
 
+  test('history walks both directions of a conversation, interleaved with others, starts afresh after a delete, and reads pre-chain events from the index', async () => {
+    const fay = await t.login('fay@example.com', { chat_address: 'fay' });
+    const gus = await t.login('gus@example.com', { chat_address: 'gus' });
+    const { core } = t.relay.services;
+    // Events journaled before messages carried `prev_conv`: staged as an older relay did.
+    const at = Date.now();
+    for (const i of [0, 1]) {
+      const id = `msg_legacy${i}${'0'.repeat(14)}`;
+      const body = { id, from_user: gus.user.id, to_user: fay.user.id, from: 'gus', to: 'fay', text: `old${i}`, sender_session: 'ses_x', at };
+      core.applyInbox(fay.user.id, [{ type: 'msg_in', ...body }]);
+      core.applyInbox(gus.user.id, [{ type: 'msg_out', ...body }]);
+    }
+    await core.commit();
+    for (let i = 0; i < 4; i++) {
+      await send(t, i % 2 ? fay.token : gus.token, i % 2 ? 'gus' : 'fay', `new${i}`);
+      await send(t, alice.token, 'fay', `noise${i}`); // another conversation in between
+    }
+    const texts = async (token: string, peer: string, limit: number) => {
+      const out: string[] = [];
+      let before = '';
+      for (let page = 0; page < 10; page++) {
+        const r = (await t.api('GET', `/api/v1/webchat/history?peer=${peer}&limit=${limit}${before}`, undefined, token)).body;
+        out.unshift(...r.messages.map((m: any) => m.text));
+        if (!r.has_more) return out;
+        before = `&before=${r.next_before}`;
+      }
+      throw new Error('history did not end');
+    };
+    for (const limit of [1, 2, 3, 50]) {
+      assert.deepEqual(await texts(fay.token, 'gus', limit), ['old0', 'old1', 'new0', 'new1', 'new2', 'new3'], `fay's side, pages of ${limit}`);
+      assert.deepEqual(await texts(gus.token, 'fay', limit), ['old0', 'old1', 'new0', 'new1', 'new2', 'new3'], `gus's side, pages of ${limit}`);
+    }
+    assert.deepEqual(await texts(fay.token, 'alice', 3), ['noise0', 'noise1', 'noise2', 'noise3']);
+    // An arbitrary `before` (not a seq of this conversation) still pages from below it.
+    const all = (await t.api('GET', '/api/v1/webchat/history?peer=gus&limit=50', undefined, fay.token)).body.messages;
+    const mid = all[3].seq + 1;
+    assert.deepEqual((await t.api('GET', `/api/v1/webchat/history?peer=gus&limit=50&before=${mid}`, undefined, fay.token)).body.messages.map((m: any) => m.text), ['old0', 'old1', 'new0', 'new1']);
+
+    assert.equal((await t.api('POST', '/api/v1/webchat/conversation/delete', { peer: 'gus' }, fay.token)).body.deleted, true);
+    assert.deepEqual(await texts(fay.token, 'gus', 2), []);
+    await send(t, gus.token, 'fay', 'after');
+    assert.deepEqual(await texts(fay.token, 'gus', 2), ['after'], 'the deleted messages stay gone');
+    assert.deepEqual(await texts(gus.token, 'fay', 4), ['old0', 'old1', 'new0', 'new1', 'new2', 'new3', 'after'], 'the other side keeps all');
+  });
+
   test('saved messages: to oneself, seen by my other sessions but not echoed to the sender session', async () => {
     const other = await t.login('alice@example.com', { device_name: 'tablet' });
     await poll(t, other.token);
