@@ -21,7 +21,7 @@ const cfg = {
   seconds: num('BENCH_SECONDS', quick ? 3 : 10),
   rate: num('BENCH_WS_RATE', quick ? 1000 : 5000),
   observers: num('BENCH_FANOUT_OBSERVERS', quick ? 200 : 1000),
-  fanoutMessages: quick ? 20 : 100,
+  fanoutMessages: quick ? 50 : 100,
   idle: num('BENCH_IDLE_CONNECTIONS', quick ? 1000 : 10_000),
 };
 export const REALTIME_TARGETS = { msgsPerSec: 20_000, p99Ms: 15, bytesPerConnection: 30 * 1024, deliveriesPerSec: 100_000 };
@@ -70,7 +70,7 @@ async function main() {
     const group = await client.call('POST', '/api/v1/webchat/groups', { name: 'bench', visibility: 'public', mode: 'stream', members: observers.map((o) => o.address) }, owner.token);
     client.close();
     if (group.status !== 200) throw new Error(`group create ${group.status} ${JSON.stringify(group.body)}`);
-    const fanout = await load<any>({ kind: 'fanout', base: relay.base, owner: owner.token, group: group.body.group.group_id, observers: observers.map((o) => o.token), messages: cfg.fanoutMessages }, 300_000);
+    const fanout = await load<any>({ kind: 'fanout', base: relay.base, owner: owner.token, group: group.body.group.group_id, observers: observers.map((o) => o.token), messages: cfg.fanoutMessages, relayPid: relay.pid }, 300_000);
 
     const idle: Record<string, number> = {};
     for (const via of ['ws', 'poll'] as const) {
@@ -101,6 +101,7 @@ async function main() {
         row(`send→push p99 ms at ${cfg.rate}/s offered`, f(open.e2eP99Ms, 1), `target ≤ ${REALTIME_TARGETS.p99Ms}`),
         row('  delivered/s at that rate', f(open.deliveredPerSec), ''),
         row(`fan-out deliveries/s (${cfg.observers} observers)`, f(fanout.deliveriesPerSec), `target ≥ ${f(REALTIME_TARGETS.deliveriesPerSec)}`),
+        row('  server CPU µs per delivery', f(fanout.serverCpuMicrosPerDelivery, 1), ''),
         row(`RSS per idle WebSocket (${f(cfg.idle)})`, `${f(idle.ws / 1024, 1)} KB`, `target ≤ ${REALTIME_TARGETS.bytesPerConnection / 1024} KB`),
         row(`RSS per parked long-poll (${f(cfg.idle)})`, `${f(idle.poll / 1024, 1)} KB`, `target ≤ ${REALTIME_TARGETS.bytesPerConnection / 1024} KB`),
       ].join('\n') + '\n',

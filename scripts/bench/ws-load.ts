@@ -10,10 +10,11 @@
 import WebSocket from 'ws';
 import { Agent, request } from 'node:http';
 import { percentile, Samples } from './stats.ts';
+import { cpuMicros } from './proc.ts';
 
 type Job =
   | { kind: 'pairs'; base: string; pairs: { sender: string; receiver: string; to: string }[]; mode: 'closed' | 'open'; rate?: number; ms: number; warmupMs: number; textBytes: number }
-  | { kind: 'fanout'; base: string; owner: string; group: string; observers: string[]; messages: number }
+  | { kind: 'fanout'; base: string; owner: string; group: string; observers: string[]; messages: number; relayPid: number }
   | { kind: 'idle'; base: string; tokens: string[]; connections: number; via: 'ws' | 'poll' };
 
 const job = JSON.parse(process.env.WS_JOB ?? '{}') as Job;
@@ -122,10 +123,13 @@ async function fanout(j: Extract<Job, { kind: 'fanout' }>) {
   }
   const owner = await connect(j.base, j.owner, () => {});
   const t0 = performance.now();
+  const cpu0 = cpuMicros(j.relayPid);
   for (let i = 0; i < j.messages; i++) owner.send(JSON.stringify({ type: 'send', ref: String(i), to: `group:${j.group}`, text: `status ${i}` }));
   await Promise.race([all, new Promise((r) => setTimeout(r, 120_000))]);
   const secs = (performance.now() - t0) / 1000;
-  return { observers: j.observers.length, messages: j.messages, deliveries: got, seconds: secs, deliveriesPerSec: got / secs };
+  // The relay's CPU from the first send to the last delivery (connecting is not counted).
+  const serverCpuMicrosPerDelivery = (cpuMicros(j.relayPid) - cpu0) / Math.max(1, got);
+  return { observers: j.observers.length, messages: j.messages, deliveries: got, seconds: secs, deliveriesPerSec: got / secs, serverCpuMicrosPerDelivery };
 }
 
 async function idle(j: Extract<Job, { kind: 'idle' }>) {
