@@ -18,11 +18,17 @@ export const Account: ActorKind = { prefix: 'user', machine: accountMachine, ver
 export const Login: ActorKind = { prefix: 'login', machine: loginMachine, version: LOGIN_VERSION };
 export const Group: ActorKind = { prefix: 'group', machine: groupMachine, version: GROUP_VERSION, input: (id) => ({ id }) };
 
+/** Longest a deferred write (see `stageSoon`) waits for another commit to ride along with. */
+const DEFERRED_STAGE_MS = 5;
+
 export class Core {
   readonly registry: Registry;
   readonly projections: Projections;
   readonly waiters = new Waiters();
   private fatal = false;
+  /** Writes nobody waits for, staged by the next commit (each returns the users to wake). */
+  private deferred: (() => Iterable<string>)[] = [];
+  private deferredTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly config: Config,
@@ -40,6 +46,7 @@ export class Core {
    * the process exits and restarts from the journal (nothing acknowledged is lost).
    */
   async commit(touchedUsers: Iterable<string> = []): Promise<void> {
+    const wake = this.deferred.length ? this.stageDeferred(touchedUsers) : touchedUsers;
     try {
       await this.journal.commit();
     } catch (err) {
@@ -50,7 +57,26 @@ export class Core {
       }
       throw err;
     }
-    for (const user of touchedUsers) this.waiters.wake(user);
+    for (const user of wake) this.waiters.wake(user);
+  }
+
+  /**
+   * Stages a write nobody waits for (a delivered receipt) with the next commit, so it shares
+   * that commit's transaction and flush instead of costing one of its own; if no commit comes
+   * within DEFERRED_STAGE_MS, one is made for it. `stage` runs synchronously at that point and
+   * must decide afresh (state may have moved); it returns the users to wake.
+   */
+  stageSoon(stage: () => Iterable<string>) {
+    this.deferred.push(stage);
+    this.deferredTimer ??= setTimeout(() => void this.commit().catch(() => {}), DEFERRED_STAGE_MS);
+  }
+
+  private stageDeferred(touchedUsers: Iterable<string>): Set<string> {
+    clearTimeout(this.deferredTimer);
+    this.deferredTimer = undefined;
+    const wake = new Set(touchedUsers);
+    for (const stage of this.deferred.splice(0)) for (const user of stage()) wake.add(user);
+    return wake;
   }
 
   /** Highest seq on disk: readers never look past it. */

@@ -355,6 +355,15 @@ export class Feed {
 
   /** First-delivery receipts to the senders of `delivered` (and whatever was staged with them); durable on return. */
   async recordDelivered(auth: Auth, delivered: MessageRecord[], at = Date.now()) {
+    await this.core.commit(this.stageDelivered(auth, delivered, at));
+  }
+
+  /** The same for what a live connection pushed: nobody waits, so it rides along with the next commit. */
+  deliveredSoon(auth: Auth, delivered: MessageRecord[]) {
+    this.core.stageSoon(() => this.stageDelivered(auth, delivered, Date.now()));
+  }
+
+  private stageDelivered(auth: Auth, delivered: MessageRecord[], at: number): string[] {
     const senders: string[] = [];
     for (const rec of delivered) {
       // Another consumer may have delivered it in the meantime.
@@ -362,7 +371,7 @@ export class Feed {
       this.core.applyInbox(rec.from_user, [{ type: 'receipt', id: rec.id, status: 'delivered', by: auth.record.chat_address, at }]);
       senders.push(rec.from_user);
     }
-    await this.core.commit(senders);
+    return senders;
   }
 
   /** Explicit ack: the consumer has processed everything up to `upto`. */

@@ -7,11 +7,10 @@
 // nothing is lost, because everything is in the journal.
 // The stored cursor of the connection's consumer moves only on the client's `ack` (delivery is
 // at-least-once; clients dedupe by seq). First deliveries of direct messages are recorded as
-// they are pushed, in batches.
+// they are pushed, with the next commit (Core.stageSoon).
 import type { Auth } from './accounts.ts';
 import type { Core } from './core.ts';
 import type { Feed } from './feed.ts';
-import type { MessageRecord } from './projections.ts';
 
 /** Events read per step when pushing. */
 const PUSH_BATCH = 200;
@@ -37,8 +36,6 @@ export class LiveSession {
   private scheduled = false;
   private stopped = false;
   private unsubscribe: () => void = () => {};
-  private pendingDelivered: MessageRecord[] = [];
-  private flushing = false;
   /** Since when the client's queue has been over the cap (0: it is not). */
   private overSince = 0;
   private retry: NodeJS.Timeout | undefined;
@@ -79,7 +76,6 @@ export class LiveSession {
     this.core.waiters.forget(this.auth.user, this.id);
     this.feed.onLive(this.auth, -1);
     this.onStop();
-    void this.flushDelivered();
   }
 
   private schedule() {
@@ -107,10 +103,7 @@ export class LiveSession {
       const batch = this.feed.readBatch(this.auth.user, this.consumer, this.pos, PUSH_BATCH);
       for (const event of batch.events) this.sink.send(event);
       this.pos = batch.scanned;
-      if (batch.delivered.length) {
-        this.pendingDelivered.push(...batch.delivered);
-        void this.flushDelivered();
-      }
+      if (batch.delivered.length) this.feed.deliveredSoon(this.auth, batch.delivered);
       if (!batch.more) break;
     }
     this.overSince = 0;
@@ -129,21 +122,6 @@ export class LiveSession {
     this.retry = setTimeout(() => this.pump(), DRAIN_CHECK_MS);
   }
 
-  /** Records first deliveries of what was pushed; one commit at a time, batched. */
-  private async flushDelivered() {
-    if (this.flushing || this.pendingDelivered.length === 0) return;
-    this.flushing = true;
-    try {
-      while (this.pendingDelivered.length) {
-        const batch = this.pendingDelivered.splice(0);
-        await this.feed.recordDelivered(this.auth, batch);
-      }
-    } catch {
-      // A failed commit stops the process (Core.commit); nothing else to do here.
-    } finally {
-      this.flushing = false;
-    }
-  }
 }
 
 /** Every live session of the relay, so shutdown can end them. */

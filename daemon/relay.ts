@@ -115,6 +115,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         clearTimeout(straggler);
         await media.translation.settled();
         media.close();
+        await core.commit(); // deferred writes (delivered receipts) too
         await journal.close();
         mailer.close();
       })();

@@ -65,6 +65,18 @@ describe('WebSocket and SSE', () => {
     // The sender's own socket sees its outgoing copy too.
     await ws.next((f) => f.type === 'message' && f.message.id === ack.message_id && f.outgoing === true);
 
+    // A push is a delivery: the sender hears of it, live, and the receipt is on record.
+    const ws2 = await openWs(t.url, { token: ada.token });
+    await ws2.next((f) => f.type === 'ready');
+    ws.send({ type: 'send', ref: 'r4', to: 'ada', text: 'pushed, so delivered' });
+    const id = (await ws.next((f) => f.type === 'ack' && f.ref === 'r4')).message_id;
+    await ws2.next((f) => f.type === 'message' && f.message.id === id);
+    const receipt = await ws.next((f) => f.type === 'receipt' && f.message_id === id);
+    assert.equal(receipt.status, 'delivered');
+    const status = await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [id] }, bo.token);
+    assert.equal(status.body.statuses[0].status, 'delivered', JSON.stringify(status.body));
+    await ws2.close();
+
     ws.send({ type: 'send', ref: 'r2', to: 'nobody-at-all', text: 'x' });
     assert.equal((await ws.next((f) => f.ref === 'r2')).error, 'unknown_recipient');
     ws.send({ type: 'send', ref: 'r3', to: 'ada', text: 5 });
@@ -212,10 +224,12 @@ describe('WebSocket and SSE', () => {
     const s1 = await send(bo, 'ada', 'over sse');
     const got = await eventually(() => r.events.find((e) => e.event === 'message' && e.data.message.id === s1.body.message_id));
     assert.equal(Number(got.id), got.data.seq);
-    // Poll returns the same event object for the same seq.
-    const polled = await t.api('POST', '/api/v1/webchat/poll', { after: got.data.seq - 1, limit: 1, peek: true }, ada.token);
-    // (Only the delivery status moved on: the push itself delivered it.)
-    assert.equal(polled.body.events[0].message.status, 'delivered');
+    // Poll returns the same event object for the same seq. (Only the delivery status moved on:
+    // the push itself delivered it, recorded with the relay's next commit.)
+    const polled = await eventually(async () => {
+      const p = await t.api('POST', '/api/v1/webchat/poll', { after: got.data.seq - 1, limit: 1, peek: true }, ada.token);
+      return p.body.events[0].message.status === 'delivered' && p;
+    });
     assert.deepEqual({ ...polled.body.events[0], message: { ...polled.body.events[0].message, status: 'sent' } }, got.data);
     await eventually(() => r.comments.some((c) => c.startsWith(': ping')), 3000);
     ctl.abort();
