@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import QRCode from 'qrcode';
+import writeExcelFile from 'write-excel-file/node';
 import type { Browser } from 'playwright-core';
 import { startTestRelay, type TestRelay } from '../helpers.ts';
 import { createLaunchLink, readIdentity } from '../../scripts/launch-link.ts';
@@ -143,6 +144,34 @@ describe('WebChat settings and contacts in chromium', () => {
     await dlg.getByRole('button', { name: 'Message Eve, the tester' }).click();
     await p.getByRole('log', { name: /Messages with/ }).waitFor();
     await bubble(p, 'hello dan').waitFor();
+  });
+
+  test('contacts: an XLSX file imports through the reader loaded only when needed', async () => {
+    const xlsx = await writeExcelFile([
+      ['Name', 'Chat address', 'Email', 'Phone'],
+      ['Xena Sheet', 'xena', 'xena@example.com', 15551230009],
+      ['Yuri Row', null, 'yuri@example.com', '+1 555 123 0010'],
+    ]).toBuffer();
+    const p = dan.page;
+    const chunks: string[] = [];
+    const onRequest = (r: { url(): string }) => /\/assets\/xlsx-[^/]+\.js$/.test(r.url()) && chunks.push(r.url());
+    p.on('request', onRequest);
+    await p.getByRole('button', { name: 'Contacts' }).click();
+    const dlg = p.getByRole('dialog', { name: 'Contacts' });
+    assert.deepEqual(chunks, [], 'the XLSX reader is not part of the initial load');
+    await dlg.getByLabel('Import file (CSV, XLSX, VCF)').setInputFiles({ name: 'people.xlsx', mimeType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', buffer: xlsx });
+    const xena = dlg.getByRole('row', { name: /Xena Sheet/ });
+    await xena.waitFor();
+    assert.deepEqual((await xena.getByRole('cell').allTextContents()).slice(0, 4), ['Xena Sheet', 'xena', 'xena@example.com', '15551230009']);
+    assert.deepEqual((await dlg.getByRole('row', { name: /Yuri Row/ }).getByRole('cell').allTextContents()).slice(0, 4), ['Yuri Row', '', 'yuri@example.com', '+1 555 123 0010']);
+    await p.getByText('Imported 2 contact(s), 2 new.').waitFor();
+    assert.equal(chunks.length, 1, 'the XLSX reader was fetched on first use');
+    p.off('request', onRequest);
+
+    await dlg.getByLabel('Import file (CSV, XLSX, VCF)').setInputFiles({ name: 'broken.xlsx', mimeType: 'application/octet-stream', buffer: Buffer.from('not a zip at all') });
+    await p.getByText('broken.xlsx: not an XLSX file').waitFor();
+    await screenshot(p, 'contacts-xlsx');
+    await p.keyboard.press('Escape');
   });
 
   test('a conversation exports locally as JSON and text', async () => {
