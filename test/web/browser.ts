@@ -10,7 +10,8 @@ import type { TestRelay } from '../helpers.ts';
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENS = join(process.cwd(), 'test-artifacts', 'screens');
 
-export async function launch(): Promise<Browser> {
+/** `extraArgs` add Chromium switches, e.g. a file as the fake camera. */
+export async function launch(extraArgs: string[] = []): Promise<Browser> {
   await buildWeb();
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -25,6 +26,7 @@ export async function launch(): Promise<Browser> {
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',
       '--autoplay-policy=no-user-gesture-required',
+      ...extraArgs,
     ],
   });
 }

@@ -1,15 +1,17 @@
 // Settings, trust and the address book in the browser: signed launch links (pasted, opened,
-// and read from a QR image) checked against the relay's identity key, phone-bridge fields,
+// and read from a QR image or the camera) checked against the relay's identity key, phone-bridge fields,
 // hide from presence, blocked users, report abuse, contact import / export, local export.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import QRCode from 'qrcode';
 import writeExcelFile from 'write-excel-file/node';
 import type { Browser } from 'playwright-core';
-import { startTestRelay, type TestRelay } from '../helpers.ts';
+import { startTestRelay, tempDir, type TestRelay } from '../helpers.ts';
 import { createLaunchLink, readIdentity } from '../../scripts/launch-link.ts';
-import { bubble, launch, openAs, screenshot, sendText, startChat, type UserPage } from './browser.ts';
+import { bubble, launch, openAs, screenshot, sendText, startChat, watchProblems, type UserPage } from './browser.ts';
 
 describe('WebChat settings and contacts in chromium', () => {
   let relay: TestRelay;
@@ -79,6 +81,38 @@ describe('WebChat settings and contacts in chromium', () => {
     const stored = JSON.parse((await p.evaluate(() => localStorage.getItem('pchat.relay.v1')))!);
     assert.equal(stored.api_key, 'ck_test_123');
     assert.equal(stored.phone_id, 'phone_main');
+  });
+
+  test('a launch link read by the camera (a QR video file as the fake camera)', async () => {
+    // Chromium plays a Y4M file as its fake camera; ffmpeg turns the QR picture into one.
+    const dir = tempDir('pchat-camera-');
+    const png = join(dir, 'qr.png');
+    const y4m = join(dir, 'qr.y4m');
+    writeFileSync(png, await QRCode.toBuffer(link, { errorCorrectionLevel: 'M', margin: 4, width: 480 }));
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-loop', '1', '-i', png, '-frames:v', '5', '-pix_fmt', 'yuv420p', y4m]);
+    const camera = await launch([`--use-file-for-fake-video-capture=${y4m}`]);
+    try {
+      const page = await (await camera.newContext()).newPage();
+      const problems: string[] = [];
+      watchProblems(page, problems);
+      await page.goto(`${relay.url}/app/webchat/chat.html`);
+      await page.getByRole('button', { name: 'Relay settings' }).click();
+      const dlg = page.getByRole('dialog', { name: 'Settings' });
+      assert.equal(await dlg.getByLabel('Relay server URL').inputValue(), '');
+      await dlg.getByRole('button', { name: 'Scan QR code' }).click();
+      await dlg.getByText('identity key matches the link ✓').waitFor();
+      assert.equal(await dlg.getByLabel('Relay server URL').inputValue(), relay.url);
+      assert.equal(await dlg.getByLabel('Launch link').inputValue(), link);
+      assert.equal(await dlg.getByRole('radio', { name: /Private server relay/ }).isChecked(), true);
+      await screenshot(page, 'launch-link-camera');
+      await dlg.getByRole('button', { name: 'Save' }).click();
+      const stored = JSON.parse((await page.evaluate(() => localStorage.getItem('pchat.relay.v1')))!);
+      assert.equal(stored.url, relay.url);
+      assert.deepEqual(problems, []);
+    } finally {
+      await camera.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('hide from presence takes the user out of the directory', async () => {
