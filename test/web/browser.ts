@@ -57,10 +57,12 @@ export async function openAs(
   email: string,
   name: string,
   address: string,
-  opts: { viewport?: { width: number; height: number }; query?: string } = {},
+  opts: { viewport?: { width: number; height: number }; query?: string; permissions?: string[]; initScript?: string } = {},
 ): Promise<UserPage> {
   const { token } = await relay.login(email, { display_name: name, chat_address: address, public_visible: true });
-  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 }, permissions: ['clipboard-read', 'clipboard-write'] });
+  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 }, permissions: ['clipboard-read', 'clipboard-write', ...(opts.permissions ?? [])] });
+  // A string: functions compiled by tsx carry helpers (__name) the page does not have.
+  if (opts.initScript) await context.addInitScript({ content: opts.initScript });
   const page = await context.newPage();
   const problems: string[] = [];
   watchProblems(page, problems);

@@ -17,6 +17,7 @@ import {
   toCsv,
 } from '../../web/src/lib/parse.ts';
 import { b64urlDecode, parseLaunchLink } from '../../web/src/lib/launch.ts';
+import { notificationFor, shouldNotify, type NotifyContext } from '../../web/src/lib/notify.ts';
 
 const raw = (id: string, seq: number, from: string, to: string, text: string, extra: Record<string, unknown> = {}) => ({
   id,
@@ -251,4 +252,25 @@ test('launch links: signed payload read exactly; mismatched relay and unsigned l
   assert.match(parseLaunchLink(url.replace(/&pchat_sig=.*$/, ''))!.problem!, /not signed/);
   assert.deepEqual(parseLaunchLink('https://r.example/app/webchat/chat.html'), { relay: 'https://r.example', mode: 'private' });
   assert.deepEqual([...b64urlDecode('AQID')], [1, 2, 3]);
+});
+
+test('notifications: only when allowed, and never for the conversation the user is looking at', () => {
+  const looking: NotifyContext = { enabled: true, permission: 'granted', visible: true, focused: true, active: 'bob' };
+  assert.equal(shouldNotify(looking, 'bob'), false);
+  assert.equal(shouldNotify(looking, 'carl'), true, 'another conversation');
+  assert.equal(shouldNotify({ ...looking, visible: false }, 'bob'), true, 'tab hidden');
+  assert.equal(shouldNotify({ ...looking, focused: false }, 'bob'), true, 'window in the background');
+  assert.equal(shouldNotify({ ...looking, active: null }, 'bob'), true, 'no conversation open');
+  assert.equal(shouldNotify({ ...looking, enabled: false, active: null }, 'bob'), false, 'turned off in Settings');
+  for (const permission of ['default', 'denied', 'unsupported'] as const) assert.equal(shouldNotify({ ...looking, permission, active: null }, 'bob'), false, permission);
+});
+
+test('a notification names the sender (and the group) and says what came', () => {
+  const m = { from: 'carl', display_name: 'Carl', text: 'hi', attachments: [] };
+  assert.deepEqual(notificationFor(m, 'carl', 'Carl'), { title: 'Carl', body: 'hi', tag: 'pchat:carl' });
+  assert.equal(notificationFor({ ...m, display_name: null }, 'carl', 'carl').title, 'carl');
+  assert.equal(notificationFor(m, 'group:grp_1', 'Team').title, 'Carl · Team');
+  assert.equal(notificationFor({ ...m, text: '', attachments: [{ kind: 'voice' }] }, 'carl', 'Carl').body, 'Voice message');
+  assert.equal(notificationFor({ ...m, text: '', attachments: [{ kind: 'file', name: 'a.pdf' }] }, 'carl', 'Carl').body, '📎 a.pdf');
+  assert.equal(notificationFor({ ...m, text: '', attachments: [{ kind: 'file' }, { kind: 'image' }] }, 'carl', 'Carl').body, '📎 2 files');
 });

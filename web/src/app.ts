@@ -3,6 +3,7 @@
 import { Api, ApiError } from './lib/api.ts';
 import { Realtime } from './lib/realtime.ts';
 import { parseAutoLogin } from './lib/parse.ts';
+import { notificationFor, shouldNotify, type NotifyContext } from './lib/notify.ts';
 import { ChatStore, type Attachment, type Msg } from './stores/chat.ts';
 import { LoginsStore, type Login } from './stores/logins.ts';
 import { UiStore } from './stores/ui.ts';
@@ -166,18 +167,47 @@ function onEvents(events: any[], login: Login): void {
   logins.saveCursor(login, chat.state.cursor);
   const active = chat.state.active;
   if (active && focused && fresh.some((m) => chat.state.index[m.id] === active)) void markRead(active);
-  for (const m of fresh) if (!focused || chat.state.index[m.id] !== active) notifyBackground(m);
+  for (const m of fresh) notifyBackground(m, focused);
 }
 
-function notifyBackground(m: Msg): void {
-  if (!ui.state.prefs.notifications || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-  if (document.visibilityState === 'visible' && document.hasFocus()) return;
-  const n = new Notification(m.display_name ?? m.from, { body: m.text || (m.attachments.length ? `${m.attachments.length} attachment(s)` : ''), tag: m.id });
-  n.onclick = () => {
-    window.focus();
-    void openConversation(chat.state.index[m.id]);
-    n.close();
-  };
+/** Open notifications by conversation, so opening the conversation clears them. */
+const shown = new Map<string, Notification>();
+
+export function notificationPermission(): NotifyContext['permission'] {
+  return typeof Notification === 'undefined' ? 'unsupported' : Notification.permission;
+}
+
+function notifyBackground(m: Msg, focused: boolean): void {
+  const key = chat.state.index[m.id];
+  if (!key) return;
+  const ctx: NotifyContext = { enabled: ui.state.prefs.notifications, permission: notificationPermission(), visible: document.visibilityState === 'visible', focused, active: chat.state.active };
+  if (!shouldNotify(ctx, key)) return;
+  const { title, body, tag } = notificationFor(m, key, chat.state.conversations[key]?.title ?? key);
+  try {
+    const n = new Notification(title, { body, tag });
+    shown.set(key, n);
+    n.onclick = () => {
+      window.focus();
+      void openConversation(key);
+    };
+    n.onclose = () => shown.get(key) === n && shown.delete(key);
+  } catch {
+    // Some browsers only allow notifications from a service worker; the unread count still shows.
+  }
+}
+
+/** Asks the browser (from a click: browsers require a user gesture) and remembers the choice. */
+export async function enableNotifications(on: boolean): Promise<boolean> {
+  if (on && notificationPermission() === 'unsupported') {
+    ui.notify('This browser has no notifications.', 'error');
+    return false;
+  }
+  if (on && Notification.permission !== 'granted' && (await Notification.requestPermission()) !== 'granted') {
+    ui.notify('Notifications were not allowed by the browser.', 'error');
+    return false;
+  }
+  ui.setPrefs({ notifications: on });
+  return true;
 }
 
 export async function sendPresence(visible = !ui.state.prefs.hidePresence): Promise<void> {
@@ -203,6 +233,7 @@ export async function openConversation(key: string | undefined, seed?: { title?:
   chat.ensureConversation(key, seed?.title ? { title: seed.title } : undefined);
   chat.setActive(key);
   ui.set({ pane: 'chat', replyTo: null, editing: null, convSearch: '', convSearchOpen: false });
+  shown.get(key)?.close();
   const m = chat.messages(key);
   if (!m.loaded) await loadOlder(key);
   await markRead(key);

@@ -27,10 +27,15 @@ export function ChatView() {
     const t = setInterval(() => key && chat.state.typing[key] && tick((n) => n + 1), 1000);
     return () => clearInterval(t);
   }, [key]);
+  // Back to the page (focus, or the tab shown again): what arrived meanwhile is now read.
   useEffect(() => {
-    const onFocus = () => key && void markRead(key);
-    window.addEventListener('focus', onFocus);
-    return () => window.removeEventListener('focus', onFocus);
+    const onBack = () => key && document.visibilityState === 'visible' && void markRead(key);
+    window.addEventListener('focus', onBack);
+    document.addEventListener('visibilitychange', onBack);
+    return () => {
+      window.removeEventListener('focus', onBack);
+      document.removeEventListener('visibilitychange', onBack);
+    };
   }, [key]);
 
   const conv = key ? c.conversations[key] : undefined;
