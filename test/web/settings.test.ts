@@ -8,7 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import QRCode from 'qrcode';
 import writeExcelFile from 'write-excel-file/node';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startTestRelay, tempDir, type TestRelay } from '../helpers.ts';
 import { createLaunchLink, readIdentity } from '../../scripts/launch-link.ts';
 import { bubble, launch, openAs, screenshot, sendText, startChat, watchProblems, type UserPage } from './browser.ts';
@@ -153,6 +153,41 @@ describe('WebChat settings and contacts in chromium', () => {
     await rd.getByLabel('Reason').fill('spam test');
     await rd.getByRole('button', { name: 'Send report' }).click();
     await dan.page.getByText('Report sent. Thank you.').waitFor();
+  });
+
+  test('avatar: the picture set in Profile shows for the other user in the directory, the sidebar and the chat header', async () => {
+    const picture = await QRCode.toBuffer('Dan', { width: 96, margin: 1, color: { dark: '#b03a2eff', light: '#f9e79fff' } });
+    const loaded = (img: ReturnType<Page['getByRole']>) => img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth > 0 && el.src.startsWith('blob:'));
+    await dan.page.getByRole('button', { name: 'Settings' }).click();
+    await dan.page.getByRole('button', { name: 'Profile' }).click();
+    const profile = dan.page.getByRole('dialog', { name: 'Profile' });
+    await profile.getByLabel('Upload avatar').setInputFiles({ name: 'dan.png', mimeType: 'image/png', buffer: picture });
+    await dan.page.getByText('Avatar updated.').waitFor();
+    await profile.getByRole('img', { name: 'Your picture' }).waitFor();
+    await dan.page.keyboard.press('Escape');
+
+    const p = eve.page;
+    await p.getByRole('button', { name: 'New chat' }).click();
+    const dir = p.getByRole('dialog', { name: 'New chat' });
+    await dir.getByLabel('Search the directory').fill('dan');
+    const inDirectory = dir.getByRole('region', { name: 'People' }).getByRole('img', { name: 'Picture of Dan' });
+    await inDirectory.waitFor();
+    assert.equal(await loaded(inDirectory), true);
+    await p.keyboard.press('Escape');
+    // The directory told the app (picture and name); the sidebar and the header show them without a reload.
+    const option = p.getByRole('option', { name: /^Dan/ });
+    await option.getByRole('img', { name: 'Picture of Dan' }).waitFor();
+    await option.click();
+    const header = p.getByRole('main', { name: 'Conversation with Dan' }).getByRole('img', { name: 'Picture of Dan' });
+    await header.waitFor();
+    assert.equal(await loaded(header), true);
+    await screenshot(p, 'avatar');
+
+    // A fresh page learns it from the conversation list.
+    await p.reload();
+    const again = p.getByRole('option', { name: /^Dan/ }).getByRole('img', { name: 'Picture of Dan' });
+    await again.waitFor();
+    assert.equal(await loaded(again), true);
   });
 
   test('contacts: import CSV, VCF and pasted rows; template and CSV export download; chat from a contact', async () => {

@@ -274,3 +274,23 @@ test('a notification names the sender (and the group) and says what came', () =>
   assert.equal(notificationFor({ ...m, text: '', attachments: [{ kind: 'file', name: 'a.pdf' }] }, 'carl', 'Carl').body, '📎 a.pdf');
   assert.equal(notificationFor({ ...m, text: '', attachments: [{ kind: 'file' }, { kind: 'image' }] }, 'carl', 'Carl').body, '📎 2 files');
 });
+
+test('avatars come from the conversation list and user lists; a bare-address title takes the display name', () => {
+  const s = new ChatStore('me', 'Me');
+  s.loadConversations([
+    { peer: 'dan', display_name: 'Dan', avatar_file_id: 'file_dan', unread: 0, updated_at: '2026-01-01T00:00:00Z' },
+    { group_id: 'grp_1', display_name: 'Team', unread: 0, updated_at: '2026-01-01T00:00:00Z' },
+  ]);
+  assert.equal(s.avatarOf('dan'), 'file_dan');
+  assert.equal(s.avatarOf('group:grp_1'), null);
+  s.ensureConversation('eve');
+  assert.equal(s.state.conversations.eve.title, 'eve');
+  s.learnUsers([{ chat_address: 'eve', display_name: 'Eve', avatar_file_id: 'file_eve' }, { chat_address: 'dan' }, { chat_address: 'me', avatar_file_id: 'file_me' }]);
+  assert.equal(s.state.conversations.eve.title, 'Eve');
+  assert.equal(s.avatarOf('eve'), 'file_eve');
+  assert.equal(s.avatarOf('dan'), 'file_dan', 'a list that does not state the avatar leaves it');
+  assert.equal(s.avatarOf('me'), 'file_me');
+  s.learnUsers([{ chat_address: 'dan', display_name: 'Daniel', avatar_file_id: null }]);
+  assert.equal(s.avatarOf('dan'), null, 'removed');
+  assert.equal(s.state.conversations.dan.title, 'Dan', 'a real title is not overwritten');
+});

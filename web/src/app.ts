@@ -121,6 +121,7 @@ export async function startSession(): Promise<void> {
     if (epoch !== sessionEpoch) return;
     logins.update({ display_name: me.user.display_name ?? login.display_name, chat_address: me.user.chat_address });
     chat.set({ me: me.user.chat_address, myName: me.user.display_name ?? '' });
+    chat.learnUsers([me.user]);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       ui.notify('That login has expired; sign in again.', 'error');
@@ -356,6 +357,7 @@ export async function updateMe(patch: { display_name?: string; avatar_file_id?: 
   const out = await api.put('/api/v1/pchat/auth/me', patch);
   logins.update({ display_name: out.user.display_name, chat_address: out.user.chat_address });
   chat.set({ me: out.user.chat_address, myName: out.user.display_name });
+  chat.learnUsers([out.user]);
 }
 
 export async function setHidden(hidden: boolean): Promise<void> {

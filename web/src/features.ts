@@ -53,13 +53,13 @@ export async function uploadAndSend(key: string, files: File[], caption: string,
   return true;
 }
 
-export function fileUrl(a: Attachment): string {
+export function fileUrl(a: Pick<Attachment, 'file_id' | 'url'>): string {
   return a.url ?? `/api/v1/webchat/files/${encodeURIComponent(a.file_id)}`;
 }
 
 const blobCache = new Map<string, Promise<string>>();
 /** The attachment as a blob: URL (fetched with the session header; the CSP allows blob:). */
-export function attachmentBlob(a: Attachment): Promise<string> {
+export function attachmentBlob(a: Pick<Attachment, 'file_id' | 'url'>): Promise<string> {
   let p = blobCache.get(a.file_id);
   if (!p) {
     p = currentApi().blobUrl(fileUrl(a));

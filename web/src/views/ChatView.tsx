@@ -79,7 +79,7 @@ export function ChatView() {
         <button class="icon back" aria-label="Back to conversations" onClick={() => ui.set({ pane: 'list' })}>
           <Icon name="back" />
         </button>
-        <Avatar name={conv.title} online={peerOnline} />
+        <Avatar name={conv.title} fileId={chat.avatarOf(key)} label={`Picture of ${conv.title}`} online={peerOnline} />
         <div class="chat-title">
           <h2>{conv.title}</h2>
           <small class="muted" aria-live="polite">

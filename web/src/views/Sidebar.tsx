@@ -19,7 +19,7 @@ export function Sidebar() {
     <nav class="sidebar" aria-label="Conversations">
       <header class="side-head">
         <button class="me" title="Profile" onClick={() => ui.open('profile')}>
-          <Avatar name={c.myName || c.me} />
+          <Avatar name={c.myName || c.me} fileId={chat.avatarOf(c.me)} />
           <span class="me-text">
             <strong>{c.myName || c.me}</strong>
             <small>{c.me}</small>
@@ -93,13 +93,14 @@ export function Sidebar() {
               role="option"
               aria-selected={conv.key === c.active}
               tabIndex={i === activeIndex ? 0 : -1}
+              aria-labelledby={`conv-title-${i}`}
               class={`conv ${conv.key === c.active ? 'active' : ''}`}
               onClick={() => void openConversation(conv.key)}
               onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), void openConversation(conv.key))}
             >
-              <Avatar name={conv.title} online={c.online[conv.key]} />
+              <Avatar name={conv.title} fileId={chat.avatarOf(conv.key)} label={`Picture of ${conv.title}`} online={c.online[conv.key]} />
               <span class="conv-main">
-                <span class="conv-title">
+                <span class="conv-title" id={`conv-title-${i}`}>
                   {conv.kind === 'group' ? '# ' : ''}
                   {conv.title}
                   {conv.unread > 0 && <span class="sr-only">, {conv.unread} unread</span>}
