@@ -176,7 +176,8 @@ describe('WebChat settings and contacts in chromium', () => {
     await p.keyboard.press('Escape');
     // The directory told the app (picture and name); the sidebar and the header show them without a reload.
     const option = p.getByRole('option', { name: /^Dan/ });
-    await option.getByRole('img', { name: 'Picture of Dan' }).waitFor();
+    // In the list the picture is decorative (the option is named by its text), hence includeHidden.
+    await option.getByRole('img', { name: 'Picture of Dan', includeHidden: true }).waitFor();
     await option.click();
     const header = p.getByRole('main', { name: 'Conversation with Dan' }).getByRole('img', { name: 'Picture of Dan' });
     await header.waitFor();
@@ -185,7 +186,7 @@ describe('WebChat settings and contacts in chromium', () => {
 
     // A fresh page learns it from the conversation list.
     await p.reload();
-    const again = p.getByRole('option', { name: /^Dan/ }).getByRole('img', { name: 'Picture of Dan' });
+    const again = p.getByRole('option', { name: /^Dan/ }).getByRole('img', { name: 'Picture of Dan', includeHidden: true });
     await again.waitFor();
     assert.equal(await loaded(again), true);
   });

@@ -15,10 +15,10 @@ function initialsOf(name: string): string {
 }
 
 /**
- * `label` names the picture for assistive tech where nothing next to it does the job;
- * without it the avatar is decorative.
+ * `label` is the picture's text alternative. `decorative` hides it from assistive tech where
+ * the name beside it says it all (a list option, whose name comes from its content).
  */
-export function Avatar(props: { name: string; fileId?: string | null; label?: string; online?: boolean }) {
+export function Avatar(props: { name: string; fileId?: string | null; label?: string; decorative?: boolean; online?: boolean }) {
   const [src, setSrc] = useState<string | null>(null);
   useEffect(() => {
     setSrc(null);
@@ -35,7 +35,7 @@ export function Avatar(props: { name: string; fileId?: string | null; label?: st
   let h = 0;
   for (const ch of props.name) h = (h * 31 + ch.charCodeAt(0)) % 360;
   return (
-    <span class={`avatar hue-${h % 12}${src ? ' has-pic' : ''}`} aria-hidden={src && props.label ? undefined : 'true'}>
+    <span class={`avatar hue-${h % 12}${src ? ' has-pic' : ''}`} aria-hidden={src && props.label && !props.decorative ? undefined : 'true'}>
       {src ? <img src={src} alt={props.label ?? ''} onError={() => setSrc(null)} /> : initialsOf(props.name)}
       {props.online && <span class="dot" />}
     </span>

@@ -93,14 +93,13 @@ export function Sidebar() {
               role="option"
               aria-selected={conv.key === c.active}
               tabIndex={i === activeIndex ? 0 : -1}
-              aria-labelledby={`conv-title-${i}`}
               class={`conv ${conv.key === c.active ? 'active' : ''}`}
               onClick={() => void openConversation(conv.key)}
               onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), void openConversation(conv.key))}
             >
-              <Avatar name={conv.title} fileId={chat.avatarOf(conv.key)} label={`Picture of ${conv.title}`} online={c.online[conv.key]} />
+              <Avatar name={conv.title} fileId={chat.avatarOf(conv.key)} label={`Picture of ${conv.title}`} decorative online={c.online[conv.key]} />
               <span class="conv-main">
-                <span class="conv-title" id={`conv-title-${i}`}>
+                <span class="conv-title">
                   {conv.kind === 'group' ? '# ' : ''}
                   {conv.title}
                   {conv.unread > 0 && <span class="sr-only">, {conv.unread} unread</span>}
