@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { ChatStore } from '../../web/src/stores/chat.ts';
 import { LoginsStore } from '../../web/src/stores/logins.ts';
 import { ContactsStore } from '../../web/src/stores/contacts.ts';
+import { ConvLanguagesStore, TRANSLATE_OFF } from '../../web/src/stores/languages.ts';
 import { memoryStorage } from '../../web/src/lib/store.ts';
 import {
   contactsFromRows,
@@ -293,4 +294,41 @@ test('avatars come from the conversation list and user lists; a bare-address tit
   s.learnUsers([{ chat_address: 'dan', display_name: 'Daniel', avatar_file_id: null }]);
   assert.equal(s.avatarOf('dan'), null, 'removed');
   assert.equal(s.state.conversations.dan.title, 'Dan', 'a real title is not overwritten');
+});
+
+test('per-conversation translation: a chat language or off over Settings; the relay languages win, off stays local', () => {
+  const kv = memoryStorage();
+  const s = new ConvLanguagesStore(kv);
+  s.load('gus', {});
+  assert.equal(s.target('hal', ''), null, 'nothing anywhere: no captions');
+  assert.equal(s.target('hal', 'es'), 'es', 'as in Settings');
+  s.choose('hal', 'ca');
+  s.choose('fay', TRANSLATE_OFF);
+  assert.equal(s.target('hal', 'es'), 'ca');
+  assert.equal(s.target('fay', 'es'), null);
+  assert.equal(s.choice('fay'), TRANSLATE_OFF);
+  s.choose('hal', null);
+  assert.equal(s.choice('hal'), null);
+
+  // Another device set hal to pt and ann to fr on the relay; off for fay is this browser's.
+  const again = new ConvLanguagesStore(kv);
+  again.load('gus', { hal: 'pt', ann: 'fr' });
+  assert.deepEqual(again.state.choices, { fay: TRANSLATE_OFF, hal: 'pt', ann: 'fr' });
+  // A relay that cannot say keeps what this browser had; another login has its own.
+  again.load('gus');
+  assert.deepEqual(again.state.choices, { fay: TRANSLATE_OFF, hal: 'pt', ann: 'fr' });
+  again.load('zed', {});
+  assert.deepEqual(again.state.choices, {});
+});
+
+test('changing a chat translation language drops other-language captions; untranslated lists what needs one', () => {
+  const s = new ChatStore('me', 'Me');
+  s.loadHistory('hal', {
+    messages: [raw('m1', 1, 'hal', 'me', 'one', { translation: { text: 'uno', language: 'es' } }), raw('m2', 2, 'me', 'hal', 'mine'), raw('m3', 3, 'hal', 'me', 'three')],
+  });
+  assert.deepEqual(s.untranslated('hal', 'es', 20), ['m3']);
+  assert.deepEqual(s.untranslated('hal', 'ca', 20), ['m1', 'm3']);
+  assert.deepEqual(s.untranslated('hal', 'ca', 1), ['m3'], 'the newest first to go');
+  s.dropTranslations('hal', 'ca');
+  assert.equal(s.find('m1')?.translation, null);
 });

@@ -22,6 +22,8 @@ export interface Translation {
   language: string;
   /** For a voice clip: what was heard, before translation. */
   transcript?: string;
+  /** Asked for with Translate on this message: shown even where captions are off. */
+  onDemand?: boolean;
 }
 
 export interface Msg {
@@ -479,7 +481,9 @@ export class ChatStore extends Store<ChatState> {
         this.patchMsg(ev.message_id, (x) => (STATUS_RANK[ev.status as MsgStatus] > STATUS_RANK[x.status] ? { status: ev.status } : {}));
         return null;
       case 'translation':
-        this.patchMsg(ev.message_id, () => ({ translation: { text: ev.text ?? ev.translation ?? '', language: ev.language ?? ev.target ?? '', ...(ev.transcript ? { transcript: ev.transcript } : {}) } }));
+        this.patchMsg(ev.message_id, () => ({
+          translation: { text: ev.text ?? ev.translation ?? '', language: ev.language ?? ev.target ?? '', ...(ev.transcript ? { transcript: ev.transcript } : {}), ...(ev.onDemand ? { onDemand: true } : {}) },
+        }));
         return null;
       case 'typing': {
         const key = ev.group ? `group:${String(ev.group).replace(/^group:/, '')}` : ev.from;
@@ -499,6 +503,23 @@ export class ChatStore extends Store<ChatState> {
         this.changed();
         return null;
     }
+  }
+
+  /** A conversation's captions in any other language than `keep` go (its translation language changed). */
+  dropTranslations(key: string, keep: string | null): void {
+    const m = this.state.msgs[key];
+    if (!m?.list.some((x) => x.translation && x.translation.language !== keep)) return;
+    m.list = m.list.map((x) => (x.translation && x.translation.language !== keep ? { ...x, translation: null } : x));
+    this.changed();
+  }
+
+  /** Incoming text messages of a conversation, newest last, that have no caption in `lang`. */
+  untranslated(key: string, lang: string, limit: number): string[] {
+    const list = this.state.msgs[key]?.list ?? [];
+    return list
+      .filter((x) => !x.outgoing && !x.deleted && !x.localId && x.text.trim() && x.translation?.language !== lang)
+      .slice(-limit)
+      .map((x) => x.id);
   }
 
   typingIn(key: string, now = Date.now()): string | null {

@@ -2,7 +2,7 @@
 // bridge's API key and phone ID (seed 000), translation language, presence, notifications,
 // blocked users, and private-relay setup from a launch link or a QR code.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { logins, ui, setHidden, setReceiveLanguage, attempt, currentApi, enableNotifications, notificationPermission } from '../app.ts';
+import { logins, ui, setHidden, setReceiveLanguage, attempt, enableNotifications, notificationPermission, translationLanguages } from '../app.ts';
 import { verifyLaunchLink, parseLaunchLink, type LinkCheck, type LaunchLink } from '../lib/launch.ts';
 import { useStore } from './hooks.ts';
 import { Dialog } from './Dialog.tsx';
@@ -37,13 +37,7 @@ export function SettingsDialog() {
   useEffect(() => {
     if (u.modalArg) void applyLink(u.modalArg);
     if (!signedIn) return;
-    currentApi()
-      .get('/api/v1/webchat/languages')
-      .then((out) => {
-        const list = (out.languages ?? []).map((x: any) => (typeof x === 'string' ? [x, x] : [x.code ?? x.id, x.name ?? x.code]));
-        if (list.length) setLangs([['', 'Off (no translation)'], ...list]);
-      })
-      .catch(() => undefined);
+    void translationLanguages().then((list) => list.length && setLangs([['', 'Off (no translation)'], ...list]));
   }, []);
 
   const applyLink = async (text: string) => {
