@@ -152,6 +152,11 @@ describe('WebChat media in chromium', () => {
     await p.keyboard.press('Escape');
     await menu.waitFor({ state: 'detached' });
     assert.equal(await translate.evaluate((el) => el === document.activeElement), true);
+    // A click elsewhere closes it too.
+    await translate.click();
+    await menu.waitFor();
+    await p.getByRole('textbox', { name: 'Message' }).click();
+    await menu.waitFor({ state: 'detached' });
   });
 
   test('no console errors or CSP violations', () => {

@@ -99,7 +99,7 @@ export function ChatView() {
               <Icon name="users" />
             </button>
           )}
-          {conv.kind === 'direct' && <TranslationMenu convKey={key} />}
+          {conv.kind === 'direct' && <TranslationMenu key={key} convKey={key} />}
           <button class="icon" aria-label="Export conversation" onClick={() => exportConversation(key)}>
             <Icon name="download" />
           </button>

@@ -1,6 +1,7 @@
 // A popup menu: focus moves to its first item (or the checked one), arrows move, Escape or Tab
-// closes it and the caller puts focus back. Items with `checked` are radio items.
-import { useRef } from 'preact/hooks';
+// closes it and the caller puts focus back; a click outside its anchor (the parent holding the
+// button that opened it) closes it too. Items with `checked` are radio items.
+import { useEffect, useRef } from 'preact/hooks';
 
 export interface MenuItem {
   label: string;
@@ -10,6 +11,14 @@ export interface MenuItem {
 
 export function Menu({ label, items, onClose, class: cls = '' }: { label: string; items: MenuItem[]; onClose: () => void; class?: string }) {
   const ref = useRef<HTMLUListElement>(null);
+  useEffect(() => {
+    const outside = (e: PointerEvent) => {
+      const anchor = ref.current?.parentElement;
+      if (anchor && !anchor.contains(e.target as Node)) onClose();
+    };
+    document.addEventListener('pointerdown', outside);
+    return () => document.removeEventListener('pointerdown', outside);
+  }, [onClose]);
   return (
     <ul
       class={`menu ${cls}`}
