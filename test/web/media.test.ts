@@ -119,7 +119,7 @@ describe('WebChat media in chromium', () => {
     await say(hal, 'The dog is small.');
     const dog = bubble(p, 'The dog is small.');
     await dog.getByText(/Translation \(es\)/).waitFor({ timeout: 20_000 });
-    assert.match((await dog.locator('.translation').textContent())!, /perro/i);
+    await dog.getByText(/perro/i).waitFor();
     await screenshot(p, 'translation-per-chat');
 
     // Fay's chat follows Settings (off): no caption, and the relay made none.

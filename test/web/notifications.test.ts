@@ -169,7 +169,8 @@ describe('WebChat notifications and dictation in chromium', () => {
     const eli = await openAs(browser, relay, 'eli@example.com', 'Eli', 'eli', { initScript: STAND_IN_RECOGNIZER });
     await eli.page.getByRole('button', { name: 'Saved messages' }).click();
     await eli.page.getByRole('button', { name: 'Dictate' }).click();
-    await eli.page.waitForFunction(() => (document.getElementById('composer') as HTMLTextAreaElement | null)?.value === 'hello from dictation');
+    const box = eli.page.getByRole('textbox', { name: 'Message' });
+    await eli.page.waitForFunction((el) => (el as HTMLTextAreaElement).value === 'hello from dictation', await box.elementHandle());
     await eli.context.close();
   });
 
