@@ -414,6 +414,7 @@ export class Messaging {
         peer: peer?.chat_address ?? c.peer,
         chat_address: peer?.chat_address ?? c.peer,
         display_name: peer?.display_name ?? null,
+        avatar_file_id: peer?.avatar_file_id ?? null,
         saved: c.peer === auth.user,
         unread: c.unread,
         archived: c.archived,

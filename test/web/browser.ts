@@ -10,7 +10,8 @@ import type { TestRelay } from '../helpers.ts';
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENS = join(process.cwd(), 'test-artifacts', 'screens');
 
-export async function launch(): Promise<Browser> {
+/** `extraArgs` add Chromium switches, e.g. a file as the fake camera. */
+export async function launch(extraArgs: string[] = []): Promise<Browser> {
   await buildWeb();
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -25,6 +26,7 @@ export async function launch(): Promise<Browser> {
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',
       '--autoplay-policy=no-user-gesture-required',
+      ...extraArgs,
     ],
   });
 }
@@ -55,10 +57,12 @@ export async function openAs(
   email: string,
   name: string,
   address: string,
-  opts: { viewport?: { width: number; height: number }; query?: string } = {},
+  opts: { viewport?: { width: number; height: number }; query?: string; permissions?: string[]; initScript?: string } = {},
 ): Promise<UserPage> {
   const { token } = await relay.login(email, { display_name: name, chat_address: address, public_visible: true });
-  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 }, permissions: ['clipboard-read', 'clipboard-write'] });
+  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 }, permissions: ['clipboard-read', 'clipboard-write', ...(opts.permissions ?? [])] });
+  // A string: functions compiled by tsx carry helpers (__name) the page does not have.
+  if (opts.initScript) await context.addInitScript({ content: opts.initScript });
   const page = await context.newPage();
   const problems: string[] = [];
   watchProblems(page, problems);

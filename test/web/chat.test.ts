@@ -226,6 +226,10 @@ describe('WebChat in chromium', () => {
     };
     await alice.page.getByRole('option', { name: /^Bob/ }).click();
     await audit('conversation');
+    await alice.page.getByRole('button', { name: 'Translate this chat' }).click();
+    await alice.page.getByRole('menu', { name: 'Translate this chat to' }).waitFor();
+    await audit('translation menu');
+    await alice.page.keyboard.press('Escape');
     await alice.page.getByRole('button', { name: 'Settings' }).click();
     await alice.page.getByRole('dialog', { name: 'Settings' }).getByText('Advanced: relay, phone bridge').click();
     await audit('settings');

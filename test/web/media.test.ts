@@ -95,6 +95,70 @@ describe('WebChat media in chromium', () => {
     assert.match(res.headers()['content-type'] ?? '', /^audio\//);
   });
 
+  test('translation per conversation: one chat in its own language, another without captions', async () => {
+    const p = gus.page;
+    const hal = (await relay.login('hal@example.com', { display_name: 'Hal', chat_address: 'hal' })).token;
+    const say = async (token: string, text: string) => (await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'gus', text }, token)).body.message_id as string;
+    // Settings: no translation at all.
+    await p.getByRole('button', { name: 'Settings' }).click();
+    await p.getByRole('dialog', { name: 'Settings' }).getByLabel('Translate incoming messages to').selectOption('');
+    await p.getByText('Translation language saved.').waitFor();
+    await p.keyboard.press('Escape');
+
+    await say(hal, 'Hello Gus.');
+    await p.getByRole('option', { name: /^Hal/ }).click();
+    await bubble(p, 'Hello Gus.').waitFor();
+    const translate = p.getByRole('button', { name: 'Translate this chat' });
+    await translate.click();
+    const menu = p.getByRole('menu', { name: 'Translate this chat to' });
+    assert.equal(await menu.getByRole('menuitemradio', { name: 'As in Settings (off)' }).getAttribute('aria-checked'), 'true');
+    await menu.getByRole('menuitemradio', { name: 'Spanish' }).click();
+    await p.getByText('This chat is translated to Spanish.').waitFor();
+    // What was already there is translated now; what comes next, by the relay on arrival.
+    await bubble(p, 'Hello Gus.').getByText(/Translation \(es\)/).waitFor({ timeout: 20_000 });
+    await say(hal, 'The dog is small.');
+    const dog = bubble(p, 'The dog is small.');
+    await dog.getByText(/Translation \(es\)/).waitFor({ timeout: 20_000 });
+    await dog.getByText(/perro/i).waitFor();
+    await screenshot(p, 'translation-per-chat');
+
+    // Fay's chat follows Settings (off): no caption, and the relay made none.
+    const catId = await say(fay.token, 'The cat is black.');
+    await p.getByRole('option', { name: /^Fay/ }).click();
+    await bubble(p, 'The cat is black.').waitFor();
+    await relay.relay.services.media.translation.settled();
+    const made = await relay.api('GET', `/api/v1/webchat/translations?message_ids=${catId}&target=es`, undefined, gus.token);
+    assert.deepEqual(made.body.translations, []);
+    assert.equal(await bubble(p, 'The cat is black.').getByText(/Translation/).count(), 0);
+    const prefs = await relay.api('GET', '/api/v1/webchat/language-prefs', undefined, gus.token);
+    assert.deepEqual(prefs.body.per_conversation, { hal: 'es' });
+
+    // The choice survives a reload (the relay keeps it); "Off for this chat" hides the captions.
+    await p.reload();
+    await p.getByRole('option', { name: /^Hal/ }).click();
+    await dog.getByText(/Translation \(es\)/).waitFor();
+    await translate.click();
+    assert.equal(await menu.getByRole('menuitemradio', { name: 'Spanish' }).getAttribute('aria-checked'), 'true');
+    await menu.getByRole('menuitemradio', { name: 'Off for this chat' }).click();
+    await dog.getByText(/Translation \(es\)/).waitFor({ state: 'detached' });
+    assert.equal(await bubble(p, 'Hello Gus.').getByText(/Translation/).count(), 0);
+    assert.deepEqual((await relay.api('GET', '/api/v1/webchat/language-prefs', undefined, gus.token)).body.per_conversation, {});
+    // Keyboard: the menu opens on Enter with focus on the checked item; arrows move; Escape closes.
+    await translate.focus();
+    await p.keyboard.press('Enter');
+    await menu.getByRole('menuitemradio', { name: 'Off for this chat', checked: true }).waitFor();
+    await screenshot(p, 'translation-menu');
+    assert.equal(await menu.getByRole('menuitemradio', { name: 'Off for this chat' }).evaluate((el) => el === document.activeElement), true);
+    await p.keyboard.press('Escape');
+    await menu.waitFor({ state: 'detached' });
+    assert.equal(await translate.evaluate((el) => el === document.activeElement), true);
+    // A click elsewhere closes it too.
+    await translate.click();
+    await menu.waitFor();
+    await p.getByRole('textbox', { name: 'Message' }).click();
+    await menu.waitFor({ state: 'detached' });
+  });
+
   test('no console errors or CSP violations', () => {
     assert.deepEqual(fay.problems, []);
     assert.deepEqual(gus.problems, []);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { ChatStore } from '../../web/src/stores/chat.ts';
 import { LoginsStore } from '../../web/src/stores/logins.ts';
 import { ContactsStore } from '../../web/src/stores/contacts.ts';
+import { ConvLanguagesStore, TRANSLATE_OFF } from '../../web/src/stores/languages.ts';
 import { memoryStorage } from '../../web/src/lib/store.ts';
 import {
   contactsFromRows,
@@ -17,6 +18,7 @@ import {
   toCsv,
 } from '../../web/src/lib/parse.ts';
 import { b64urlDecode, parseLaunchLink } from '../../web/src/lib/launch.ts';
+import { notificationFor, shouldNotify, type NotifyContext } from '../../web/src/lib/notify.ts';
 
 const raw = (id: string, seq: number, from: string, to: string, text: string, extra: Record<string, unknown> = {}) => ({
   id,
@@ -251,4 +253,82 @@ test('launch links: signed payload read exactly; mismatched relay and unsigned l
   assert.match(parseLaunchLink(url.replace(/&pchat_sig=.*$/, ''))!.problem!, /not signed/);
   assert.deepEqual(parseLaunchLink('https://r.example/app/webchat/chat.html'), { relay: 'https://r.example', mode: 'private' });
   assert.deepEqual([...b64urlDecode('AQID')], [1, 2, 3]);
+});
+
+test('notifications: only when allowed, and never for the conversation the user is looking at', () => {
+  const looking: NotifyContext = { enabled: true, permission: 'granted', visible: true, focused: true, active: 'bob' };
+  assert.equal(shouldNotify(looking, 'bob'), false);
+  assert.equal(shouldNotify(looking, 'carl'), true, 'another conversation');
+  assert.equal(shouldNotify({ ...looking, visible: false }, 'bob'), true, 'tab hidden');
+  assert.equal(shouldNotify({ ...looking, focused: false }, 'bob'), true, 'window in the background');
+  assert.equal(shouldNotify({ ...looking, active: null }, 'bob'), true, 'no conversation open');
+  assert.equal(shouldNotify({ ...looking, enabled: false, active: null }, 'bob'), false, 'turned off in Settings');
+  for (const permission of ['default', 'denied', 'unsupported'] as const) assert.equal(shouldNotify({ ...looking, permission, active: null }, 'bob'), false, permission);
+});
+
+test('a notification names the sender (and the group) and says what came', () => {
+  const m = { from: 'carl', display_name: 'Carl', text: 'hi', attachments: [] };
+  assert.deepEqual(notificationFor(m, 'carl', 'Carl'), { title: 'Carl', body: 'hi', tag: 'pchat:carl' });
+  assert.equal(notificationFor({ ...m, display_name: null }, 'carl', 'carl').title, 'carl');
+  assert.equal(notificationFor(m, 'group:grp_1', 'Team').title, 'Carl · Team');
+  assert.equal(notificationFor({ ...m, text: '', attachments: [{ kind: 'voice' }] }, 'carl', 'Carl').body, 'Voice message');
+  assert.equal(notificationFor({ ...m, text: '', attachments: [{ kind: 'file', name: 'a.pdf' }] }, 'carl', 'Carl').body, '📎 a.pdf');
+  assert.equal(notificationFor({ ...m, text: '', attachments: [{ kind: 'file' }, { kind: 'image' }] }, 'carl', 'Carl').body, '📎 2 files');
+});
+
+test('avatars come from the conversation list and user lists; a bare-address title takes the display name', () => {
+  const s = new ChatStore('me', 'Me');
+  s.loadConversations([
+    { peer: 'dan', display_name: 'Dan', avatar_file_id: 'file_dan', unread: 0, updated_at: '2026-01-01T00:00:00Z' },
+    { group_id: 'grp_1', display_name: 'Team', unread: 0, updated_at: '2026-01-01T00:00:00Z' },
+  ]);
+  assert.equal(s.avatarOf('dan'), 'file_dan');
+  assert.equal(s.avatarOf('group:grp_1'), null);
+  s.ensureConversation('eve');
+  assert.equal(s.state.conversations.eve.title, 'eve');
+  s.learnUsers([{ chat_address: 'eve', display_name: 'Eve', avatar_file_id: 'file_eve' }, { chat_address: 'dan' }, { chat_address: 'me', avatar_file_id: 'file_me' }]);
+  assert.equal(s.state.conversations.eve.title, 'Eve');
+  assert.equal(s.avatarOf('eve'), 'file_eve');
+  assert.equal(s.avatarOf('dan'), 'file_dan', 'a list that does not state the avatar leaves it');
+  assert.equal(s.avatarOf('me'), 'file_me');
+  s.learnUsers([{ chat_address: 'dan', display_name: 'Daniel', avatar_file_id: null }]);
+  assert.equal(s.avatarOf('dan'), null, 'removed');
+  assert.equal(s.state.conversations.dan.title, 'Dan', 'a real title is not overwritten');
+});
+
+test('per-conversation translation: a chat language or off over Settings; the relay languages win, off stays local', () => {
+  const kv = memoryStorage();
+  const s = new ConvLanguagesStore(kv);
+  s.load('gus', {});
+  assert.equal(s.target('hal', ''), null, 'nothing anywhere: no captions');
+  assert.equal(s.target('hal', 'es'), 'es', 'as in Settings');
+  s.choose('hal', 'ca');
+  s.choose('fay', TRANSLATE_OFF);
+  assert.equal(s.target('hal', 'es'), 'ca');
+  assert.equal(s.target('fay', 'es'), null);
+  assert.equal(s.choice('fay'), TRANSLATE_OFF);
+  s.choose('hal', null);
+  assert.equal(s.choice('hal'), null);
+
+  // Another device set hal to pt and ann to fr on the relay; off for fay is this browser's.
+  const again = new ConvLanguagesStore(kv);
+  again.load('gus', { hal: 'pt', ann: 'fr' });
+  assert.deepEqual(again.state.choices, { fay: TRANSLATE_OFF, hal: 'pt', ann: 'fr' });
+  // A relay that cannot say keeps what this browser had; another login has its own.
+  again.load('gus');
+  assert.deepEqual(again.state.choices, { fay: TRANSLATE_OFF, hal: 'pt', ann: 'fr' });
+  again.load('zed', {});
+  assert.deepEqual(again.state.choices, {});
+});
+
+test('changing a chat translation language drops other-language captions; untranslated lists what needs one', () => {
+  const s = new ChatStore('me', 'Me');
+  s.loadHistory('hal', {
+    messages: [raw('m1', 1, 'hal', 'me', 'one', { translation: { text: 'uno', language: 'es' } }), raw('m2', 2, 'me', 'hal', 'mine'), raw('m3', 3, 'hal', 'me', 'three')],
+  });
+  assert.deepEqual(s.untranslated('hal', 'es', 20), ['m3']);
+  assert.deepEqual(s.untranslated('hal', 'ca', 20), ['m1', 'm3']);
+  assert.deepEqual(s.untranslated('hal', 'ca', 1), ['m3'], 'the newest first to go');
+  s.dropTranslations('hal', 'ca');
+  assert.equal(s.find('m1')?.translation, null);
 });

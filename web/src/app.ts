@@ -3,13 +3,16 @@
 import { Api, ApiError } from './lib/api.ts';
 import { Realtime } from './lib/realtime.ts';
 import { parseAutoLogin } from './lib/parse.ts';
+import { notificationFor, shouldNotify, type NotifyContext } from './lib/notify.ts';
 import { ChatStore, type Attachment, type Msg } from './stores/chat.ts';
 import { LoginsStore, type Login } from './stores/logins.ts';
 import { UiStore } from './stores/ui.ts';
+import { ConvLanguagesStore, TRANSLATE_OFF } from './stores/languages.ts';
 
 export const logins = new LoginsStore(localStorage);
 export const chat = new ChatStore();
 export const ui = new UiStore(localStorage);
+export const convLangs = new ConvLanguagesStore(localStorage);
 
 let api = new Api(logins.relayUrl, null);
 let realtime: Realtime | null = null;
@@ -18,6 +21,8 @@ let sessionEpoch = 0;
 
 /** Presence heartbeat period; the relay's window is 60 s. */
 const HEARTBEAT_MS = 25_000;
+/** Switching a chat's translation language translates this many of its latest incoming messages. */
+const RETRANSLATE_RECENT = 20;
 /** Send typing:true at most this often while keys are pressed. */
 const TYPING_EVERY_MS = 3000;
 
@@ -114,12 +119,14 @@ export async function startSession(): Promise<void> {
   if (!login) return;
   const epoch = sessionEpoch;
   api = new Api(login.relay, login.token);
+  languageList = null;
   chat.reset(login.chat_address, login.display_name, logins.cursor(login));
   try {
     const me = await api.get('/api/v1/pchat/auth/me');
     if (epoch !== sessionEpoch) return;
     logins.update({ display_name: me.user.display_name ?? login.display_name, chat_address: me.user.chat_address });
     chat.set({ me: me.user.chat_address, myName: me.user.display_name ?? '' });
+    chat.learnUsers([me.user]);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       ui.notify('That login has expired; sign in again.', 'error');
@@ -166,18 +173,47 @@ function onEvents(events: any[], login: Login): void {
   logins.saveCursor(login, chat.state.cursor);
   const active = chat.state.active;
   if (active && focused && fresh.some((m) => chat.state.index[m.id] === active)) void markRead(active);
-  for (const m of fresh) if (!focused || chat.state.index[m.id] !== active) notifyBackground(m);
+  for (const m of fresh) notifyBackground(m, focused);
 }
 
-function notifyBackground(m: Msg): void {
-  if (!ui.state.prefs.notifications || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-  if (document.visibilityState === 'visible' && document.hasFocus()) return;
-  const n = new Notification(m.display_name ?? m.from, { body: m.text || (m.attachments.length ? `${m.attachments.length} attachment(s)` : ''), tag: m.id });
-  n.onclick = () => {
-    window.focus();
-    void openConversation(chat.state.index[m.id]);
-    n.close();
-  };
+/** Open notifications by conversation, so opening the conversation clears them. */
+const shown = new Map<string, Notification>();
+
+export function notificationPermission(): NotifyContext['permission'] {
+  return typeof Notification === 'undefined' ? 'unsupported' : Notification.permission;
+}
+
+function notifyBackground(m: Msg, focused: boolean): void {
+  const key = chat.state.index[m.id];
+  if (!key) return;
+  const ctx: NotifyContext = { enabled: ui.state.prefs.notifications, permission: notificationPermission(), visible: document.visibilityState === 'visible', focused, active: chat.state.active };
+  if (!shouldNotify(ctx, key)) return;
+  const { title, body, tag } = notificationFor(m, key, chat.state.conversations[key]?.title ?? key);
+  try {
+    const n = new Notification(title, { body, tag });
+    shown.set(key, n);
+    n.onclick = () => {
+      window.focus();
+      void openConversation(key);
+    };
+    n.onclose = () => shown.get(key) === n && shown.delete(key);
+  } catch {
+    // Some browsers only allow notifications from a service worker; the unread count still shows.
+  }
+}
+
+/** Asks the browser (from a click: browsers require a user gesture) and remembers the choice. */
+export async function enableNotifications(on: boolean): Promise<boolean> {
+  if (on && notificationPermission() === 'unsupported') {
+    ui.notify('This browser has no notifications.', 'error');
+    return false;
+  }
+  if (on && Notification.permission !== 'granted' && (await Notification.requestPermission()) !== 'granted') {
+    ui.notify('Notifications were not allowed by the browser.', 'error');
+    return false;
+  }
+  ui.setPrefs({ notifications: on });
+  return true;
 }
 
 export async function sendPresence(visible = !ui.state.prefs.hidePresence): Promise<void> {
@@ -203,6 +239,7 @@ export async function openConversation(key: string | undefined, seed?: { title?:
   chat.ensureConversation(key, seed?.title ? { title: seed.title } : undefined);
   chat.setActive(key);
   ui.set({ pane: 'chat', replyTo: null, editing: null, convSearch: '', convSearchOpen: false });
+  shown.get(key)?.close();
   const m = chat.messages(key);
   if (!m.loaded) await loadOlder(key);
   await markRead(key);
@@ -216,10 +253,26 @@ export async function loadOlder(key: string): Promise<void> {
   try {
     const page = await api.get(`/api/v1/webchat/history?peer=${peer}&limit=50${before}`);
     chat.loadHistory(key, page);
+    void loadCaptions(key, page.messages ?? []);
   } catch (err) {
     if (err instanceof ApiError && (err.status === 404 || err.status === 403)) {
       chat.loadHistory(key, { messages: [], has_more: false });
     } else ui.notify(errorText(err), 'error');
+  }
+}
+
+/** History comes without captions: the relay's cached translations (nothing computed) fill them in. */
+async function loadCaptions(key: string, raws: any[]): Promise<void> {
+  const target = captionLanguage(key);
+  const ids = raws.filter((r) => (r.from ?? r.source) !== chat.state.me && !r.deleted).map((r) => r.id ?? r.message_id);
+  if (!target || ids.length === 0) return;
+  const out = await api.get(`/api/v1/webchat/translations?message_ids=${ids.slice(-100).map(encodeURIComponent).join(',')}&target=${encodeURIComponent(target)}`).catch(() => null);
+  // One caption per message: the text's own, else a voice clip's (with what was heard).
+  const best = new Map<string, any>();
+  for (const t of out?.translations ?? []) if (t.source_language !== t.language && (!best.has(t.message_id) || !t.file_id)) best.set(t.message_id, t);
+  for (const t of best.values()) {
+    if (chat.find(t.message_id)?.translation) continue;
+    chat.applyEvent({ type: 'translation', message_id: t.message_id, text: t.text, language: t.language, ...(t.transcript ? { transcript: t.transcript } : {}) });
   }
 }
 
@@ -325,6 +378,7 @@ export async function updateMe(patch: { display_name?: string; avatar_file_id?: 
   const out = await api.put('/api/v1/pchat/auth/me', patch);
   logins.update({ display_name: out.user.display_name, chat_address: out.user.chat_address });
   chat.set({ me: out.user.chat_address, myName: out.user.display_name });
+  chat.learnUsers([out.user]);
 }
 
 export async function setHidden(hidden: boolean): Promise<void> {
@@ -338,9 +392,43 @@ export async function loadLanguagePrefs(): Promise<void> {
     const out = await api.get('/api/v1/webchat/language-prefs');
     const lang = out.receive_language ?? out.prefs?.receive_language ?? '';
     ui.setPrefs({ receiveLanguage: lang ?? '' });
+    convLangs.load(chat.state.me, out.per_conversation ?? {});
   } catch {
-    // Older relays have no translation routes: the setting stays local.
+    // Older relays have no translation routes: the settings stay local.
+    convLangs.load(chat.state.me);
   }
+}
+
+let languageList: Promise<[string, string][]> | null = null;
+/** The relay's translation languages as [code, name] (empty where it has none); asked once per session. */
+export function translationLanguages(): Promise<[string, string][]> {
+  languageList ??= api.get('/api/v1/webchat/languages').then(
+    (out) => (out.languages ?? []).map((x: any): [string, string] => (typeof x === 'string' ? [x, x] : [x.code ?? x.id, x.name ?? x.code])),
+    () => ((languageList = null), []),
+  );
+  return languageList!;
+}
+
+/** The language captions in a conversation are in (its own choice, else Settings); null: none. */
+export function captionLanguage(key: string): string | null {
+  return convLangs.target(key, ui.state.prefs.receiveLanguage);
+}
+
+/**
+ * One conversation's translation: a language, TRANSLATE_OFF, or null to follow Settings. The
+ * relay keeps languages (and translates that chat's new messages as they arrive); recent
+ * messages already here are translated now, and captions in the previous language go.
+ */
+export async function setConversationLanguage(key: string, choice: string | null): Promise<void> {
+  await api.put('/api/v1/webchat/language-prefs', { per_conversation: { [key]: choice && choice !== TRANSLATE_OFF ? choice : null } });
+  convLangs.choose(key, choice);
+  const target = captionLanguage(key);
+  if (!target) return;
+  chat.dropTranslations(key, target);
+  const ids = chat.untranslated(key, target, RETRANSLATE_RECENT);
+  if (ids.length === 0) return;
+  const out = await api.post('/api/v1/webchat/translate-batch', { message_ids: ids, target });
+  for (const t of out.translations ?? []) if (t.translated) chat.applyEvent({ type: 'translation', message_id: t.message_id, text: t.text, language: t.language ?? target });
 }
 
 export async function setReceiveLanguage(lang: string): Promise<void> {

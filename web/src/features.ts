@@ -1,7 +1,8 @@
 // Media and language features: upload, voice, transcription, translation, read-aloud.
 // Each calls the relay route from SPEC.md; a relay without the route says so plainly.
 import { ApiError } from './lib/api.ts';
-import { chat, currentApi, send, ui, errorText } from './app.ts';
+import { chat, convLangs, currentApi, send, ui, errorText } from './app.ts';
+import { TRANSLATE_OFF } from './stores/languages.ts';
 import type { Attachment } from './stores/chat.ts';
 
 function unavailable(err: unknown, what: string): string {
@@ -53,13 +54,13 @@ export async function uploadAndSend(key: string, files: File[], caption: string,
   return true;
 }
 
-export function fileUrl(a: Attachment): string {
+export function fileUrl(a: Pick<Attachment, 'file_id' | 'url'>): string {
   return a.url ?? `/api/v1/webchat/files/${encodeURIComponent(a.file_id)}`;
 }
 
 const blobCache = new Map<string, Promise<string>>();
 /** The attachment as a blob: URL (fetched with the session header; the CSP allows blob:). */
-export function attachmentBlob(a: Attachment): Promise<string> {
+export function attachmentBlob(a: Pick<Attachment, 'file_id' | 'url'>): Promise<string> {
   let p = blobCache.get(a.file_id);
   if (!p) {
     p = currentApi().blobUrl(fileUrl(a));
@@ -79,16 +80,19 @@ export async function transcribe(a: Attachment): Promise<string | null> {
   }
 }
 
-export function targetLanguage(): string {
+/** What Translate on a message translates to: the conversation's language, Settings', or the browser's. */
+export function targetLanguage(key?: string): string {
+  const chosen = key ? convLangs.choice(key) : null;
+  if (chosen && chosen !== TRANSLATE_OFF) return chosen;
   return ui.state.prefs.receiveLanguage || (navigator.language || 'en').slice(0, 2);
 }
 
 export async function translateMessage(id: string): Promise<void> {
   try {
-    const target = targetLanguage();
+    const target = targetLanguage(chat.state.index[id]);
     const out = await currentApi().post('/api/v1/webchat/translate', { message_id: id, target });
     const text = out.translated_text ?? out.text ?? '';
-    chat.applyEvent({ type: 'translation', message_id: id, text, language: out.language ?? out.target ?? target });
+    chat.applyEvent({ type: 'translation', message_id: id, text, language: out.language ?? out.target ?? target, onDemand: true });
   } catch (err) {
     ui.notify(unavailable(err, 'Translation'), 'error');
   }

@@ -1,79 +1,80 @@
-// A minimal XLSX reader for contact import: unzip (DecompressionStream 'deflate-raw'),
-// read the shared strings and the first sheet's cells. Enough for contact lists.
+// XLSX contact import: fflate unzips (synchronously: its async path spawns blob: workers,
+// which the app's CSP refuses), the browser's DOMParser reads the XML. Only the first sheet
+// in workbook order, as plain text cells: enough for a contact list. Loaded on demand.
+import { unzipSync, strFromU8 } from 'fflate';
 
-async function inflate(data: Uint8Array): Promise<Uint8Array> {
-  const ds = new DecompressionStream('deflate-raw');
-  const out = new Response(new Blob([data as BlobPart]).stream().pipeThrough(ds));
-  return new Uint8Array(await out.arrayBuffer());
+const MAIN = 'xl/workbook.xml';
+
+function xml(files: Record<string, Uint8Array>, path: string): Document | null {
+  const bytes = files[path];
+  if (!bytes) return null;
+  const doc = new DOMParser().parseFromString(strFromU8(bytes), 'application/xml');
+  if (doc.getElementsByTagName('parsererror').length) throw new Error(`${path} is not valid XML`);
+  return doc;
 }
 
-/** The zip's entries by name (central directory, so data descriptors are handled). */
-export async function unzip(buf: ArrayBuffer): Promise<Map<string, Uint8Array>> {
-  const v = new DataView(buf);
-  const bytes = new Uint8Array(buf);
-  let eocd = -1;
-  for (let i = buf.byteLength - 22; i >= Math.max(0, buf.byteLength - 65_557); i--) {
-    if (v.getUint32(i, true) === 0x06054b50) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) throw new Error('not a zip file');
-  const count = v.getUint16(eocd + 10, true);
-  let p = v.getUint32(eocd + 16, true);
-  const files = new Map<string, Uint8Array>();
-  const dec = new TextDecoder();
-  for (let n = 0; n < count; n++) {
-    if (v.getUint32(p, true) !== 0x02014b50) throw new Error('bad zip directory');
-    const method = v.getUint16(p + 10, true);
-    const csize = v.getUint32(p + 20, true);
-    const nameLen = v.getUint16(p + 28, true);
-    const extraLen = v.getUint16(p + 30, true);
-    const commentLen = v.getUint16(p + 32, true);
-    const local = v.getUint32(p + 42, true);
-    const name = dec.decode(bytes.subarray(p + 46, p + 46 + nameLen));
-    const lnameLen = v.getUint16(local + 26, true);
-    const lextraLen = v.getUint16(local + 28, true);
-    const start = local + 30 + lnameLen + lextraLen;
-    const raw = bytes.subarray(start, start + csize);
-    files.set(name, method === 0 ? raw : await inflate(raw));
-    p += 46 + nameLen + extraLen + commentLen;
-  }
-  return files;
+/** Elements by local name, whatever prefix the writer used. */
+function all(node: Document | Element, name: string): Element[] {
+  return Array.from(node.getElementsByTagNameNS('*', name));
 }
 
-function colIndex(ref: string): number {
+/** The text of a string item: plain or rich-text runs, without phonetic hints (rPh). */
+function itemText(el: Element): string {
+  return all(el, 't')
+    .filter((t) => t.parentElement?.localName !== 'rPh')
+    .map((t) => t.textContent ?? '')
+    .join('');
+}
+
+/** "BC12" → 54 (zero-based column). */
+function columnOf(ref: string): number {
   let n = 0;
-  for (const ch of ref.replace(/[0-9]/g, '')) n = n * 26 + (ch.charCodeAt(0) - 64);
+  for (const ch of ref.replace(/[^A-Z]/gi, '').toUpperCase()) n = n * 26 + (ch.charCodeAt(0) - 64);
   return n - 1;
 }
 
-export async function readXlsxRows(buf: ArrayBuffer): Promise<string[][]> {
-  const files = await unzip(buf);
-  const dec = new TextDecoder();
-  const parser = new DOMParser();
-  const shared: string[] = [];
-  const ss = files.get('xl/sharedStrings.xml');
-  if (ss) {
-    const doc = parser.parseFromString(dec.decode(ss), 'application/xml');
-    for (const si of Array.from(doc.getElementsByTagName('si'))) shared.push(Array.from(si.getElementsByTagName('t')).map((t) => t.textContent ?? '').join(''));
+/** The first worksheet's path, following workbook.xml and its relationships. */
+function firstSheetPath(files: Record<string, Uint8Array>): string {
+  const book = xml(files, MAIN);
+  const rels = xml(files, 'xl/_rels/workbook.xml.rels');
+  const rid = book && all(book, 'sheet')[0]?.getAttributeNS('http://schemas.openxmlformats.org/officeDocument/2006/relationships', 'id');
+  const target = rid && rels ? all(rels, 'Relationship').find((r) => r.getAttribute('Id') === rid)?.getAttribute('Target') : null;
+  if (target) return target.startsWith('/') ? target.slice(1) : `xl/${target}`;
+  const guess = Object.keys(files).filter((k) => /^xl\/worksheets\/[^/]+\.xml$/.test(k)).sort()[0];
+  if (!guess) throw new Error('no worksheet in this file');
+  return guess;
+}
+
+/** Rows of text cells of the first sheet; blank rows are dropped. */
+export function readXlsxRows(buf: ArrayBuffer): string[][] {
+  let files: Record<string, Uint8Array>;
+  try {
+    files = unzipSync(new Uint8Array(buf), { filter: (f) => f.name.endsWith('.rels') || (f.name.startsWith('xl/') && f.name.endsWith('.xml')) });
+  } catch {
+    throw new Error('not an XLSX file');
   }
-  const sheetName = [...files.keys()].filter((k) => /^xl\/worksheets\/sheet\d+\.xml$/.test(k)).sort()[0];
-  if (!sheetName) throw new Error('no worksheet in this file');
-  const doc = parser.parseFromString(dec.decode(files.get(sheetName)!), 'application/xml');
+  if (!files[MAIN]) throw new Error('not an XLSX file');
+  const ss = xml(files, 'xl/sharedStrings.xml');
+  const shared = ss ? all(ss, 'si').map(itemText) : [];
+  const sheet = xml(files, firstSheetPath(files));
+  if (!sheet) throw new Error('the first worksheet is missing');
   const rows: string[][] = [];
-  for (const row of Array.from(doc.getElementsByTagName('row'))) {
+  for (const row of all(sheet, 'row')) {
     const out: string[] = [];
-    for (const c of Array.from(row.getElementsByTagName('c'))) {
-      const ref = c.getAttribute('r') ?? '';
-      const t = c.getAttribute('t');
-      let val = '';
-      if (t === 's') val = shared[Number(c.getElementsByTagName('v')[0]?.textContent ?? -1)] ?? '';
-      else if (t === 'inlineStr') val = Array.from(c.getElementsByTagName('t')).map((x) => x.textContent ?? '').join('');
-      else val = c.getElementsByTagName('v')[0]?.textContent ?? '';
-      const i = ref ? colIndex(ref) : out.length;
+    for (const c of all(row, 'c')) {
+      const v = all(c, 'v')[0]?.textContent ?? '';
+      const type = c.getAttribute('t');
+      let text: string;
+      if (type === 's') text = shared[Number(v)] ?? '';
+      else if (type === 'inlineStr') text = all(c, 'is').map(itemText).join('');
+      else if (type === 'b') text = v === '1' ? 'TRUE' : 'FALSE';
+      // A phone typed as a number may be stored as 1.5551230009E10.
+      else if ((type === null || type === 'n') && /e/i.test(v) && Number.isFinite(Number(v))) text = String(Number(v));
+      else text = v;
+      const ref = c.getAttribute('r');
+      const i = ref ? columnOf(ref) : out.length;
       while (out.length < i) out.push('');
-      out[i] = val;
+      out[i] = text;
     }
     if (out.some((x) => x.trim())) rows.push(out);
   }

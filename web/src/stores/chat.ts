@@ -22,6 +22,8 @@ export interface Translation {
   language: string;
   /** For a voice clip: what was heard, before translation. */
   transcript?: string;
+  /** Asked for with Translate on this message: shown even where captions are off. */
+  onDemand?: boolean;
 }
 
 export interface Msg {
@@ -79,6 +81,8 @@ export interface ChatState {
   index: Record<string, string>;
   typing: Record<string, { name: string; until: number }>;
   online: Record<string, boolean>;
+  /** chat address → avatar file id (null: none); from /me, the conversation list, the directory. */
+  avatars: Record<string, string | null>;
   cursor: number;
   conn: ConnState;
   transport: 'ws' | 'poll' | null;
@@ -100,6 +104,7 @@ export function emptyChat(me = '', myName = ''): ChatState {
     index: {},
     typing: {},
     online: {},
+    avatars: {},
     cursor: 0,
     conn: 'connecting',
     transport: null,
@@ -188,6 +193,7 @@ export class ChatStore extends Store<ChatState> {
       c.updated_at = raw.updated_at ?? c.updated_at;
       c.last = last ?? c.last;
       c.channel = last?.channel ?? raw.channel ?? c.channel;
+      if (raw.avatar_file_id !== undefined && !raw.group_id) this.state.avatars[key] = raw.avatar_file_id;
       if (raw.saved) c.kind = 'saved';
       if (raw.kind === 'group' || raw.group_id) {
         c.kind = 'group';
@@ -203,6 +209,33 @@ export class ChatStore extends Store<ChatState> {
     if (seed) Object.assign(c, seed);
     this.changed();
     return c;
+  }
+
+  /**
+   * What a user list (the directory, /me) says about people: their avatar, and the display
+   * name of a direct conversation still titled with the bare address. Only stated fields change.
+   */
+  learnUsers(users: { chat_address?: string; display_name?: string | null; avatar_file_id?: string | null }[]): void {
+    let changed = false;
+    for (const u of users) {
+      if (!u.chat_address) continue;
+      if (u.avatar_file_id !== undefined && this.state.avatars[u.chat_address] !== u.avatar_file_id) {
+        this.state.avatars[u.chat_address] = u.avatar_file_id;
+        changed = true;
+      }
+      const c = this.state.conversations[u.chat_address];
+      if (c?.kind === 'direct' && u.display_name && c.title === c.key) {
+        c.title = u.display_name;
+        changed = true;
+      }
+    }
+    if (changed) this.changed();
+  }
+
+  /** The avatar file id of a conversation's peer (or yours, for saved messages). */
+  avatarOf(key: string): string | null {
+    if (key.startsWith('group:')) return null;
+    return this.state.avatars[key] ?? null;
   }
 
   setActive(key: string | null): void {
@@ -448,7 +481,9 @@ export class ChatStore extends Store<ChatState> {
         this.patchMsg(ev.message_id, (x) => (STATUS_RANK[ev.status as MsgStatus] > STATUS_RANK[x.status] ? { status: ev.status } : {}));
         return null;
       case 'translation':
-        this.patchMsg(ev.message_id, () => ({ translation: { text: ev.text ?? ev.translation ?? '', language: ev.language ?? ev.target ?? '', ...(ev.transcript ? { transcript: ev.transcript } : {}) } }));
+        this.patchMsg(ev.message_id, () => ({
+          translation: { text: ev.text ?? ev.translation ?? '', language: ev.language ?? ev.target ?? '', ...(ev.transcript ? { transcript: ev.transcript } : {}), ...(ev.onDemand ? { onDemand: true } : {}) },
+        }));
         return null;
       case 'typing': {
         const key = ev.group ? `group:${String(ev.group).replace(/^group:/, '')}` : ev.from;
@@ -468,6 +503,23 @@ export class ChatStore extends Store<ChatState> {
         this.changed();
         return null;
     }
+  }
+
+  /** A conversation's captions in any other language than `keep` go (its translation language changed). */
+  dropTranslations(key: string, keep: string | null): void {
+    const m = this.state.msgs[key];
+    if (!m?.list.some((x) => x.translation && x.translation.language !== keep)) return;
+    m.list = m.list.map((x) => (x.translation && x.translation.language !== keep ? { ...x, translation: null } : x));
+    this.changed();
+  }
+
+  /** Incoming text messages of a conversation, newest last, that have no caption in `lang`. */
+  untranslated(key: string, lang: string, limit: number): string[] {
+    const list = this.state.msgs[key]?.list ?? [];
+    return list
+      .filter((x) => !x.outgoing && !x.deleted && !x.localId && x.text.trim() && x.translation?.language !== lang)
+      .slice(-limit)
+      .map((x) => x.id);
   }
 
   typingIn(key: string, now = Date.now()): string | null {

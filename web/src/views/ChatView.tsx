@@ -1,7 +1,9 @@
 // One conversation: header, the message log (a bounded window with "load older"), the
 // composer. Stream groups show observers a read-only composer.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { chat, ui, groups, canWrite, loadOlder, markRead, setArchived, setBlocked, attempt } from '../app.ts';
+import { chat, ui, convLangs, groups, canWrite, loadOlder, markRead, setArchived, setBlocked, attempt, captionLanguage, setConversationLanguage, translationLanguages } from '../app.ts';
+import { TRANSLATE_OFF } from '../stores/languages.ts';
+import { Menu } from './Menu.tsx';
 import { useStore, rovingKeys } from './hooks.ts';
 import { Avatar } from './Avatar.tsx';
 import { MessageItem } from './Message.tsx';
@@ -15,6 +17,7 @@ export const WINDOW_STEP = 100;
 export function ChatView() {
   const c = useStore(chat);
   const u = useStore(ui);
+  useStore(convLangs);
   const key = c.active;
   const [size, setSize] = useState(WINDOW_STEP);
   const logRef = useRef<HTMLDivElement>(null);
@@ -27,10 +30,15 @@ export function ChatView() {
     const t = setInterval(() => key && chat.state.typing[key] && tick((n) => n + 1), 1000);
     return () => clearInterval(t);
   }, [key]);
+  // Back to the page (focus, or the tab shown again): what arrived meanwhile is now read.
   useEffect(() => {
-    const onFocus = () => key && void markRead(key);
-    window.addEventListener('focus', onFocus);
-    return () => window.removeEventListener('focus', onFocus);
+    const onBack = () => key && document.visibilityState === 'visible' && void markRead(key);
+    window.addEventListener('focus', onBack);
+    document.addEventListener('visibilitychange', onBack);
+    return () => {
+      window.removeEventListener('focus', onBack);
+      document.removeEventListener('visibilitychange', onBack);
+    };
   }, [key]);
 
   const conv = key ? c.conversations[key] : undefined;
@@ -67,6 +75,7 @@ export function ChatView() {
     requestAnimationFrame(() => el && (el.scrollTop = el.scrollHeight - before));
   };
   const found = u.convSearchOpen && u.convSearch ? chat.searchIn(key, u.convSearch) : [];
+  const captions = captionLanguage(key) !== null;
 
   return (
     <main class="chat" aria-label={`Conversation with ${conv.title}`}>
@@ -74,7 +83,7 @@ export function ChatView() {
         <button class="icon back" aria-label="Back to conversations" onClick={() => ui.set({ pane: 'list' })}>
           <Icon name="back" />
         </button>
-        <Avatar name={conv.title} online={peerOnline} />
+        <Avatar name={conv.title} fileId={chat.avatarOf(key)} label={`Picture of ${conv.title}`} online={peerOnline} />
         <div class="chat-title">
           <h2>{conv.title}</h2>
           <small class="muted" aria-live="polite">
@@ -90,6 +99,7 @@ export function ChatView() {
               <Icon name="users" />
             </button>
           )}
+          {conv.kind === 'direct' && <TranslationMenu key={key} convKey={key} />}
           <button class="icon" aria-label="Export conversation" onClick={() => exportConversation(key)}>
             <Icon name="download" />
           </button>
@@ -149,11 +159,48 @@ export function ChatView() {
         {m && !m.loaded && <p class="muted center">Loading…</p>}
         {m?.loaded && items.length === 0 && <p class="muted center">No messages yet. Say hello!</p>}
         {items.map((msg, i) => (
-          <MessageItem key={msg.localId ?? msg.id} msg={msg} tabbable={i === items.length - 1} group={conv.kind === 'group'} />
+          <MessageItem key={msg.localId ?? msg.id} msg={msg} tabbable={i === items.length - 1} group={conv.kind === 'group'} captions={captions} />
         ))}
       </div>
       <Composer key={key} convKey={key} readOnly={readOnly} />
     </main>
+  );
+}
+
+/**
+ * "Translate this chat to…": a language for this conversation only, off for it, or as in
+ * Settings. Direct chats only: the relay translates on arrival per sender, not per group.
+ */
+function TranslationMenu({ convKey }: { convKey: string }) {
+  const [open, setOpen] = useState(false);
+  const [langs, setLangs] = useState<[string, string][] | null>(null);
+  const button = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (open) void translationLanguages().then(setLangs);
+  }, [open]);
+  const choice = convLangs.choice(convKey);
+  const receive = ui.state.prefs.receiveLanguage;
+  const nameOf = (code: string) => langs?.find(([c]) => c === code)?.[1] ?? code;
+  const pick = (next: string | null, said: string) => void attempt(() => setConversationLanguage(convKey, next), said);
+  const items = [
+    { label: `As in Settings (${receive ? nameOf(receive) : 'off'})`, checked: choice === null, run: () => pick(null, 'This chat follows the Settings language.') },
+    { label: 'Off for this chat', checked: choice === TRANSLATE_OFF, run: () => pick(TRANSLATE_OFF, 'Translation is off for this chat.') },
+    ...(langs ?? []).map(([code, name]) => ({ label: name, checked: choice === code, run: () => pick(code, `This chat is translated to ${name}.`) })),
+  ];
+  return (
+    <span class="menu-anchor">
+      <button
+        ref={button}
+        aria-label="Translate this chat"
+        aria-haspopup="menu"
+        aria-expanded={open}
+        class={`icon ${choice !== null ? 'on' : ''}`}
+        onClick={() => setOpen(!open)}
+      >
+        <Icon name="translate" />
+      </button>
+      {open && langs && <Menu label="Translate this chat to" items={items} onClose={() => (setOpen(false), button.current?.focus())} />}
+    </span>
   );
 }
 

@@ -11,6 +11,17 @@ import { Keyboard } from './Keyboard.tsx';
 import { Recorder } from './Recorder.tsx';
 import { Icon } from './Icon.tsx';
 
+/** The Web Speech API's error codes, as a person would say them. */
+const DICTATION_ERRORS: Record<string, string> = {
+  'not-allowed': 'Dictation needs microphone access, which the browser refused.',
+  'service-not-allowed': 'This browser does not allow its speech service here.',
+  'audio-capture': 'Dictation found no microphone it could listen to.',
+  network: "Dictation needs the browser's speech service, which cannot be reached.",
+  'no-speech': 'No speech was heard.',
+  'language-not-supported': 'Dictation does not support this language.',
+};
+
+// Absent in Firefox and some builds: then there is no Dictate button at all.
 const SpeechRecognitionCtor: any = typeof window !== 'undefined' ? ((window as any).SpeechRecognition ?? (window as any).webkitSpeechRecognition) : undefined;
 
 export function Composer({ convKey, readOnly }: { convKey: string; readOnly: boolean }) {
@@ -79,10 +90,18 @@ export function Composer({ convKey, readOnly }: { convKey: string; readOnly: boo
     r.interimResults = false;
     r.onresult = (e: any) => insert(Array.from(e.results as ArrayLike<any>).map((x: any) => x[0].transcript).join(' '));
     r.onend = () => setDictating(false);
-    r.onerror = () => setDictating(false);
+    r.onerror = (e: any) => {
+      setDictating(false);
+      if (e.error !== 'aborted') ui.notify(DICTATION_ERRORS[e.error] ?? `Dictation stopped (${e.error}).`, 'error');
+    };
     recog.current = r;
     setDictating(true);
-    r.start();
+    try {
+      r.start();
+    } catch (err) {
+      setDictating(false);
+      ui.notify(`Dictation could not start: ${(err as Error).message}`, 'error');
+    }
   };
 
   return (

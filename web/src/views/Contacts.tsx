@@ -15,7 +15,7 @@ async function parseFile(f: File): Promise<Contact[]> {
   if (name.endsWith('.vcf') || f.type === 'text/vcard') return parseVcf(await f.text());
   if (name.endsWith('.xlsx')) {
     const { readXlsxRows } = await import('../lib/xlsx.ts');
-    return contactsFromRows(await readXlsxRows(await f.arrayBuffer()));
+    return contactsFromRows(readXlsxRows(await f.arrayBuffer()));
   }
   return contactsFromRows(parseCsv(await f.text()));
 }
@@ -33,7 +33,7 @@ export function ContactsDialog() {
           Import file (CSV, XLSX, VCF)
           <input
             type="file"
-            accept=".csv,.tsv,.txt,.xlsx,.vcf,text/csv,text/vcard"
+            accept=".csv,.tsv,.txt,.xlsx,.vcf,text/csv,text/vcard,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             multiple
             onChange={async (e) => {
               const files = [...(e.currentTarget.files ?? [])];

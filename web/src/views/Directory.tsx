@@ -1,7 +1,7 @@
 // Directory: public users, their named AI/CLI sessions (online, typing), public groups.
 // Open a chat with anyone by name or address.
 import { useEffect, useState } from 'preact/hooks';
-import { currentApi, ui, openConversation, errorText, loadGroups, groups } from '../app.ts';
+import { chat, currentApi, ui, openConversation, errorText, loadGroups, groups } from '../app.ts';
 import { Dialog } from './Dialog.tsx';
 import { Avatar } from './Avatar.tsx';
 
@@ -21,6 +21,7 @@ export function DirectoryDialog() {
     try {
       const out = await currentApi().get(`/api/v1/webchat/directory?q=${encodeURIComponent(query)}`);
       setDir({ users: out.users ?? [], sessions: out.sessions ?? [], groups: out.groups ?? [] });
+      chat.learnUsers(out.users ?? []);
       setError(null);
     } catch (err) {
       setError(errorText(err));
@@ -91,7 +92,7 @@ export function DirectoryDialog() {
             <ul class="plain">
               {dir.users.map((u) => (
                 <li key={u.chat_address} class="dir-row">
-                  <Avatar name={u.display_name ?? u.chat_address} online={u.online} />
+                  <Avatar name={u.display_name ?? u.chat_address} fileId={u.avatar_file_id} label={`Picture of ${u.display_name ?? u.chat_address}`} online={u.online} />
                   <span class="grow">
                     <strong>{u.display_name ?? u.chat_address}</strong> <small class="muted">{u.chat_address}</small>
                     <small class={u.online ? 'online' : 'muted'}> · {u.online ? 'online' : 'offline'}</small>

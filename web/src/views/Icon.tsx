@@ -16,6 +16,7 @@ const PATHS: Record<string, string> = {
   speech: 'M4 5h16v11H9l-5 4z',
   back: 'M15 5l-7 7 7 7',
   close: 'M6 6l12 12M18 6 6 18',
+  translate: 'M3 5h8M7 3v2m2 0c0 4-2.5 7-6 9m2-5c1 2 3 3.5 5 4m1 7 4.5-10L21 21m-7.5-3h6',
 };
 
 export function Icon({ name }: { name: keyof typeof PATHS | string }) {

@@ -7,11 +7,13 @@ import { speak, translateMessage } from '../features.ts';
 import { textDirection } from '../lib/parse.ts';
 import { AttachmentView } from './Media.tsx';
 import { shortTime } from './Sidebar.tsx';
+import { Menu } from './Menu.tsx';
 
 const STATUS_LABEL: Record<string, string> = { pending: 'Sending', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not sent' };
 const STATUS_ICON: Record<string, string> = { pending: '◷', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
 
-export function MessageItem({ msg, tabbable, group }: { msg: Msg; tabbable: boolean; group: boolean }) {
+/** `captions`: this conversation shows translation captions (asked-for ones show regardless). */
+export function MessageItem({ msg, tabbable, group, captions = true }: { msg: Msg; tabbable: boolean; group: boolean; captions?: boolean }) {
   const [menu, setMenu] = useState(false);
   const ref = useRef<HTMLDivElement>(null);
   const quoted = msg.reply_to ? chat.find(msg.reply_to) : undefined;
@@ -75,7 +77,7 @@ export function MessageItem({ msg, tabbable, group }: { msg: Msg; tabbable: bool
           {msg.attachments.map((a) => (
             <AttachmentView key={a.file_id} a={a} />
           ))}
-          {msg.translation?.text && (
+          {msg.translation?.text && (captions || msg.translation.onDemand) && (
             <p class="translation" lang={msg.translation.language || undefined} dir={textDirection(msg.translation.text)}>
               <span class="muted">Translation{msg.translation.language ? ` (${msg.translation.language})` : ''}:</span> {msg.translation.text}
             </p>
@@ -98,47 +100,7 @@ export function MessageItem({ msg, tabbable, group }: { msg: Msg; tabbable: bool
           </button>
         )}
       </div>
-      {menu && <ActionMenu items={visible} onClose={() => (setMenu(false), ref.current?.focus())} />}
+      {menu && <Menu label="Message actions" items={visible} onClose={() => (setMenu(false), ref.current?.focus())} />}
     </div>
-  );
-}
-
-function ActionMenu({ items, onClose }: { items: { label: string; run: () => void }[]; onClose: () => void }) {
-  const ref = useRef<HTMLUListElement>(null);
-  return (
-    <ul
-      class="menu"
-      role="menu"
-      aria-label="Message actions"
-      ref={(el) => {
-        ref.current = el;
-        if (el && !el.contains(document.activeElement)) el.querySelector<HTMLElement>('[role=menuitem]')?.focus();
-      }}
-      onKeyDown={(e) => {
-        const list = [...(ref.current?.querySelectorAll<HTMLElement>('[role=menuitem]') ?? [])];
-        const i = list.indexOf(document.activeElement as HTMLElement);
-        if (e.key === 'ArrowDown') list[(i + 1) % list.length]?.focus();
-        else if (e.key === 'ArrowUp') list[(i - 1 + list.length) % list.length]?.focus();
-        else if (e.key === 'Escape' || e.key === 'Tab') onClose();
-        else return;
-        e.preventDefault();
-        e.stopPropagation();
-      }}
-    >
-      {items.map((a) => (
-        <li key={a.label} role="none">
-          <button
-            role="menuitem"
-            tabIndex={-1}
-            onClick={() => {
-              onClose();
-              a.run();
-            }}
-          >
-            {a.label}
-          </button>
-        </li>
-      ))}
-    </ul>
   );
 }

@@ -21,7 +21,7 @@ export function ProfileDialog() {
     <Dialog title="Profile">
       <form class="stack" onSubmit={save}>
         <div class="row">
-          <Avatar name={name || c.me} />
+          <Avatar name={name || c.me} fileId={chat.avatarOf(c.me)} label="Your picture" />
           <label class="file-btn">
             Upload avatar
             <input

@@ -2,7 +2,7 @@
 // bridge's API key and phone ID (seed 000), translation language, presence, notifications,
 // blocked users, and private-relay setup from a launch link or a QR code.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { logins, ui, setHidden, setReceiveLanguage, attempt, currentApi } from '../app.ts';
+import { logins, ui, setHidden, setReceiveLanguage, attempt, enableNotifications, notificationPermission, translationLanguages } from '../app.ts';
 import { verifyLaunchLink, parseLaunchLink, type LinkCheck, type LaunchLink } from '../lib/launch.ts';
 import { useStore } from './hooks.ts';
 import { Dialog } from './Dialog.tsx';
@@ -37,13 +37,7 @@ export function SettingsDialog() {
   useEffect(() => {
     if (u.modalArg) void applyLink(u.modalArg);
     if (!signedIn) return;
-    currentApi()
-      .get('/api/v1/webchat/languages')
-      .then((out) => {
-        const list = (out.languages ?? []).map((x: any) => (typeof x === 'string' ? [x, x] : [x.code ?? x.id, x.name ?? x.code]));
-        if (list.length) setLangs([['', 'Off (no translation)'], ...list]);
-      })
-      .catch(() => undefined);
+    void translationLanguages().then((list) => list.length && setLangs([['', 'Off (no translation)'], ...list]));
   }, []);
 
   const applyLink = async (text: string) => {
@@ -79,16 +73,14 @@ export function SettingsDialog() {
               type="checkbox"
               checked={u.prefs.notifications}
               onChange={async (e) => {
-                const on = e.currentTarget.checked;
-                if (on && typeof Notification !== 'undefined' && Notification.permission !== 'granted') {
-                  const p = await Notification.requestPermission();
-                  if (p !== 'granted') return ui.notify('Notifications were not allowed by the browser.', 'error');
-                }
-                ui.setPrefs({ notifications: on });
+                const box = e.currentTarget;
+                // A refusal leaves the box as it was (the store did not change, so no re-render would).
+                if (!(await enableNotifications(box.checked))) box.checked = u.prefs.notifications;
               }}
             />{' '}
             Browser notifications for background messages
           </label>
+          {u.prefs.notifications && notificationPermission() !== 'granted' && <p class="muted">The browser currently blocks notifications for this site.</p>}
           <label>
             Translate incoming messages to
             <select value={u.prefs.receiveLanguage} onChange={(e) => void attempt(() => setReceiveLanguage(e.currentTarget.value), 'Translation language saved.')}>

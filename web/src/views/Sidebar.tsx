@@ -19,7 +19,7 @@ export function Sidebar() {
     <nav class="sidebar" aria-label="Conversations">
       <header class="side-head">
         <button class="me" title="Profile" onClick={() => ui.open('profile')}>
-          <Avatar name={c.myName || c.me} />
+          <Avatar name={c.myName || c.me} fileId={chat.avatarOf(c.me)} />
           <span class="me-text">
             <strong>{c.myName || c.me}</strong>
             <small>{c.me}</small>
@@ -97,7 +97,7 @@ export function Sidebar() {
               onClick={() => void openConversation(conv.key)}
               onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), void openConversation(conv.key))}
             >
-              <Avatar name={conv.title} online={c.online[conv.key]} />
+              <Avatar name={conv.title} fileId={chat.avatarOf(conv.key)} label={`Picture of ${conv.title}`} decorative online={c.online[conv.key]} />
               <span class="conv-main">
                 <span class="conv-title">
                   {conv.kind === 'group' ? '# ' : ''}
