@@ -228,7 +228,7 @@ describe('WebSocket and SSE', () => {
     // the push itself delivered it, recorded with the relay's next commit.)
     const polled = await eventually(async () => {
       const p = await t.api('POST', '/api/v1/webchat/poll', { after: got.data.seq - 1, limit: 1, peek: true }, ada.token);
-      return p.body.events[0].message.status === 'delivered' && p;
+      return p.body.events[0].message.status === 'delivered' ? p : undefined;
     });
     assert.deepEqual({ ...polled.body.events[0], message: { ...polled.body.events[0].message, status: 'sent' } }, got.data);
     await eventually(() => r.comments.some((c) => c.startsWith(': ping')), 3000);
