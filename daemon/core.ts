@@ -75,7 +75,14 @@ export class Core {
     clearTimeout(this.deferredTimer);
     this.deferredTimer = undefined;
     const wake = new Set(touchedUsers);
-    for (const stage of this.deferred.splice(0)) for (const user of stage()) wake.add(user);
+    for (const stage of this.deferred.splice(0)) {
+      try {
+        for (const user of stage()) wake.add(user);
+      } catch (err) {
+        // A deferred write is nobody's request: its failure must not fail the one it rides with.
+        this.log.error({ err: (err as Error).message }, 'a deferred write failed');
+      }
+    }
     return wake;
   }
 
