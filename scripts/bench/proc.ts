@@ -67,6 +67,8 @@ export interface SpawnOptions {
   nodeArgs?: string[];
   /** Where the child's stdout goes; 'pipe' lets the caller read it (e.g. a JSON result line). */
   stdout?: 'inherit' | 'pipe' | 'ignore';
+  /** 'pipe' keeps the child's stdin open until the caller ends it (default: /dev/null, at EOF at once). */
+  stdin?: 'pipe' | 'ignore';
   ipc?: boolean;
 }
 
@@ -77,7 +79,7 @@ export function spawnTs(script: string, args: string[] = [], opts: SpawnOptions 
 
 /** `node [nodeArgs] <args…>` in the repo root (e.g. a built .mjs, no tsx). */
 export function spawnNode(args: string[], opts: SpawnOptions = {}): ChildProcess {
-  const stdio: ('inherit' | 'pipe' | 'ignore' | 'ipc')[] = ['ignore', opts.stdout ?? 'inherit', 'inherit'];
+  const stdio: ('inherit' | 'pipe' | 'ignore' | 'ipc')[] = [opts.stdin ?? 'ignore', opts.stdout ?? 'inherit', 'inherit'];
   if (opts.ipc) stdio.push('ipc');
   return spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], {
     cwd: REPO_ROOT,

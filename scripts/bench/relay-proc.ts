@@ -79,10 +79,10 @@ export function relayEnv(dir: string, port: number): Record<string, string> {
 const truthy = (v: string | undefined) => ['1', 'true', 'yes'].includes((v ?? '').trim().toLowerCase());
 
 /** The node arguments startRelayProcess runs the relay with. */
-function relayArgv(): { viaTsx: boolean; argv: string[] } {
+function relayArgv(more: string[] = []): { viaTsx: boolean; argv: string[] } {
   const viaTsx = truthy(process.env.BENCH_RELAY_TSX);
   const extra = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  return { viaTsx, argv: [...extra, ...(viaTsx ? ['--import', 'tsx', 'daemon/main.ts'] : npmStartArgs())] };
+  return { viaTsx, argv: [...extra, ...more, ...(viaTsx ? ['--import', 'tsx', 'daemon/main.ts'] : npmStartArgs())] };
 }
 
 /** How startRelayProcess runs the relay, as a command line (for the printout). */
@@ -91,13 +91,22 @@ export const relayCommand = () => ['node', ...relayArgv().argv].join(' ');
 /** Built once per process (and only if stale), before any spawn is timed. */
 let bundleReady: Promise<unknown> | null = null;
 
+export interface RelayOptions {
+  healthTimeoutMs?: number;
+  /** Extra node options before the script (after BENCH_RELAY_NODE_ARGS), e.g. a bench-only preload. */
+  nodeArgs?: string[];
+  /** Extra environment on top of relayEnv(). */
+  env?: Record<string, string>;
+}
+
 /** Spawns the relay on `dir` and resolves once /health answers. */
-export async function startRelayProcess(dir: string, healthTimeoutMs = 120_000): Promise<RelayProcess> {
-  const { viaTsx, argv } = relayArgv();
+export async function startRelayProcess(dir: string, opts: RelayOptions = {}): Promise<RelayProcess> {
+  const { healthTimeoutMs = 120_000 } = opts;
+  const { viaTsx, argv } = relayArgv(opts.nodeArgs);
   if (!viaTsx) await (bundleReady ??= buildDaemon());
   const port = await freePort();
   const spawnedAt = performance.now();
-  const child = spawnNode(argv, { env: relayEnv(dir, port), stdout: 'pipe' });
+  const child = spawnNode(argv, { env: { ...relayEnv(dir, port), ...opts.env }, stdout: 'pipe' });
   const logTail = watchLog(child);
   const base = `http://127.0.0.1:${port}`;
   const stop = () => stopChild(child, 20_000);
