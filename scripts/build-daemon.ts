@@ -1,15 +1,17 @@
-// Bundles the daemon (daemon/main.ts and every module of this repo it imports) into
-// dist/relay.mjs with esbuild, so `npm start` runs plain JavaScript with `node` instead of
-// starting tsx and transpiling the relay's TypeScript on every start. Packages stay external,
-// loaded from node_modules as they are (lmdb and msgpackr have native parts; CommonJS
-// packages may find files next to themselves), except the few in INLINE.
+// Bundles the daemon (daemon/main.ts and every module it imports) into dist/relay.mjs with
+// esbuild, so `npm start` runs plain JavaScript with `node` instead of starting tsx and
+// transpiling the relay's TypeScript on every start. The pure-JavaScript packages are bundled
+// in too: node loading their ~900 small modules one by one from node_modules was the largest
+// remaining part of start-up. The packages in EXTERNAL stay imports, loaded from node_modules
+// as they are: native add-ons, packages that find files of their own by path, and what the
+// relay imports only when first needed.
 //
 // Rebuilt only when stale: dist/relay.meta.json records when the last build started and which
 // files went into it (esbuild's metafile), and the bundle is current while none of those
 // files, package.json or this script changed since and none was deleted. A new module can only
 // come in through an import added to one of them, which makes that file newer. `--force`
 // rebuilds regardless. `tsx daemon/main.ts` keeps working from the sources.
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,11 +20,15 @@ export const DAEMON_ENTRY = join(ROOT, 'daemon', 'main.ts');
 export const DAEMON_BUNDLE = join(ROOT, 'dist', 'relay.mjs');
 const META = join(ROOT, 'dist', 'relay.meta.json');
 /**
- * Packages bundled in rather than loaded from node_modules: pure ES modules with no native
- * part and no files of their own to find, whose many small modules cost start-up time when
- * node loads them one by one. @sinclair/typebox is 247 modules (~0.1 s of each start).
+ * Packages loaded from node_modules at run time instead of bundled (with whatever they import):
+ * - lmdb: native add-on (and msgpackr's optional one);
+ * - pino: starts transport workers from files next to its own (thread-stream);
+ * - ws: optional native add-ons (bufferutil, utf-8-validate), required if installed;
+ * - franc, file-type, nodemailer: imported on first use only, so not read at start-up.
+ * A bundled module that still looks for files by its own path is refused by the build
+ * (checkBundled); add its package here instead.
  */
-const INLINE = new Set(['@sinclair/typebox']);
+const EXTERNAL = new Set(['lmdb', 'pino', 'ws', 'bufferutil', 'utf-8-validate', 'franc', 'file-type', 'nodemailer']);
 /** `@scope/name/sub/path` → `@scope/name`, `name/sub` → `name`. */
 const packageOf = (specifier: string) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
 
@@ -69,10 +75,25 @@ export function daemonBuildIsCurrent(): boolean {
 }
 
 /**
+ * Bundled CommonJS runs as part of an ES module: `__dirname`, `__filename` and
+ * `require.resolve` would be wrong or missing there, and esbuild warns about requires it
+ * cannot bundle. Either fails the build rather than a code path at run time.
+ */
+function checkBundled(warnings: { text: string }[]): void {
+  if (warnings.length) throw new Error(`esbuild warnings (see above): ${warnings.map((w) => w.text).join('; ')}`);
+  const code = readFileSync(DAEMON_BUNDLE, 'utf8');
+  const m = /\b(__dirname|__filename|require\.resolve)\b/.exec(code);
+  if (m) {
+    const line = code.slice(0, m.index).split('\n').length;
+    throw new Error(`${relative(ROOT, DAEMON_BUNDLE)}:${line} uses ${m[1]}; keep the package it comes from external (EXTERNAL in scripts/build-daemon.ts)`);
+  }
+}
+
+/**
  * `new URL('…', import.meta.url)` in a bundled module resolves against dist/relay.mjs, not
  * against the module's own file. That is the same directory depth for modules one level
- * below the root (http/webapp.ts finds ../web/dist either way); anywhere else it would
- * silently point at the wrong place, so the build refuses it.
+ * below the root (http/webapp.ts finds ../web/dist either way); anywhere else, bundled
+ * packages included, it would silently point at the wrong place, so the build refuses it.
  */
 function checkImportMetaDepth(inputs: string[]): void {
   const bundleDepth = relative(ROOT, dirname(DAEMON_BUNDLE)).split(sep).length;
@@ -80,7 +101,10 @@ function checkImportMetaDepth(inputs: string[]): void {
     if (!readFileSync(join(ROOT, f), 'utf8').includes('import.meta')) continue;
     const depth = dirname(f).split('/').length;
     if (depth !== bundleDepth) {
-      throw new Error(`${f} uses import.meta but is ${depth} directories deep; in ${relative(ROOT, DAEMON_BUNDLE)} its paths would resolve differently`);
+      throw new Error(
+        `${f} uses import.meta but is ${depth} directories deep; in ${relative(ROOT, DAEMON_BUNDLE)} its paths would resolve differently` +
+          (f.startsWith('node_modules/') ? ' (keep its package external: EXTERNAL in scripts/build-daemon.ts)' : ''),
+      );
     }
   }
 }
@@ -90,6 +114,8 @@ export async function buildDaemon(force = false): Promise<boolean> {
   const startedAt = Date.now();
   const { build } = await import('esbuild');
   mkdirSync(dirname(DAEMON_BUNDLE), { recursive: true });
+  // No build record until this build has passed its checks: a failed one is never "current".
+  rmSync(META, { force: true });
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints: [DAEMON_ENTRY],
@@ -102,24 +128,39 @@ export async function buildDaemon(force = false): Promise<boolean> {
       {
         name: 'external-packages',
         setup(b) {
-          // Bare specifiers (packages and node: builtins) stay imports unless INLINE says otherwise.
-          b.onResolve({ filter: /^[^./]/ }, (args) => (INLINE.has(packageOf(args.path)) ? undefined : { path: args.path, external: true }));
+          // Bare specifiers: node builtins and EXTERNAL packages stay imports, the rest is bundled.
+          b.onResolve({ filter: /^[^./]/ }, (args) =>
+            args.path.startsWith('node:') || EXTERNAL.has(packageOf(args.path)) ? { path: args.path, external: true } : undefined,
+          );
         },
       },
     ],
     sourcemap: true,
-    // The map points at the original files under the repo root; they are not embedded.
+    // The map points at the original files (the repo's and node_modules'); they are not embedded.
     sourcesContent: false,
     metafile: true,
     logLevel: 'warning',
-    banner: { js: '// Generated by scripts/build-daemon.ts from daemon/main.ts: edit the sources, not this file.' },
+    banner: {
+      js: [
+        '// Generated by scripts/build-daemon.ts from daemon/main.ts: edit the sources, not this file.',
+        // Bundled CommonJS requires node builtins and the EXTERNAL packages through this.
+        "import { createRequire as __pchatCreateRequire } from 'node:module';",
+        'const require = __pchatCreateRequire(import.meta.url);',
+      ].join('\n'),
+    },
   });
-  // Metafile paths are relative to absWorkingDir, with forward slashes; inlined packages are
-  // checked through package.json (their version) and package-lock.json, not file by file.
-  const inputs = Object.keys(result.metafile.inputs)
-    .filter((f) => !f.startsWith('node_modules/'))
-    .sort();
-  checkImportMetaDepth(inputs);
+  // Metafile paths are relative to absWorkingDir, with forward slashes. Bundled packages are
+  // checked through package.json and package-lock.json (their versions), not file by file.
+  const all = Object.keys(result.metafile.inputs);
+  const inputs = all.filter((f) => !f.startsWith('node_modules/')).sort();
+  try {
+    checkBundled(result.warnings);
+    checkImportMetaDepth(all);
+  } catch (err) {
+    rmSync(DAEMON_BUNDLE, { force: true });
+    rmSync(`${DAEMON_BUNDLE}.map`, { force: true });
+    throw err;
+  }
   writeFileSync(META, JSON.stringify({ startedAt, inputs } satisfies BuildMeta, null, 1) + '\n');
   return true;
 }
