@@ -41,7 +41,7 @@ const Frames = {
 } satisfies Record<string, TSchema>;
 type FrameType = keyof typeof Frames;
 
-const ajv = new Ajv({ allErrors: false, coerceTypes: false, strict: false });
+const ajv = new Ajv({ allErrors: false, coerceTypes: false, strict: false, validateSchema: false }); // TypeBox-made schemas (see http/app.ts)
 // Compiled on first use, not when the relay starts (start-up time is first-poll latency).
 const validators: Partial<Record<FrameType, ValidateFunction>> = {};
 const validatorFor = (type: string): ValidateFunction | undefined =>
