@@ -186,7 +186,8 @@ async function main() {
         row('  of which JS heap + buffers', `${f(idleHeap.ws / 1024, 1)} KB`, ''),
         row(`RSS per parked long-poll (${f(cfg.idle)})`, `${f(idle.poll / 1024, 1)} KB`, `target ≤ ${REALTIME_TARGETS.bytesPerConnection / 1024} KB`),
         row('  of which JS heap + buffers', `${f(idleHeap.poll / 1024, 1)} KB`, ''),
-        '  (each on a fresh relay process with the users\' inboxes loaded; after a full GC, RSS the median of 7 samples, before and while the connections are held)',
+        '  (each on a fresh relay process with the users\' inboxes loaded; after a full GC, RSS the median of 7 samples, before and while the connections are held.',
+        '   RSS also moves with growth that is not the connections\' own (freed pages reused, heap and code growing in steps); the heap figure is what they keep)',
       ].join('\n') + '\n',
     );
     process.stdout.write(JSON.stringify(result) + '\n');
