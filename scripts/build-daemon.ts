@@ -52,15 +52,17 @@ function readMeta(): BuildMeta | null {
 }
 
 /**
- * The node arguments of package.json's `start` script ("node --enable-source-maps
+ * The node arguments of package.json's `start` script ("exec node --enable-source-maps
  * dist/relay.mjs" → its arguments), for whatever must run the relay the way `npm start` does
- * (the benchmark, the shutdown test).
+ * (the benchmark, the shutdown test). `exec` makes node replace npm's shell, so the SIGTERM
+ * npm passes on reaches the relay and it drains.
  */
 export function npmStartArgs(): string[] {
   const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts?.start ?? '';
   const words = start.trim().split(/\s+/);
+  if (words[0] === 'exec') words.shift();
   if (words[0] !== 'node' || words.length < 2 || words.some((w) => /[$&|;<>'"`]/.test(w))) {
-    throw new Error(`package.json "start" is ${JSON.stringify(start)}; expected a plain "node [options] script"`);
+    throw new Error(`package.json "start" is ${JSON.stringify(start)}; expected a plain "[exec] node [options] script"`);
   }
   return words.slice(1);
 }
