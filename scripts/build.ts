@@ -5,7 +5,13 @@ import { buildDaemon } from './build-daemon.ts';
 import { buildWeb } from './build-web.ts';
 
 const force = process.argv.includes('--force');
-const t0 = Date.now();
-const [web, daemon] = await Promise.all([buildWeb(force), buildDaemon(force)]);
-const ms = Date.now() - t0;
-console.log(`web: ${web ? `built web/dist (${ms} ms)` : 'web/dist is current'}; daemon: ${daemon ? `built dist/relay.mjs (${ms} ms)` : 'dist/relay.mjs is current'}`);
+const timed = async (run: () => Promise<boolean>) => {
+  const t0 = Date.now();
+  return { built: await run(), ms: Date.now() - t0 };
+};
+// In parallel: Vite and esbuild both spend most of their time outside this thread.
+const [web, daemon] = await Promise.all([timed(() => buildWeb(force)), timed(() => buildDaemon(force))]);
+console.log(
+  `web: ${web.built ? `built web/dist (${web.ms} ms)` : 'web/dist is current'}; ` +
+    `daemon: ${daemon.built ? `built dist/relay.mjs (${daemon.ms} ms)` : 'dist/relay.mjs is current'}`,
+);
