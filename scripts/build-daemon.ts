@@ -1,16 +1,17 @@
 // Bundles the daemon (daemon/main.ts and every module it imports) into dist/relay.mjs with
 // esbuild, so `npm start` runs plain JavaScript with `node` instead of starting tsx and
 // transpiling the relay's TypeScript on every start. The pure-JavaScript packages are bundled
-// in too: node loading their ~900 small modules one by one from node_modules was the largest
+// in too (~600 modules): node loading them one by one from node_modules was the largest
 // remaining part of start-up. The packages in EXTERNAL stay imports, loaded from node_modules
 // as they are: native add-ons, packages that find files of their own by path, and what the
 // relay imports only when first needed.
 //
 // Rebuilt only when stale: dist/relay.meta.json records when the last build started and which
-// files went into it (esbuild's metafile), and the bundle is current while none of those
-// files, package.json or this script changed since and none was deleted. A new module can only
-// come in through an import added to one of them, which makes that file newer. `--force`
-// rebuilds regardless. `tsx daemon/main.ts` keeps working from the sources.
+// of the repo's files went into it (esbuild's metafile), and the bundle is current while none
+// of those files, package.json, package-lock.json (the bundled packages' versions) or this
+// script changed since and none was deleted. A new module can only come in through an import
+// added to one of them, which makes that file newer. `--force` rebuilds regardless.
+// `tsx daemon/main.ts` keeps working from the sources.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +39,7 @@ const ALSO = ['package.json', 'package-lock.json', 'scripts/build-daemon.ts'];
 interface BuildMeta {
   /** Date.now() when the build started: a source saved during the build counts as newer. */
   startedAt: number;
-  /** Repo-relative paths of every bundled module. */
+  /** Repo-relative paths of every bundled module outside node_modules. */
   inputs: string[];
 }
 
