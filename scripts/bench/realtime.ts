@@ -29,7 +29,8 @@ const cfg = {
   rate: num('BENCH_WS_RATE', quick ? 1000 : 5000),
   observers: num('BENCH_FANOUT_OBSERVERS', quick ? 200 : 1000),
   fanoutMessages: quick ? 20 : 100,
-  // At 1,000 the per-connection share was within RSS noise; 2,000 needs ~4,100 descriptors.
+  // Even quick: the more connections, the less of the per-connection figure is RSS noise
+  // (2,000 needs ~4,100 descriptors across the relay and the load).
   idle: num('BENCH_IDLE_CONNECTIONS', quick ? 2000 : 10_000),
 };
 export const REALTIME_TARGETS = { msgsPerSec: 20_000, p99Ms: 15, bytesPerConnection: 30 * 1024, deliveriesPerSec: 100_000 };
