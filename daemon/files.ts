@@ -16,7 +16,6 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileTypeFromFile } from 'file-type';
 import { Refusal } from '../actors/decision.ts';
 import type { Attachment } from '../actors/inbox.ts';
 import { MEDIA_VERSION, mediaStreamMachine, type FileEvent, type FileKind, type TranscriptBody } from '../actors/media.ts';
@@ -63,6 +62,7 @@ const human = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024
 
 /** Mime type from the bytes: magic numbers (file-type), then a look at text for markup. */
 export async function sniff(path: string): Promise<string> {
+  const { fileTypeFromFile } = await import('file-type'); // loaded on first upload, not at start-up
   const ft = await fileTypeFromFile(path);
   if (ft) return ft.mime === 'application/xml' ? await sniffText(path) : ft.mime;
   return sniffText(path);

@@ -1,7 +1,7 @@
 // Login-code mail. With SMTP configured, nodemailer sends it; otherwise the code goes to the
 // relay log (the dev path: the operator reads it there). Sending happens after the code is
 // journaled and never blocks the response, so known and unknown emails answer alike.
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 
@@ -21,7 +21,9 @@ export function createMailer(config: Config, log: Logger): Mailer {
       close() {},
     };
   }
-  const transport: Transporter = nodemailer.createTransport({
+  // nodemailer is loaded with the first mail, not at start-up.
+  let transport: Promise<Transporter> | null = null;
+  const connect = async () => (await import('nodemailer')).default.createTransport({
     host: smtp.host,
     port: smtp.port,
     secure: smtp.secure,
@@ -33,7 +35,7 @@ export function createMailer(config: Config, log: Logger): Mailer {
   return {
     async sendLoginCode(email, code) {
       try {
-        await transport.sendMail({
+        await (await (transport ??= connect())).sendMail({
           from: smtp.from,
           to: email,
           subject: `${code} is your ${config.relayName} login code`,
@@ -44,7 +46,7 @@ export function createMailer(config: Config, log: Logger): Mailer {
       }
     },
     close() {
-      transport.close();
+      void transport?.then((t) => t.close(), () => {});
     },
   };
 }

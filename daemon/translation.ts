@@ -115,7 +115,7 @@ export class Translation {
     const pairs = this.pairs();
     const candidates = [...new Set([target, ...pairs.filter((p) => p.target === target).map((p) => p.source)])];
     const coverage = this.translator.coverage ? await this.translator.coverage(text, candidates) : undefined;
-    const guess = detectLanguage(text, candidates, coverage);
+    const guess = await detectLanguage(text, candidates, coverage);
     if (guess) return { source: guess, detected: true };
     return { source: hint && candidates.includes(hint) ? hint : FALLBACK_LANGUAGE, detected: false };
   }

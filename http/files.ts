@@ -214,7 +214,7 @@ export default async function fileRoutes(app: FastifyInstance) {
     if (!language) {
       const t = translation.translator;
       const candidates = translation.languages().languages.map((l) => l.code).filter((l) => speaker.languages.includes(l));
-      language = detectLanguage(text, candidates, t.coverage && !t.unavailableHint ? await t.coverage(text, candidates) : undefined) ?? 'en';
+      language = (await detectLanguage(text, candidates, t.coverage && !t.unavailableHint ? await t.coverage(text, candidates) : undefined)) ?? 'en';
     }
     const speech = await engineCall(req, () => speaker.speak(text, language!));
     reply.header('Content-Type', speech.mime);

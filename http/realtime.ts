@@ -42,8 +42,11 @@ const Frames = {
 } satisfies Record<string, TSchema>;
 type FrameType = keyof typeof Frames;
 
-const ajv = new Ajv({ allErrors: false, coerceTypes: false, strict: false });
-const validators = Object.fromEntries(Object.entries(Frames).map(([k, s]) => [k, ajv.compile(s)])) as Record<FrameType, ValidateFunction>;
+const ajv = new Ajv({ allErrors: false, coerceTypes: false, strict: false, validateSchema: false }); // TypeBox-made schemas (see http/app.ts)
+// Compiled on first use, not when the relay starts (start-up time is first-poll latency).
+const validators: Partial<Record<FrameType, ValidateFunction>> = {};
+const validatorFor = (type: string): ValidateFunction | undefined =>
+  Object.hasOwn(Frames, type) ? (validators[type as FrameType] ??= ajv.compile(Frames[type as FrameType])) : undefined;
 
 function refusalFrame(ref: unknown, err: unknown) {
   const r = err instanceof Refusal ? err : new Refusal('internal_error');
@@ -154,7 +157,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         return;
       }
       const type = frame.type as FrameType;
-      const validate = validators[type];
+      const validate = validatorFor(type);
       if (!validate) {
         send({ type: 'error', ref: frame.ref, error: 'validation_failed', message: `unknown frame type ${JSON.stringify(frame.type)}` });
         return;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the private-relay install: dist/webchat-private-relay/ and dist/webchat-private-relay.tar.gz
-# (sources, lockfile, .env.example, start_relay.sh, systemd units, docs). On the target box:
+# (sources, the relay's bundle, lockfile, .env.example, start_relay.sh, systemd units, docs). On the target box:
 #   tar -xzf webchat-private-relay.tar.gz && cd webchat-private-relay
 #   npm ci --omit=dev && cp .env.example .env.local && ./start_relay.sh
 # Usage: scripts/package_private_relay.sh [OUTPUT_DIR]   (default: dist/ in the checkout)
@@ -15,8 +15,9 @@ rm -rf "$stage" "$out/$name.tar.gz"
 mkdir -p "$stage"
 cd "$root"
 
-# The browser app ships built (web/dist), so the box needs no build step.
-node --import tsx scripts/build-web.ts
+# The browser app ships built (web/dist) and the relay bundled (dist/relay.mjs, what
+# start_relay.sh runs), so the box needs no build step.
+node --import tsx scripts/build.ts
 
 # What the relay, the CLI and the bridge run from; tests, CI and benchmarks stay behind.
 for f in package.json package-lock.json tsconfig.json README.md .env.example; do
@@ -29,6 +30,8 @@ rm -rf "$stage/scripts/bench"
 # Never ship installed modules, local data or build caches from the checkout.
 find "$stage" \( -name node_modules -o -name data -o -name pchat_uploads -o -name .env.local \) -prune -exec rm -rf {} +
 cp scripts/start_relay.sh "$stage/start_relay.sh"
+mkdir -p "$stage/dist"
+cp dist/relay.mjs dist/relay.mjs.map dist/relay.meta.json "$stage/dist/"
 chmod +x "$stage/start_relay.sh" "$stage"/scripts/*.sh "$stage/scripts/private_relay_link" "$stage/scripts/webchat-cli.mjs" "$stage/scripts/run-ts.mjs"
 
 # Reproducible-ish archive: sorted names, no owner, fixed mtime from the last commit if known.

@@ -1,5 +1,4 @@
 // Language codes: ISO 639-1 on the API, the 639-3 names Apertium modes and franc use inside.
-import { francAll } from 'franc';
 
 /** 639-1 → [639-3, English name]. Languages an engine may offer; unknown codes pass through. */
 export const LANGUAGES: Record<string, [string, string]> = {
@@ -73,9 +72,10 @@ export function normalizeLanguage(raw: string): string {
  * letter-trigram statistics (franc) only break near-ties; without it, franc alone on text long
  * enough for statistics to mean something.
  */
-export function detectLanguage(text: string, candidates: string[], coverage?: Map<string, number>): string | null {
+export async function detectLanguage(text: string, candidates: string[], coverage?: Map<string, number>): Promise<string | null> {
   const only = candidates.map((c) => LANGUAGES[c]?.[0]).filter((c): c is string => !!c);
   if (candidates.length === 1) return candidates[0];
+  const { francAll } = await import('franc'); // loaded on first use, not at start-up
   const trigram = new Map<string, number>(only.length > 1 ? francAll(text, { only, minLength: 3 }).map(([l, s]) => [toCode(l), s]) : []);
   if (coverage && coverage.size) {
     let best: string | null = null;

@@ -1,4 +1,4 @@
-// Child processes and what /proc says about them: spawn with tsx, stop by pid, CPU ticks,
+// Child processes and what /proc says about them: spawn with node or tsx, stop by pid, CPU ticks,
 // peak and current RSS. Everything here is Linux-only, like the numbers it reads.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -67,14 +67,21 @@ export interface SpawnOptions {
   nodeArgs?: string[];
   /** Where the child's stdout goes; 'pipe' lets the caller read it (e.g. a JSON result line). */
   stdout?: 'inherit' | 'pipe' | 'ignore';
+  /** 'pipe' keeps the child's stdin open until the caller ends it (default: /dev/null, at EOF at once). */
+  stdin?: 'pipe' | 'ignore';
   ipc?: boolean;
 }
 
 /** `node [nodeArgs] --import tsx <script>` in the repo root; the child is node itself, so its pid is the one to measure. */
 export function spawnTs(script: string, args: string[] = [], opts: SpawnOptions = {}): ChildProcess {
-  const stdio: ('inherit' | 'pipe' | 'ignore' | 'ipc')[] = ['ignore', opts.stdout ?? 'inherit', 'inherit'];
+  return spawnNode([...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args], { ...opts, nodeArgs: [] });
+}
+
+/** `node [nodeArgs] <args…>` in the repo root (e.g. a built .mjs, no tsx). */
+export function spawnNode(args: string[], opts: SpawnOptions = {}): ChildProcess {
+  const stdio: ('inherit' | 'pipe' | 'ignore' | 'ipc')[] = [opts.stdin ?? 'ignore', opts.stdout ?? 'inherit', 'inherit'];
   if (opts.ipc) stdio.push('ipc');
-  return spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args], {
+  return spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...opts.env },
     stdio,

@@ -1,10 +1,15 @@
-// The real relay as a child process: `node --import tsx daemon/main.ts` on 127.0.0.1 with its
-// data in a temp dir, dev codes on, and per-IP limits raised (all load comes from one IP).
+// The real relay as a child process, started the way `npm start` starts it (package.json's
+// `start`: node on the esbuild bundle dist/relay.mjs, rebuilt first if a source is newer), on
+// 127.0.0.1 with its data in a temp dir, dev codes on, and per-IP limits raised (all load
+// comes from one IP). BENCH_RELAY_TSX=1 runs `node --import tsx daemon/main.ts` instead (how
+// `npm start` ran before the bundle); BENCH_RELAY_NODE_ARGS adds node options to either
+// (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the relay).
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IDENTITY_FILE } from '../../daemon/identity.ts';
-import { freePort, spawnTs, stopChild } from './proc.ts';
+import { buildDaemon, npmStartArgs } from '../build-daemon.ts';
+import { freePort, spawnNode, stopChild } from './proc.ts';
 import { JsonClient, waitHealthy } from './http-client.ts';
 
 export interface RelayProcess {
@@ -71,13 +76,37 @@ export function relayEnv(dir: string, port: number): Record<string, string> {
   };
 }
 
+const truthy = (v: string | undefined) => ['1', 'true', 'yes'].includes((v ?? '').trim().toLowerCase());
+
+/** The node arguments startRelayProcess runs the relay with. */
+function relayArgv(more: string[] = []): { viaTsx: boolean; argv: string[] } {
+  const viaTsx = truthy(process.env.BENCH_RELAY_TSX);
+  const extra = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  return { viaTsx, argv: [...extra, ...more, ...(viaTsx ? ['--import', 'tsx', 'daemon/main.ts'] : npmStartArgs())] };
+}
+
+/** How startRelayProcess runs the relay, as a command line (for the printout). */
+export const relayCommand = () => ['node', ...relayArgv().argv].join(' ');
+
+/** Built once per process (and only if stale), before any spawn is timed. */
+let bundleReady: Promise<unknown> | null = null;
+
+export interface RelayOptions {
+  healthTimeoutMs?: number;
+  /** Extra node options before the script (after BENCH_RELAY_NODE_ARGS), e.g. a bench-only preload. */
+  nodeArgs?: string[];
+  /** Extra environment on top of relayEnv(). */
+  env?: Record<string, string>;
+}
+
 /** Spawns the relay on `dir` and resolves once /health answers. */
-export async function startRelayProcess(dir: string, healthTimeoutMs = 120_000): Promise<RelayProcess> {
+export async function startRelayProcess(dir: string, opts: RelayOptions = {}): Promise<RelayProcess> {
+  const { healthTimeoutMs = 120_000 } = opts;
+  const { viaTsx, argv } = relayArgv(opts.nodeArgs);
+  if (!viaTsx) await (bundleReady ??= buildDaemon());
   const port = await freePort();
   const spawnedAt = performance.now();
-  // BENCH_RELAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the relay.
-  const nodeArgs = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child = spawnTs('daemon/main.ts', [], { env: relayEnv(dir, port), stdout: 'pipe', nodeArgs });
+  const child = spawnNode(argv, { env: { ...relayEnv(dir, port), ...opts.env }, stdout: 'pipe' });
   const logTail = watchLog(child);
   const base = `http://127.0.0.1:${port}`;
   const stop = () => stopChild(child, 20_000);

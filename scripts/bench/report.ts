@@ -83,6 +83,20 @@ export function evaluateTargets(r: Omit<Report, 'targets' | 'totalSeconds'>): Re
   };
 }
 
+/** The restart probe's lines (also printed alone by `npm run bench:restart`). */
+export function renderRestart(s: RestartResult): string[] {
+  const runs = (list: { spawnToFirstPollMs: number }[]) => list.map((x) => ms(x.spawnToFirstPollMs)).join(', ');
+  return [
+    `restart on ${fmt(s.messages)} journaled messages / ${fmt(s.users)} users (${mib(s.journalBytes)}, built in-process in ${fmt(s.buildMs / 1000, 1)} s = ${fmt(s.messages / (s.buildMs / 1000))} msg/s), median of ${s.runs.length}:`,
+    `  spawn → /health ${ms(s.spawnToHealthMs)} ms, /health → first poll ${ms(s.healthToFirstPollMs)} ms, spawn → first poll ${ms(s.spawnToFirstPollMs)} ms` +
+      `  (runs: ${runs(s.runs)} ms; relay CPU to the first poll ${ms(s.cpuToFirstPollMs)} ms)`,
+    `  tiny journal, median of ${s.baselineRuns.length}: spawn → /health ${ms(s.baseline.spawnToHealthMs)} ms, /health → first poll ${ms(s.baseline.healthToFirstPollMs)} ms, spawn → first poll ${ms(s.baseline.spawnToFirstPollMs)} ms` +
+      `  (runs: ${runs(s.baselineRuns)} ms; relay CPU ${ms(s.baseline.cpuToFirstPollMs)} ms)`,
+    `  relay peak RSS after the first poll: ${s.runs.map((x) => mib(x.peakRssBytes)).join(', ')} (tiny journal: ${mib(s.baseline.peakRssBytes)})`,
+    `  (page cache warm: the journal was just written; spawn includes node start-up; the relay ran as: ${s.command})`,
+  ];
+}
+
 export function renderReport(r: Report): string {
   const out: string[] = [];
   const c = r.config;
@@ -129,19 +143,7 @@ export function renderReport(r: Report): string {
   out.push(
     `idle inbox actors: ${fmt(a.actors)} hydrated in-process → ${fmt(a.bytesPerActor)} B heap each (${fmt(a.residualBytesPerActor)} B each still held after passivating them all; ≈0 = freed), ${fmt(a.hydrateMicrosPerActor)} µs to hydrate one`,
   );
-  const s = r.restart;
-  out.push(
-    `restart on ${fmt(s.messages)} journaled messages / ${fmt(s.users)} users (${mib(s.journalBytes)}, built in-process in ${fmt(s.buildMs / 1000, 1)} s = ${fmt(s.messages / (s.buildMs / 1000))} msg/s), median of ${s.runs.length}:`,
-  );
-  out.push(
-    `  spawn → /health ${ms(s.spawnToHealthMs)} ms, /health → first poll ${ms(s.healthToFirstPollMs)} ms, spawn → first poll ${ms(s.spawnToFirstPollMs)} ms` +
-      `  (runs: ${s.runs.map((x) => ms(x.spawnToFirstPollMs)).join(', ')} ms)`,
-  );
-  out.push(
-    `  tiny journal baseline: spawn → /health ${ms(s.baseline.spawnToHealthMs)} ms, /health → first poll ${ms(s.baseline.healthToFirstPollMs)} ms, spawn → first poll ${ms(s.baseline.spawnToFirstPollMs)} ms`,
-  );
-  out.push(`  relay peak RSS after the first poll: ${s.runs.map((x) => mib(x.peakRssBytes)).join(', ')} (tiny journal: ${mib(s.baseline.peakRssBytes)})`);
-  out.push('  (page cache warm: the journal was just written; spawn includes node + tsx start-up)');
+  out.push(...renderRestart(r.restart));
   out.push('');
   out.push('targets:');
   out.push(

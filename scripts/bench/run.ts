@@ -13,7 +13,7 @@ import { JsonClient, login } from './http-client.ts';
 import { LoadGenerator } from './load-proc.ts';
 import { cpuMicros, machineBusyPct, memory, runForJson, spawnTs, stopChild } from './proc.ts';
 import type { Pair, PhaseResult, PhaseSpec } from './protocol.ts';
-import { startRelayProcess, type RelayProcess } from './relay-proc.ts';
+import { relayCommand, startRelayProcess, type RelayProcess } from './relay-proc.ts';
 import { evaluateTargets, renderReport, type PhaseFigures, type Report } from './report.ts';
 import { runRestartProbe } from './restart.ts';
 import { renderMedia, runMediaBench } from './media.ts';
@@ -97,7 +97,7 @@ async function makePairs(relay: RelayProcess, n: number): Promise<Pair[]> {
 }
 
 async function relayPhases(cfg: BenchConfig, load: LoadGenerator, tmp: string): Promise<{ phases: PhaseFigures[]; peakRss: number }> {
-  log('relay: starting daemon/main.ts');
+  log(`relay: starting ${relayCommand()}`);
   const relay = await startRelayProcess(join(tmp, 'relay'));
   cleanups.push(() => relay.stop());
   await relay.assertOwnsPort();

@@ -132,10 +132,40 @@ async function fanout(j: Extract<Job, { kind: 'fanout' }>) {
   return { observers: j.observers.length, messages: j.messages, deliveries: got, seconds: secs, deliveriesPerSec: got / secs, serverCpuMicrosPerDelivery };
 }
 
+/** One JSON POST; resolves the parsed body (status ≠ 200 rejects). */
+function postJson(base: string, path: string, token: string, body: unknown, agent: Agent): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${path}`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'x-pchat-session': token } });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`${path}: ${res.statusCode} ${text.slice(0, 200)}`))));
+    });
+    req.end(JSON.stringify(body));
+  });
+}
+
+/** Where each user's stream ends now: a long-poll from there parks (one from 0 would return the earlier phases' events at once). */
+async function streamEnds(base: string, tokens: string[], agent: Agent): Promise<Map<string, number>> {
+  const ends = new Map<string, number>();
+  for (const token of new Set(tokens)) {
+    let after: number | undefined;
+    for (;;) {
+      const r = await postJson(base, '/api/v1/webchat/poll', token, { wait_ms: 0, peek: true, limit: 500, ...(after === undefined ? {} : { after }) }, agent);
+      after = r.next_after;
+      if (!r.has_more) break;
+    }
+    ends.set(token, after ?? 0);
+  }
+  return ends;
+}
+
 async function idle(j: Extract<Job, { kind: 'idle' }>) {
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
   let open = 0;
   const held: unknown[] = [];
+  const ends = j.via === 'poll' ? await streamEnds(j.base, j.tokens, new Agent({ keepAlive: true, maxSockets: 8 })) : null;
   for (let i = 0; i < j.connections; i += 200) {
     await Promise.all(
       Array.from({ length: Math.min(200, j.connections - i) }, async (_, k) => {
@@ -143,11 +173,11 @@ async function idle(j: Extract<Job, { kind: 'idle' }>) {
         if (j.via === 'ws') {
           held.push(await connect(j.base, token, () => {}));
         } else {
-          // A parked long-poll: the relay holds it for wait_ms.
+          // A parked long-poll: from the end of the user's stream, so the relay holds it for wait_ms.
           const req = request(`${j.base}/api/v1/webchat/poll`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'x-pchat-session': token } });
           req.on('error', () => {});
           req.on('response', (res) => res.resume());
-          req.end(JSON.stringify({ wait_ms: 30_000, consumer: `idle${(i + k) % 16}`, peek: true }));
+          req.end(JSON.stringify({ wait_ms: 30_000, consumer: `idle${(i + k) % 16}`, peek: true, after: ends!.get(token) }));
           held.push(req);
         }
         open++;

@@ -34,9 +34,9 @@ describe('private-relay tarball', () => {
     install = join(install, 'webchat-private-relay');
   });
 
-  test('holds sources, lockfile, .env.example, start_relay.sh and the units — not tests or local data', () => {
+  test('holds sources, the relay bundle, lockfile, .env.example, start_relay.sh and the units — not tests or local data', () => {
     for (const f of ['package.json', 'package-lock.json', '.env.example', 'start_relay.sh', 'daemon/main.ts', 'http/app.ts', 'journal/journal.ts',
-      'scripts/webchat-cli.ts', 'scripts/private_relay_link', 'scripts/backup_relay.sh', 'systemd/pchat-relay.service', 'systemd/pchat-phone-bridge.service',
+      'scripts/webchat-cli.ts', 'scripts/private_relay_link', 'scripts/backup_relay.sh', 'systemd/pchat-relay.service', 'systemd/pchat-phone-bridge.service', 'dist/relay.mjs',
       'docs/private-relay.md']) {
       assert.ok(existsSync(join(install, f)), `${f} missing`);
     }

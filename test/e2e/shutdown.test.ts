@@ -1,16 +1,23 @@
 // SIGTERM drains: parked long-polls are answered at once, the journal is flushed, exit 0.
-import { test } from 'node:test';
+// The relay runs as `npm start` runs it (the esbuild bundle dist/relay.mjs), so the bundle
+// itself is tested: it starts, finds the built browser app, and stops cleanly.
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { rmSync, statSync } from 'node:fs';
+import { buildDaemon, npmStartArgs } from '../../scripts/build-daemon.ts';
+import { buildWeb } from '../../scripts/build-web.ts';
 import { eventually, freePort, request, tempDir } from '../helpers.ts';
+
+// Both no-ops when `npm test`'s pretest has just built them.
+before(() => Promise.all([buildDaemon(), buildWeb()]), { timeout: 180_000 });
 
 test('SIGTERM answers a parked long-poll at once and exits cleanly', { timeout: 60_000 }, async () => {
   const dir = tempDir('pchat-term-');
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const relay = spawn(process.execPath, ['--import', 'tsx', 'daemon/main.ts'], {
+  const relay = spawn(process.execPath, npmStartArgs(), {
     cwd: join(import.meta.dirname, '..', '..'),
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', PCHAT_DATA_DIR: join(dir, 'data'), PCHAT_UPLOAD_DIR: join(dir, 'up'), PCHAT_DEV_EXPOSE_CODES: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -20,6 +27,10 @@ test('SIGTERM answers a parked long-poll at once and exits cleanly', { timeout: 
   const exited = new Promise<number | null>((r) => relay.once('exit', (code) => r(code)));
   try {
     await eventually(() => request(base, 'GET', '/health').then((r) => r.status === 200, () => false), 30_000, 100);
+    // The bundle resolves web/dist from dist/ as the sources do from http/.
+    const gui = await request(base, 'GET', '/app/webchat/chat.html');
+    assert.equal(gui.status, 200);
+    assert.match(String(gui.body), /<html/i);
     const c = await request(base, 'POST', '/api/v1/pchat/auth/request-code', { email: 'w@example.com' });
     const v = await request(base, 'POST', '/api/v1/pchat/auth/verify-code', { email: 'w@example.com', code: c.body.dev_code });
     assert.equal(statSync(join(dir, 'data', 'relay_identity_ed25519.json')).mode & 0o777, 0o600);
