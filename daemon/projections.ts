@@ -7,9 +7,9 @@ import type { AccountEvent } from '../actors/account.ts';
 import type { GroupEvent, JoinPolicy, Mode, Visibility } from '../actors/group.ts';
 import { MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
 
-export const PROJECTION_VERSION = 3;
+export const PROJECTION_VERSION = 4;
 
-export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'idem', 'blocks', 'reports', 'groups', ...MEDIA_INDEXES] as const;
+export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'cleared', 'idem', 'blocks', 'reports', 'groups', ...MEDIA_INDEXES] as const;
 
 export interface UserRecord {
   id: string;
@@ -77,6 +77,11 @@ export interface SessionRecord {
 }
 
 type MsgEvent = Extract<InboxEvent, { type: 'msg_in' | 'msg_out' }>;
+
+/** The other side of a direct message in its owner's inbox (undefined for other events). */
+const peerOf = (ev: StoredEvent) => (ev.type === 'msg_out' ? (ev as MsgEvent).to_user : ev.type === 'msg_in' ? (ev as MsgEvent).from_user : undefined);
+/** Inbox events read back, at most, to find where a history page starts. */
+const HISTORY_SEEK_MAX = 4096;
 
 /** Hot records kept decoded in memory; past this many the cache starts over. */
 const CACHE_MAX = 50_000;
@@ -160,37 +165,71 @@ export class Projections {
     return Array.from(rows);
   }
   /**
-   * Message ids of one conversation, newest first, with seq < before. Messages are chained in
-   * the inbox (each one's `prev_conv`), so this is a walk of point reads from the newest; events
-   * journaled before the chain existed are found in the `convidx` index, written only for them.
+   * Message ids of one conversation, newest first, with seq < before, never past what is
+   * durable. Messages are chained in the inbox (each one's `prev_conv`), so this walks point
+   * reads from the newest; a conversation deleted up to a seq (`cleared`) ends the walk there.
+   * Events journaled before the chain existed are found in `convidx`, written only for them.
    */
   history(user: string, peer: string, before: number, limit: number): { seq: number; id: string }[] {
     const out: { seq: number; id: string }[] = [];
     const stream = `inbox:${user}`;
-    const peerOf = (ev: StoredEvent) => (ev.type === 'msg_out' ? (ev as MsgEvent).to_user : ev.type === 'msg_in' ? (ev as MsgEvent).from_user : undefined);
-    // Start at `before` itself when it is a message of this conversation (the usual next page).
-    const at = before < Number.MAX_SAFE_INTEGER ? this.j.readOne(stream, before) : undefined;
-    let seq = at && peerOf(at.event) === peer ? ((at.event as MsgEvent).prev_conv ?? -before) : (this.conversation(user, peer)?.last_seq ?? 0);
-    while (seq > 0 && out.length < limit) {
+    const cleared = this.j.indexGet<number>('cleared', [user, peer]) ?? 0;
+    const durable = this.j.durableSeq;
+    const start = this.historyStart(stream, peer, before, cleared);
+    let seq = start.seq;
+    let legacyBelow = start.legacyBelow;
+    while (seq > cleared && out.length < limit) {
       const ev = this.j.readOne(stream, seq)?.event as MsgEvent | undefined;
       if (!ev) break;
-      if (seq < before) out.push({ seq, id: ev.id });
+      if (seq < before && seq <= durable) out.push({ seq, id: ev.id });
       if (ev.prev_conv === undefined) {
-        seq = -seq; // an event from before the chain: the rest is in the index
+        legacyBelow = seq; // journaled before the chain: the rest is in the index
         break;
       }
       seq = ev.prev_conv;
     }
-    if (seq < 0 && out.length < limit) {
-      const below = Math.min(-seq, before);
+    if (legacyBelow && out.length < limit) {
+      const below = Math.min(legacyBelow, before);
       const rows = this.j
         .index<[string, string, number], string>('convidx')
-        .getRange({ start: [user, peer, below - 1], end: [user, peer, 0], reverse: true, limit: limit - out.length })
+        .getRange({ start: [user, peer, below - 1], end: [user, peer, cleared], reverse: true, limit: limit - out.length })
         .map(({ key, value }) => ({ seq: key[2], id: value }));
       out.push(...rows);
     }
     return out;
   }
+
+  /**
+   * Where a history page starts: the newest message of the conversation below `before`. When
+   * `before` is one of its messages (the usual next page) that is its `prev_conv`; otherwise
+   * the inbox is read back from `before` (range reads, bounded) until one is found.
+   */
+  private historyStart(stream: string, peer: string, before: number, cleared: number): { seq: number; legacyBelow: number } {
+    if (before > this.j.durableSeq) return { seq: this.conversationHead(stream, peer), legacyBelow: 0 };
+    const at = this.j.readOne(stream, before)?.event;
+    if (at && peerOf(at) === peer) {
+      const prev = (at as MsgEvent).prev_conv;
+      return prev === undefined ? { seq: 0, legacyBelow: before } : { seq: prev, legacyBelow: 0 };
+    }
+    let pos = before;
+    for (let scanned = 0; scanned < HISTORY_SEEK_MAX && pos > cleared; ) {
+      const chunk = this.j.readBack(stream, pos, 256);
+      if (chunk.length === 0) break;
+      for (const { seq, event } of chunk) {
+        if (seq <= cleared) return { seq: 0, legacyBelow: 0 };
+        if (peerOf(event) === peer) return { seq, legacyBelow: 0 };
+      }
+      scanned += chunk.length;
+      pos = chunk[chunk.length - 1].seq;
+    }
+    // Far back (or nothing found): walk from the newest message instead.
+    return { seq: this.conversationHead(stream, peer), legacyBelow: 0 };
+  }
+
+  private conversationHead(stream: string, peer: string): number {
+    return this.conversation(stream.slice('inbox:'.length), peer)?.last_seq ?? 0;
+  }
+
   sessions(user: string): (SessionRecord & { sid: string })[] {
     const rows = this.j
       .index<[string, string], SessionRecord>('sessions')
@@ -373,7 +412,9 @@ export class Projections {
         break;
       }
       case 'conversation_deleted': {
-        // The chain of later messages starts afresh (the row below is gone); old index rows go.
+        // History stops at `upto` from now on (the chain runs through the deleted messages);
+        // the chain of later messages starts afresh (the row below is gone); old index rows go.
+        this.j.indexPut('cleared', [user, ev.peer], ev.upto);
         for (const key of this.j.index<[string, string, number], string>('convidx').getKeys({ start: [user, ev.peer, 0], end: [user, ev.peer, ev.upto + 1] })) {
           this.j.indexRemove('convidx', key);
         }

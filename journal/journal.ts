@@ -216,6 +216,7 @@ export class Journal {
       // flush of the batch holding our writes. Awaited after `w`, it would be the flush of
       // whatever batch is open by then, and under load every commit would wait a batch more.
       const flushed = new Promise<void>((resolve, reject) => this.root.flushed.then(() => resolve(), reject));
+      flushed.catch(() => {}); // if `w` fails first, that is the error reported
       await w;
       await flushed;
       if (this.lastWrite === w) this.lastWrite = undefined;
@@ -264,8 +265,13 @@ export class Journal {
     return out;
   }
 
-  /** One event of `stream`, or undefined. */
+  /** One event of `stream`, or undefined; staged events included (like `read`, from the tail). */
   readOne(stream: string, seq: number): ReadEvent | undefined {
+    const cached = this.tail.get(stream);
+    if (cached && cached.length && cached[0].prev < seq) {
+      const hit = this.read(stream, seq - 1, 1, seq)[0];
+      if (hit) return hit;
+    }
     const stored = this.events.get([stream, seq]);
     return stored && { seq, prev: stored[0], event: stored[1] };
   }
