@@ -94,20 +94,21 @@ export class LiveSession {
    */
   pump() {
     if (this.stopped) return;
-    this.sink.batch(() => this.push());
-  }
-
-  private push() {
     for (;;) {
+      // Measured between batches, with nothing corked: what the client has not taken yet.
       if (this.sink.buffered() > this.bufferCap) return this.wait();
+      this.overSince = 0;
       const batch = this.feed.readBatch(this.auth.user, this.consumer, this.pos, PUSH_BATCH);
-      for (const event of batch.events) this.sink.send(event);
+      // One batch's frames leave together (one syscall), not one each.
+      this.sink.batch(() => {
+        for (const event of batch.events) this.sink.send(event);
+      });
       this.pos = batch.scanned;
       if (batch.delivered.length) this.feed.deliveredSoon(this.auth, batch.delivered);
       if (!batch.more) break;
     }
-    this.overSince = 0;
-    for (const event of this.core.waiters.take(this.auth.user, this.id)) this.sink.send(event);
+    const live = this.core.waiters.take(this.auth.user, this.id);
+    if (live.length) this.sink.batch(() => live.forEach((event) => this.sink.send(event)));
   }
 
   private wait() {

@@ -80,7 +80,7 @@ test('a `before` that is not a message of the conversation pages from the newest
     assert.deepEqual(all, ['a0', 'a1', 'a2', 'a3', 'a4', 'a5']);
     // A seq from the other conversation (as a client holding a receipt's seq might send).
     const other = seqs[3 * 60 + 30];
-    const bobSeqOfOther = messaging.history(bob, 'carl', undefined, 500).messages.find((m: any) => m.text === 'c3.30')!.seq;
+    const bobSeqOfOther: number = messaging.history(bob, 'carl', undefined, 500).messages.find((m: any) => m.text === 'c3.30')!.seq!;
     for (const before of [bobSeqOfOther, bobSeqOfOther + 1, 1, 2]) {
       const page = messaging.history(bob, 'alice', before, 50).messages.map((m: any) => m.text);
       const expected = before <= 2 ? [] : ['a0', 'a1', 'a2', 'a3'];

@@ -172,6 +172,26 @@ describe('WebSocket and SSE', () => {
     await eventually(async () => (await online()) === false, 15_000, 200);
   });
 
+  test('a fast client catching up on more than the buffer cap gets everything and is not cut', async () => {
+    const small = await startTestRelay({ PCHAT_LIVE_BUFFER_BYTES: '16384', PCHAT_HEARTBEAT_MS: '600' });
+    try {
+      const a = await small.login('a@example.com', { chat_address: 'writer' });
+      const b = await small.login('b@example.com', { chat_address: 'reader' });
+      const text = 'y'.repeat(2000);
+      const n = 3000; // ~6 MB of backlog against a 16 KB cap and 300 ms of slow allowance
+      for (let i = 0; i < n; i += 50) {
+        await Promise.all(Array.from({ length: 50 }, (_, k) => small.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'reader', text: `${i + k} ${text}` }, a.token)));
+      }
+      const ws = await openWs(small.url, { token: b.token, query: 'after=0' });
+      await eventually(() => ws.frames.filter((f) => f.type === 'message').length === n || ws.frames.some((f) => f.type === 'resume'), 20_000);
+      assert.equal(ws.frames.find((f) => f.type === 'resume'), undefined, 'a client that keeps reading is never told it is slow');
+      assert.equal(ws.frames.filter((f) => f.type === 'message').length, n);
+      await ws.close();
+    } finally {
+      await small.stop();
+    }
+  });
+
   test('a slow consumer is told to resume from its cursor instead of growing the relay', async () => {
     const slow = await startTestRelay({ PCHAT_LIVE_BUFFER_BYTES: '65536', PCHAT_HEARTBEAT_MS: '4000' });
     try {
