@@ -125,11 +125,14 @@ export class LiveSession {
 
 }
 
-/** Every live session of the relay, so shutdown can end them. */
-export class LiveRegistry {
-  private readonly sessions = new Set<{ session: LiveSession; close: () => void }>();
+/** Why the relay ends a live connection: it is shutting down, or the session logged out. */
+export type CloseReason = 'draining' | 'logged_out';
 
-  add(session: LiveSession, close: () => void) {
+/** Every live session of the relay, so shutdown (and logout) can end them. */
+export class LiveRegistry {
+  private readonly sessions = new Set<{ session: LiveSession; close: (why: CloseReason) => void }>();
+
+  add(session: LiveSession, close: (why: CloseReason) => void) {
     const entry = { session, close };
     this.sessions.add(entry);
     session.onStop = () => this.sessions.delete(entry);
@@ -139,10 +142,19 @@ export class LiveRegistry {
     return this.sessions.size;
   }
 
+  /** Ends the live connections of these sessions of `user` (they logged out: their token is void). */
+  closeSessions(user: string, sids: readonly string[]) {
+    for (const entry of [...this.sessions]) {
+      if (entry.session.auth.user !== user || !sids.includes(entry.session.auth.sid)) continue;
+      entry.session.stop();
+      entry.close('logged_out');
+    }
+  }
+
   closeAll() {
     for (const { session, close } of [...this.sessions]) {
       session.stop();
-      close();
+      close('draining');
     }
     this.sessions.clear();
   }

@@ -1,7 +1,7 @@
 // Projections: indexes derived from journal events, written in the same transaction as the
 // events (so they are never behind) and rebuildable from the journal in global order.
 // Bump PROJECTION_VERSION when a projection's shape changes: the next start rebuilds.
-import type { Journal, StoredEvent } from '../journal/journal.ts';
+import { eventBytes, type Journal, type StoredEvent } from '../journal/journal.ts';
 import type { InboxEvent, MessageBody } from '../actors/inbox.ts';
 import type { AccountEvent } from '../actors/account.ts';
 import type { GroupEvent, JoinPolicy, Mode, Visibility } from '../actors/group.ts';
@@ -85,8 +85,9 @@ const HISTORY_SEEK_MAX = 4096;
 
 /** Hot records kept decoded in memory; past this many the cache starts over. */
 const CACHE_MAX = 50_000;
-/** Message records are bigger (they carry the text): fewer of them. */
+/** Message records are bigger (they carry the text): fewer of them, and a byte budget. */
 const MESSAGE_CACHE_MAX = 10_000;
+const MESSAGE_CACHE_BYTES = 32 * 2 ** 20;
 
 export class Projections {
   // Read on every request (auth) and every message view; changed only by our own projector.
@@ -96,6 +97,7 @@ export class Projections {
   private readonly convs = new Map<string, ConversationRecord | null>();
   /** Message records: written on send, read by every push, poll and receipt of that message. */
   private readonly msgs = new Map<string, MessageRecord>();
+  private msgBytes = 0;
   /** Files, transcripts, translations, language prefs (daemon/media-projections.ts). */
   readonly media: MediaProjections;
 
@@ -104,7 +106,14 @@ export class Projections {
   }
 
   private remember<T>(cache: Map<string, T>, key: string, value: T) {
-    if (cache.size >= (cache === (this.msgs as Map<string, unknown>) ? MESSAGE_CACHE_MAX : CACHE_MAX)) cache.clear();
+    if (cache === (this.msgs as Map<string, unknown>)) {
+      // Bytes are counted as records come in (a replaced record is counted again: it only clears sooner).
+      this.msgBytes += eventBytes(value as object);
+      if (cache.size >= MESSAGE_CACHE_MAX || this.msgBytes > MESSAGE_CACHE_BYTES) {
+        cache.clear();
+        this.msgBytes = eventBytes(value as object);
+      }
+    } else if (cache.size >= CACHE_MAX) cache.clear();
     cache.set(key, value);
   }
 

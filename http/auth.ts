@@ -33,7 +33,7 @@ export const UpdateMeBody = Type.Object({
 const HOUR = 3_600_000;
 
 export default async function authRoutes(app: FastifyInstance) {
-  const { accounts, core, presence } = app.services;
+  const { accounts, core, presence, live } = app.services;
   const base = '/api/v1/pchat/auth';
 
   app.post<{ Body: Static<typeof RequestCodeBody> }>(
@@ -63,6 +63,7 @@ export default async function authRoutes(app: FastifyInstance) {
   app.post(`${base}/logout`, { preHandler: app.requireAuth }, async (req) => {
     const out = await accounts.logout(req.auth, false);
     presence.drop([req.auth.sid]);
+    live.closeSessions(req.auth.user, [req.auth.sid]);
     return { success: true, ...out };
   });
 
@@ -70,6 +71,7 @@ export default async function authRoutes(app: FastifyInstance) {
     const sids = core.projections.sessions(req.auth.user).map((s) => s.sid);
     const out = await accounts.logout(req.auth, true);
     presence.drop(sids);
+    live.closeSessions(req.auth.user, sids);
     return { success: true, ...out };
   });
 }

@@ -8,7 +8,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Refusal } from '../actors/decision.ts';
 import type { Auth } from '../daemon/accounts.ts';
-import { LiveSession, type LiveSink } from '../daemon/live.ts';
+import { LiveSession, type CloseReason, type LiveSink } from '../daemon/live.ts';
 import { frameJson } from '../daemon/feed.ts';
 import { errorBody } from './errors.ts';
 import { sessionToken } from './app.ts';
@@ -78,7 +78,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
   heartbeat.unref();
   app.addHook('onClose', async () => clearInterval(heartbeat));
 
-  const start = async (auth: Auth, consumerName: string | undefined, after: number | undefined, sink: LiveSink, close: () => void) => {
+  const start = async (auth: Auth, consumerName: string | undefined, after: number | undefined, sink: LiveSink, close: (why: CloseReason) => void) => {
     const consumer = await feed.openConsumer(auth, consumerName);
     const from = Math.min(after ?? feed.cursor(auth, consumer), core.durableSeq);
     const session = new LiveSession(core, feed, auth, consumer, from, sink, bufferCap, HEARTBEAT_MS / 2);
@@ -118,7 +118,9 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       auth = a;
       consumer = name;
       try {
-        const s = await start(a, name, after, sink, () => socket.close(CLOSE.draining, 'relay restarting'));
+        const s = await start(a, name, after, sink, (why) =>
+          why === 'logged_out' ? socket.close(CLOSE.unauthorized, 'logged out') : socket.close(CLOSE.draining, 'relay restarting'),
+        );
         if (gone) s();
         else stop = s;
       } catch (err) {

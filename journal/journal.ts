@@ -28,10 +28,18 @@ export const JOURNAL_FORMAT = 2;
 const VERIFY_TAIL = 1000;
 /** Recently staged events kept decoded in memory (all streams together), for live readers. */
 const TAIL_EVENTS = 8192;
+/** ... and at most about this many bytes of them (texts can be long). */
+const TAIL_BYTES = 32 * 2 ** 20;
 /** Of which one stream keeps at most this many (a busy group must not evict every inbox). */
 const TAIL_PER_STREAM = 512;
 /** Keys sort after every real seq of a stream. */
 const SEQ_MAX = Number.MAX_SAFE_INTEGER;
+
+/** Rough heap size of a decoded event: a fixed part plus its text (UTF-16). */
+export function eventBytes(ev: object): number {
+  const { text, delta } = ev as { text?: unknown; delta?: unknown };
+  return 256 + (typeof text === 'string' ? text.length * 2 : 0) + (typeof delta === 'string' ? delta.length * 2 : 0);
+}
 
 export class JournalError extends Error {}
 export class JournalConflict extends JournalError {}
@@ -103,6 +111,7 @@ export class Journal {
    */
   private readonly tail = new Map<string, ReadEvent[]>();
   private tailSize = 0;
+  private tailBytes = 0;
   private lastWrite: Promise<boolean> | undefined;
   private closed = false;
 
@@ -228,17 +237,21 @@ export class Journal {
     let list = this.tail.get(stream);
     if (!list) this.tail.set(stream, (list = []));
     list.push(ev);
+    this.tailSize++;
+    this.tailBytes += eventBytes(ev.event);
     if (list.length > TAIL_PER_STREAM) {
-      const drop = list.length - TAIL_PER_STREAM / 2;
-      list.splice(0, drop);
-      this.tailSize -= drop;
+      for (const dropped of list.splice(0, list.length - TAIL_PER_STREAM / 2)) {
+        this.tailSize--;
+        this.tailBytes -= eventBytes(dropped.event);
+      }
     }
-    if (++this.tailSize > TAIL_EVENTS) {
+    if (this.tailSize > TAIL_EVENTS || this.tailBytes > TAIL_BYTES) {
       // Streams in the order they were first cached: drop the oldest until half is left.
       for (const [name, old] of this.tail) {
-        if (this.tailSize <= TAIL_EVENTS / 2) break;
+        if (this.tailSize <= TAIL_EVENTS / 2 && this.tailBytes <= TAIL_BYTES / 2) break;
         this.tail.delete(name);
         this.tailSize -= old.length;
+        for (const e of old) this.tailBytes -= eventBytes(e.event);
       }
     }
   }

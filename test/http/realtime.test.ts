@@ -172,6 +172,22 @@ describe('WebSocket and SSE', () => {
     await eventually(async () => (await online()) === false, 15_000, 200);
   });
 
+  test('logout ends that session’s live connections (4001), not those of the other sessions', { timeout: 20_000 }, async () => {
+    const phone = await t.login('dee@example.com', { chat_address: 'dee', device_name: 'phone' });
+    const desk = await t.login('dee@example.com', { device_name: 'desk' });
+    const a = await openWs(t.url, { token: phone.token });
+    const b = await openWs(t.url, { token: desk.token });
+    await a.next((f) => f.type === 'ready');
+    await b.next((f) => f.type === 'ready');
+    assert.equal((await t.api('POST', '/api/v1/pchat/auth/logout', undefined, phone.token)).status, 200);
+    assert.equal((await a.closed).code, 4001, 'the logged-out socket is closed as unauthorized');
+    await send(ada, 'dee', 'still here?');
+    await b.next((f) => f.type === 'message' && f.message.text === 'still here?');
+    assert.equal(a.frames.some((f) => f.type === 'message' && f.message?.text === 'still here?'), false);
+    assert.equal((await t.api('POST', '/api/v1/pchat/auth/logout-all', undefined, desk.token)).status, 200);
+    assert.equal((await b.closed).code, 4001);
+  });
+
   test('a fast client catching up on more than the buffer cap gets everything and is not cut', async () => {
     const small = await startTestRelay({ PCHAT_LIVE_BUFFER_BYTES: '16384', PCHAT_HEARTBEAT_MS: '600' });
     try {

@@ -63,6 +63,29 @@ test('reads served from the in-memory tail of recent events equal reads from dis
   }
 });
 
+test('long texts evict the tail by bytes, and reads stay equal to disk', async () => {
+  const dir = tempDir();
+  try {
+    let j = Journal.open(dir);
+    const heads = new Map<string, number>();
+    // 400 events of 100,000 characters (~80 MB as strings): far past the tail's byte budget.
+    for (let i = 0; i < 400; i++) {
+      const stream = `inbox:big${i % 3}`;
+      heads.set(stream, j.stage(stream, { type: 'msg_in', at: i, text: `${i} ${'ž'.repeat(100_000)}` } as never, heads.get(stream) ?? 0));
+      if (i % 20 === 19) await j.commit();
+    }
+    await j.commit();
+    const probe = () => ['inbox:big0', 'inbox:big1', 'inbox:big2'].map((s) => j.read(s, heads.get(s)! - 40, 10).map((e) => [e.seq, e.prev, e.event.at]));
+    const live = probe();
+    await j.close();
+    j = Journal.open(dir);
+    assert.deepEqual(probe(), live);
+    await j.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 for (const [damage, mutate] of [
   ['overwritten', (b: Buffer) => Buffer.alloc(b.length, 0x5a)],
   ['truncated', (b: Buffer) => b.subarray(0, Math.floor(b.length / 2) + 100)],
