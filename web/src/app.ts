@@ -91,8 +91,9 @@ export async function consumeAutoLogin(): Promise<void> {
 export async function logout(): Promise<void> {
   const cur = logins.current;
   if (!cur) return;
-  await api.post('/api/v1/pchat/auth/logout').catch(() => undefined);
+  // Stopped first: the relay ends this session's live connection as it logs out.
   stopSession();
+  await api.post('/api/v1/pchat/auth/logout').catch(() => undefined);
   logins.remove();
   if (logins.current) await startSession();
 }

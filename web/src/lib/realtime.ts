@@ -172,7 +172,8 @@ export class Realtime {
         this.o.onEvents([f]);
       };
       ws.onclose = (e) => {
-        if (e.code === 4001 || e.code === 4401) {
+        // Ours to end (logout, switch): a 4001 the relay sent meanwhile is not news.
+        if (!this.stopped && (e.code === 4001 || e.code === 4401)) {
           this.stopped = true;
           this.o.onUnauthorized();
         }
