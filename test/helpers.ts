@@ -60,7 +60,16 @@ export async function request<T = any>(
     payload = typeof body === 'string' ? body : JSON.stringify(body);
     h['content-type'] ??= 'application/json';
   }
-  const res = await fetch(base + path, { method, headers: h, body: payload });
+  let res: Response;
+  try {
+    res = await fetch(base + path, { method, headers: h, body: payload });
+  } catch (err) {
+    // A keep-alive socket to a relay that was just restarted on this port can be found dead
+    // only when used; the request never reached a server, so it is sent once more.
+    const code = ((err as Error).cause as { code?: string } | undefined)?.code;
+    if (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET') throw err;
+    res = await fetch(base + path, { method, headers: h, body: payload });
+  }
   const text = await res.text();
   let parsed: any = text;
   try {
