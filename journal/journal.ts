@@ -24,8 +24,9 @@ import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
 /** Bumped when the on-disk layout changes incompatibly. */
 export const JOURNAL_FORMAT = 2;
-/** How many of the newest events are checked against their stream heads at open. */
-const VERIFY_TAIL = 1000;
+/** How many of the newest events are checked against their stream heads at open (each is a
+ * random read of a possibly cold file, so a restart on a big journal pays for every one). */
+const VERIFY_TAIL = 128;
 /** Recently staged events kept decoded in memory (all streams together), for live readers. */
 const TAIL_EVENTS = 8192;
 /** ... and at most about this many bytes of them (texts can be long). */
