@@ -30,10 +30,12 @@ export type ClientEvent = Record<string, unknown>;
 
 /** Group message events kept to be handed to every member as one object (see `sharedEvent`). */
 const SHARED_EVENTS_MAX = 2048;
-/** JSON of shared event objects, written once however many connections send them. */
+/** Event objects handed to many readers (see `sharedEvent`), and their JSON once written. */
+const shared = new WeakSet<object>();
 const frames = new WeakMap<object, string>();
 /** A client event as JSON text; an event shared by many readers is serialized once. */
 export function frameJson(event: object): string {
+  if (!shared.has(event)) return JSON.stringify(event);
   let json = frames.get(event);
   if (json === undefined) {
     json = JSON.stringify(event);
@@ -69,7 +71,7 @@ export class Feed {
   media: MessageMedia = NO_MEDIA;
 
   /** seq → the event every member but the sender sees for a group message, while its inputs are unchanged. */
-  private readonly shared = new Map<number, { rec: MessageRecord; group: GroupContext; sender: unknown; event: ClientEvent; message: ClientEvent }>();
+  private readonly sharedEvents = new Map<number, { rec: MessageRecord; group: GroupContext; sender: unknown; event: ClientEvent; message: ClientEvent }>();
 
   constructor(private readonly core: Core) {}
 
@@ -253,12 +255,13 @@ export class Feed {
   private sharedEvent(seq: number, rec: MessageRecord) {
     const group = this.group(rec.group!);
     const sender = this.core.projections.user(rec.from_user);
-    const hit = this.shared.get(seq);
+    const hit = this.sharedEvents.get(seq);
     if (hit && hit.rec === rec && hit.group === group && hit.sender === sender) return hit;
     const message = { ...this.messageView(rec, seq), translation: null };
     const entry = { rec, group, sender, message, event: { type: 'message', seq, outgoing: false, message } };
-    if (this.shared.size >= SHARED_EVENTS_MAX) this.shared.clear();
-    this.shared.set(seq, entry);
+    shared.add(entry.event);
+    if (this.sharedEvents.size >= SHARED_EVENTS_MAX) this.sharedEvents.clear();
+    this.sharedEvents.set(seq, entry);
     return entry;
   }
 

@@ -2,6 +2,7 @@
 // in the same transaction as their events (called from Projections.apply, so a rebuild from
 // the journal recreates them too).
 import type { Journal, StoredEvent } from '../journal/journal.ts';
+import { RecordCache } from './record-cache.ts';
 import type { FileBody, FileEvent, LanguagePrefs, PrefsEvent, TranscriptBody, TranslationBody, XlateEvent } from '../actors/media.ts';
 
 export const MEDIA_INDEXES = ['files', 'blobs', 'transcripts', 'upload_usage', 'xlate', 'langprefs'] as const;
@@ -19,7 +20,7 @@ export const usageDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const PREFS_CACHE_MAX = 50_000;
 
 export class MediaProjections {
-  private readonly prefsCache = new Map<string, LanguagePrefs | null>();
+  private readonly prefsCache = new RecordCache<LanguagePrefs | null>(PREFS_CACHE_MAX);
 
   constructor(private readonly j: Journal) {}
 
@@ -56,7 +57,6 @@ export class MediaProjections {
     let prefs = this.prefsCache.get(user);
     if (prefs === undefined) {
       prefs = this.j.indexGet<LanguagePrefs>('langprefs', user) ?? null;
-      if (this.prefsCache.size >= PREFS_CACHE_MAX) this.prefsCache.clear();
       this.prefsCache.set(user, prefs);
     }
     return prefs ?? undefined;

@@ -6,6 +6,7 @@ import type { InboxEvent, MessageBody } from '../actors/inbox.ts';
 import type { AccountEvent } from '../actors/account.ts';
 import type { GroupEvent, JoinPolicy, Mode, Visibility } from '../actors/group.ts';
 import { MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
+import { RecordCache } from './record-cache.ts';
 
 export const PROJECTION_VERSION = 4;
 
@@ -91,13 +92,12 @@ const MESSAGE_CACHE_BYTES = 32 * 2 ** 20;
 
 export class Projections {
   // Read on every request (auth) and every message view; changed only by our own projector.
-  private readonly users = new Map<string, UserRecord>();
-  private readonly tokens = new Map<string, TokenRecord>();
+  private readonly users = new RecordCache<UserRecord>(CACHE_MAX);
+  private readonly tokens = new RecordCache<TokenRecord>(CACHE_MAX);
   /** Conversation rows by `user\u0000peer` (null: known absent): read and rewritten on every message. */
-  private readonly convs = new Map<string, ConversationRecord | null>();
+  private readonly convs = new RecordCache<ConversationRecord | null>(CACHE_MAX);
   /** Message records: written on send, read by every push, poll and receipt of that message. */
-  private readonly msgs = new Map<string, MessageRecord>();
-  private msgBytes = 0;
+  private readonly msgs = new RecordCache<MessageRecord>(MESSAGE_CACHE_MAX, eventBytes, MESSAGE_CACHE_BYTES);
   /** Files, transcripts, translations, language prefs (daemon/media-projections.ts). */
   readonly media: MediaProjections;
 
@@ -105,28 +105,16 @@ export class Projections {
     this.media = new MediaProjections(j);
   }
 
-  private remember<T>(cache: Map<string, T>, key: string, value: T) {
-    if (cache === (this.msgs as Map<string, unknown>)) {
-      // Bytes are counted as records come in (a replaced record is counted again: it only clears sooner).
-      this.msgBytes += eventBytes(value as object);
-      if (cache.size >= MESSAGE_CACHE_MAX || this.msgBytes > MESSAGE_CACHE_BYTES) {
-        cache.clear();
-        this.msgBytes = eventBytes(value as object);
-      }
-    } else if (cache.size >= CACHE_MAX) cache.clear();
+  private put<T>(cache: RecordCache<T>, index: string, key: string, value: T) {
     cache.set(key, value);
-  }
-
-  private put<T>(cache: Map<string, T>, index: string, key: string, value: T) {
-    this.remember(cache, key, value);
     this.j.indexPut(index, key, value);
   }
 
-  private cached<T>(cache: Map<string, T>, index: string, key: string): T | undefined {
+  private cached<T>(cache: RecordCache<T>, index: string, key: string): T | undefined {
     let rec = cache.get(key);
     if (!rec) {
       rec = this.j.indexGet<T>(index, key);
-      if (rec) this.remember(cache, key, rec);
+      if (rec) cache.set(key, rec);
     }
     return rec;
   }
@@ -154,16 +142,16 @@ export class Projections {
     let rec = this.convs.get(key);
     if (rec === undefined) {
       rec = this.j.indexGet<ConversationRecord>('convs', [user, peer]) ?? null;
-      this.remember(this.convs, key, rec);
+      this.convs.set(key, rec);
     }
     return rec ?? undefined;
   }
   private putConversation(user: string, peer: string, rec: ConversationRecord) {
-    this.remember(this.convs, `${user}\u0000${peer}`, rec);
+    this.convs.set(`${user}\u0000${peer}`, rec);
     this.j.indexPut('convs', [user, peer], rec);
   }
   private removeConversation(user: string, peer: string) {
-    this.remember(this.convs, `${user}\u0000${peer}`, null);
+    this.convs.set(`${user}\u0000${peer}`, null);
     this.j.indexRemove('convs', [user, peer]);
   }
   conversations(user: string): ConversationRecord[] {
