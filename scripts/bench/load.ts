@@ -18,6 +18,13 @@ const DRAIN_MS = 10_000;
 const MAX_IN_FLIGHT = 4_000;
 /** Open loop: sockets for sends; beyond them sends queue in the client, still timed from their due time. */
 const OPEN_LOOP_SOCKETS = 512;
+/**
+ * Open loop: sockets opened before the clock starts. Node's libuv (≥ 1.45) accepts one
+ * connection per event-loop turn, and under load a turn takes milliseconds, so hundreds of
+ * sockets opened at once wait in the relay's accept queue for seconds. Clients of a running
+ * relay hold their connections; what is measured is sends over them, not a connection storm.
+ */
+const OPEN_LOOP_WARM_SOCKETS = OPEN_LOOP_SOCKETS;
 /** Back-off after an error answer, so a failing relay is not hammered in a hot loop. */
 const ERROR_BACKOFF_MS = 5;
 
@@ -180,6 +187,12 @@ async function runRelay(spec: Extract<PhaseSpec, { kind: 'closed' | 'open' }>): 
   const sendLatency = new Samples();
   const receivers = new Receivers(pollClient, tag, errors);
   receivers.start(spec.pairs);
+  if (spec.kind === 'open') {
+    // All at once, so each takes its own socket; the agent keeps them for the sends.
+    const warm = await Promise.all(Array.from({ length: OPEN_LOOP_WARM_SOCKETS }, () => client.call('GET', '/health').catch((err: Error) => err)));
+    const failed = warm.find((r) => r instanceof Error);
+    if (failed) errors.add(`warm-up: ${(failed as Error).message}`);
+  }
   // Let the receivers park (and swallow any leftovers) before the clock starts.
   await sleep(200);
 
