@@ -78,8 +78,28 @@ export type InboxEvent =
   /** Receive-side translation of a message (or a voice clip's transcript) in this inbox: daemon/translation.ts. */
   | { type: 'translation'; id: string; part: string; language: string; text: string; source_language: string; engine: string; pivot?: string; transcript?: string; at: number };
 
+/**
+ * Events the inbox machine does not fold: they change nothing in its context (the messages,
+ * receipts and translations live in the journal and the projections). The registry journals
+ * them without sending them to the actor (see ActorKind.passive); test/actors checks that
+ * none of them has a transition of its own.
+ */
+export const INBOX_PASSIVE: ReadonlySet<InboxEvent['type']> = new Set([
+  'msg_in',
+  'msg_out',
+  'edited',
+  'deleted',
+  'delta',
+  'group_note',
+  'receipt',
+  'marked_read',
+  'conversation_deleted',
+  'translation',
+] as const);
+
 export interface InboxContext {
   user: string;
+  /** Seq of the last event folded here (passive events are not: the stream's head is the registry's). */
   seq: number;
   cursors: Record<string, number>;
   /** Highest cursor of any consumer: where a new consumer starts. */

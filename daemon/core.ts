@@ -1,10 +1,10 @@
 // What every service shares: the journal, the actor registry, the projections, and the
 // after-commit hooks. `commit()` is the one place a write becomes durable.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Journal } from '../journal/journal.ts';
 import { accountMachine, ACCOUNT_VERSION } from '../actors/account.ts';
-import { inboxMachine, INBOX_VERSION, type InboxEvent } from '../actors/inbox.ts';
+import { inboxMachine, INBOX_PASSIVE, INBOX_VERSION, type InboxEvent } from '../actors/inbox.ts';
 import { groupMachine, GROUP_VERSION, type GroupEvent } from '../actors/group.ts';
 import { loginMachine, LOGIN_VERSION } from '../actors/login.ts';
 import type { Config } from './config.ts';
@@ -13,7 +13,7 @@ import { Projections } from './projections.ts';
 import { Registry, type ActorKind } from './registry.ts';
 import { Waiters } from './waiters.ts';
 
-export const Inbox: ActorKind = { prefix: 'inbox', machine: inboxMachine, version: INBOX_VERSION, input: (user) => ({ user }) };
+export const Inbox: ActorKind = { prefix: 'inbox', machine: inboxMachine, version: INBOX_VERSION, input: (user) => ({ user }), passive: INBOX_PASSIVE };
 export const Account: ActorKind = { prefix: 'user', machine: accountMachine, version: ACCOUNT_VERSION, input: (id) => ({ id }) };
 export const Login: ActorKind = { prefix: 'login', machine: loginMachine, version: LOGIN_VERSION };
 export const Group: ActorKind = { prefix: 'group', machine: groupMachine, version: GROUP_VERSION, input: (id) => ({ id }) };
@@ -102,7 +102,8 @@ export class Core {
   }
 }
 
-export const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+/** Hex SHA-256 (one-shot: no Hash object per call, which matters at one per request). */
+export const sha256 = (s: string | Buffer) => hash('sha256', s, 'hex');
 /** Random bytes drawn per syscall for ids; a message id takes 12 of them. */
 const RANDOM_POOL_BYTES = 4096;
 let pool = Buffer.alloc(0);

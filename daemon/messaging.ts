@@ -8,7 +8,7 @@ import { decideBlock, decideReceive, isMemberNow, type Attachment, type InboxCon
 import { decideReport, type AccountContext } from '../actors/account.ts';
 import { decideWrite, isMember, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
-import { Account, Core, iso, messageId, sha256 } from './core.ts';
+import { Account, Core, Inbox, iso, messageId, sha256 } from './core.ts';
 import type { Feed } from './feed.ts';
 import { NO_MEDIA, type MessageMedia } from './media.ts';
 import { LoopGuard } from './loopguard.ts';
@@ -485,7 +485,7 @@ export class Messaging {
   async deleteConversation(auth: Auth, peerAddress: string) {
     const peer = this.resolveAddress(peerAddress);
     if (!this.core.projections.conversation(auth.user, peer)) return { deleted: false };
-    const upto = this.ctx(auth.user).seq;
+    const upto = this.core.registry.head(Inbox, auth.user);
     this.core.applyInbox(auth.user, [{ type: 'conversation_deleted', peer, upto, at: Date.now() }]);
     await this.core.commit();
     return { deleted: true };

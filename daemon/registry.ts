@@ -12,13 +12,22 @@ export interface ActorKind {
   /** Stored with each snapshot; a snapshot of another version is ignored and the stream replayed. */
   version: number;
   input?: (id: string) => unknown;
+  /**
+   * Event types the machine has no transition for but its catch-all that records the seq
+   * (messages, receipts, edits in an inbox): they are journaled but not sent to the actor,
+   * on the hot path or in replay. The stream's head is kept here instead, so the context's
+   * `seq` is the seq of the last event that changed it.
+   */
+  passive?: ReadonlySet<string>;
 }
 
 interface Entry {
   actor: AnyActor;
   kind: ActorKind;
+  /** The stream's last seq, passive events included. */
+  head: number;
   lastUsed: number;
-  /** Events folded since the last snapshot. */
+  /** Events since the last snapshot. */
   sinceSnapshot: number;
 }
 
@@ -45,15 +54,20 @@ export class Registry {
     return this.entry(kind, id).actor.getSnapshot().matches(state);
   }
 
+  /** The stream's last seq (staged events included). */
+  head(kind: ActorKind, id: string): number {
+    return this.entry(kind, id).head;
+  }
+
   /** Stages `events` for the actor and folds them. Returns the seq given to each. */
   apply<E extends StoredEvent>(kind: ActorKind, id: string, events: readonly E[]): number[] {
     const entry = this.entry(kind, id);
     const stream = `${kind.prefix}:${id}`;
     const seqs: number[] = [];
     for (const event of events) {
-      const head = (entry.actor.getSnapshot().context as { seq: number }).seq;
-      const seq = this.journal.stage(stream, event, head);
-      entry.actor.send({ ...event, seq } as never);
+      const seq = this.journal.stage(stream, event, entry.head);
+      entry.head = seq;
+      if (!kind.passive?.has(event.type)) entry.actor.send({ ...event, seq } as never);
       this.onStage(stream, seq, event);
       seqs.push(seq);
       if (++entry.sinceSnapshot >= this.snapshotEvery) {
@@ -75,7 +89,7 @@ export class Registry {
     return entry;
   }
 
-  private hydrate(kind: ActorKind, id: string, stream: string): { actor: AnyActor; sinceSnapshot: number } {
+  private hydrate(kind: ActorKind, id: string, stream: string): { actor: AnyActor; head: number; sinceSnapshot: number } {
     this.hydrations++;
     const snap = this.journal.loadSnapshot(stream);
     const usable = snap && snap.version === kind.version;
@@ -91,12 +105,12 @@ export class Registry {
       if (chunk.length === 0) throw new JournalError(`${stream}: events after ${seq} are missing (head ${head}); the journal is damaged`);
       for (const { seq: s, prev, event } of chunk) {
         if (prev !== seq) throw new JournalError(`${stream}: the event before ${s} (${prev}) is missing; the journal is damaged`);
-        actor.send({ ...event, seq: s } as never);
+        if (!kind.passive?.has(event.type)) actor.send({ ...event, seq: s } as never);
         seq = s;
         replayed++;
       }
     }
-    return { actor, sinceSnapshot: replayed };
+    return { actor, head: seq, sinceSnapshot: replayed };
   }
 
   /** Drops actors unused for `idleMs`. Call only when no write is staged but uncommitted. */

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor } from 'xstate';
-import { cursorOf, decideBlock, decideClaim, decideCloseConsumers, decideOpenConsumer, decideReceive, inboxMachine, type InboxContext, type InboxEvent } from '../../actors/inbox.ts';
+import { cursorOf, decideBlock, decideClaim, decideCloseConsumers, decideOpenConsumer, decideReceive, INBOX_PASSIVE, inboxMachine, type InboxContext, type InboxEvent } from '../../actors/inbox.ts';
 
 function inbox() {
   const actor = createActor(inboxMachine, { input: { user: 'usr_b' } }).start();
@@ -23,6 +23,23 @@ test('every event advances the sequence; cursors only move forward', () => {
   assert.equal(cursorOf(ctx(), 'ses_1'), 2);
   assert.deepEqual(decideClaim(ctx(), 'ses_1', 1, ctx().seq, 6).events, [], 'a claim behind the cursor is a no-op');
   assert.deepEqual(decideClaim(ctx(), 'ses_1', 99, ctx().seq, 6).events, [], 'a claim past the head is a no-op');
+});
+
+test('passive events (not sent to the actor by the registry) have no transition and change nothing but the seq', () => {
+  const named = Object.keys((inboxMachine.states.open as unknown as { on: Record<string, unknown> }).on);
+  for (const type of INBOX_PASSIVE) assert.ok(!named.includes(type), `${type} has a transition of its own, so it must not be passive`);
+  const { apply, ctx } = inbox();
+  apply([...decideOpenConsumer(ctx(), 'ses_1', 1).events, ...decideBlock(ctx(), 'usr_x', true, 1).events]);
+  apply([{ type: 'joined', group: 'grp_1', from: 2, at: 1 }]);
+  const { seq: _seq, ...before } = ctx();
+  let n = 0;
+  for (const type of INBOX_PASSIVE) {
+    // Each passive type with a plausible body: whatever it carries, the context keeps still.
+    apply([{ ...msg(`m${n++}`), type, ids: ['m1'], peer: 'usr_a', upto: 1, status: 'read', by: 'a', delta: 'x', group: 'grp_1', action: 'x', name: 'g' } as unknown as InboxEvent]);
+    const { seq, ...after } = ctx();
+    assert.deepEqual(after, before, `${type} changed the inbox context`);
+    assert.equal(seq, 3 + n);
+  }
 });
 
 test('a new consumer starts where the most advanced one is', () => {
