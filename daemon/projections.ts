@@ -94,6 +94,8 @@ export class Projections {
   // Read on every request (auth) and every message view; changed only by our own projector.
   private readonly users = new RecordCache<UserRecord>(CACHE_MAX);
   private readonly tokens = new RecordCache<TokenRecord>(CACHE_MAX);
+  /** User id by chat address: every direct message resolves its recipient. */
+  private readonly addresses = new RecordCache<string>(CACHE_MAX);
   /** Conversation rows by `user\u0000peer` (null: known absent): read and rewritten on every message. */
   private readonly convs = new RecordCache<ConversationRecord | null>(CACHE_MAX);
   /** Message records: written on send, read by every push, poll and receipt of that message. */
@@ -126,7 +128,7 @@ export class Projections {
     return this.j.indexGet<string>('emails', email);
   }
   userByAddress(address: string): string | undefined {
-    return this.j.indexGet<string>('addresses', address.toLowerCase());
+    return this.cached(this.addresses, 'addresses', address.toLowerCase());
   }
   token(hash: string): TokenRecord | undefined {
     return this.cached(this.tokens, 'tokens', hash);
@@ -445,7 +447,7 @@ export class Projections {
         };
         this.put(this.users, 'users', user, rec);
         this.j.indexPut('emails', ev.email, user);
-        this.j.indexPut('addresses', ev.chat_address, user);
+        this.put(this.addresses, 'addresses', ev.chat_address, user);
         break;
       }
       case 'profile_updated': {
@@ -453,8 +455,9 @@ export class Projections {
         if (!rec) break;
         const { type: _t, at: _a, ...changes } = ev;
         if (changes.chat_address && changes.chat_address !== rec.chat_address) {
+          this.addresses.delete(rec.chat_address);
           this.j.indexRemove('addresses', rec.chat_address);
-          this.j.indexPut('addresses', changes.chat_address, user);
+          this.put(this.addresses, 'addresses', changes.chat_address, user);
         }
         this.put(this.users, 'users', user, { ...rec, ...changes });
         break;
@@ -511,6 +514,7 @@ export class Projections {
   async rebuild() {
     this.users.clear();
     this.tokens.clear();
+    this.addresses.clear();
     this.convs.clear();
     this.msgs.clear();
     this.media.clearCaches();
