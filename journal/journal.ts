@@ -1,11 +1,13 @@
-// The append-only journal: one LMDB environment, events keyed (stream, seq), a global order
-// key, snapshots per stream, and named index databases that projections keep.
+// The append-only journal: one LMDB environment, events keyed (stream, seq), snapshots per
+// stream, and named index databases that projections keep.
 //
 // A seq is global: every event staged anywhere takes the next number, and a stream's events
 // are the subsequence that belongs to it. So seqs of one stream grow but are not contiguous,
 // and several streams (an inbox and the groups its user belongs to) merge by seq into one
 // ordered feed with one cursor. Each event also stores the seq before it in its stream, so a
-// missing event is still detected.
+// missing event is still detected. The newest seq (and its stream) is one `head` record in
+// `meta`, rewritten once per write batch in the batch's own transaction; format 2 kept an
+// `order` row per event instead, a write per event for what only start-up and rebuilds read.
 //
 // Guarantees, bluntly:
 // - `commit()` resolves only after everything staged before it is committed AND flushed to
@@ -23,10 +25,9 @@ import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
 /** Bumped when the on-disk layout changes incompatibly. */
-export const JOURNAL_FORMAT = 2;
-/** How many of the newest events are checked against their stream heads at open (each is a
- * random read of a possibly cold file, so a restart on a big journal pays for every one). */
-const VERIFY_TAIL = 128;
+export const JOURNAL_FORMAT = 3;
+/** The format before the `head` record; opened journals of it are upgraded in place. */
+const FORMAT_ORDER_ROWS = 2;
 /** Recently staged events kept decoded in memory (all streams together), for live readers. */
 const TAIL_EVENTS = 8192;
 /** ... and at most about this many bytes of them (texts can be long). */
@@ -62,6 +63,11 @@ export interface ReadEvent {
   event: StoredEvent;
 }
 type Stored = [prev: number, event: StoredEvent];
+/** The newest event of the journal: `meta` key `head`. */
+interface Head {
+  seq: number;
+  stream: string;
+}
 
 // LMDB trusts its file: a damaged header makes it crash the process instead of failing.
 // So before opening we check what LMDB would rely on first: both meta pages carry the magic
@@ -99,10 +105,12 @@ export class Journal {
   /** Last seq of each stream touched by this process (staged writes included). */
   private readonly heads = new Map<string, number>();
   private readonly snapshots: Database<Snapshot, string>;
-  private readonly order: Database<string, number>;
   private readonly meta: Database<unknown, string>;
   private readonly indexes = new Map<string, Database<any, any>>();
   private gseq = 0;
+  /** Stream of the newest staged event, and the seq last written to the `head` record. */
+  private gstream = '';
+  private headWritten = 0;
   private durable = 0;
   private readonly overlay = new Map<string, { value: unknown }>();
   /**
@@ -120,8 +128,15 @@ export class Journal {
     this.root = root;
     this.events = root.openDB({ name: 'events' });
     this.snapshots = root.openDB({ name: 'snapshots', cache: true });
-    this.order = root.openDB({ name: 'order' });
     this.meta = root.openDB({ name: 'meta' });
+    // Every write batch (the writes of one event turn, one transaction or part of one) ends
+    // with the head record if it staged events: the record is never behind the events.
+    root.on('beforecommit', () => {
+      if (this.gseq > this.headWritten) {
+        this.headWritten = this.gseq;
+        this.meta.put('head', { seq: this.gseq, stream: this.gstream } satisfies Head);
+      }
+    });
   }
 
   static open(dir: string): Journal {
@@ -146,29 +161,50 @@ export class Journal {
   }
 
   private verify(path: string) {
-    const format = this.meta.get('format') as number | undefined;
+    let format = this.meta.get('format') as number | undefined;
+    const hasEvents = () => Array.from(this.events.getKeys({ limit: 1 })).length > 0;
     if (format === undefined) {
-      if (Array.from(this.order.getKeys({ limit: 1 })).length > 0) {
-        throw new JournalError(`journal at ${path} has events but no format record; refusing to use it`);
-      }
+      if (hasEvents()) throw new JournalError(`journal at ${path} has events but no format record; refusing to use it`);
       this.meta.putSync('format', JOURNAL_FORMAT);
       this.meta.putSync('created_at', new Date().toISOString());
-    } else if (format !== JOURNAL_FORMAT) {
-      throw new JournalError(`journal at ${path} has format ${format}, this relay reads ${JOURNAL_FORMAT}`);
+      format = JOURNAL_FORMAT;
     }
-    let checked = 0;
-    for (const { key, value: stream } of this.order.getRange({ reverse: true, limit: VERIFY_TAIL })) {
-      if (checked === 0) this.gseq = key;
-      checked++;
-      if (this.events.get([stream, key]) === undefined) {
-        throw new JournalError(`journal at ${path} is inconsistent at ${stream}#${key}; restore from backup`);
-      }
+    if (format === FORMAT_ORDER_ROWS) this.upgradeFromOrderRows(path);
+    else if (format !== JOURNAL_FORMAT) throw new JournalError(`journal at ${path} has format ${format}, this relay reads ${JOURNAL_FORMAT} (and upgrades ${FORMAT_ORDER_ROWS})`);
+    const head = this.meta.get('head') as Head | undefined;
+    if (head) {
+      // The head record is written in the same transaction as the events it names.
+      const stored = this.events.get([head.stream, head.seq]);
+      if (stored === undefined) throw new JournalError(`journal at ${path} is inconsistent: its newest event ${head.stream}#${head.seq} is missing; restore from backup`);
+      this.gseq = this.headWritten = head.seq;
+      this.gstream = head.stream;
+    } else if (hasEvents()) {
+      throw new JournalError(`journal at ${path} has events but no head record; refusing to use it`);
     }
     this.durable = this.gseq;
   }
 
+  /**
+   * Format 2 → 3: the newest seq comes from the last `order` row, becomes the head record,
+   * and the order rows (one per event) are dropped. One transaction: a crash leaves format 2.
+   */
+  private upgradeFromOrderRows(path: string) {
+    const order = this.root.openDB<string, number>({ name: 'order' });
+    let head: Head | undefined;
+    for (const { key, value } of order.getRange({ reverse: true, limit: 1 })) head = { seq: key, stream: value };
+    if (head && this.events.get([head.stream, head.seq]) === undefined) {
+      throw new JournalError(`journal at ${path} is inconsistent at ${head.stream}#${head.seq}; restore from backup`);
+    }
+    this.root.transactionSync(() => {
+      if (head) this.meta.putSync('head', head);
+      this.meta.putSync('format', JOURNAL_FORMAT);
+      this.meta.putSync('upgraded_from_format_2_at', new Date().toISOString());
+      order.dropSync();
+    });
+  }
+
   isEmpty(): boolean {
-    return this.gseq === 0 && Array.from(this.order.getKeys({ limit: 1 })).length === 0;
+    return this.gseq === 0 && Array.from(this.events.getKeys({ limit: 1 })).length === 0;
   }
 
   /** Last seq of a stream, including staged writes. */
@@ -177,6 +213,8 @@ export class Journal {
     if (head === undefined) {
       head = 0;
       for (const key of this.events.getKeys({ start: [stream, SEQ_MAX], end: [stream, 0], reverse: true, limit: 1 })) head = key[1];
+      // A stream ahead of the journal's head would get seqs that exist already.
+      if (head > this.gseq) throw new JournalError(`journal is inconsistent: ${stream} has event ${head}, past the head record (${this.gseq})`);
       this.heads.set(stream, head);
     }
     return head;
@@ -201,10 +239,10 @@ export class Journal {
     const head = this.head(stream);
     if (expectedHead !== head) throw new JournalConflict(`${stream}: expected head ${expectedHead}, the journal has ${head}`);
     const seq = ++this.gseq;
-    this.events.put([stream, seq], [head, event]);
+    this.gstream = stream;
+    this.lastWrite = this.events.put([stream, seq], [head, event]);
     this.heads.set(stream, seq);
     this.remember(stream, { seq, prev: head, event });
-    this.lastWrite = this.order.put(seq, stream);
     return seq;
   }
 
@@ -299,11 +337,25 @@ export class Journal {
     return out;
   }
 
-  /** Every event of every stream in global order, for rebuilding indexes. */
+  /**
+   * Every event of every stream in global order, for rebuilding indexes. The keys are read
+   * first (stream by stream) and sorted by seq, then the events are read in that order: a
+   * few bytes per event of memory, and no per-event order rows to keep on every write.
+   */
   *all(): Generator<{ stream: string; seq: number; event: StoredEvent }> {
-    for (const { key: seq, value: stream } of this.order.getRange({})) {
-      const stored = this.events.get([stream, seq]);
-      if (stored) yield { stream, seq, event: stored[1] };
+    const streams: string[] = [];
+    const seqs: number[] = [];
+    const owner: number[] = [];
+    for (const [stream, seq] of this.events.getKeys({})) {
+      if (streams[streams.length - 1] !== stream) streams.push(stream);
+      seqs.push(seq);
+      owner.push(streams.length - 1);
+    }
+    const byOrder = Uint32Array.from(seqs.keys()).sort((a, b) => seqs[a] - seqs[b]);
+    for (const i of byOrder) {
+      const stream = streams[owner[i]];
+      const stored = this.events.get([stream, seqs[i]]);
+      if (stored) yield { stream, seq: seqs[i], event: stored[1] };
     }
   }
 

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Journal, JournalConflict } from '../../journal/journal.ts';
+import { open } from 'lmdb';
+import { Journal, JournalConflict, JournalError, JOURNAL_FORMAT } from '../../journal/journal.ts';
 import { startTestRelay, tempDir } from '../helpers.ts';
 
 test('events are read back in order after a reopen; a stale head is a conflict; seqs are global', async () => {
@@ -29,6 +30,83 @@ test('events are read back in order after a reopen; a stale head is a conflict; 
     await j.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Stages events over a few streams, interleaved; returns [stream, seq] in global order. */
+async function interleaved(dir: string, n: number): Promise<[string, number][]> {
+  const j = Journal.open(dir);
+  const out: [string, number][] = [];
+  for (let i = 0; i < n; i++) {
+    const stream = `inbox:${'cab'[i % 3]}${i % 5}`;
+    out.push([stream, j.stage(stream, { type: 'x', at: i } as never, j.head(stream))]);
+    if (i % 7 === 0) await j.commit(); // several write batches, each with its own head record
+  }
+  await j.close();
+  return out;
+}
+
+test('the head record names the newest event after every batch; all() yields every event in seq order', async () => {
+  const dir = tempDir();
+  try {
+    const written = await interleaved(dir, 60);
+    const j = Journal.open(dir);
+    assert.equal(j.lastSeq, 60);
+    assert.deepEqual([...j.all()].map((e) => [e.stream, e.seq]), written);
+    assert.equal(j.stage('inbox:new', { type: 'x', at: 1 }, 0), 61);
+    await j.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a format-2 journal (an order row per event) is upgraded in place when opened', async () => {
+  const dir = tempDir();
+  try {
+    const written = await interleaved(dir, 40);
+    // Rewrite it as format 2 had it: order rows, no head record.
+    const raw = open({ path: join(dir, 'journal'), maxDbs: 64 });
+    const meta = raw.openDB({ name: 'meta' });
+    const order = raw.openDB<string, number>({ name: 'order' });
+    raw.transactionSync(() => {
+      for (const [stream, seq] of written) order.putSync(seq, stream);
+      meta.putSync('format', 2);
+      meta.removeSync('head');
+    });
+    await raw.close();
+
+    const j = Journal.open(dir);
+    assert.equal(j.lastSeq, 40, 'the newest seq comes from the last order row');
+    assert.deepEqual([...j.all()].map((e) => [e.stream, e.seq]), written);
+    assert.deepEqual(j.read('inbox:c0', 0).map((e) => e.seq), written.filter(([s]) => s === 'inbox:c0').map(([, q]) => q));
+    assert.equal(j.stage('inbox:c0', { type: 'x', at: 1 }, j.head('inbox:c0')), 41);
+    await j.close();
+
+    const check = open({ path: join(dir, 'journal'), maxDbs: 64, readOnly: true });
+    assert.equal(check.openDB({ name: 'meta' }).get('format'), JOURNAL_FORMAT);
+    assert.deepEqual(check.openDB({ name: 'meta' }).get('head'), { seq: 41, stream: 'inbox:c0' });
+    const orderAfter = check.openDB({ name: 'order' }); // read-only: undefined once dropped
+    assert.ok(!orderAfter || Array.from(orderAfter.getKeys({})).length === 0, 'the order rows are gone');
+    await check.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a journal with events but no head record, or a head naming a missing event, is refused', async () => {
+  for (const damage of ['no head', 'head past the events'] as const) {
+    const dir = tempDir();
+    try {
+      await interleaved(dir, 10);
+      const raw = open({ path: join(dir, 'journal'), maxDbs: 64 });
+      const meta = raw.openDB({ name: 'meta' });
+      if (damage === 'no head') meta.removeSync('head');
+      else meta.putSync('head', { seq: 99, stream: 'inbox:c0' });
+      await raw.close();
+      assert.throws(() => Journal.open(dir), (err: Error) => err instanceof JournalError && /head record|newest event inbox:c0#99 is missing/.test(err.message), damage);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 });
 
