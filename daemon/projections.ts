@@ -8,7 +8,8 @@ import type { GroupEvent, JoinPolicy, Mode, Visibility } from '../actors/group.t
 import { MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
 import { RecordCache } from './record-cache.ts';
 
-export const PROJECTION_VERSION = 4;
+/** 5: index records are JSON (journal format 3), no longer msgpack. */
+export const PROJECTION_VERSION = 5;
 
 export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'cleared', 'idem', 'blocks', 'reports', 'groups', ...MEDIA_INDEXES] as const;
 

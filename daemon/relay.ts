@@ -49,7 +49,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
   mkdirSync(config.dataDir, { recursive: true });
   mkdirSync(config.uploadDir, { recursive: true });
   const identity = loadOrCreateIdentity(config.dataDir);
-  const journal = Journal.open(config.dataDir);
+  const journal = Journal.open(config.dataDir, (message) => log.info(message));
   const core = new Core(config, journal, identity, log);
   if (await core.projections.rebuildIfStale()) log.info('projections rebuilt from the journal');
 

@@ -9,6 +9,10 @@
 // `meta`, rewritten once per write batch in the batch's own transaction; format 2 kept an
 // `order` row per event instead, a write per event for what only start-up and rebuilds read.
 //
+// Events and index records are stored as JSON: they are plain JSON data, and on this hot
+// path V8's JSON is cheaper than msgpack records (whose shared structures also run out with
+// the many shapes of events and records). Snapshots and meta stay msgpack.
+//
 // Guarantees, bluntly:
 // - `commit()` resolves only after everything staged before it is committed AND flushed to
 //   disk. lmdb's put promise resolves at commit, before the flush (overlappingSync), so we
@@ -26,8 +30,10 @@ import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
 /** Bumped when the on-disk layout changes incompatibly. */
 export const JOURNAL_FORMAT = 3;
-/** The format before the `head` record; opened journals of it are upgraded in place. */
-const FORMAT_ORDER_ROWS = 2;
+/** The format before: msgpack events in `events` and an `order` row per event. Upgraded at open. */
+const FORMAT_2 = 2;
+/** Events copied per transaction while upgrading. */
+const UPGRADE_CHUNK = 10_000;
 /** Recently staged events kept decoded in memory (all streams together), for live readers. */
 const TAIL_EVENTS = 8192;
 /** ... and at most about this many bytes of them (texts can be long). */
@@ -126,7 +132,7 @@ export class Journal {
 
   private constructor(root: RootDatabase) {
     this.root = root;
-    this.events = root.openDB({ name: 'events' });
+    this.events = root.openDB({ name: 'events_v3', encoding: 'json' });
     this.snapshots = root.openDB({ name: 'snapshots', cache: true });
     this.meta = root.openDB({ name: 'meta' });
     // Every write batch (the writes of one event turn, one transaction or part of one) ends
@@ -139,7 +145,8 @@ export class Journal {
     });
   }
 
-  static open(dir: string): Journal {
+  /** `notice` hears of slow one-off work at open (a format upgrade). */
+  static open(dir: string, notice: (message: string) => void = () => {}): Journal {
     const path = join(dir, 'journal');
     mkdirSync(path, { recursive: true });
     checkHeader(join(path, 'data.mdb'));
@@ -151,7 +158,7 @@ export class Journal {
     }
     const j = new Journal(root);
     try {
-      j.verify(path);
+      j.verify(path, notice);
     } catch (err) {
       root.close();
       if (err instanceof JournalError) throw err;
@@ -160,7 +167,7 @@ export class Journal {
     return j;
   }
 
-  private verify(path: string) {
+  private verify(path: string, notice: (message: string) => void) {
     let format = this.meta.get('format') as number | undefined;
     const hasEvents = () => Array.from(this.events.getKeys({ limit: 1 })).length > 0;
     if (format === undefined) {
@@ -169,8 +176,8 @@ export class Journal {
       this.meta.putSync('created_at', new Date().toISOString());
       format = JOURNAL_FORMAT;
     }
-    if (format === FORMAT_ORDER_ROWS) this.upgradeFromOrderRows(path);
-    else if (format !== JOURNAL_FORMAT) throw new JournalError(`journal at ${path} has format ${format}, this relay reads ${JOURNAL_FORMAT} (and upgrades ${FORMAT_ORDER_ROWS})`);
+    if (format === FORMAT_2) this.upgradeFrom2(path, notice);
+    else if (format !== JOURNAL_FORMAT) throw new JournalError(`journal at ${path} has format ${format}, this relay reads ${JOURNAL_FORMAT} (and upgrades ${FORMAT_2})`);
     const head = this.meta.get('head') as Head | undefined;
     if (head) {
       // The head record is written in the same transaction as the events it names.
@@ -185,22 +192,45 @@ export class Journal {
   }
 
   /**
-   * Format 2 → 3: the newest seq comes from the last `order` row, becomes the head record,
-   * and the order rows (one per event) are dropped. One transaction: a crash leaves format 2.
+   * Format 2 → 3: every event is copied from `events` (msgpack) to `events_v3` (JSON) in
+   * chunks, the newest seq comes from the last `order` row and becomes the head record, and
+   * the old databases are dropped with the format switch in one last transaction. A crash
+   * before that leaves format 2 and a partial copy, which the next open starts over.
+   * (The index databases change encoding too; the projection version makes them rebuild.)
    */
-  private upgradeFromOrderRows(path: string) {
+  private upgradeFrom2(path: string, notice: (message: string) => void) {
     const order = this.root.openDB<string, number>({ name: 'order' });
+    const old = this.root.openDB<Stored, [string, number]>({ name: 'events' });
     let head: Head | undefined;
     for (const { key, value } of order.getRange({ reverse: true, limit: 1 })) head = { seq: key, stream: value };
-    if (head && this.events.get([head.stream, head.seq]) === undefined) {
+    if (head && old.get([head.stream, head.seq]) === undefined) {
       throw new JournalError(`journal at ${path} is inconsistent at ${head.stream}#${head.seq}; restore from backup`);
     }
+    notice(`journal at ${path}: upgrading format ${FORMAT_2} to ${JOURNAL_FORMAT} (events re-encoded as JSON, order rows dropped)`);
+    const started = Date.now();
+    this.events.clearSync();
+    let chunk: { key: [string, number]; value: Stored }[] = [];
+    let copied = 0;
+    const write = () => {
+      this.root.transactionSync(() => {
+        for (const { key, value } of chunk) this.events.putSync(key, value);
+      });
+      copied += chunk.length;
+      chunk = [];
+    };
+    for (const { key, value } of old.getRange({})) {
+      chunk.push({ key, value });
+      if (chunk.length >= UPGRADE_CHUNK) write();
+    }
+    write();
     this.root.transactionSync(() => {
       if (head) this.meta.putSync('head', head);
       this.meta.putSync('format', JOURNAL_FORMAT);
       this.meta.putSync('upgraded_from_format_2_at', new Date().toISOString());
       order.dropSync();
+      old.dropSync();
     });
+    notice(`journal at ${path}: upgraded ${copied} events in ${Date.now() - started} ms`);
   }
 
   isEmpty(): boolean {
@@ -363,7 +393,7 @@ export class Journal {
   index<K extends Key, V>(name: string): Database<V, K> {
     let db = this.indexes.get(name);
     if (!db) {
-      db = this.root.openDB({ name: `ix_${name}` });
+      db = this.root.openDB({ name: `ix_${name}`, encoding: 'json' });
       this.indexes.set(name, db);
     }
     return db as Database<V, K>;

@@ -60,22 +60,30 @@ test('the head record names the newest event after every batch; all() yields eve
   }
 });
 
-test('a format-2 journal (an order row per event) is upgraded in place when opened', async () => {
+test('a format-2 journal (msgpack events, an order row per event) is upgraded in place when opened', async () => {
   const dir = tempDir();
   try {
     const written = await interleaved(dir, 40);
-    // Rewrite it as format 2 had it: order rows, no head record.
+    // Rewrite it as format 2 had it: msgpack events in `events`, order rows, no head record.
     const raw = open({ path: join(dir, 'journal'), maxDbs: 64 });
     const meta = raw.openDB({ name: 'meta' });
+    const current = raw.openDB({ name: 'events_v3', encoding: 'json' });
+    const events = raw.openDB({ name: 'events' });
     const order = raw.openDB<string, number>({ name: 'order' });
     raw.transactionSync(() => {
+      for (const { key, value } of current.getRange({})) events.putSync(key, value);
       for (const [stream, seq] of written) order.putSync(seq, stream);
+      current.dropSync();
       meta.putSync('format', 2);
       meta.removeSync('head');
     });
+    // ...and the leftovers of an upgrade that was interrupted: they must not survive it.
+    raw.openDB({ name: 'events_v3', encoding: 'json' }).putSync(['inbox:zz', 999], [0, { type: 'half-copied', at: 1 }]);
     await raw.close();
 
-    const j = Journal.open(dir);
+    const notices: string[] = [];
+    const j = Journal.open(dir, (m) => notices.push(m));
+    assert.match(notices.join('\n'), /upgraded 40 events/);
     assert.equal(j.lastSeq, 40, 'the newest seq comes from the last order row');
     assert.deepEqual([...j.all()].map((e) => [e.stream, e.seq]), written);
     assert.deepEqual(j.read('inbox:c0', 0).map((e) => e.seq), written.filter(([s]) => s === 'inbox:c0').map(([, q]) => q));
@@ -85,8 +93,10 @@ test('a format-2 journal (an order row per event) is upgraded in place when open
     const check = open({ path: join(dir, 'journal'), maxDbs: 64, readOnly: true });
     assert.equal(check.openDB({ name: 'meta' }).get('format'), JOURNAL_FORMAT);
     assert.deepEqual(check.openDB({ name: 'meta' }).get('head'), { seq: 41, stream: 'inbox:c0' });
-    const orderAfter = check.openDB({ name: 'order' }); // read-only: undefined once dropped
-    assert.ok(!orderAfter || Array.from(orderAfter.getKeys({})).length === 0, 'the order rows are gone');
+    for (const name of ['order', 'events']) {
+      const dropped = check.openDB({ name }); // read-only: undefined once dropped
+      assert.ok(!dropped || Array.from(dropped.getKeys({})).length === 0, `${name} is gone`);
+    }
     await check.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
