@@ -20,6 +20,8 @@ export const Group: ActorKind = { prefix: 'group', machine: groupMachine, versio
 
 /** Longest a deferred write (see `stageSoon`) waits for another commit to ride along with. */
 const DEFERRED_STAGE_MS = 5;
+/** Sends let through per event-loop turn before the rest wait for the next (see `admit`). */
+export const TURN_BUDGET = 16;
 
 export class Core {
   readonly registry: Registry;
@@ -29,6 +31,10 @@ export class Core {
   /** Writes nobody waits for, staged by the next commit (each returns the users to wake). */
   private deferred: (() => Iterable<string>)[] = [];
   private deferredTimer: NodeJS.Timeout | undefined;
+  private admitted = 0;
+  private admittedReset = false;
+  private readonly admitting: (() => void)[] = [];
+  private admitDrain = false;
 
   constructor(
     readonly config: Config,
@@ -84,6 +90,44 @@ export class Core {
       }
     }
     return wake;
+  }
+
+  /**
+   * Write pipelining. lmdb gathers every write staged in one event-loop turn into one batch
+   * and starts committing it only when the turn ends. When many sends arrive together (a poll
+   * phase with many sockets readable), staging them all first leaves the write thread idle and
+   * then the main thread idle while it commits. So past TURN_BUDGET sends in a turn, the rest
+   * wait for a later turn: they resume after lmdb has closed the batch (its setImmediate was
+   * queued by the first write of the turn, before ours), so the write thread commits the first
+   * sends while the main thread stages the next. Returns undefined when the caller may go on.
+   */
+  admit(): Promise<void> | undefined {
+    if (!this.admittedReset) {
+      this.admittedReset = true;
+      setImmediate(() => {
+        this.admittedReset = false;
+        this.admitted = 0;
+      });
+    }
+    if (this.admitted < TURN_BUDGET && this.admitting.length === 0) {
+      this.admitted++;
+      return undefined;
+    }
+    const turn = new Promise<void>((resume) => this.admitting.push(resume));
+    this.scheduleAdmitDrain();
+    return turn;
+  }
+
+  private scheduleAdmitDrain() {
+    if (this.admitDrain) return;
+    this.admitDrain = true;
+    setImmediate(() => {
+      this.admitDrain = false;
+      const next = this.admitting.splice(0, TURN_BUDGET);
+      this.admitted = next.length;
+      for (const resume of next) resume();
+      if (this.admitting.length) this.scheduleAdmitDrain();
+    });
   }
 
   /** Highest seq on disk: readers never look past it. */

@@ -117,6 +117,8 @@ export class Messaging {
   // ---------- send ----------
 
   async send(auth: Auth, body: SendBody, opts: { streaming?: boolean } = {}): Promise<SendReply> {
+    const turn = this.core.admit();
+    if (turn) await turn;
     const channel = body.channel ?? 'pchat';
     if (channel !== 'pchat') {
       if (PHONE_CHANNELS.has(channel)) {

@@ -1,0 +1,76 @@
+// Write pipelining (Core.admit): past TURN_BUDGET sends in one event-loop turn, the rest wait
+// for a later turn, in order, after whatever was queued before them (lmdb's batch close), and
+// every send still lands once and in order.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../daemon/config.ts';
+import { createLogger } from '../../daemon/logger.ts';
+import { startRelay } from '../../daemon/relay.ts';
+import { TURN_BUDGET } from '../../daemon/core.ts';
+
+async function relay() {
+  const dir = mkdtempSync(join(tmpdir(), 'pchat-admit-'));
+  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', PCHAT_DATA_DIR: join(dir, 'data'), PCHAT_UPLOAD_DIR: join(dir, 'uploads'), PCHAT_DEV_EXPOSE_CODES: 'true', PCHAT_FREE_MODE_ENABLED: 'true', LOG_LEVEL: 'error' });
+  const r = await startRelay(config, createLogger('error'));
+  return { relay: r, stop: async () => (await r.close(), rmSync(dir, { recursive: true, force: true })) };
+}
+
+test('admit lets TURN_BUDGET through per turn; the rest resume in order, a turn later, after what was queued before them', async () => {
+  const { relay: r, stop } = await relay();
+  try {
+    const { core } = r.services;
+    await new Promise((done) => setImmediate(done)); // start on a fresh turn
+    const events: string[] = [];
+    const waits: Promise<void>[] = [];
+    let immediateBefore = false;
+    for (let i = 0; i < TURN_BUDGET * 2 + 3; i++) {
+      if (i === TURN_BUDGET) setImmediate(() => (immediateBefore = true)); // stands for lmdb's batch close
+      const turn = core.admit();
+      if (i < TURN_BUDGET) assert.equal(turn, undefined, `call ${i} is within the budget`);
+      else {
+        assert.ok(turn, `call ${i} waits`);
+        waits.push(turn.then(() => void events.push(`${i}:${immediateBefore}`)));
+      }
+    }
+    await Promise.all(waits);
+    assert.deepEqual(
+      events,
+      Array.from({ length: TURN_BUDGET + 3 }, (_, k) => `${TURN_BUDGET + k}:true`),
+      'FIFO, and never before the immediate queued ahead of them',
+    );
+    // A fresh turn starts with a fresh budget.
+    await new Promise((done) => setImmediate(done));
+    await new Promise((done) => setImmediate(done));
+    assert.equal(core.admit(), undefined);
+  } finally {
+    await stop();
+  }
+});
+
+test('many sends at once all land, once each and in the order they were made', async () => {
+  const { relay: r, stop } = await relay();
+  try {
+    const { accounts, messaging, feed } = r.services;
+    const user = async (address: string) => {
+      const email = `${address}@t.invalid`;
+      const { dev_code } = await accounts.requestCode(email);
+      const { token } = await accounts.verifyCode({ email, code: dev_code!, chat_address: address });
+      return accounts.authenticate(token)!;
+    };
+    const alice = await user('alice');
+    const bob = await user('bob');
+    const n = TURN_BUDGET * 3 + 5;
+    const replies = await Promise.all(Array.from({ length: n }, (_, i) => messaging.send(alice, { to: 'bob', text: `m${i}` })));
+    assert.equal(new Set(replies.map((x) => x.message_id)).size, n);
+    const got = await feed.poll(bob, { limit: 500 });
+    assert.deepEqual(
+      got.messages.map((m: { text: string }) => m.text),
+      Array.from({ length: n }, (_, i) => `m${i}`),
+    );
+  } finally {
+    await stop();
+  }
+});
