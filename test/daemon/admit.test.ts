@@ -67,7 +67,7 @@ test('many sends at once all land, once each and in the order they were made', a
     assert.equal(new Set(replies.map((x) => x.message_id)).size, n);
     const got = await feed.poll(bob, { limit: 500 });
     assert.deepEqual(
-      got.messages.map((m: { text: string }) => m.text),
+      got.messages.map((m) => (m as unknown as { text: string }).text),
       Array.from({ length: n }, (_, i) => `m${i}`),
     );
   } finally {
