@@ -31,10 +31,10 @@ export class Core {
   /** Writes nobody waits for, staged by the next commit (each returns the users to wake). */
   private deferred: (() => Iterable<string>)[] = [];
   private deferredTimer: NodeJS.Timeout | undefined;
+  /** Sends let through since the current turn's batch opened, and those waiting for a later one. */
   private admitted = 0;
-  private admittedReset = false;
   private readonly admitting: (() => void)[] = [];
-  private admitDrain = false;
+  private turnEndQueued = false;
 
   constructor(
     readonly config: Config,
@@ -94,40 +94,36 @@ export class Core {
 
   /**
    * Write pipelining. lmdb gathers every write staged in one event-loop turn into one batch
-   * and starts committing it only when the turn ends. When many sends arrive together (a poll
-   * phase with many sockets readable), staging them all first leaves the write thread idle and
-   * then the main thread idle while it commits. So past TURN_BUDGET sends in a turn, the rest
-   * wait for a later turn: they resume after lmdb has closed the batch (its setImmediate was
-   * queued by the first write of the turn, before ours), so the write thread commits the first
-   * sends while the main thread stages the next. Returns undefined when the caller may go on.
+   * and starts committing it only when the turn ends (a setImmediate queued by the turn's
+   * first write). When many sends arrive together (a poll phase with many sockets readable),
+   * staging them all first leaves the write thread idle and then the main thread idle while
+   * it commits. So past TURN_BUDGET sends in a turn, the rest wait: the turn's end is marked
+   * by a setImmediate queued from a microtask, i.e. after the admitted sends have staged and
+   * so after lmdb's own; there up to TURN_BUDGET waiting sends resume and stage the next batch
+   * while the write thread commits this one. Returns undefined when the caller may go on.
    */
   admit(): Promise<void> | undefined {
-    if (!this.admittedReset) {
-      this.admittedReset = true;
-      setImmediate(() => {
-        this.admittedReset = false;
-        this.admitted = 0;
-      });
-    }
+    this.queueTurnEnd();
     if (this.admitted < TURN_BUDGET && this.admitting.length === 0) {
       this.admitted++;
       return undefined;
     }
-    const turn = new Promise<void>((resume) => this.admitting.push(resume));
-    this.scheduleAdmitDrain();
-    return turn;
+    return new Promise<void>((resume) => this.admitting.push(resume));
   }
 
-  private scheduleAdmitDrain() {
-    if (this.admitDrain) return;
-    this.admitDrain = true;
-    setImmediate(() => {
-      this.admitDrain = false;
-      const next = this.admitting.splice(0, TURN_BUDGET);
-      this.admitted = next.length;
-      for (const resume of next) resume();
-      if (this.admitting.length) this.scheduleAdmitDrain();
-    });
+  private queueTurnEnd() {
+    if (this.turnEndQueued) return;
+    this.turnEndQueued = true;
+    queueMicrotask(() => setImmediate(() => this.turnEnd()));
+  }
+
+  private turnEnd() {
+    this.turnEndQueued = false;
+    const next = this.admitting.splice(0, TURN_BUDGET);
+    this.admitted = next.length;
+    for (const resume of next) resume();
+    // Queued (from a microtask) after the resumed sends have staged: it ends their turn too.
+    if (next.length) this.queueTurnEnd();
   }
 
   /** Highest seq on disk: readers never look past it. */

@@ -29,9 +29,10 @@ import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
 /** Bumped when the on-disk layout changes incompatibly. */
-export const JOURNAL_FORMAT = 3;
-/** The format before: msgpack events in `events` and an `order` row per event. Upgraded at open. */
-const FORMAT_2 = 2;
+export const JOURNAL_FORMAT = 4;
+/** Older formats upgraded at open: msgpack events in `events`, and an `order` row per event (2)
+ * or already the head record (3); format 4 moved the events to `events_v3` as JSON. */
+const UPGRADABLE = [2, 3];
 /** Events copied per transaction while upgrading. */
 const UPGRADE_CHUNK = 10_000;
 /** Recently staged events kept decoded in memory (all streams together), for live readers. */
@@ -152,7 +153,9 @@ export class Journal {
     checkHeader(join(path, 'data.mdb'));
     let root: RootDatabase;
     try {
-      root = open({ path, maxDbs: 64, mapSize: 2 ** 34, remapChunks: true });
+      // The map only bounds the file (remapChunks maps it in pieces): room for an upgrade's
+      // two copies of a big journal side by side.
+      root = open({ path, maxDbs: 64, mapSize: 2 ** 37, remapChunks: true });
     } catch (err) {
       throw new JournalError(`journal at ${path} cannot be opened: ${(err as Error).message}`);
     }
@@ -171,13 +174,15 @@ export class Journal {
     let format = this.meta.get('format') as number | undefined;
     const hasEvents = () => Array.from(this.events.getKeys({ limit: 1 })).length > 0;
     if (format === undefined) {
-      if (hasEvents()) throw new JournalError(`journal at ${path} has events but no format record; refusing to use it`);
+      // Named databases are keys of the root one: the events of an older layout count too.
+      const legacy = Array.from(this.root.getKeys({})).some((name) => name === 'events' || name === 'order');
+      if (hasEvents() || legacy) throw new JournalError(`journal at ${path} has events but no format record; refusing to use it`);
       this.meta.putSync('format', JOURNAL_FORMAT);
       this.meta.putSync('created_at', new Date().toISOString());
       format = JOURNAL_FORMAT;
     }
-    if (format === FORMAT_2) this.upgradeFrom2(path, notice);
-    else if (format !== JOURNAL_FORMAT) throw new JournalError(`journal at ${path} has format ${format}, this relay reads ${JOURNAL_FORMAT} (and upgrades ${FORMAT_2})`);
+    if (UPGRADABLE.includes(format)) this.upgrade(path, format, notice);
+    else if (format !== JOURNAL_FORMAT) throw new JournalError(`journal at ${path} has format ${format}, this relay reads ${JOURNAL_FORMAT} (and upgrades ${UPGRADABLE.join(', ')})`);
     const head = this.meta.get('head') as Head | undefined;
     if (head) {
       // The head record is written in the same transaction as the events it names.
@@ -192,42 +197,46 @@ export class Journal {
   }
 
   /**
-   * Format 2 → 3: every event is copied from `events` (msgpack) to `events_v3` (JSON) in
-   * chunks, the newest seq comes from the last `order` row and becomes the head record, and
-   * the old databases are dropped with the format switch in one last transaction. A crash
-   * before that leaves format 2 and a partial copy, which the next open starts over.
-   * (The index databases change encoding too; the projection version makes them rebuild.)
+   * Format 2 or 3 → 4: every event is copied from `events` (msgpack) to `events_v3` (JSON) in
+   * chunks; the newest seq comes from the last `order` row (2) or the head record (3); the old
+   * databases are dropped with the format switch in one last transaction. A crash before that
+   * leaves the old format and a partial copy, which the next open starts over. (The index
+   * databases change encoding too; the projection version makes them rebuild.) A format-3
+   * journal whose events are already in `events_v3` only needs the switch.
    */
-  private upgradeFrom2(path: string, notice: (message: string) => void) {
-    const order = this.root.openDB<string, number>({ name: 'order' });
+  private upgrade(path: string, from: number, notice: (message: string) => void) {
     const old = this.root.openDB<Stored, [string, number]>({ name: 'events' });
-    let head: Head | undefined;
-    for (const { key, value } of order.getRange({ reverse: true, limit: 1 })) head = { seq: key, stream: value };
-    if (head && old.get([head.stream, head.seq]) === undefined) {
+    const order = from === 2 ? this.root.openDB<string, number>({ name: 'order' }) : undefined;
+    let head = from === 3 ? (this.meta.get('head') as Head | undefined) : undefined;
+    if (order) for (const { key, value } of order.getRange({ reverse: true, limit: 1 })) head = { seq: key, stream: value };
+    const alreadyJson = from === 3 && Array.from(old.getKeys({ limit: 1 })).length === 0;
+    if (head && !alreadyJson && old.get([head.stream, head.seq]) === undefined) {
       throw new JournalError(`journal at ${path} is inconsistent at ${head.stream}#${head.seq}; restore from backup`);
     }
-    notice(`journal at ${path}: upgrading format ${FORMAT_2} to ${JOURNAL_FORMAT} (events re-encoded as JSON, order rows dropped)`);
+    notice(`journal at ${path}: upgrading format ${from} to ${JOURNAL_FORMAT} (events re-encoded as JSON${order ? ', order rows dropped' : ''})`);
     const started = Date.now();
-    this.events.clearSync();
-    let chunk: { key: [string, number]; value: Stored }[] = [];
     let copied = 0;
-    const write = () => {
-      this.root.transactionSync(() => {
-        for (const { key, value } of chunk) this.events.putSync(key, value);
-      });
-      copied += chunk.length;
-      chunk = [];
-    };
-    for (const { key, value } of old.getRange({})) {
-      chunk.push({ key, value });
-      if (chunk.length >= UPGRADE_CHUNK) write();
+    if (!alreadyJson) {
+      this.events.clearSync();
+      let chunk: { key: [string, number]; value: Stored }[] = [];
+      const write = () => {
+        this.root.transactionSync(() => {
+          for (const { key, value } of chunk) this.events.putSync(key, value);
+        });
+        copied += chunk.length;
+        chunk = [];
+      };
+      for (const { key, value } of old.getRange({})) {
+        chunk.push({ key, value });
+        if (chunk.length >= UPGRADE_CHUNK) write();
+      }
+      write();
     }
-    write();
     this.root.transactionSync(() => {
       if (head) this.meta.putSync('head', head);
       this.meta.putSync('format', JOURNAL_FORMAT);
-      this.meta.putSync('upgraded_from_format_2_at', new Date().toISOString());
-      order.dropSync();
+      this.meta.putSync(`upgraded_from_format_${from}_at`, new Date().toISOString());
+      order?.dropSync();
       old.dropSync();
     });
     notice(`journal at ${path}: upgraded ${copied} events in ${Date.now() - started} ms`);
@@ -268,9 +277,12 @@ export class Journal {
     this.assertOpen();
     const head = this.head(stream);
     if (expectedHead !== head) throw new JournalConflict(`${stream}: expected head ${expectedHead}, the journal has ${head}`);
-    const seq = ++this.gseq;
-    this.gstream = stream;
+    const seq = this.gseq + 1;
+    // The put first: if it throws (a value JSON cannot hold), no seq is taken and the head
+    // record, written when the batch closes, never names an event that is not there.
     this.lastWrite = this.events.put([stream, seq], [head, event]);
+    this.gseq = seq;
+    this.gstream = stream;
     this.heads.set(stream, seq);
     this.remember(stream, { seq, prev: head, event });
     return seq;

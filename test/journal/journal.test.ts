@@ -60,44 +60,79 @@ test('the head record names the newest event after every batch; all() yields eve
   }
 });
 
-test('a format-2 journal (msgpack events, an order row per event) is upgraded in place when opened', async () => {
+for (const layout of ['2: msgpack events, an order row per event', '3: msgpack events, a head record', '3: JSON events already'] as const) {
+  test(`an older journal (format ${layout}) is upgraded in place when opened`, async () => {
+    const dir = tempDir();
+    try {
+      const written = await interleaved(dir, 40);
+      const from = Number(layout[0]);
+      // Rewrite it as that format had it.
+      const raw = open({ path: join(dir, 'journal'), maxDbs: 64 });
+      const meta = raw.openDB({ name: 'meta' });
+      if (!layout.includes('JSON')) {
+        const current = raw.openDB({ name: 'events_v3', encoding: 'json' });
+        const events = raw.openDB({ name: 'events' });
+        const order = raw.openDB<string, number>({ name: 'order' });
+        raw.transactionSync(() => {
+          for (const { key, value } of current.getRange({})) events.putSync(key, value);
+          if (from === 2) for (const [stream, seq] of written) order.putSync(seq, stream);
+          current.dropSync();
+          if (from === 2) meta.removeSync('head');
+        });
+        // ...and the leftovers of an upgrade that was interrupted: they must not survive it.
+        raw.openDB({ name: 'events_v3', encoding: 'json' }).putSync(['inbox:zz', 999], [0, { type: 'half-copied', at: 1 }]);
+      }
+      meta.putSync('format', from);
+      await raw.close();
+
+      const notices: string[] = [];
+      const j = Journal.open(dir, (m) => notices.push(m));
+      assert.match(notices.join('\n'), new RegExp(`upgraded ${layout.includes('JSON') ? 0 : 40} events`));
+      assert.equal(j.lastSeq, 40, 'the newest seq comes from the last order row or the head record');
+      assert.deepEqual([...j.all()].map((e) => [e.stream, e.seq]), written);
+      assert.deepEqual(j.read('inbox:c0', 0).map((e) => e.seq), written.filter(([s]) => s === 'inbox:c0').map(([, q]) => q));
+      assert.equal(j.stage('inbox:c0', { type: 'x', at: 1 }, j.head('inbox:c0')), 41);
+      await j.close();
+
+      const check = open({ path: join(dir, 'journal'), maxDbs: 64, readOnly: true });
+      assert.equal(check.openDB({ name: 'meta' }).get('format'), JOURNAL_FORMAT);
+      assert.deepEqual(check.openDB({ name: 'meta' }).get('head'), { seq: 41, stream: 'inbox:c0' });
+      for (const name of ['order', 'events']) {
+        const dropped = check.openDB({ name }); // read-only: undefined once dropped
+        assert.ok(!dropped || Array.from(dropped.getKeys({})).length === 0, `${name} is gone`);
+      }
+      await check.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('a journal with the databases of an older layout but no format record is refused, not emptied', async () => {
   const dir = tempDir();
   try {
-    const written = await interleaved(dir, 40);
-    // Rewrite it as format 2 had it: msgpack events in `events`, order rows, no head record.
     const raw = open({ path: join(dir, 'journal'), maxDbs: 64 });
-    const meta = raw.openDB({ name: 'meta' });
-    const current = raw.openDB({ name: 'events_v3', encoding: 'json' });
-    const events = raw.openDB({ name: 'events' });
-    const order = raw.openDB<string, number>({ name: 'order' });
-    raw.transactionSync(() => {
-      for (const { key, value } of current.getRange({})) events.putSync(key, value);
-      for (const [stream, seq] of written) order.putSync(seq, stream);
-      current.dropSync();
-      meta.putSync('format', 2);
-      meta.removeSync('head');
-    });
-    // ...and the leftovers of an upgrade that was interrupted: they must not survive it.
-    raw.openDB({ name: 'events_v3', encoding: 'json' }).putSync(['inbox:zz', 999], [0, { type: 'half-copied', at: 1 }]);
+    raw.openDB({ name: 'events' }).putSync(['inbox:a', 1], [0, { type: 'x', at: 1 }]);
     await raw.close();
+    assert.throws(() => Journal.open(dir), /has events but no format record/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
-    const notices: string[] = [];
-    const j = Journal.open(dir, (m) => notices.push(m));
-    assert.match(notices.join('\n'), /upgraded 40 events/);
-    assert.equal(j.lastSeq, 40, 'the newest seq comes from the last order row');
-    assert.deepEqual([...j.all()].map((e) => [e.stream, e.seq]), written);
-    assert.deepEqual(j.read('inbox:c0', 0).map((e) => e.seq), written.filter(([s]) => s === 'inbox:c0').map(([, q]) => q));
-    assert.equal(j.stage('inbox:c0', { type: 'x', at: 1 }, j.head('inbox:c0')), 41);
+test('an event JSON cannot hold takes no seq, and the head record stays on the last real event', async () => {
+  const dir = tempDir();
+  try {
+    let j = Journal.open(dir);
+    j.stage('inbox:a', { type: 'x', at: 1 }, 0);
+    assert.throws(() => j.stage('inbox:b', { type: 'y', at: 1, n: 10n } as never, 0));
+    assert.equal(j.lastSeq, 1);
+    await j.commit();
     await j.close();
-
-    const check = open({ path: join(dir, 'journal'), maxDbs: 64, readOnly: true });
-    assert.equal(check.openDB({ name: 'meta' }).get('format'), JOURNAL_FORMAT);
-    assert.deepEqual(check.openDB({ name: 'meta' }).get('head'), { seq: 41, stream: 'inbox:c0' });
-    for (const name of ['order', 'events']) {
-      const dropped = check.openDB({ name }); // read-only: undefined once dropped
-      assert.ok(!dropped || Array.from(dropped.getKeys({})).length === 0, `${name} is gone`);
-    }
-    await check.close();
+    j = Journal.open(dir);
+    assert.equal(j.lastSeq, 1);
+    assert.equal(j.stage('inbox:b', { type: 'y', at: 2 }, 0), 2);
+    await j.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
