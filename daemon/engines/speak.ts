@@ -2,7 +2,7 @@
 // espeak-ng (Debian, ~100 languages), with flite's more natural voice for English where flite
 // is installed; ffmpeg encodes their WAV to opus. PCHAT_SPEAK_ENGINE=openai with
 // PCHAT_SPEAK_URL uses an OpenAI-compatible /v1/audio/speech endpoint instead.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { Refusal } from '../../actors/decision.ts';
 import type { Config } from '../config.ts';
 import type { Audio } from './audio.ts';
@@ -35,12 +35,19 @@ function noVoice(language: string, languages: string[]) {
   return new Refusal('unsupported_language', `no voice for ${languageName(language)} (${language}) on this relay; voices: ${languages.join(', ')}`);
 }
 
+/** Language codes of `espeak-ng --voices` output. */
+function voiceLanguages(list: string): string[] {
+  const codes = list.split('\n').slice(1).map((l) => l.trim().split(/\s+/)[1]).filter(Boolean);
+  return [...new Set(codes.map((c) => (c === 'cmn' ? 'zh' : c.split('-')[0])))].sort();
+}
+
 export class EspeakSpeaker implements Speaker {
   readonly engine: string;
-  readonly unavailableHint: string | null;
-  readonly languages: string[] = [];
   private readonly espeak: string | null;
   private readonly flite: string | null;
+  /** Filled by the voice probe started in the constructor (in the background: it is a process
+   * start, and start-up should not wait for it), or on first use if that comes sooner. */
+  private voices: string[] | undefined;
 
   constructor(
     private readonly config: Config,
@@ -49,20 +56,28 @@ export class EspeakSpeaker implements Speaker {
     this.espeak = which('espeak-ng', config.enginePath);
     this.flite = which('flite', config.enginePath);
     this.engine = this.flite ? 'espeak-ng+flite' : 'espeak-ng';
-    if (this.espeak) {
+    if (!this.espeak) this.voices = [];
+    else {
+      execFile(this.espeak, ['--voices'], { encoding: 'utf8', timeout: 10_000 }, (err, list) => {
+        this.voices ??= err ? [] : voiceLanguages(list);
+      }).unref();
+    }
+  }
+
+  get languages(): string[] {
+    if (!this.voices) {
       try {
-        const list = execFileSync(this.espeak, ['--voices'], { encoding: 'utf8', timeout: 10_000 });
-        const codes = list.split('\n').slice(1).map((l) => l.trim().split(/\s+/)[1]).filter(Boolean);
-        this.languages = [...new Set(codes.map((c) => (c === 'cmn' ? 'zh' : c.split('-')[0])))].sort();
+        this.voices = voiceLanguages(execFileSync(this.espeak!, ['--voices'], { encoding: 'utf8', timeout: 10_000 }));
       } catch {
-        this.languages = [];
+        this.voices = [];
       }
     }
-    this.unavailableHint = !audio.available
-      ? `ffmpeg is not installed (${INSTALL_HINT})`
-      : !this.espeak || this.languages.length === 0
-        ? `espeak-ng is not installed (${INSTALL_HINT})`
-        : null;
+    return this.voices;
+  }
+
+  get unavailableHint(): string | null {
+    if (!this.audio.available) return `ffmpeg is not installed (${INSTALL_HINT})`;
+    return !this.espeak || this.languages.length === 0 ? `espeak-ng is not installed (${INSTALL_HINT})` : null;
   }
 
   async speak(text: string, language: string): Promise<Speech> {

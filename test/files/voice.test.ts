@@ -75,6 +75,13 @@ describe('voice clips and transcription', () => {
     assert.equal(r2.body.error, 'not_audio');
     const r3 = await t.api('POST', '/api/v1/webchat/transcribe', { file_id: up.body.file_id, language: 'zh' }, alice.token);
     assert.equal(r3.body.error, 'unsupported_language');
+    // A JSON body that is not {file_id}: refused in words that name both ways to call it.
+    for (const bad of [{}, { file_id: 7 }]) {
+      const r4 = await t.api('POST', '/api/v1/webchat/transcribe', bad, alice.token);
+      assert.equal(r4.status, 400, JSON.stringify(r4.body));
+      assert.equal(r4.body.error, 'validation_failed');
+      assert.match(r4.body.message, /file_id.*multipart "file" part/);
+    }
   });
 
   test('a voice clip reaches a Spanish reader with its transcript translated as a caption', async () => {
