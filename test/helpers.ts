@@ -80,6 +80,26 @@ export async function request<T = any>(
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
+/** A relay in this process (services called directly, no HTTP), with a way to log users in. */
+export async function startInProcessRelay(prefix = 'pchat-inproc-') {
+  const dir = tempDir(prefix);
+  const config = testConfig(dir, { PCHAT_FREE_MODE_ENABLED: 'true', LOG_LEVEL: 'error' });
+  const relay = await startRelay(config, createLogger('error'));
+  const { accounts } = relay.services;
+  /** Logs `address` in (address@t.invalid) and returns its Auth. */
+  const user = async (address: string) => {
+    const email = `${address}@t.invalid`;
+    const { dev_code } = await accounts.requestCode(email);
+    const { token } = await accounts.verifyCode({ email, code: dev_code!, chat_address: address });
+    return accounts.authenticate(token)!;
+  };
+  const stop = async () => {
+    await relay.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { relay, user, stop };
+}
+
 export async function startTestRelay(env: Record<string, string> = {}): Promise<TestRelay> {
   const dir = tempDir();
   const logs: Record<string, unknown>[] = [];

@@ -3,23 +3,11 @@
 // every send still lands once and in order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../daemon/config.ts';
-import { createLogger } from '../../daemon/logger.ts';
-import { startRelay } from '../../daemon/relay.ts';
 import { TURN_BUDGET } from '../../daemon/core.ts';
-
-async function relay() {
-  const dir = mkdtempSync(join(tmpdir(), 'pchat-admit-'));
-  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', PCHAT_DATA_DIR: join(dir, 'data'), PCHAT_UPLOAD_DIR: join(dir, 'uploads'), PCHAT_DEV_EXPOSE_CODES: 'true', PCHAT_FREE_MODE_ENABLED: 'true', LOG_LEVEL: 'error' });
-  const r = await startRelay(config, createLogger('error'));
-  return { relay: r, stop: async () => (await r.close(), rmSync(dir, { recursive: true, force: true })) };
-}
+import { startInProcessRelay } from '../helpers.ts';
 
 test('admit lets TURN_BUDGET through per turn; the rest resume in order, a turn later, after what was queued before them', async () => {
-  const { relay: r, stop } = await relay();
+  const { relay: r, stop } = await startInProcessRelay('pchat-admit-');
   try {
     const { core } = r.services;
     await new Promise((done) => setImmediate(done)); // start on a fresh turn
@@ -51,15 +39,9 @@ test('admit lets TURN_BUDGET through per turn; the rest resume in order, a turn 
 });
 
 test('many sends at once all land, once each and in the order they were made', async () => {
-  const { relay: r, stop } = await relay();
+  const { relay: r, user, stop } = await startInProcessRelay('pchat-admit-');
   try {
-    const { accounts, messaging, feed } = r.services;
-    const user = async (address: string) => {
-      const email = `${address}@t.invalid`;
-      const { dev_code } = await accounts.requestCode(email);
-      const { token } = await accounts.verifyCode({ email, code: dev_code!, chat_address: address });
-      return accounts.authenticate(token)!;
-    };
+    const { messaging, feed } = r.services;
     const alice = await user('alice');
     const bob = await user('bob');
     const n = TURN_BUDGET * 3 + 5;

@@ -3,27 +3,13 @@
 // that is not a message of the conversation still pages from below it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../daemon/config.ts';
-import { createLogger } from '../../daemon/logger.ts';
-import { startRelay } from '../../daemon/relay.ts';
+import { startInProcessRelay } from '../helpers.ts';
 
 async function relayWithUsers() {
-  const dir = mkdtempSync(join(tmpdir(), 'pchat-history-'));
-  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', PCHAT_DATA_DIR: join(dir, 'data'), PCHAT_UPLOAD_DIR: join(dir, 'uploads'), PCHAT_DEV_EXPOSE_CODES: 'true', PCHAT_FREE_MODE_ENABLED: 'true', LOG_LEVEL: 'error' });
-  const relay = await startRelay(config, createLogger('error'));
-  const { accounts } = relay.services;
-  const user = async (address: string) => {
-    const email = `${address}@t.invalid`;
-    const { dev_code } = await accounts.requestCode(email);
-    const { token } = await accounts.verifyCode({ email, code: dev_code!, chat_address: address });
-    return accounts.authenticate(token)!;
-  };
+  const { relay, user, stop } = await startInProcessRelay('pchat-history-');
   const alice = await user('alice');
   const bob = await user('bob');
-  return { relay, alice, bob, stop: async () => { await relay.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return { relay, alice, bob, stop };
 }
 
 test('history read while a send in that conversation is staged (not yet committed)', async () => {
