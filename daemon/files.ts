@@ -262,7 +262,9 @@ export class Files {
   /** Attachments referenced in a message's text (metadata lines or bare file URLs). */
   parseAttachments(text: string | undefined): Attachment[] {
     const out: Attachment[] = [];
-    for (const line of (text ?? '').split('\n')) {
+    // Most texts carry no file link: no split and no regex for them (this runs on every send).
+    if (!text?.includes('/files/file_')) return out;
+    for (const line of text.split('\n')) {
       const kind = META_RE.exec(line)?.[1];
       for (const m of line.matchAll(FILE_URL_RE)) {
         const rec = this.record(m[1]);
