@@ -200,7 +200,8 @@ export class Accounts {
     registry.apply(Account, auth.user, decision.events);
     // Their cursors go too: a session token never comes back once closed.
     this.core.applyInbox(auth.user, decideCloseConsumers(registry.context<InboxContext>(Inbox, auth.user), sids, at).events);
-    await this.core.commit();
+    // Woken, the closed sessions' parked long-polls see it and answer 401 (Feed.poll).
+    await this.core.commit([auth.user]);
     return { closed: decision.events.length };
   }
 }

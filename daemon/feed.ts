@@ -8,7 +8,8 @@ import { Refusal } from '../actors/decision.ts';
 import { cursorOf, decideClaim, decideOpenConsumer, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
 import { decideSee, isAdmin, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
-import { Core, Group, Inbox, iso } from './core.ts';
+import type { AccountContext } from '../actors/account.ts';
+import { Account, Core, Group, Inbox, iso } from './core.ts';
 import type { MessageRecord } from './projections.ts';
 import type { EphemeralEvent } from './waiters.ts';
 import { NO_MEDIA, type MessageMedia } from './media.ts';
@@ -328,6 +329,11 @@ export class Feed {
           this.onLive(auth, 1);
         }
         await waiters.wait(user, remaining, signal);
+        // A logout (of this session, or logout-all) wakes its parked polls: they end now, as
+        // its live connections do, instead of holding a dead token until wait_ms.
+        if (!this.core.registry.context<AccountContext>(Account, user).sessions[auth.sid]) {
+          throw new Refusal('unauthorized', 'this session was logged out');
+        }
       }
     } finally {
       if (live) this.onLive(auth, -1);

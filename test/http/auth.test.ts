@@ -136,6 +136,34 @@ describe('login flow, sessions and codes (dev codes exposed)', () => {
     assert.equal((await t.api('GET', `${AUTH}/me`, undefined, s4.token)).status, 200, 'a fresh login still works after logout-all');
   });
 
+  test("a logout ends that session's parked long-poll at once (401); the user's other sessions keep polling", async () => {
+    const email = 'parked@example.com';
+    const a = await t.login(email, { chat_address: 'parked-user' });
+    const b = await t.login(email, { device_name: 'second' });
+    const poll = (token: string) => t.api('POST', '/api/v1/webchat/poll', { wait_ms: 25_000 }, token);
+    const started = Date.now();
+    const pa = poll(a.token);
+    const pb = poll(b.token);
+    await eventually(async () => ((await t.api('GET', '/health')).body.parked_polls >= 2 ? true : undefined));
+    assert.equal((await t.api('POST', `${AUTH}/logout`, undefined, a.token)).status, 200);
+    const ra = await pa;
+    assertRefusal(ra, 401, 'unauthorized');
+    assert.match(ra.body.message, /logged out/);
+    assert.ok(Date.now() - started < 20_000, 'answered long before its wait_ms');
+    // b is still parked, and still gets what arrives.
+    const other = await t.login('sender@example.com', { chat_address: 'parked-sender' });
+    await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'parked-user', text: 'still there?' }, other.token);
+    const rb = await pb;
+    assert.equal(rb.status, 200);
+    assert.deepEqual(rb.body.messages.map((m: { text: string }) => m.text), ['still there?']);
+    // logout-all from b ends b's next parked poll too.
+    const pb2 = poll(b.token);
+    await eventually(async () => ((await t.api('GET', '/health')).body.parked_polls >= 1 ? true : undefined));
+    const c = await t.login(email);
+    assert.equal((await t.api('POST', `${AUTH}/logout-all`, undefined, c.token)).status, 200);
+    assertRefusal(await pb2, 401, 'unauthorized');
+  });
+
   test('session tokens: pct_ + ≥43 base64url chars, never stored in clear, never logged', async () => {
     const { token } = await t.login('secret@example.com', { chat_address: 'secret-keeper' });
     assert.match(token, TOKEN_RE);
