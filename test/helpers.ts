@@ -33,6 +33,16 @@ export function tempDir(prefix = 'pchat-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** Runs `fn` with a fresh temp dir, removed afterwards whatever happens. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = tempDir();
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export function testConfig(dir: string, env: Record<string, string> = {}): Config {
   return loadConfig({
     HOST: '127.0.0.1',

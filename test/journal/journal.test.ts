@@ -1,16 +1,15 @@
 // The journal on a real LMDB in a temp dir: append, conflicts, reopen, damaged files, rebuild.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { writeFileSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { Journal, JournalConflict, JournalError, JOURNAL_FORMAT } from '../../journal/journal.ts';
-import { startTestRelay, tempDir } from '../helpers.ts';
+import { startTestRelay, withTempDir } from '../helpers.ts';
 
 test('events are read back in order after a reopen; a stale head is a conflict; seqs are global', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     let j = Journal.open(dir);
     assert.equal(j.stage('inbox:a', { type: 'x', at: 1 }, 0), 1);
     assert.equal(j.stage('inbox:b', { type: 'w', at: 1 }, 0), 2);
@@ -28,9 +27,7 @@ test('events are read back in order after a reopen; a stale head is a conflict; 
     assert.equal(j.head('inbox:a'), 3);
     assert.equal(j.stage('inbox:a', { type: 'z', at: 4 }, 3), 4, 'numbering continues after a reopen');
     await j.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 /** Stages events over a few streams, interleaved; returns [stream, seq] in global order. */
@@ -47,23 +44,19 @@ async function interleaved(dir: string, n: number): Promise<[string, number][]> 
 }
 
 test('the head record names the newest event after every batch; all() yields every event in seq order', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const written = await interleaved(dir, 60);
     const j = Journal.open(dir);
     assert.equal(j.lastSeq, 60);
     assert.deepEqual([...j.all()].map((e) => [e.stream, e.seq]), written);
     assert.equal(j.stage('inbox:new', { type: 'x', at: 1 }, 0), 61);
     await j.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 for (const layout of ['2: msgpack events, an order row per event', '3: msgpack events, a head record', '3: JSON events already'] as const) {
   test(`an older journal (format ${layout}) is upgraded in place when opened`, async () => {
-    const dir = tempDir();
-    try {
+    await withTempDir(async (dir) => {
       const written = await interleaved(dir, 40);
       const from = Number(layout[0]);
       // Rewrite it as that format had it.
@@ -102,27 +95,21 @@ for (const layout of ['2: msgpack events, an order row per event', '3: msgpack e
         assert.ok(!dropped || Array.from(dropped.getKeys({})).length === 0, `${name} is gone`);
       }
       await check.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
 
 test('a journal with the databases of an older layout but no format record is refused, not emptied', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const raw = open({ path: join(dir, 'journal'), maxDbs: 64 });
     raw.openDB({ name: 'events' }).putSync(['inbox:a', 1], [0, { type: 'x', at: 1 }]);
     await raw.close();
     assert.throws(() => Journal.open(dir), /has events but no format record/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an event JSON cannot hold takes no seq, and the head record stays on the last real event', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     let j = Journal.open(dir);
     j.stage('inbox:a', { type: 'x', at: 1 }, 0);
     assert.throws(() => j.stage('inbox:b', { type: 'y', at: 1, n: 10n } as never, 0));
@@ -133,15 +120,12 @@ test('an event JSON cannot hold takes no seq, and the head record stays on the l
     assert.equal(j.lastSeq, 1);
     assert.equal(j.stage('inbox:b', { type: 'y', at: 2 }, 0), 2);
     await j.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a journal with events but no head record, or a head naming a missing event, is refused', async () => {
   for (const damage of ['no head', 'head past the events'] as const) {
-    const dir = tempDir();
-    try {
+    await withTempDir(async (dir) => {
       await interleaved(dir, 10);
       const raw = open({ path: join(dir, 'journal'), maxDbs: 64 });
       const meta = raw.openDB({ name: 'meta' });
@@ -149,15 +133,12 @@ test('a journal with events but no head record, or a head naming a missing event
       else meta.putSync('head', { seq: 99, stream: 'inbox:c0' });
       await raw.close();
       assert.throws(() => Journal.open(dir), (err: Error) => err instanceof JournalError && /head record|newest event inbox:c0#99 is missing/.test(err.message), damage);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }
 });
 
 test('reads served from the in-memory tail of recent events equal reads from disk', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     let j = Journal.open(dir);
     // 20,000 events over a busy stream and 40 quiet ones: more than the tail keeps, so the
     // busy stream is trimmed, quiet streams are evicted, and reads fall back to LMDB.
@@ -181,14 +162,11 @@ test('reads served from the in-memory tail of recent events equal reads from dis
     assert.deepEqual(live, disk);
     assert.ok(live.some((r) => r.length === 50) && live.some((r) => r.length === 0), 'the probes cover full pages and empty reads');
     await j.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('long texts evict the tail by bytes, and reads stay equal to disk', async () => {
-  const dir = tempDir();
-  try {
+  await withTempDir(async (dir) => {
     let j = Journal.open(dir);
     const heads = new Map<string, number>();
     // 400 events of 100,000 characters (~80 MB as strings): far past the tail's byte budget.
@@ -204,9 +182,7 @@ test('long texts evict the tail by bytes, and reads stay equal to disk', async (
     j = Journal.open(dir);
     assert.deepEqual(probe(), live);
     await j.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 for (const [damage, mutate] of [
@@ -215,8 +191,7 @@ for (const [damage, mutate] of [
   ['emptied', () => Buffer.alloc(0)],
 ] as const) {
   test(`a ${damage} journal stops the daemon with one clear line and is left as it was`, async () => {
-    const dir = tempDir();
-    try {
+    await withTempDir(async (dir) => {
       const j = Journal.open(join(dir, 'data'));
       for (let i = 1; i <= 200; i++) j.stage('inbox:a', { type: 'x', at: i, pad: 'y'.repeat(200) } as never, i - 1);
       await j.close();
@@ -234,9 +209,7 @@ for (const [damage, mutate] of [
       assert.match(run.stderr, /journal file .*data\.mdb is damaged/);
       assert.equal(run.stderr.trim().split('\n').length, 1);
       assert.ok(readFileSync(file).equals(damaged), 'the file was not emptied or rewritten');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
 
