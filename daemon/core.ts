@@ -3,6 +3,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Journal } from '../journal/journal.ts';
+import { Refusal } from '../actors/decision.ts';
 import { accountMachine, ACCOUNT_VERSION } from '../actors/account.ts';
 import { inboxMachine, INBOX_PASSIVE, INBOX_VERSION, type InboxEvent } from '../actors/inbox.ts';
 import { groupMachine, GROUP_VERSION, type GroupEvent } from '../actors/group.ts';
@@ -35,6 +36,8 @@ export class Core {
   private admitted = 0;
   private readonly admitting: (() => void)[] = [];
   private turnEndQueued = false;
+  /** Set by `drain`: the journal is about to close, so no send is let through any more. */
+  private drained = false;
 
   constructor(
     readonly config: Config,
@@ -103,12 +106,24 @@ export class Core {
    * while the write thread commits this one. Returns undefined when the caller may go on.
    */
   admit(): Promise<void> | undefined {
+    if (this.drained) throw new Refusal('draining', 'the relay is shutting down; send again once it is back');
     this.queueTurnEnd();
     if (this.admitted < TURN_BUDGET && this.admitting.length === 0) {
       this.admitted++;
       return undefined;
     }
     return new Promise<void>((resume) => this.admitting.push(resume));
+  }
+
+  /**
+   * Shutdown: lets the sends still waiting for a turn (they were accepted before draining
+   * began) stage and makes everything durable; sends after this are refused with `draining`.
+   * Without it a queued send would meet a closed journal: an internal error, never acked.
+   */
+  async drain(): Promise<void> {
+    while (this.admitting.length || this.turnEndQueued) await new Promise<void>((resume) => setImmediate(resume));
+    this.drained = true;
+    await this.commit(); // and deferred writes (delivered receipts)
   }
 
   private queueTurnEnd() {

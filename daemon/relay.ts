@@ -113,9 +113,10 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         const straggler = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);
         await app.close();
         clearTimeout(straggler);
-        await media.translation.settled();
+        await core.drain(); // sends still waiting for their turn land (and are durable) first
+        await media.translation.settled(); // translations those sends started, too
         media.close();
-        await core.commit(); // deferred writes (delivered receipts) too
+        await core.commit(); // and deferred writes (delivered receipts)
         await journal.close();
         mailer.close();
       })();

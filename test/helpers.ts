@@ -90,9 +90,9 @@ export async function request<T = any>(
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
-/** A relay in this process (services called directly, no HTTP), with a way to log users in. */
-export async function startInProcessRelay(prefix = 'pchat-inproc-') {
-  const dir = tempDir(prefix);
+/** A relay in this process (services called directly, no HTTP), with a way to log users in; in `keepDir` if given (kept on stop). */
+export async function startInProcessRelay(prefix = 'pchat-inproc-', keepDir?: string) {
+  const dir = keepDir ?? tempDir(prefix);
   const config = testConfig(dir, { PCHAT_FREE_MODE_ENABLED: 'true', LOG_LEVEL: 'error' });
   const relay = await startRelay(config, createLogger('error'));
   const { accounts } = relay.services;
@@ -105,7 +105,7 @@ export async function startInProcessRelay(prefix = 'pchat-inproc-') {
   };
   const stop = async () => {
     await relay.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (!keepDir) rmSync(dir, { recursive: true, force: true });
   };
   return { relay, user, stop };
 }

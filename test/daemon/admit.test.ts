@@ -1,10 +1,11 @@
 // Write pipelining (Core.admit): past TURN_BUDGET sends in one event-loop turn, the rest wait
 // for a later turn, in order, after whatever was queued before them (lmdb's batch close), and
-// every send still lands once and in order.
+// every send still lands once and in order — also when the relay closes while they wait.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TURN_BUDGET } from '../../daemon/core.ts';
-import { startInProcessRelay } from '../helpers.ts';
+import type { Refusal } from '../../actors/decision.ts';
+import { startInProcessRelay, withTempDir } from '../helpers.ts';
 
 test('admit lets TURN_BUDGET through per turn; the rest resume in order, a turn later, after what was queued before them', async () => {
   const { relay: r, stop } = await startInProcessRelay('pchat-admit-');
@@ -56,3 +57,30 @@ test('many sends at once all land, once each and in the order they were made', a
     await stop();
   }
 });
+
+test('sends still waiting for their turn when the relay closes land durably; sends after that are refused as draining', () =>
+  withTempDir(async (dir) => {
+    const first = await startInProcessRelay('', dir);
+    const alice = await first.user('alice');
+    const bob = await first.user('bob');
+    const n = TURN_BUDGET * 20;
+    const sends = Array.from({ length: n }, (_, i) => first.relay.services.messaging.send(alice, { to: 'bob', text: `m${i}` }));
+    const closing = first.stop();
+    const outcomes = await Promise.allSettled(sends);
+    await closing;
+    const failed = outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason));
+    assert.deepEqual(failed, [], 'every send accepted before the close is acknowledged');
+    await assert.rejects(first.relay.services.messaging.send(alice, { to: 'bob', text: 'late' }), (err: Refusal) => err.code === 'draining');
+
+    const second = await startInProcessRelay('', dir);
+    try {
+      const got = await second.relay.services.feed.poll(bob, { limit: 500 });
+      assert.deepEqual(
+        got.messages.map((m) => (m as unknown as { text: string }).text),
+        Array.from({ length: n }, (_, i) => `m${i}`),
+        'all of them, once each, in order, after the restart',
+      );
+    } finally {
+      await second.stop();
+    }
+  }));
