@@ -30,7 +30,7 @@ export class Core {
   readonly waiters = new Waiters();
   private fatal = false;
   /** Writes nobody waits for, staged by the next commit (each returns the users to wake). */
-  private deferred: (() => Iterable<string>)[] = [];
+  private deferred: ((wake: Set<string>) => void)[] = [];
   private deferredTimer: NodeJS.Timeout | undefined;
   /** Sends let through since the current turn's batch opened, and those waiting for a later one. */
   private admitted = 0;
@@ -73,9 +73,10 @@ export class Core {
    * Stages a write nobody waits for (a delivered receipt) with the next commit, so it shares
    * that commit's transaction and flush instead of costing one of its own; if no commit comes
    * within DEFERRED_STAGE_MS, one is made for it. `stage` runs synchronously at that point and
-   * must decide afresh (state may have moved); it returns the users to wake.
+   * must decide afresh (state may have moved); it adds the users to wake to `wake` as it stages
+   * for them, so those it staged for are woken even if it throws part-way.
    */
-  stageSoon(stage: () => Iterable<string>) {
+  stageSoon(stage: (wake: Set<string>) => void) {
     this.deferred.push(stage);
     this.deferredTimer ??= setTimeout(() => void this.commit().catch(() => {}), DEFERRED_STAGE_MS);
   }
@@ -86,7 +87,7 @@ export class Core {
     const wake = new Set(touchedUsers);
     for (const stage of this.deferred.splice(0)) {
       try {
-        for (const user of stage()) wake.add(user);
+        stage(wake);
       } catch (err) {
         // A deferred write is nobody's request: its failure must not fail the one it rides with.
         this.log.error({ err: (err as Error).message }, 'a deferred write failed');

@@ -364,23 +364,27 @@ export class Feed {
 
   /** First-delivery receipts to the senders of `delivered` (and whatever was staged with them); durable on return. */
   async recordDelivered(auth: Auth, delivered: MessageRecord[], at = Date.now()) {
-    await this.core.commit(this.stageDelivered(auth, delivered, at));
+    const wake = new Set<string>();
+    try {
+      this.stageDelivered(auth, delivered, at, wake);
+    } finally {
+      await this.core.commit(wake); // what was staged is made durable (and its senders woken) even if one failed
+    }
   }
 
   /** The same for what a live connection pushed: nobody waits, so it rides along with the next commit. */
   deliveredSoon(auth: Auth, delivered: MessageRecord[]) {
-    this.core.stageSoon(() => this.stageDelivered(auth, delivered, Date.now()));
+    this.core.stageSoon((wake) => this.stageDelivered(auth, delivered, Date.now(), wake));
   }
 
-  private stageDelivered(auth: Auth, delivered: MessageRecord[], at: number): string[] {
-    const senders: string[] = [];
+  /** Stages a delivered receipt per message not yet delivered; adds each sender to `wake` as it goes. */
+  private stageDelivered(auth: Auth, delivered: MessageRecord[], at: number, wake: Set<string>) {
     for (const rec of delivered) {
       // Another consumer may have delivered it in the meantime.
       if (this.core.projections.message(rec.id)?.delivered_at) continue;
       this.core.applyInbox(rec.from_user, [{ type: 'receipt', id: rec.id, status: 'delivered', by: auth.record.chat_address, at }]);
-      senders.push(rec.from_user);
+      wake.add(rec.from_user);
     }
-    return senders;
   }
 
   /** Explicit ack: the consumer has processed everything up to `upto`. */
