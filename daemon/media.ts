@@ -23,6 +23,8 @@ export interface MessageMedia {
   clientEvent(seq: number, ev: InboxEvent): Record<string, unknown> | null;
   /** After a send is durable: receive-side translation. */
   onSent(msg: MessageBody): void;
+  /** The same after a group send, for its members. */
+  onGroupSent(msg: Omit<MessageBody, 'to_user' | 'to'>, group: string, members: Iterable<string>): void;
 }
 
 /** Messaging without the media side (unit tests of messaging alone). */
@@ -32,6 +34,7 @@ export const NO_MEDIA: MessageMedia = {
   translationFor: () => undefined,
   clientEvent: () => null,
   onSent: () => {},
+  onGroupSent: () => {},
 };
 
 export interface Capability {
@@ -89,6 +92,10 @@ export class Media implements MessageMedia {
 
   onSent(msg: MessageBody) {
     this.translation.onSent(msg);
+  }
+
+  onGroupSent(msg: Omit<MessageBody, 'to_user' | 'to'>, group: string, members: Iterable<string>) {
+    this.translation.onGroupSent(msg, group, members);
   }
 
   close() {

@@ -242,7 +242,9 @@ export class Messaging {
     const id = event.id;
     const [seq] = this.core.applyGroup(group.id, [event]);
     this.loopGuard.record(lane, auth.user, hops, at);
-    await this.core.commit(Object.keys(group.members));
+    const members = Object.keys(group.members);
+    await this.core.commit(members);
+    this.media.onGroupSent(event, group.id, members); // media: the members' receive-side translations
     return { ...this.replyOf(id, seq, at, `group:${group.id}`), ...(opts.streaming ? { streaming: true } : {}) };
   }
 

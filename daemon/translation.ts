@@ -12,7 +12,8 @@ import { Refusal } from '../actors/decision.ts';
 import type { Attachment, MessageBody } from '../actors/inbox.ts';
 import { MEDIA_VERSION, mediaStreamMachine, NO_PREFS, prefsMachine, type LanguagePrefs, type TranslationBody, type XlateEvent } from '../actors/media.ts';
 import type { Auth } from './accounts.ts';
-import { sha256, type Core } from './core.ts';
+import { Group, sha256, type Core } from './core.ts';
+import { isMember, type GroupContext } from '../actors/group.ts';
 import { detectLanguage, languageName, normalizeLanguage } from './engines/languages.ts';
 import { unavailable } from './engines/proc.ts';
 import { unsupportedPair, withPivots, type LanguagePair, type Translator } from './engines/translate.ts';
@@ -140,9 +141,13 @@ export class Translation {
     return out;
   }
 
+  /** A message the caller takes part in: sent or received directly, or in a group they are in. */
   private participant(auth: Auth, id: string): MessageRecord {
     const rec = this.core.projections.message(id);
-    if (!rec || (rec.from_user !== auth.user && rec.to_user !== auth.user)) throw new Refusal('unknown_message', `no message "${id}" in your conversations`);
+    const ok =
+      rec &&
+      (rec.group ? isMember(this.core.registry.context<GroupContext>(Group, rec.group), auth.user) : rec.from_user === auth.user || rec.to_user === auth.user);
+    if (!ok) throw new Refusal('unknown_message', `no message "${id}" in your conversations`);
     return rec;
   }
 
@@ -237,8 +242,7 @@ export class Translation {
   /** The translation a viewer's message view carries (their receive language, text unchanged since). */
   translationFor(viewer: string, rec: MessageRecord) {
     if (rec.from_user === viewer) return undefined;
-    const prefs = this.prefs(viewer);
-    const target = prefs.per_conversation[rec.from] ?? prefs.receive_language;
+    const target = this.readsIn(viewer, rec.group ? rec.to : rec.from);
     if (!target) return undefined;
     const t = this.core.projections.media.translation(rec.id, target);
     if (!t || t.source_hash !== sha256(wordsOf(rec.text)).slice(0, 32)) return undefined;
@@ -247,15 +251,44 @@ export class Translation {
 
   // ---------- receive side ----------
 
+  /**
+   * The language `viewer` reads a conversation in (null: as sent): their setting for it (keyed
+   * by the peer's address, or `group:<id>`), else their receive language.
+   */
+  private readsIn(viewer: string, conversation: string): string | null {
+    const prefs = this.prefs(viewer);
+    return prefs.per_conversation[conversation] ?? prefs.receive_language;
+  }
+
   /** Called after a message is durable: queues the recipient's translation if they asked for one. */
   onSent(msg: Pick<MessageBody, 'id' | 'from_user' | 'to_user' | 'from' | 'text' | 'attachments'>) {
     if (msg.from_user === msg.to_user) return;
-    const prefs = this.prefs(msg.to_user);
-    const target = prefs.per_conversation[msg.from] ?? prefs.receive_language;
-    if (!target) return;
+    this.receiveSideFor(msg, new Map([[msg.to_user, msg.from]]));
+  }
+
+  /**
+   * The same for a group message: every member but the sender who reads the group in another
+   * language. Members sharing a language share one translation (one job per language).
+   */
+  onGroupSent(msg: Pick<MessageBody, 'id' | 'from_user' | 'text' | 'attachments'>, group: string, members: Iterable<string>) {
+    const readers = new Map<string, string>();
+    for (const member of members) if (member !== msg.from_user) readers.set(member, `group:${group}`);
+    this.receiveSideFor(msg, readers);
+  }
+
+  /** Queues one receive-side job per target language among `readers` (user → conversation key). */
+  private receiveSideFor(msg: Pick<MessageBody, 'id' | 'text' | 'attachments'>, readers: Map<string, string>) {
     const voices = (msg.attachments ?? []).filter((a) => a.kind === 'voice');
     if (!wordsOf(msg.text) && voices.length === 0) return;
-    this.enqueue(() => this.receiveSide(msg.id, msg.to_user, target, voices));
+    const byTarget = new Map<string, string[]>();
+    for (const [user, conversation] of readers) {
+      const target = this.readsIn(user, conversation);
+      if (!target) continue;
+      const users = byTarget.get(target);
+      if (users) users.push(user);
+      else byTarget.set(target, [user]);
+    }
+    for (const [target, users] of byTarget) this.enqueue(() => this.receiveSide(msg.id, users, target, voices));
   }
 
   private enqueue(job: () => Promise<void>) {
@@ -283,7 +316,8 @@ export class Translation {
     return this.idle;
   }
 
-  private async receiveSide(id: string, user: string, target: string, voices: Attachment[]) {
+  /** Translates message `id` (text and voice clips) into `target` once, and tells each of `users`. */
+  private async receiveSide(id: string, users: string[], target: string, voices: Attachment[]) {
     const rec = this.core.projections.message(id);
     if (!rec || rec.deleted_at) return;
     const events: { part: string; language: string; text: string; source_language: string; engine: string; pivot?: string; transcript?: string }[] = [];
@@ -334,22 +368,20 @@ export class Translation {
       return;
     }
     const at = Date.now();
-    this.core.applyInbox(
-      user,
-      events.map((e) => ({
-        type: 'translation' as const,
-        id,
-        part: e.part,
-        language: e.language,
-        text: e.text,
-        source_language: e.source_language,
-        engine: e.engine,
-        ...(e.pivot ? { pivot: e.pivot } : {}),
-        ...(e.transcript ? { transcript: e.transcript } : {}),
-        at,
-      })),
-    );
-    await this.core.commit([user]);
+    const inboxEvents = events.map((e) => ({
+      type: 'translation' as const,
+      id,
+      part: e.part,
+      language: e.language,
+      text: e.text,
+      source_language: e.source_language,
+      engine: e.engine,
+      ...(e.pivot ? { pivot: e.pivot } : {}),
+      ...(e.transcript ? { transcript: e.transcript } : {}),
+      at,
+    }));
+    for (const user of users) this.core.applyInbox(user, inboxEvents);
+    await this.core.commit(users);
   }
 }
 

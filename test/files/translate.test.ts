@@ -1,6 +1,6 @@
 // Translation with real Apertium pairs from Debian, through the persistent per-pair workers:
 // direct pairs, pivots through Spanish, refusals, messages by id, batches, the journaled cache,
-// language prefs, and receive-side translation arriving on a poll.
+// language prefs, and receive-side translation arriving on a poll (direct and group messages).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestRelay, type TestRelay } from '../helpers.ts';
@@ -128,6 +128,44 @@ describe('translation', () => {
     // The sender sees no translation of their own words.
     const own = await t.api('POST', '/api/v1/webchat/poll', { after: 0, limit: 500 }, alice.token);
     assert.ok(own.body.events.filter((e: any) => e.type === 'message').every((e: any) => e.message.translation === undefined || e.message.translation === null));
+  });
+
+  test('group members get receive-side translations in their own language; members may translate group messages', async () => {
+    const carol = await t.login('carol@example.com', { chat_address: 'carol' });
+    const dave = await t.login('dave@example.com', { chat_address: 'dave' });
+    const g = await t.api('POST', '/api/v1/webchat/groups', { name: 'Lingua', visibility: 'private', mode: 'chat', members: ['bob', 'carol', 'dave'] }, alice.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const gid = g.body.group.id;
+    await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: 'es' }, bob.token); // as the test above left it
+    // carol reads this group in Portuguese (a per-conversation setting); dave reads as sent.
+    await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: 'es', per_conversation: { [`group:${gid}`]: 'pt' } }, carol.token);
+    for (const who of [bob, carol, dave]) await t.api('POST', '/api/v1/webchat/poll', { limit: 500 }, who.token);
+    const s = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${gid}`, text: 'The house is big.' }, alice.token);
+    assert.equal(s.status, 200, JSON.stringify(s.body));
+    const translationOf = async (who: { token: string }) => {
+      const events: any[] = [];
+      for (let i = 0; i < 20 && !events.some((e) => e.type === 'translation'); i++) {
+        events.push(...(await t.api('POST', '/api/v1/webchat/poll', { wait_ms: 500 }, who.token)).body.events);
+      }
+      return events.find((e) => e.type === 'translation');
+    };
+    const forBob = await translationOf(bob);
+    assert.deepEqual([forBob?.message_id, forBob?.language, forBob?.text], [s.body.message_id, 'es', 'La casa es grande.']);
+    const forCarol = await translationOf(carol);
+    assert.deepEqual([forCarol?.language, forCarol?.text], ['pt', 'A casa é grande.']);
+    const daves = await t.api('POST', '/api/v1/webchat/poll', { wait_ms: 300 }, dave.token);
+    assert.ok(!daves.body.events.some((e: any) => e.type === 'translation'), 'no translation for a reader without a language');
+    // Read again, the group message carries the reader's translation inline.
+    const again = await t.api('POST', '/api/v1/webchat/poll', { after: s.body.seq - 1, limit: 1 }, bob.token);
+    assert.equal(again.body.events[0].message.translation.text, 'La casa es grande.');
+    // Any member may ask for a translation of a group message; an outsider may not.
+    const asked = await t.api('POST', '/api/v1/webchat/translate', { message_id: s.body.message_id, target: 'ca' }, dave.token);
+    assert.equal(asked.status, 200, JSON.stringify(asked.body));
+    assert.equal(asked.body.translated_text, 'La casa és gran.');
+    const outsider = await t.login('eve@example.com', { chat_address: 'eve' });
+    const refused = await t.api('POST', '/api/v1/webchat/translate', { message_id: s.body.message_id, target: 'ca' }, outsider.token);
+    assert.equal(refused.status, 404);
+    assert.equal(refused.body.error, 'unknown_message');
   });
 
   test('the Apertium pipeline per pair persists across many translations', async () => {

@@ -1,6 +1,6 @@
 // Groups in the browser: a chat group created and managed in the UI, a stream group whose
 // observers get a read-only composer (and whose writes the relay refuses), join requests
-// approved by an admin, and a streamed AI reply rendering live. Setup goes through the API.
+// approved by an admin, a group read in another language, and a streamed AI reply rendering live. Setup goes through the API.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
@@ -46,6 +46,21 @@ describe('WebChat groups in chromium', () => {
     await sendText(ben.page, 'Thanks Ann');
     await bubble(p, 'Thanks Ann').waitFor();
     assert.equal(await bubble(p, 'Thanks Ann').getByText('Ben').count(), 1, 'group messages name their sender');
+  });
+
+  test("a group read in another language: a member picks Spanish for the group, others' messages get captions", async () => {
+    const p = ben.page;
+    await p.getByRole('option', { name: /Team room/ }).click();
+    await p.getByRole('button', { name: 'Translate this chat' }).click();
+    await p.getByRole('menu', { name: 'Translate this chat to' }).getByRole('menuitemradio', { name: 'Spanish' }).click();
+    await p.getByText('This chat is translated to Spanish.').waitFor();
+    await sendText(ann.page, 'The house is big.');
+    const house = bubble(p, 'The house is big.');
+    await house.getByText(/Translation \(es\)/).waitFor({ timeout: 20_000 });
+    await house.getByText('La casa es grande.').waitFor();
+    await screenshot(p, 'group-translation');
+    // Ann set no language: her view stays as sent.
+    assert.equal(await bubble(ann.page, 'The house is big.').getByText(/Translation/).count(), 0);
   });
 
   test('a stream group: observers get a read-only composer, the relay refuses their writes, replies stream live', async () => {

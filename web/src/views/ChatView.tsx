@@ -99,7 +99,7 @@ export function ChatView() {
               <Icon name="users" />
             </button>
           )}
-          {conv.kind === 'direct' && <TranslationMenu key={key} convKey={key} />}
+          {conv.kind !== 'saved' && <TranslationMenu key={key} convKey={key} />}
           <button class="icon" aria-label="Export conversation" onClick={() => exportConversation(key)}>
             <Icon name="download" />
           </button>
@@ -169,7 +169,7 @@ export function ChatView() {
 
 /**
  * "Translate this chat to…": a language for this conversation only, off for it, or as in
- * Settings. Direct chats only: the relay translates on arrival per sender, not per group.
+ * Settings. Direct chats and groups (the relay keys the choice by address or `group:<id>`).
  */
 function TranslationMenu({ convKey }: { convKey: string }) {
   const [open, setOpen] = useState(false);
