@@ -2,10 +2,12 @@
 //
 // A message that answers the other side of a conversation (the previous message in that
 // conversation came from someone else, less than `windowMs` ago) is a *hop*; its hop count is
-// one more than the message it answers. A conversation that keeps alternating within the
-// window climbs; one pause longer than the window (or a one-way stream of messages) resets it.
+// one more than the message it answers. More messages from the same side within the window
+// keep the count (a bot answering in two parts, or acknowledging before it answers, does not
+// start over), so a conversation that keeps taking turns within the window climbs; only a
+// pause longer than the window resets it. A one-way stream of messages never climbs.
 // Two rules refuse a send with 429 `loop_guard`: the hop count passes `maxHops`, or one sender
-// has sent more than `replyBudget` hops into the conversation within the window.
+// has taken more than `replyBudget` turns (hops) in the conversation within the window.
 // Senders may carry a hop count over from elsewhere (`hops` on send); the relay takes the larger.
 //
 // The state is in memory on purpose: it is a brake, not a record; a restart releases it.
@@ -44,7 +46,7 @@ export class LoopGuard {
   check(lane: string, from: string, claimedHops = 0, now = Date.now()): number {
     const l = this.lanes.get(lane);
     let hops = claimedHops;
-    if (l && l.lastFrom !== from && now - l.lastAt < this.windowMs) hops = Math.max(hops, l.hops + 1);
+    if (l && now - l.lastAt < this.windowMs) hops = Math.max(hops, l.lastFrom !== from ? l.hops + 1 : l.hops);
     if (hops > this.maxHops) {
       throw new Refusal(
         'loop_guard',
@@ -52,7 +54,7 @@ export class LoopGuard {
         Math.ceil(this.windowMs / 1000),
       );
     }
-    if (hops > 0) {
+    if (this.isTurn(l, from, hops, now)) {
       const recent = (l?.replies.get(from) ?? []).filter((t) => now - t < this.windowMs);
       if (recent.length >= this.replyBudget) {
         const retry = Math.max(1, Math.ceil((recent[0] + this.windowMs - now) / 1000));
@@ -66,16 +68,22 @@ export class LoopGuard {
     return hops;
   }
 
+  /** Whether a message with this hop count takes a turn (counts against the reply budget): not a follow-up of the sender's own. */
+  private isTurn(l: Lane | undefined, from: string, hops: number, now: number): boolean {
+    return hops > 0 && !(l && l.lastFrom === from && now - l.lastAt < this.windowMs);
+  }
+
   record(lane: string, from: string, hops: number, now = Date.now()) {
     let l = this.lanes.get(lane);
     if (!l) {
       if (this.lanes.size >= MAX_LANES) this.sweep(now, true);
       this.lanes.set(lane, (l = { lastFrom: from, lastAt: now, hops: 0, replies: new Map() }));
     }
+    const turn = this.isTurn(l, from, hops, now);
     l.lastFrom = from;
     l.lastAt = now;
     l.hops = hops;
-    if (hops > 0) {
+    if (turn) {
       const recent = (l.replies.get(from) ?? []).filter((t) => now - t < this.windowMs);
       recent.push(now);
       l.replies.set(from, recent);

@@ -1,0 +1,52 @@
+// The loop guard on its own, with a clock of its own: turns climb, follow-ups keep the count,
+// a pause resets it, one-way streams never climb.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LoopGuard } from '../../daemon/loopguard.ts';
+import type { Refusal } from '../../actors/decision.ts';
+
+const WINDOW = 30_000;
+/** Sends `pattern` (a sender per message) 500 ms apart; returns how many went out before a refusal. */
+function run(guard: LoopGuard, pattern: string[], start = 0): { sent: number; refusal?: Refusal } {
+  const lane = LoopGuard.lane('a', 'b');
+  for (let i = 0; i < pattern.length; i++) {
+    const now = start + i * 500;
+    try {
+      const hops = guard.check(lane, pattern[i], 0, now);
+      guard.record(lane, pattern[i], hops, now);
+    } catch (err) {
+      return { sent: i, refusal: err as Refusal };
+    }
+  }
+  return { sent: pattern.length };
+}
+
+test('strict ping-pong is stopped past maxHops', () => {
+  const r = run(new LoopGuard(10, 1000, WINDOW), Array.from({ length: 40 }, (_, i) => (i % 2 ? 'b' : 'a')));
+  assert.equal(r.sent, 11, 'hops 0..10 went out');
+  assert.equal(r.refusal?.code, 'loop_guard');
+});
+
+test('bots answering in pairs (ack, then the answer) climb as fast per turn and are stopped too', () => {
+  const r = run(new LoopGuard(10, 1000, WINDOW), Array.from({ length: 100 }, (_, i) => (Math.floor(i / 2) % 2 ? 'b' : 'a')));
+  assert.equal(r.sent, 22, 'eleven turns of two messages');
+  assert.match(r.refusal!.message, /back and forth 11 times/);
+});
+
+test('follow-ups do not count against the reply budget; turns do', () => {
+  // Budget 3 turns per window: a,b,b,b,a,a,b → b's turns: 1 (msg 2), 2 (msg 7); never over.
+  const guard = new LoopGuard(100, 3, WINDOW);
+  assert.equal(run(guard, ['a', 'b', 'b', 'b', 'a', 'a', 'b']).sent, 7);
+  // Strict alternation: b's fourth turn within the window is refused by the budget.
+  const r = run(new LoopGuard(100, 3, WINDOW), ['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
+  assert.equal(r.sent, 7);
+  assert.match(r.refusal!.message, /answered this conversation 3 times/);
+});
+
+test('a one-way stream never climbs, and a pause longer than the window resets', () => {
+  const guard = new LoopGuard(5, 1000, WINDOW);
+  assert.equal(run(guard, Array.from({ length: 200 }, () => 'a')).sent, 200);
+  assert.equal(run(guard, ['b', 'a', 'b', 'a', 'b'], 100_000).sent, 5, 'hops 1..5');
+  assert.equal(run(guard, ['a'], 100_000 + 5 * 500).refusal?.code, 'loop_guard', 'hop 6 is over');
+  assert.equal(run(guard, ['a', 'b', 'a'], 100_000 + 5 * 500 + WINDOW).sent, 3, 'after a pause it starts over');
+});
