@@ -256,7 +256,7 @@ export class Messaging {
   }
 
   private openStream(auth: Auth, id: string): MessageRecord {
-    const rec = this.participant(auth, id);
+    const rec = this.writable(auth, id);
     if (rec.from_user !== auth.user) throw new Refusal('not_sender', 'only the sender streams into a message');
     if (!rec.streaming) throw new Refusal('stream_closed', `message "${id}" is not an open stream (it was closed, deleted or never streamed)`);
     return rec;
@@ -370,13 +370,23 @@ export class Messaging {
 
   // ---------- edit / delete ----------
 
-  private ownMessage(auth: Auth, id: string, verb: string): MessageRecord {
+  /**
+   * A message the caller takes part in and may still write to: in a group, only while the
+   * group takes their writes (a stream group's observers, or a writer since demoted, get
+   * `stream_read_only`, before any question of whose message it is).
+   */
+  private writable(auth: Auth, id: string): MessageRecord {
     const rec = this.participant(auth, id);
-    if (rec.from_user !== auth.user) throw new Refusal('not_sender', `only the sender can ${verb} a message`);
     if (rec.group) {
       const write = decideWrite(this.feed.group(rec.group), auth.user);
       if (write.refusal) throw write.refusal;
     }
+    return rec;
+  }
+
+  private ownMessage(auth: Auth, id: string, verb: string): MessageRecord {
+    const rec = this.writable(auth, id);
+    if (rec.from_user !== auth.user) throw new Refusal('not_sender', `only the sender can ${verb} a message`);
     return rec;
   }
 
@@ -569,8 +579,9 @@ export class Messaging {
       at: new Date().toISOString(),
     };
     if (target.kind === 'group') {
-      // Observers of a stream group do not type into it.
-      if (decideWrite(target.group, auth.user).refusal) return;
+      // Observers of a stream group do not type into it (refused as their sends are).
+      const write = decideWrite(target.group, auth.user);
+      if (write.refusal) throw write.refusal;
       this.feed.pushToGroup(target.group, { ...event, group_id: target.group.id }, auth.user);
       return;
     }

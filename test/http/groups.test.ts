@@ -147,8 +147,9 @@ describe('groups', () => {
     refused(await send(ann, to, 'a reply', { reply_to: post.body.message_id }), 403, 'stream_read_only');
     refused(await send(ann, to, 'with a key', { idempotency_key: 'k1' }), 403, 'stream_read_only');
     refused(await t.api('POST', '/api/v1/webchat/stream/open', { to, text: 'streaming in' }, ann.token), 403, 'stream_read_only');
-    refused(await t.api('POST', '/api/v1/webchat/edit', { message_id: post.body.message_id, text: 'hijacked' }, ann.token), 403, 'not_sender');
-    refused(await t.api('POST', '/api/v1/webchat/delete', { message_id: post.body.message_id }, ann.token), 403, 'not_sender');
+    refused(await t.api('POST', '/api/v1/webchat/edit', { message_id: post.body.message_id, text: 'hijacked' }, ann.token), 403, 'stream_read_only');
+    refused(await t.api('POST', '/api/v1/webchat/delete', { message_id: post.body.message_id }, ann.token), 403, 'stream_read_only');
+    refused(await t.api('POST', '/api/v1/webchat/typing', { to, typing: true }, ann.token), 403, 'stream_read_only');
 
     // Uploading to the group, and sending an attachment to it.
     const form = new FormData();
@@ -168,9 +169,9 @@ describe('groups', () => {
     ws.send({ type: 'send', ref: 'w1', to, text: 'over the socket' });
     const err = await ws.next((f) => f.ref === 'w1');
     assert.equal(err.error, 'stream_read_only');
-    // Typing from an observer is dropped, not shown.
+    // Typing from an observer is refused, not shown.
     ws.send({ type: 'typing', ref: 'w2', to });
-    await ws.next((f) => f.ref === 'w2');
+    assert.equal((await ws.next((f) => f.ref === 'w2')).error, 'stream_read_only');
     await ws.close();
 
     // An admin writes; demoted back to member, they can no longer edit what they wrote.
@@ -180,12 +181,20 @@ describe('groups', () => {
     await t.api('POST', `${G}/${g.group_id}/members`, { member_address: 'ann', role: 'member' }, owner.token);
     refused(await t.api('POST', '/api/v1/webchat/edit', { message_id: byAdmin.body.message_id, text: 'edited' }, ann.token), 403, 'stream_read_only');
     refused(await t.api('POST', '/api/v1/webchat/delete', { message_id: byAdmin.body.message_id }, ann.token), 403, 'stream_read_only');
+    // A streamed reply opened as admin cannot be fed once demoted, nor closed with new text.
+    await t.api('POST', `${G}/${g.group_id}/members`, { member_address: 'ann', role: 'admin' }, owner.token);
+    const opened = await t.api('POST', '/api/v1/webchat/stream/open', { to, text: 'streaming' }, ann.token);
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    await t.api('POST', `${G}/${g.group_id}/members`, { member_address: 'ann', role: 'member' }, owner.token);
+    const sid = opened.body.message_id;
+    refused(await t.api('POST', '/api/v1/webchat/stream/append', { message_id: sid, delta: ' more' }, ann.token), 403, 'stream_read_only');
+    refused(await t.api('POST', '/api/v1/webchat/stream/close', { message_id: sid, text: 'BYPASS' }, ann.token), 403, 'stream_read_only');
     // A member cannot appoint admins or switch the mode.
     refused(await t.api('POST', `${G}/${g.group_id}/members`, { member_address: 'ben', role: 'admin' }, ann.token), 403, 'not_group_admin');
     refused(await t.api('PUT', `${G}/${g.group_id}`, { mode: 'chat' }, ann.token), 403, 'not_group_admin');
 
     const texts = (await t.api('GET', `/api/v1/webchat/history?peer=${to}`, undefined, ben.token)).body.messages.map((m: any) => m.text);
-    assert.deepEqual(texts, ['build 1 started', 'admin update'], 'nothing an observer tried got in');
+    assert.deepEqual(texts, ['build 1 started', 'admin update', 'streaming'], 'nothing an observer tried got in');
     const typing = (await poll(ben)).body.events.filter((e: any) => e.type === 'typing');
     assert.equal(typing.length, 0);
   });
