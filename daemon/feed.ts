@@ -182,12 +182,15 @@ export class Feed {
       case 'msg_in':
       case 'msg_out':
       case 'g_msg': {
-        const rec = projections.message(ev.id);
+        let rec = projections.message(ev.id);
         if (!rec) return null;
+        // A reply still streaming shows its text as opened: the deltas after it bring the rest
+        // (the record's text has them already: shown here, each would arrive twice).
+        if (rec.streaming) rec = { ...rec, text: ev.text };
         const outgoing = ev.type === 'msg_out' || (ev.type === 'g_msg' && ev.from_user === user);
         // media: the reader's receive-side translation, when already computed
         const translation = outgoing ? undefined : (this.media.translationFor(user, rec) ?? null);
-        if (ev.type === 'g_msg' && translation === null && !rec.attachments?.length) {
+        if (ev.type === 'g_msg' && translation === null && !rec.attachments?.length && !rec.streaming) {
           const shared = this.sharedEvent(seq, rec);
           return { event: shared.event, message: ev.sender_session !== consumer ? shared.message : undefined };
         }

@@ -73,6 +73,12 @@ describe('agent-grade delivery', () => {
     await watcher.next((f) => f.type === 'delta' && f.delta === '...');
     const deltas = watcher.frames.filter((f) => f.type === 'delta' && f.message_id === id).map((f) => f.delta);
     assert.deepEqual(deltas, [' about', ' it', '...']);
+    // A reader joining mid-stream (a resume, a late poll) gets the text as opened, then every
+    // delta: appending them gives the text so far, each part once.
+    const midway = (await poll(human, { after: seqBefore, limit: 100, consumer: 'midway', peek: true })).body.events;
+    const opened = midway.find((e: any) => e.message?.id === id).message;
+    const folded = opened.text + midway.filter((e: any) => e.type === 'delta' && e.message_id === id).map((e: any) => e.delta).join('');
+    assert.equal(folded, 'Thinking about it...');
     // Another user cannot stream into it; the sender cannot append after close.
     const foreign = await t.api('POST', '/api/v1/webchat/stream/append', { message_id: id, delta: 'x' }, human.token);
     assert.equal(foreign.body.error, 'not_sender');
