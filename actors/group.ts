@@ -122,7 +122,11 @@ export const groupMachine = setup({
           }),
         },
         role_set: {
-          actions: assign(({ context, event: e }) => ({ seq: e.seq, members: { ...context.members, [e.user]: e.role } })),
+          actions: assign(({ context, event: e }) => ({
+            seq: e.seq,
+            members: { ...context.members, [e.user]: e.role },
+            owner: e.role === 'owner' ? e.user : context.owner,
+          })),
         },
         settings: {
           actions: assign(({ context, event: e }) => ({
@@ -189,13 +193,24 @@ function decideAdmin(ctx: GroupContext, by: string): Decision<GroupEvent> {
   return accept();
 }
 
+/**
+ * Adds a member or sets a member's role. Admins add members; only the owner appoints or
+ * demotes admins, and only the owner hands the group over (role `owner` on a member: they
+ * become the owner, the old owner an admin).
+ */
 export function decideAdd(ctx: GroupContext, by: string, user: string, role: Role, at: number): Decision<GroupEvent> {
   const admin = decideAdmin(ctx, by);
   if (admin.refusal) return admin;
-  if (role === 'owner') return refuse('validation_failed', 'a group has one owner; add members as admin or member');
-  if (role === 'admin' && ctx.members[by] !== 'owner') return refuse('not_group_admin', 'only the owner appoints admins');
+  const byOwner = ctx.members[by] === 'owner';
   const current = ctx.members[user];
-  if (current === role || current === 'owner') return accept();
+  if (current === 'owner') return role === 'owner' ? accept() : refuse('forbidden', "the owner's role changes only by handing the group to another member");
+  if (role === 'owner') {
+    if (!byOwner) return refuse('not_group_admin', 'only the owner hands the group over');
+    if (!current) return refuse('validation_failed', 'hand the group over to a member: add them first');
+    return accept({ type: 'role_set', user, role: 'owner', by, at }, { type: 'role_set', user: by, role: 'admin', by, at });
+  }
+  if ((role === 'admin' || current === 'admin') && current !== role && !byOwner) return refuse('not_group_admin', 'only the owner appoints or demotes admins');
+  if (current === role) return accept();
   if (current) return accept({ type: 'role_set', user, role, by, at });
   return accept({ type: 'member_added', user, role, by, at });
 }
@@ -216,7 +231,7 @@ export function decideLeave(ctx: GroupContext, user: string, at: number): Decisi
   if (seen.refusal) return seen;
   const role = ctx.members[user];
   if (!role) return accept();
-  if (role === 'owner') return refuse('forbidden', 'the owner cannot leave; hand the group over or delete it');
+  if (role === 'owner') return refuse('forbidden', 'the owner cannot leave; hand the group over first (set another member\'s role to owner)');
   return accept({ type: 'member_removed', user, by: user, left: true, at });
 }
 

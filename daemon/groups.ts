@@ -198,9 +198,11 @@ export class Groups {
     return { group_id: id, members };
   }
 
-  async addMember(auth: Auth, id: string, address: string, role: Role = 'member') {
+  /** Adds a member, or sets their role; without a role, a new member joins as member and a current one keeps theirs. */
+  async addMember(auth: Auth, id: string, address: string, requested?: Role) {
     const group = this.visible(auth, id);
     const user = this.userOf(address);
+    const role = requested ?? group.members[user] ?? 'member';
     if (!isMember(group, user) && Object.keys(group.members).length >= this.core.config.groupMaxMembers) {
       throw new Refusal('conflict', `"${group.name}" is full (${this.core.config.groupMaxMembers} members)`);
     }

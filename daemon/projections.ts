@@ -337,6 +337,9 @@ export class Projections {
       case 'member_removed':
         if (rec) this.j.indexPut('groups', id, { ...rec, member_count: Math.max(0, rec.member_count + (ev.type === 'member_added' ? 1 : -1)) });
         break;
+      case 'role_set':
+        if (rec && ev.role === 'owner') this.j.indexPut('groups', id, { ...rec, owner: ev.user });
+        break;
       case 'g_msg': {
         this.putMessage({ ...ev, to_user: '', to: `group:${id}`, group_seq: seq });
         if (ev.idem_key) this.j.indexPut('idem', [ev.from_user, ev.idem_key], { hash: ev.body_hash ?? '', id: ev.id, seq, at: ev.at } satisfies IdemRecord);

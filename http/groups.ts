@@ -7,7 +7,7 @@ const Name = Type.String({ minLength: 1, maxLength: 80 });
 const Visibility = Type.Union([Type.Literal('public'), Type.Literal('private')]);
 const Mode = Type.Union([Type.Literal('chat'), Type.Literal('stream')]);
 const JoinPolicy = Type.Union([Type.Literal('open'), Type.Literal('approval')]);
-const Role = Type.Union([Type.Literal('admin'), Type.Literal('member')]);
+const Role = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
 const Address = Type.String({ minLength: 1, maxLength: 64 });
 
 export const CreateGroupBody = Type.Object({

@@ -224,6 +224,30 @@ describe('groups', () => {
     assert.equal(ownerSees.length, 1);
   });
 
+  test('roles: only the owner appoints, demotes or removes admins, and hands the group over', async () => {
+    const g = await create(owner, { name: 'Roles', members: ['ann', 'ben'] });
+    const M = `${G}/${g.group_id}/members`;
+    const roles = async () => Object.fromEntries((await t.api('GET', M, undefined, owner.token)).body.members.map((m: any) => [m.address, m.role]));
+    for (const who of ['ann', 'ben']) assert.equal((await t.api('POST', M, { member_address: who, role: 'admin' }, owner.token)).status, 200);
+    // An admin cannot demote (and then remove) another admin, nor touch the owner.
+    refused(await t.api('POST', M, { member_address: 'ben', role: 'member' }, ann.token), 403, 'not_group_admin');
+    refused(await t.api('DELETE', `${M}/ben`, undefined, ann.token), 403, 'not_group_admin');
+    refused(await t.api('POST', M, { member_address: 'owner', role: 'member' }, ann.token), 403, 'forbidden');
+    refused(await t.api('POST', M, { member_address: 'ann', role: 'owner' }, ann.token), 403, 'not_group_admin');
+    // Adding someone who is already in, without a role, keeps their role.
+    assert.equal((await t.api('POST', M, { member_address: 'ben' }, ann.token)).body.role, 'admin');
+    assert.deepEqual(await roles(), { owner: 'owner', ann: 'admin', ben: 'admin' });
+    // The owner cannot leave until they hand the group over; then they are an admin and may.
+    refused(await t.api('POST', `${G}/${g.group_id}/leave`, undefined, owner.token), 403, 'forbidden');
+    refused(await t.api('POST', M, { member_address: 'outsider', role: 'owner' }, owner.token), 400, 'validation_failed');
+    assert.equal((await t.api('POST', M, { member_address: 'ann', role: 'owner' }, owner.token)).status, 200);
+    assert.deepEqual(await roles(), { owner: 'admin', ann: 'owner', ben: 'admin' });
+    assert.equal((await t.api('GET', `${G}/${g.group_id}`, undefined, ben.token)).body.group.owner, 'ann');
+    assert.equal((await t.api('POST', M, { member_address: 'ben', role: 'member' }, ann.token)).status, 200, 'the new owner demotes');
+    assert.equal((await t.api('POST', `${G}/${g.group_id}/leave`, undefined, owner.token)).status, 200);
+    assert.deepEqual(await t.api('GET', M, undefined, ann.token).then((r) => r.body.members.map((m: any) => [m.address, m.role]).sort()), [['ann', 'owner'], ['ben', 'member']]);
+  });
+
   test('bad group input is refused and changes nothing', async () => {
     const headBefore = t.relay.services.core.journal.lastSeq;
     refused(await t.api('POST', G, { name: '' }, owner.token), 400, 'validation_failed');
