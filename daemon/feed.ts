@@ -96,8 +96,11 @@ export class Feed {
     return group;
   }
 
+  /** The consumer a request reads as: its session's own, or a named one (`ses_…` names are the sessions'). */
   consumerOf(auth: Auth, consumer?: string): string {
-    return consumer ?? auth.sid;
+    if (consumer === undefined || consumer === auth.sid) return auth.sid;
+    if (consumer.startsWith('ses_')) throw new Refusal('validation_failed', 'consumer names starting "ses_" are reserved for sessions; pick another name');
+    return consumer;
   }
 
   /**
@@ -109,7 +112,7 @@ export class Feed {
     const ctx = this.inbox(auth.user);
     if (ctx.cursors[consumer] !== undefined) return consumer;
     const named = Object.keys(ctx.cursors).filter((c) => !c.startsWith('ses_')).length;
-    if (consumerName && named >= MAX_NAMED_CONSUMERS) {
+    if (consumer !== auth.sid && named >= MAX_NAMED_CONSUMERS) {
       throw new Refusal('conflict', `this inbox already has ${named} named consumers (the limit); reuse one`);
     }
     this.core.applyInbox(auth.user, decideOpenConsumer(ctx, consumer, Date.now()).events);

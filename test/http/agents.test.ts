@@ -46,6 +46,13 @@ describe('agent-grade delivery', () => {
     assert.equal(past.status, 400);
     const bad = await poll(bot, { consumer: 'has spaces' });
     assert.equal(bad.body.error, 'validation_failed');
+    // Session consumers' names are not for the taking (they escaped the named-consumer limit).
+    for (const body of [{ consumer: 'ses_fake' }, { consumer: 'ses_fake', peek: true }]) {
+      const r = await poll(bot, body);
+      assert.equal(r.status, 400);
+      assert.match(r.body.message, /reserved for sessions/);
+    }
+    assert.equal((await t.api('POST', '/api/v1/webchat/ack', { consumer: 'ses_x', upto: 1 }, bot.token)).status, 400);
     // The consumer's WebSocket sees the same stream and acks the same cursor.
     await send(human, 'bot', 'job 3');
     const ws = await openWs(t.url, { token: bot.token, query: 'consumer=tab' });
