@@ -4,7 +4,7 @@
 // group message (written once) — and is durable before the caller hears of it.
 // Reading (poll, WS, SSE) is the Feed's job (daemon/feed.ts).
 import { Refusal } from '../actors/decision.ts';
-import { decideBlock, decideReceive, isMemberNow, type Attachment, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
+import { decideBlock, decideReceive, isMemberNow, type Attachment, type InboxContext, type InboxEvent, type Membership } from '../actors/inbox.ts';
 import { decideReport, type AccountContext } from '../actors/account.ts';
 import { decideWrite, isMember, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
@@ -19,6 +19,10 @@ import type { EphemeralEvent } from './waiters.ts';
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 /** Group members listed by name in a receipt status; past this only counts are given. */
 const RECEIPT_NAMES_MAX = 50;
+/** A group's unread count is counted up to this (a client shows "999+"). */
+export const GROUP_UNREAD_MAX = 999;
+/** Group events read back at most to count it (membership changes and edits sit between messages). */
+const GROUP_UNREAD_SCAN_MAX = 20_000;
 
 export interface SendBody {
   channel?: string;
@@ -453,7 +457,7 @@ export class Messaging {
           mode: g.mode,
           role: g.members[auth.user],
           saved: false,
-          unread: Math.max(0, g.count - m.read_n),
+          unread: this.groupUnread(auth.user, g, m),
           archived: !!m.archived,
           last_at: lastAt,
           updated_at: iso(lastAt),
@@ -464,6 +468,33 @@ export class Messaging {
       .filter((c) => archived === undefined || c.archived === archived)
       .sort((a, b) => b.last_at - a.last_at)
       .map(({ last_at: _l, ...c }) => c);
+  }
+
+  /**
+   * Unread messages of a group for a member: the others' messages after their read marker and
+   * after their own newest message (writing to a group answers what came before), within their
+   * membership, counted back from the newest, up to GROUP_UNREAD_MAX. (Not the group's count
+   * minus theirs: that counted their own messages and those from before they joined.)
+   */
+  private groupUnread(user: string, group: GroupContext, m: Membership): number {
+    if (!group.last || group.last.seq <= m.read) return 0;
+    const inSpans = (seq: number) => m.spans.some(([from, until]) => seq > from && (until === null || seq <= until));
+    let unread = 0;
+    let pos = this.core.durableSeq + 1;
+    for (let scanned = 0; scanned < GROUP_UNREAD_SCAN_MAX; ) {
+      const chunk = this.core.journal.readBack(`group:${group.id}`, pos, 256);
+      if (chunk.length === 0) break;
+      for (const { seq, event } of chunk) {
+        if (seq <= m.read) return unread;
+        if (event.type === 'g_msg' && inSpans(seq)) {
+          if ((event as unknown as { from_user: string }).from_user === user) return unread;
+          if (++unread >= GROUP_UNREAD_MAX) return unread;
+        }
+        pos = seq;
+      }
+      scanned += chunk.length;
+    }
+    return unread;
   }
 
   history(auth: Auth, peerAddress: string, before: number | undefined, limit: number) {

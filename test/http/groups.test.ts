@@ -76,6 +76,23 @@ describe('groups', () => {
     assert.equal(conv.last_message.text, 'hello team');
     const hist = await t.api('GET', `/api/v1/webchat/history?peer=group:${g.group_id}`, undefined, ben.token);
     assert.deepEqual(hist.body.messages.map((m: any) => m.text), ['hello team']);
+    // Unread counts others' messages since one's read marker or own last message, never one's
+    // own, nor what was sent before one joined.
+    const unread = async (who: Who) =>
+      (await t.api('GET', '/api/v1/webchat/conversations', undefined, who.token)).body.conversations.find((c: any) => c.peer === `group:${g.group_id}`)?.unread;
+    await send(ann, `group:${g.group_id}`, 'and again');
+    assert.equal(await unread(ann), 0, 'her own two messages are not unread to her');
+    assert.equal(await unread(owner), 2);
+    await send(owner, `group:${g.group_id}`, 'welcome');
+    assert.equal(await unread(owner), 0, 'writing to the group answers what came before');
+    assert.equal(await unread(ann), 1);
+    assert.equal(await unread(ben), 2, "ben read the first; the other two are others'");
+    assert.equal((await t.api('POST', `${G}/${g.group_id}/members`, { member_address: 'outsider' }, owner.token)).status, 200);
+    assert.equal(await unread(out), 0, 'a newcomer has nothing unread from before joining');
+    await send(ann, `group:${g.group_id}`, 'hi newcomer');
+    assert.equal(await unread(out), 1);
+    assert.equal((await t.api('DELETE', `${G}/${g.group_id}/members/outsider`, undefined, owner.token)).status, 200);
+    for (const who of [owner, ann, ben, out]) await poll(who, { limit: 500 }); // later tests start from here
 
     // An outsider of a public group sees it, but cannot write or read its members.
     refused(await send(out, `group:${g.group_id}`, 'let me in'), 403, 'not_a_member');
