@@ -69,6 +69,8 @@ export type InboxEvent =
   | { type: 'marked_read'; ids: string[]; at: number }
   /** A consumer (session) claimed everything up to `upto`. */
   | { type: 'cursor'; consumer: string; upto: number; at: number }
+  /** Live connections pushed this user's feed up to `upto` (group messages count as delivered from there; coalesced, not per push). */
+  | { type: 'pushed'; upto: number; at: number }
   /** A session logged out: its cursor is dropped (the inbox context must not grow with every login). */
   | { type: 'consumer_closed'; consumer: string; at: number }
   | { type: 'blocked'; user: string; at: number }
@@ -104,6 +106,8 @@ export interface InboxContext {
   cursors: Record<string, number>;
   /** Highest cursor of any consumer: where a new consumer starts. */
   top: number;
+  /** Highest seq a live connection pushed (absent in snapshots older than the field). */
+  pushed?: number;
   blocked: string[];
   groups: Record<string, Membership>;
 }
@@ -129,6 +133,9 @@ export const inboxMachine = setup({
             cursors: { ...context.cursors, [event.consumer]: Math.max(event.upto, context.cursors[event.consumer] ?? 0) },
             top: Math.max(context.top, event.upto),
           })),
+        },
+        pushed: {
+          actions: assign(({ context, event }) => ({ seq: event.seq, pushed: Math.max(context.pushed ?? 0, event.upto) })),
         },
         consumer_closed: {
           actions: assign(({ context, event }) => {

@@ -24,6 +24,8 @@ const SKIP_CLAIM = 256;
 const GROUP_ID = /^grp_[0-9a-f]{16}$/;
 /** Named consumers per inbox (sessions aside): workers, tabs, hooks — not one per request. */
 const MAX_NAMED_CONSUMERS = 32;
+/** How often live pushes of group messages are recorded per user, at most (see `pushedSoon`). */
+const PUSHED_MARK_MS = 1_000;
 /** Consumer names: short, no spaces (they are keys in the inbox context). */
 export const CONSUMER_PATTERN = '^[A-Za-z0-9._:-]{1,64}$';
 
@@ -51,6 +53,8 @@ export interface Batch {
   messages: ClientEvent[];
   /** Direct messages read here for the first time: they get a delivered receipt on claim. */
   delivered: MessageRecord[];
+  /** Seq of the newest group message from someone else among `events` (0 if none). */
+  groupUpto: number;
   /** Seq of the last visible event returned (0 if none). */
   lastVisible: number;
   /** How far the read got: every event of this user's streams up to here was looked at. */
@@ -70,6 +74,10 @@ export class Feed {
   onLive: (auth: Auth, delta: 1 | -1) => void = () => {};
   /** Files and translation (daemon/media.ts): attachment details and translations out. */
   media: MessageMedia = NO_MEDIA;
+
+  /** Pushed marks waiting to be written (see `pushedSoon`), and the timer that writes them. */
+  private readonly pushedPending = new Map<string, number>();
+  private pushedTimer: NodeJS.Timeout | undefined;
 
   /** seq → the event every member but the sender sees for a group message, while its inputs are unchanged. */
   private readonly sharedEvents = new Map<number, { rec: MessageRecord; group: GroupContext; sender: unknown; event: ClientEvent; message: ClientEvent }>();
@@ -136,7 +144,7 @@ export class Feed {
   readBatch(user: string, consumer: string, after: number, limit: number): Batch {
     const durable = this.core.durableSeq;
     const sources = this.sources(user).filter((s) => s.until > after);
-    const batch: Batch = { events: [], messages: [], delivered: [], lastVisible: 0, scanned: after, more: false };
+    const batch: Batch = { events: [], messages: [], delivered: [], groupUpto: 0, lastVisible: 0, scanned: after, more: false };
     let pos = after;
     while (pos < durable) {
       let bound = durable;
@@ -163,6 +171,8 @@ export class Feed {
           batch.lastVisible = r.seq;
           if (c.message) batch.messages.push(c.message);
           if (c.delivered) batch.delivered.push(c.delivered);
+          const ev = r.event as GroupEvent;
+          if (ev.type === 'g_msg' && ev.from_user !== user) batch.groupUpto = r.seq;
         }
         pos = r.seq;
       }
@@ -391,6 +401,31 @@ export class Feed {
       this.core.applyInbox(rec.from_user, [{ type: 'receipt', id: rec.id, status: 'delivered', by: auth.record.chat_address, at }]);
       wake.add(rec.from_user);
     }
+  }
+
+  /**
+   * A live connection pushed group messages up to `upto`: recorded (as the inbox's `pushed`
+   * mark) so group receipts count them delivered. Group messages get no receipt each (a
+   * 1,000-member group would cost 1,000 writes per message); instead each user's mark is
+   * written at most once per PUSHED_MARK_MS, all users' in one commit.
+   */
+  pushedSoon(user: string, upto: number) {
+    if (upto <= (this.pushedPending.get(user) ?? 0)) return;
+    this.pushedPending.set(user, upto);
+    this.pushedTimer ??= setTimeout(() => void this.flushPushed().catch((err) => this.core.log.error({ err: (err as Error).message }, 'recording pushed marks failed')), PUSHED_MARK_MS);
+  }
+
+  /** Writes the pending pushed marks now (also at shutdown). */
+  async flushPushed() {
+    clearTimeout(this.pushedTimer);
+    this.pushedTimer = undefined;
+    if (this.pushedPending.size === 0) return;
+    const at = Date.now();
+    for (const [user, upto] of this.pushedPending) {
+      if (upto > (this.inbox(user).pushed ?? 0)) this.core.applyInbox(user, [{ type: 'pushed', upto, at }]);
+    }
+    this.pushedPending.clear();
+    await this.core.commit();
   }
 
   /** Explicit ack: the consumer has processed everything up to `upto`. */

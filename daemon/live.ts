@@ -105,6 +105,7 @@ export class LiveSession {
       });
       this.pos = batch.scanned;
       if (batch.delivered.length) this.feed.deliveredSoon(this.auth, batch.delivered);
+      if (batch.groupUpto) this.feed.pushedSoon(this.auth.user, batch.groupUpto);
       if (!batch.more) break;
     }
     const live = this.core.waiters.take(this.auth.user, this.id);

@@ -358,7 +358,8 @@ export class Messaging {
     for (const u of others) {
       const inbox = this.ctx(u);
       if ((inbox.groups[group.id]?.read ?? 0) >= seq) readBy.push(u);
-      if (inbox.top >= seq || (inbox.groups[group.id]?.read ?? 0) >= seq) deliveredTo.push(u);
+      // Delivered: claimed by a poll, pushed by a live connection, or read.
+      if (Math.max(inbox.top, inbox.pushed ?? 0) >= seq || (inbox.groups[group.id]?.read ?? 0) >= seq) deliveredTo.push(u);
     }
     const names = (us: string[]) => (us.length <= RECEIPT_NAMES_MAX ? us.map((u) => this.address(u)) : undefined);
     return {

@@ -114,6 +114,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         await app.close();
         clearTimeout(straggler);
         await core.drain(); // sends still waiting for their turn land (and are durable) first
+        await feed.flushPushed(); // and what live connections pushed of group messages
         await media.translation.settled(); // translations those sends started, too
         media.close();
         await core.commit(); // and deferred writes (delivered receipts)

@@ -2,7 +2,7 @@
 // every way an observer might try to write, removal, receipts, and a 1,000-member fan-out.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openWs, startTestRelay, type TestRelay } from '../helpers.ts';
+import { eventually, openWs, startTestRelay, type TestRelay } from '../helpers.ts';
 
 type Who = { token: string; user: any };
 const G = '/api/v1/webchat/groups';
@@ -263,6 +263,23 @@ describe('groups', () => {
     assert.equal((await t.api('POST', M, { member_address: 'ben', role: 'member' }, ann.token)).status, 200, 'the new owner demotes');
     assert.equal((await t.api('POST', `${G}/${g.group_id}/leave`, undefined, owner.token)).status, 200);
     assert.deepEqual(await t.api('GET', M, undefined, ann.token).then((r) => r.body.members.map((m: any) => [m.address, m.role]).sort()), [['ann', 'owner'], ['ben', 'member']]);
+  });
+
+  test('a group message pushed over a live connection counts as delivered, as one polled does', async () => {
+    const g = await create(owner, { name: 'Live receipts', members: ['ann', 'ben'] });
+    const ws = await openWs(t.url, { token: ann.token });
+    await ws.next((f) => f.type === 'ready');
+    const s = await send(owner, `group:${g.group_id}`, 'pushed to ann');
+    await ws.next((f) => f.type === 'message' && f.message.id === s.body.message_id);
+    const status = async () => (await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [s.body.message_id] }, owner.token)).body.statuses[0];
+    const pushed = await eventually(async () => ((await status()).delivered_count === 1 ? status() : undefined), 5000, 100);
+    assert.deepEqual(pushed.delivered_to, ['ann']);
+    await ws.close();
+    await poll(ben, { limit: 500 });
+    assert.equal((await status()).delivered_count, 2);
+    // The mark survives a restart (it was journaled).
+    await t.restart();
+    assert.deepEqual((await status()).delivered_to.sort(), ['ann', 'ben']);
   });
 
   test('bad group input is refused and changes nothing', async () => {
