@@ -12,6 +12,16 @@ export interface Profile {
   avatar_file_id?: string | null;
 }
 
+/** The fields a profile change may touch: nothing else of a caller's body reaches an event. */
+export const PROFILE_KEYS = ['display_name', 'chat_address', 'public_visible', 'avatar_file_id'] as const satisfies readonly (keyof Profile)[];
+
+/** Only the profile fields of `from` (a body, or an event of older data). */
+export function profileFields(from: Partial<Record<string, unknown>>): Partial<Profile> {
+  const out: Partial<Record<keyof Profile, unknown>> = {};
+  for (const k of PROFILE_KEYS) if (from[k] !== undefined) out[k] = from[k];
+  return out as Partial<Profile>;
+}
+
 export interface SessionInfo {
   token_hash: string;
   device_name?: string;
@@ -79,10 +89,7 @@ export const accountMachine = setup({
     active: {
       on: {
         profile_updated: {
-          actions: assign(({ event }) => {
-            const { type: _t, at: _a, seq, ...changes } = event;
-            return { seq, ...changes };
-          }),
+          actions: assign(({ event }) => ({ ...profileFields(event), seq: event.seq })),
         },
         session_opened: {
           actions: assign(({ context, event }) => ({
@@ -131,10 +138,10 @@ export function decideCreate(ctx: AccountContext, email: string, profile: Profil
 
 export function decideProfile(ctx: AccountContext, changes: Partial<Profile>, at: number): Decision<AccountEvent> {
   const diff: Partial<Profile> = {};
-  for (const [k, v] of Object.entries(changes) as [keyof Profile, never][]) {
-    if (v !== undefined && ctx[k] !== v) diff[k] = v;
+  for (const [k, v] of Object.entries(profileFields(changes)) as [keyof Profile, never][]) {
+    if (ctx[k] !== v) diff[k] = v;
   }
-  return Object.keys(diff).length ? accept({ type: 'profile_updated', at, ...diff }) : accept();
+  return Object.keys(diff).length ? accept({ ...diff, type: 'profile_updated', at }) : accept();
 }
 
 export function decideNameSession(

@@ -262,7 +262,17 @@ export function decideSettings(
 ): Decision<GroupEvent> {
   const admin = decideAdmin(ctx, by);
   if (admin.refusal) return admin;
-  const diff = Object.fromEntries(Object.entries(change).filter(([k, v]) => v !== undefined && v !== ctx[k as keyof GroupContext]));
+  const diff = Object.fromEntries(Object.entries(settingsFields(change)).filter(([k, v]) => v !== ctx[k as keyof GroupContext]));
   if (Object.keys(diff).length === 0) return accept();
-  return accept({ type: 'settings', by, at, ...diff });
+  return accept({ ...diff, type: 'settings', by, at });
+}
+
+/** The fields a settings change may touch: nothing else of a caller's body reaches an event. */
+const SETTINGS_KEYS = ['name', 'visibility', 'mode', 'join_policy'] as const;
+
+/** Only the settings fields of `from` (a body, or an event). */
+export function settingsFields(from: Partial<Record<string, unknown>>): { name?: string; visibility?: Visibility; mode?: Mode; join_policy?: JoinPolicy } {
+  const out: Record<string, unknown> = {};
+  for (const k of SETTINGS_KEYS) if (from[k] !== undefined) out[k] = from[k];
+  return out;
 }

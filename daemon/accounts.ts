@@ -2,7 +2,7 @@
 // Tokens are `pct_` + 32 random bytes; only their sha256 is stored.
 import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { Refusal } from '../actors/decision.ts';
-import { decideCloseSessions, decideCreate, decideProfile, type AccountContext, type Profile } from '../actors/account.ts';
+import { decideCloseSessions, decideCreate, decideProfile, profileFields, type AccountContext, type Profile } from '../actors/account.ts';
 import { CODE_TTL_MS, decideIssue, decideVerify, type LoginContext } from '../actors/login.ts';
 import { decideCloseConsumers, decideOpenConsumer, type InboxContext } from '../actors/inbox.ts';
 import { Account, Core, Inbox, Login, iso, randomHex, sha256 } from './core.ts';
@@ -176,10 +176,15 @@ export class Accounts {
 
   async updateMe(auth: Auth, body: Partial<Profile>) {
     const { registry, projections } = this.core;
-    const changes: Partial<Profile> = { ...body };
+    const changes = profileFields(body);
     if (body.display_name !== undefined) {
       changes.display_name = body.display_name.trim();
       if (!changes.display_name) throw new Refusal('validation_failed', 'display_name must not be blank');
+    }
+    if (body.avatar_file_id) {
+      const file = projections.media.file(body.avatar_file_id);
+      if (!file || file.owner !== auth.user) throw new Refusal('unknown_file', `no file "${body.avatar_file_id}" of yours; upload the picture first`);
+      if (!file.mime.startsWith('image/')) throw new Refusal('validation_failed', `avatar_file_id must be an image; "${body.avatar_file_id}" is ${file.mime}`);
     }
     if (body.chat_address !== undefined) {
       changes.chat_address = normalizeAddress(body.chat_address);

@@ -3,8 +3,8 @@
 // Bump PROJECTION_VERSION when a projection's shape changes: the next start rebuilds.
 import { eventBytes, type Journal, type StoredEvent } from '../journal/journal.ts';
 import type { InboxEvent, MessageBody } from '../actors/inbox.ts';
-import type { AccountEvent } from '../actors/account.ts';
-import type { GroupEvent, JoinPolicy, Mode, Visibility } from '../actors/group.ts';
+import { profileFields, type AccountEvent } from '../actors/account.ts';
+import { settingsFields, type GroupEvent, type JoinPolicy, type Mode, type Visibility } from '../actors/group.ts';
 import { MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
 import { RecordCache } from './record-cache.ts';
 
@@ -329,8 +329,7 @@ export class Projections {
         break;
       case 'settings':
         if (rec) {
-          const { type: _t, at: _a, by: _b, ...change } = ev;
-          this.j.indexPut('groups', id, { ...rec, ...change });
+          this.j.indexPut('groups', id, { ...rec, ...settingsFields(ev) });
         }
         break;
       case 'member_added':
@@ -457,7 +456,7 @@ export class Projections {
       case 'profile_updated': {
         const rec = this.user(user);
         if (!rec) break;
-        const { type: _t, at: _a, ...changes } = ev;
+        const changes = profileFields(ev);
         if (changes.chat_address && changes.chat_address !== rec.chat_address) {
           this.addresses.delete(rec.chat_address);
           this.j.indexRemove('addresses', rec.chat_address);

@@ -4,7 +4,13 @@ import { Type, type Static } from '@sinclair/typebox';
 import { publicUser } from '../daemon/accounts.ts';
 
 const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$' });
-const Name = Type.String({ maxLength: 80 });
+/**
+ * A name people see (display, device, session, group names): no control characters and no
+ * bidirectional overrides, which would disguise it (or what follows it) in others' lists.
+ */
+export const nameSchema = (minLength = 0) =>
+  Type.String({ minLength, maxLength: 80, pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]*$' });
+const Name = nameSchema();
 const Address = Type.String({ minLength: 1, maxLength: 64 });
 
 export const RequestCodeBody = Type.Object({
@@ -23,12 +29,16 @@ export const VerifyCodeBody = Type.Object({
   session_name: Type.Optional(Name),
 });
 
-export const UpdateMeBody = Type.Object({
-  display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 80 })),
-  avatar_file_id: Type.Optional(Type.Union([Type.String({ maxLength: 128 }), Type.Null()])),
-  public_visible: Type.Optional(Type.Boolean()),
-  chat_address: Type.Optional(Address),
-});
+export const UpdateMeBody = Type.Object(
+  {
+    display_name: Type.Optional(nameSchema(1)),
+    avatar_file_id: Type.Optional(Type.Union([Type.String({ maxLength: 128 }), Type.Null()])),
+    public_visible: Type.Optional(Type.Boolean()),
+    chat_address: Type.Optional(Address),
+  },
+  // A field that cannot be changed here (email, suspended, …) is refused, not ignored.
+  { additionalProperties: false },
+);
 
 const HOUR = 3_600_000;
 

@@ -2,8 +2,9 @@
 // (`/groups/<id>/members`, `/groups/<id>/join-requests[/<request_id>]`) are the contract.
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
+import { nameSchema } from './auth.ts';
 
-const Name = Type.String({ minLength: 1, maxLength: 80 });
+const Name = nameSchema(1);
 const Visibility = Type.Union([Type.Literal('public'), Type.Literal('private')]);
 const Mode = Type.Union([Type.Literal('chat'), Type.Literal('stream')]);
 const JoinPolicy = Type.Union([Type.Literal('open'), Type.Literal('approval')]);
@@ -17,12 +18,15 @@ export const CreateGroupBody = Type.Object({
   join_policy: Type.Optional(JoinPolicy),
   members: Type.Optional(Type.Array(Address, { maxItems: 1000 })),
 });
-export const UpdateGroupBody = Type.Object({
-  name: Type.Optional(Name),
-  visibility: Type.Optional(Visibility),
-  mode: Type.Optional(Mode),
-  join_policy: Type.Optional(JoinPolicy),
-});
+export const UpdateGroupBody = Type.Object(
+  {
+    name: Type.Optional(Name),
+    visibility: Type.Optional(Visibility),
+    mode: Type.Optional(Mode),
+    join_policy: Type.Optional(JoinPolicy),
+  },
+  { additionalProperties: false }, // a setting that does not exist is refused, not ignored
+);
 export const GroupParams = Type.Object({ id: Type.String({ pattern: '^grp_[0-9a-f]{16}$' }) });
 export const MemberParams = Type.Object({ id: GroupParams.properties.id, address: Address });
 export const RequestParams = Type.Object({ id: GroupParams.properties.id, request_id: Type.String({ pattern: '^req_[0-9a-f]{16}$' }) });

@@ -1,9 +1,10 @@
 // Presence heartbeat, typing, and the directory.
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
+import { nameSchema } from './auth.ts';
 import { MAX_DIRECTORY_LIMIT } from '../daemon/presence.ts';
 
-const Name = Type.String({ maxLength: 80 });
+const Name = nameSchema();
 
 export const PresenceBody = Type.Object({
   chat_address: Type.Optional(Type.String({ maxLength: 64 })),

@@ -293,6 +293,32 @@ describe('login flow, sessions and codes (dev codes exposed)', () => {
     assert.equal(me.body.user.chat_address, 'other-addr');
   });
 
+  test('PUT /me changes only the profile: other fields are refused and never reach the account', async () => {
+    const victim = await t.login('victim@example.com', { chat_address: 'victim' });
+    const attacker = await t.login('attacker@example.com', { chat_address: 'attacker' });
+    const before = (await t.api('GET', `${AUTH}/me`, undefined, attacker.token)).body.user;
+    for (const body of [
+      { type: 'created', email: 'victim@example.com', display_name: 'x', chat_address: 'attacker-2' }, // an event type of its own
+      { suspended: false },
+      { email: 'victim@example.com' },
+      { display_name: 'ok', id: 'usr_other' },
+    ]) {
+      const r = await t.api('PUT', `${AUTH}/me`, body, attacker.token);
+      assertRefusal(r, 400, 'validation_failed');
+    }
+    // Names people see carry no control characters or direction overrides.
+    assertRefusal(await t.api('PUT', `${AUTH}/me`, { display_name: 'evil\u202egnp.exe' }, attacker.token), 400, 'validation_failed');
+    assertRefusal(await t.api('PUT', `${AUTH}/me`, { display_name: 'nul\u0000name' }, attacker.token), 400, 'validation_failed');
+    // An avatar is a picture of one's own, uploaded first.
+    assertRefusal(await t.api('PUT', `${AUTH}/me`, { avatar_file_id: 'file_nonexistent' }, attacker.token), 404, 'unknown_file');
+    assert.deepEqual((await t.api('GET', `${AUTH}/me`, undefined, attacker.token)).body.user, before, 'nothing changed');
+    // The victim still logs into their own account, and the directory still answers.
+    const again = await t.login('victim@example.com');
+    assert.equal((await t.api('GET', `${AUTH}/me`, undefined, again.token)).body.user.chat_address, 'victim');
+    assert.equal((await t.api('GET', `${AUTH}/me`, undefined, victim.token)).body.user.id, (await t.api('GET', `${AUTH}/me`, undefined, again.token)).body.user.id);
+    assert.equal((await t.api('GET', '/api/v1/webchat/directory?q=a', undefined, victim.token)).status, 200);
+  });
+
   test('identity file is mode 0600 and /.well-known/pchat-relay publishes its public key', async () => {
     const file = join(t.dir, 'data', 'relay_identity_ed25519.json');
     assert.equal(statSync(file).mode & 0o777, 0o600);
