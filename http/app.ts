@@ -77,17 +77,25 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     return validate;
   });
 
-  // Our own JSON parser, so a poisoned body is explained as such (Fastify's hides why).
-  app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') return done(new Refusal('invalid_json', 'the body is empty; send a JSON object'), undefined);
+  // Our own JSON parser, so a poisoned body is explained as such (Fastify's hides why). An
+  // empty body is no body (a route that needs one says so: "body must be object").
+  const parseJson = (text: string, done: (err: Error | null, body?: unknown) => void) => {
+    if (text.trim() === '') return done(null, undefined);
     try {
       done(null, sjson.parse(text, { protoAction: 'error', constructorAction: 'error' }));
     } catch (err) {
       const poisoned = !(err instanceof SyntaxError);
       done(new Refusal('invalid_json', poisoned ? 'the body contains a forbidden key (__proto__ or constructor.prototype)' : `the body is not valid JSON: ${(err as Error).message}`), undefined);
     }
+  };
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => parseJson(body as string, done));
+  // `curl -d '{…}'` without a Content-Type sends form-urlencoded (the seed's own examples do):
+  // a JSON body is read as JSON whatever the label; anything else is not something we take.
+  app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === '' || text.startsWith('{') || text.startsWith('[')) return parseJson(text, done);
+    done(new Refusal('unsupported_media_type', 'send the body as JSON (Content-Type: application/json)'), undefined);
   });
 
   app.decorate('services', services);
