@@ -336,7 +336,8 @@ export class Feed {
             messages: batch.messages,
             cursor,
             consumer,
-            ...(body.peek ? { next_after: batch.lastVisible || from } : {}),
+            // Paging with `after` (or peeking) goes on from here; the stored cursor above only moves forward.
+            ...(body.peek || body.after !== undefined ? { next_after: batch.more ? batch.lastVisible : Math.max(batch.scanned, from) } : {}),
             has_more: batch.more,
           };
         }

@@ -38,6 +38,20 @@ describe('direct messages', () => {
 
     const again = await poll(t, bob.token, { after: 0 });
     assert.equal(again.body.messages.length, 1, 'after re-reads from a seq');
+
+    // Paging back through old events with `after` follows next_after (the stored cursor is ahead).
+    for (let i = 0; i < 5; i++) await send(t, alice.token, 'bob', `page ${i}`);
+    await poll(t, bob.token, { limit: 500 });
+    const seen: string[] = [];
+    let after = 0;
+    for (let pages = 0; pages < 20; pages++) {
+      const page = await poll(t, bob.token, { after, limit: 2 });
+      seen.push(...page.body.messages.map((m: any) => m.text));
+      assert.ok(page.body.next_after >= after, 'next_after moves forward');
+      after = page.body.next_after;
+      if (!page.body.has_more) break;
+    }
+    assert.deepEqual(seen, ['hello bob', 'page 0', 'page 1', 'page 2', 'page 3', 'page 4']);
   });
 
   test('each session has its own cursor', async () => {
