@@ -214,6 +214,8 @@ export class Feed {
         return { event, message: incoming ? message : undefined, delivered };
       }
       case 'edited':
+        // A message deleted since keeps none of its words: not even in its earlier edits.
+        if (projections.message(ev.id)?.deleted_at) return null;
         return { event: { type: 'edit', seq, message_id: ev.id, text: ev.text, edited_at: iso(ev.at), ...(ev.final ? { final: true } : {}) } };
       case 'deleted':
         return { event: { type: 'delete', seq, message_id: ev.id, deleted_at: iso(ev.at) } };
@@ -227,6 +229,7 @@ export class Feed {
       case 'group_note':
         return { event: { type: 'group', seq, group_id: ev.group, action: ev.action, name: ev.name, at: iso(ev.at) } };
       case 'translation': {
+        if (projections.message(ev.id)?.deleted_at) return null; // nor in its translations
         const media = this.media.clientEvent(seq, ev); // media: `translation` events
         return media ? { event: media } : null;
       }

@@ -97,7 +97,7 @@ describe('direct messages', () => {
     assert.ok(Date.now() - started < 10_000, 'answered by the send, not by the timeout');
   });
 
-  test('only the sender edits and deletes; the recipient sees both events', async () => {
+  test('only the sender edits and deletes; the recipient sees both events, and nothing of a deleted text after', async () => {
     const id = (await send(t, alice.token, 'bob', 'tpyo')).body.message_id;
     await poll(t, bob.token);
     assert.equal((await t.api('POST', '/api/v1/webchat/edit', { message_id: id, text: 'x' }, bob.token)).body.error, 'not_sender');
@@ -105,11 +105,16 @@ describe('direct messages', () => {
     assert.equal((await t.api('POST', '/api/v1/webchat/edit', { message_id: id, text: 'x' }, carol.token)).body.error, 'unknown_message');
     const e = await t.api('POST', '/api/v1/webchat/edit', { message_id: id, text: 'typo' }, alice.token);
     assert.equal(e.status, 200);
+    const edited = (await poll(t, bob.token, { consumer: 'live-reader' })).body.events.filter((ev: any) => ev.message_id === id);
+    assert.deepEqual(edited.map((ev: any) => [ev.type, ev.text]), [['edit', 'typo']], 'read before the delete, the edit is there');
     const d = await t.api('POST', '/api/v1/webchat/delete', { message_id: id }, alice.token);
     assert.equal(d.status, 200);
-    const events = (await poll(t, bob.token)).body.events.filter((ev: any) => ev.message_id === id);
-    assert.deepEqual(events.map((ev: any) => ev.type), ['edit', 'delete']);
-    assert.equal(events[0].text, 'typo');
+    const events = (await poll(t, bob.token)).body.events.filter((ev: any) => ev.message_id === id || ev.message?.id === id);
+    assert.deepEqual(events.map((ev: any) => ev.type), ['delete'], 'read after it, the edit (and its text) is gone');
+    const reread = (await poll(t, bob.token, { after: 0, limit: 500 })).body.events.filter((ev: any) => ev.message_id === id || ev.message?.id === id);
+    assert.deepEqual(reread.map((ev: any) => ev.type), ['message', 'delete']);
+    assert.equal(reread[0].message.text, '');
+    assert.ok(!JSON.stringify(reread).includes('typo'));
     const again = await t.api('POST', '/api/v1/webchat/edit', { message_id: id, text: 'y' }, alice.token);
     assert.equal(again.status, 409);
     assert.equal(again.body.error, 'message_deleted');
