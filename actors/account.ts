@@ -133,7 +133,7 @@ export const accountMachine = setup({
 
 export function decideCreate(ctx: AccountContext, email: string, profile: Profile, at: number): Decision<AccountEvent> {
   if (ctx.created_at) return refuse('conflict', 'account exists');
-  return accept({ ...profileFields(profile), type: 'created', email, at });
+  return accept({ type: 'created', email, at, ...profile }); // profile: built field by field by the caller
 }
 
 export function decideProfile(ctx: AccountContext, changes: Partial<Profile>, at: number): Decision<AccountEvent> {

@@ -177,8 +177,9 @@ export function loadConfig(env: Env = readEnv()): Config {
 
   const smtpHost = str('SMTP_HOST', '');
   let smtp: Config['smtp'] = null;
+  const smtpPort = int('SMTP_PORT', DEFAULT_SMTP_PORT, 1, 65535); // checked even while unused: a typo shows now, not when SMTP_HOST is set
   if (smtpHost) {
-    const port = int('SMTP_PORT', DEFAULT_SMTP_PORT, 1, 65535);
+    const port = smtpPort;
     const from = str('SMTP_FROM', str('SMTP_USERNAME', ''));
     if (!from.includes('@')) throw new ConfigError('SMTP_FROM: required when SMTP_HOST is set (an email address)');
     smtp = {

@@ -24,9 +24,14 @@ async function main() {
       process.stderr.write(`pchat-relay: cannot start: ${err.message}\n`);
       process.exit(err instanceof JournalError ? 74 : 78);
     }
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
       process.stderr.write(`pchat-relay: cannot start: ${config.host}:${config.port} is already in use (set PORT)\n`);
       process.exit(98);
+    }
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      process.stderr.write(`pchat-relay: cannot start: cannot listen on HOST=${config.host} PORT=${config.port} (${code}: ${(err as Error).message})\n`);
+      process.exit(78);
     }
     throw err;
   }

@@ -1,12 +1,13 @@
 // Boot and shutdown of one relay: identity, journal, projections, services, HTTP front.
 // `startRelay` is what `npm start` runs and what the tests start on a loopback port.
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Journal } from '../journal/journal.ts';
 import { buildApp } from '../http/app.ts';
 import { Accounts } from './accounts.ts';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import { Core } from './core.ts';
 import { loadOrCreateIdentity } from './identity.ts';
 import { createLogger } from './logger.ts';
@@ -46,8 +47,8 @@ export interface Relay {
 }
 
 export async function startRelay(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Relay> {
-  mkdirSync(config.dataDir, { recursive: true });
-  mkdirSync(config.uploadDir, { recursive: true });
+  ensureDir(config.dataDir, 'PCHAT_DATA_DIR');
+  ensureDir(config.uploadDir, 'PCHAT_UPLOAD_DIR');
   const identity = loadOrCreateIdentity(config.dataDir);
   const journal = Journal.open(config.dataDir, (message) => log.info(message));
   const core = new Core(config, journal, identity, log);
@@ -124,4 +125,40 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
       return closing;
     },
   };
+}
+
+/**
+ * Makes `dir` (and its missing parents) and checks it is a writable directory, or stops
+ * start-up with a one-line ConfigError naming the setting. One level at a time: Node's
+ * recursive mkdir never returns for a path under /proc (it retries ENOENT for ever).
+ */
+function ensureDir(dir: string, setting: string) {
+  const fail = (why: string): never => {
+    throw new ConfigError(`${setting}=${dir}: ${why}`);
+  };
+  const missing: string[] = [];
+  let at = dir;
+  for (;;) {
+    try {
+      if (!statSync(at).isDirectory()) fail(`${at} exists and is not a directory`);
+      break;
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(at) === at) fail(`${at}: ${(err as Error).message}`);
+      missing.unshift(at);
+      at = dirname(at);
+    }
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') fail(`cannot create ${d} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    fail('not writable by this user');
+  }
 }

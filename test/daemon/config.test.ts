@@ -70,6 +70,7 @@ describe('loadConfig', () => {
   test('LOG_LEVEL=loud → ConfigError naming it', () => assertConfigError({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'));
   test('SMTP_HOST without SMTP_FROM → ConfigError naming SMTP_FROM', () => assertConfigError({ SMTP_HOST: 'smtp.example.com' }, 'SMTP_FROM'));
   test('PCHAT_BODY_LIMIT_BYTES=1.5 → ConfigError naming it', () => assertConfigError({ PCHAT_BODY_LIMIT_BYTES: '1.5' }, 'PCHAT_BODY_LIMIT_BYTES'));
+  test('SMTP_PORT=x → ConfigError naming it, even with no SMTP_HOST yet', () => assertConfigError({ SMTP_PORT: 'x' }, 'SMTP_PORT'));
 
   test('good values are taken, trimmed and typed', () => {
     const c = loadConfig({
@@ -137,6 +138,23 @@ describe('the daemon with a bad configuration', () => {
     assert.match(lines[0], /\bPORT\b/);
     assert.equal(res.stdout, '', 'nothing on stdout: no relay was started');
   });
+
+  for (const [what, env, named] of [
+    ['a data dir that is a file', (d: string) => ({ PCHAT_DATA_DIR: join(d, 'file'), PCHAT_UPLOAD_DIR: join(d, 'uploads') }), 'PCHAT_DATA_DIR'],
+    ['an upload dir that cannot be made (under /proc: Node\'s recursive mkdir would spin for ever)', (d: string) => ({ PCHAT_DATA_DIR: join(d, 'data'), PCHAT_UPLOAD_DIR: '/proc/pchat-nope/uploads' }), 'PCHAT_UPLOAD_DIR'],
+    ['a HOST that does not resolve', (d: string) => ({ HOST: '999.1.1.1', PORT: '0', PCHAT_DATA_DIR: join(d, 'data'), PCHAT_UPLOAD_DIR: join(d, 'uploads') }), 'HOST'],
+  ] as const) {
+    test(`${what}: exits non-zero with one stderr line naming ${named}`, async () => {
+      const dir = scratch();
+      writeFileSync(join(dir, 'file'), 'not a directory');
+      const res = await runDaemon({ PORT: '0', ...env(dir) });
+      assert.equal(res.signal, null, `the daemon did not exit by itself (stderr: ${res.stderr})`);
+      assert.notEqual(res.code, 0);
+      const lines = res.stderr.split('\n').filter((l) => l.trim() !== '');
+      assert.equal(lines.length, 1, `stderr:\n${res.stderr}`);
+      assert.match(lines[0], new RegExp(`\\b${named}\\b`));
+    });
+  }
 
   test('a bad value from .env.local in the working directory stops it the same way', async () => {
     const dir = scratch();
