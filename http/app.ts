@@ -1,6 +1,7 @@
 // The Fastify front: validation (TypeBox schemas, strict types for bodies), one error
 // handler over http/errors.ts, per-IP rate limits, session authentication, and the route
 // plugins. Routes stay thin: parse → authorize → call the service → map the reply.
+import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { Ajv, type ValidateFunction } from 'ajv';
@@ -55,6 +56,18 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     forceCloseConnections: 'idle',
     // Parked long-polls hold a request up to 30 s; the proxy in front decides the rest.
     requestTimeout: 0,
+    // A request that cannot even be parsed (bad framing, a body shorter than its length,
+    // oversized headers) is answered in the same envelope as every other error.
+    clientErrorHandler(err: NodeJS.ErrnoException, socket) {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const code = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request';
+      const { status, body } = errorBody(code, code === 'bad_request' ? `the request could not be parsed as HTTP (${err.code ?? 'malformed'})` : undefined);
+      const text = JSON.stringify(body);
+      if (socket.writable) {
+        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json; charset=utf-8\r\n\r\n${text}`);
+      }
+      socket.destroy(err);
+    },
   });
 
   // Bodies are validated strictly (a "5" is not a number); query strings are coerced.

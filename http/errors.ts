@@ -4,6 +4,8 @@
 
 export const ERRORS = {
   bad_request: [400, 'The request is not valid.'],
+  request_timeout: [408, 'The request took too long to arrive.'],
+  headers_too_large: [431, 'The request headers are too large.'],
   validation_failed: [400, 'The request body or query has a wrong field.'],
   invalid_json: [400, 'The body is not valid JSON.'],
   invalid_address: [400, 'That chat address is not valid.'],

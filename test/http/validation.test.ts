@@ -3,6 +3,7 @@
 // conversation appeared, profiles and journal heads are as before).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { startTestRelay, type ApiResponse, type TestRelay } from '../helpers.ts';
 
 const BODY_LIMIT = 4096;
@@ -234,5 +235,20 @@ describe('bad input is refused and changes nothing', () => {
     assert.equal(plain.status, 200, JSON.stringify(plain.body));
     assertRefusal(await t.api('POST', '/api/v1/webchat/typing', 'to=bob&typing=true', alice.token, form), 415, 'unsupported_media_type');
     assertRefusal(await t.api('POST', '/api/v1/webchat/typing', '{"to":"bob","__proto__":{"x":1}}', alice.token, form), 400, 'invalid_json');
+  });
+
+  test('a request that is not even HTTP gets the same error envelope', async () => {
+    const { port } = new URL(t.url);
+    const raw = await new Promise<string>((resolveRaw, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write('POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'));
+      let got = '';
+      socket.setEncoding('utf8').on('data', (c) => (got += c));
+      socket.on('close', () => resolveRaw(got));
+      socket.on('error', reject);
+    });
+    assert.match(raw, /^HTTP\/1\.1 400 /);
+    const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
+    assert.equal(body.success, false);
+    assert.equal(body.error, 'bad_request');
   });
 });
