@@ -27,6 +27,7 @@ export interface SessionInfo {
   device_name?: string;
   session_name?: string;
   listen_channel?: string;
+  hidden?: boolean;
   opened_at: number;
 }
 
@@ -34,7 +35,8 @@ export type AccountEvent =
   | ({ type: 'created'; email: string; at: number } & Profile)
   | ({ type: 'profile_updated'; at: number } & Partial<Profile>)
   | { type: 'session_opened'; sid: string; token_hash: string; device_name?: string; session_name?: string; at: number }
-  | { type: 'session_named'; sid: string; device_name?: string; session_name?: string; listen_channel?: string; at: number }
+  /** A session's names, and whether it hides from the directory (`hidden`, absent in older events: shown). */
+  | { type: 'session_named'; sid: string; device_name?: string; session_name?: string; listen_channel?: string; hidden?: boolean; at: number }
   | { type: 'session_closed'; sid: string; token_hash: string; at: number }
   | { type: 'reported'; by: string; reason: string; message_id?: string; at: number }
   | { type: 'suspended'; reason: string; at: number };
@@ -109,7 +111,7 @@ export const accountMachine = setup({
           actions: assign(({ context, event }) => {
             const s = context.sessions[event.sid];
             if (!s) return { seq: event.seq };
-            const named = { ...s, device_name: event.device_name, session_name: event.session_name, listen_channel: event.listen_channel };
+            const named = { ...s, device_name: event.device_name, session_name: event.session_name, listen_channel: event.listen_channel, hidden: event.hidden };
             return { seq: event.seq, sessions: { ...context.sessions, [event.sid]: named } };
           }),
         },
@@ -147,7 +149,7 @@ export function decideProfile(ctx: AccountContext, changes: Partial<Profile>, at
 export function decideNameSession(
   ctx: AccountContext,
   sid: string,
-  names: { device_name?: string; session_name?: string; listen_channel?: string },
+  names: { device_name?: string; session_name?: string; listen_channel?: string; visible?: boolean },
   at: number,
 ): Decision<AccountEvent> {
   const s = ctx.sessions[sid];
@@ -156,11 +158,12 @@ export function decideNameSession(
     device_name: names.device_name ?? s.device_name,
     session_name: names.session_name ?? s.session_name,
     listen_channel: names.listen_channel ?? s.listen_channel,
+    hidden: names.visible === undefined ? !!s.hidden : !names.visible,
   };
-  if (next.device_name === s.device_name && next.session_name === s.session_name && next.listen_channel === s.listen_channel) {
+  if (next.device_name === s.device_name && next.session_name === s.session_name && next.listen_channel === s.listen_channel && next.hidden === !!s.hidden) {
     return accept();
   }
-  return accept({ type: 'session_named', sid, ...next, at });
+  return accept({ type: 'session_named', sid, device_name: next.device_name, session_name: next.session_name, listen_channel: next.listen_channel, ...(next.hidden ? { hidden: true } : {}), at });
 }
 
 export function decideCloseSessions(ctx: AccountContext, sids: string[], at: number): Decision<AccountEvent> {

@@ -1,6 +1,7 @@
 // Presence and the directory. Presence is ephemeral (memory only): a session is online while
 // it heartbeats within the window or holds a live connection (a parked long-poll). What a
-// session is called (device, session name, listen channel) is durable, on the account actor.
+// session is called (device, session name, listen channel) and whether it hides from the
+// directory are durable, on the account actor.
 import { decideNameSession, decideProfile, type AccountContext } from '../actors/account.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
 import { Account, Core, iso } from './core.ts';
@@ -53,7 +54,8 @@ export class Presence {
   private entry(auth: Auth): SessionPresence {
     let p = this.sessions.get(auth.sid);
     if (!p) {
-      p = { user: auth.user, sid: auth.sid, visible: auth.record.public_visible, lastSeen: 0, beatAt: 0, liveEndedAt: 0, live: 0 };
+      const hidden = !!this.core.registry.context<AccountContext>(Account, auth.user).sessions[auth.sid]?.hidden;
+      p = { user: auth.user, sid: auth.sid, visible: auth.record.public_visible && !hidden, lastSeen: 0, beatAt: 0, liveEndedAt: 0, live: 0 };
       this.sessions.set(auth.sid, p);
     }
     return p;
@@ -84,7 +86,8 @@ export class Presence {
       await this.core.commit();
     }
     const p = this.entry(auth);
-    p.visible = body.visible ?? true;
+    // Without `visible`, a session stays as it last said (hiding lasts, also across restarts).
+    p.visible = body.visible ?? !registry.context<AccountContext>(Account, auth.user).sessions[auth.sid]?.hidden;
     p.lastSeen = now;
     p.beatAt = now;
     if (body.typing_to) {
@@ -165,7 +168,7 @@ export class Presence {
     const sessions = [];
     for (const s of this.core.projections.sessions(rec.id)) {
       const p = bySession.get(s.sid);
-      if (p && !p.visible) continue;
+      if (p ? !p.visible : s.hidden) continue;
       if (p) lastSeen = Math.max(lastSeen, p.lastSeen);
       const online = !!p && this.sessionOnline(p, now);
       if (!online && !s.device_name && !s.session_name) continue;

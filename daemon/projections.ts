@@ -75,6 +75,8 @@ export interface SessionRecord {
   device_name?: string;
   session_name?: string;
   listen_channel?: string;
+  /** Hidden from the directory (presence `visible: false`), across restarts. */
+  hidden?: boolean;
   opened_at: number;
 }
 
@@ -481,6 +483,7 @@ export class Projections {
             device_name: ev.device_name,
             session_name: ev.session_name,
             listen_channel: ev.listen_channel,
+            hidden: ev.hidden,
           });
         }
         break;

@@ -98,6 +98,13 @@ describe('presence and directory', () => {
 
     await heartbeat(t, vera.token, { visible: false });
     assert.equal(userIn(await directory(t, viewer.token), 'vera').online, false, 'hiding again takes effect at once');
+    // Hiding lasts: a heartbeat that does not say otherwise, and a restart, keep it hidden.
+    assert.equal((await heartbeat(t, vera.token, {})).body.visible, false);
+    await t.restart();
+    const listed = (await directory(t, viewer.token)).sessions.some((x: any) => x.session_id === vera.session.id);
+    assert.equal(listed, false, 'still hidden after a restart');
+    assert.equal((await heartbeat(t, vera.token, {})).body.visible, false);
+    assert.equal((await heartbeat(t, vera.token, { visible: true })).body.online, true);
   });
 
   test('an account with public_visible false is not listed, even while online', async () => {
