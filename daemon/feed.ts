@@ -289,14 +289,16 @@ export class Feed {
     const { projections } = this.core;
     const sender = projections.user(rec.from_user);
     const group = rec.group ? this.group(rec.group) : undefined;
+    // Who, as they are called now: replying to `from` reaches the sender even after a rename.
+    const from = sender?.chat_address ?? rec.from;
     return {
       id: rec.id,
       message_id: rec.id,
       seq,
       channel: 'pchat',
-      from: rec.from,
-      source: rec.from,
-      to: rec.to,
+      from,
+      source: from,
+      to: group ? rec.to : (projections.user(rec.to_user)?.chat_address ?? rec.to),
       display_name: sender?.display_name,
       text: rec.text,
       reply_to: rec.reply_to ?? null,

@@ -460,8 +460,8 @@ export class Projections {
         if (!rec) break;
         const changes = profileFields(ev);
         if (changes.chat_address && changes.chat_address !== rec.chat_address) {
-          this.addresses.delete(rec.chat_address);
-          this.j.indexRemove('addresses', rec.chat_address);
+          // The old address stays this user's: nobody else can claim it (and be taken for
+          // them by whoever replies to an old message); what is sent to it still reaches them.
           this.put(this.addresses, 'addresses', changes.chat_address, user);
         }
         this.put(this.users, 'users', user, { ...rec, ...changes });

@@ -54,6 +54,27 @@ describe('direct messages', () => {
     assert.deepEqual(seen, ['hello bob', 'page 0', 'page 1', 'page 2', 'page 3', 'page 4']);
   });
 
+  test('a renamed sender: messages show their address now, the old one stays theirs and still reaches them', async () => {
+    const ren = await t.login('ren@example.com', { chat_address: 'ren-old' });
+    const bea = await t.login('bea@example.com', { chat_address: 'bea' });
+    await send(t, ren.token, 'bea', 'before the rename');
+    assert.equal((await t.api('PUT', '/api/v1/pchat/auth/me', { chat_address: 'ren-new' }, ren.token)).status, 200);
+    const hist = await t.api('GET', '/api/v1/webchat/history?peer=ren-new', undefined, bea.token);
+    assert.deepEqual(hist.body.messages.map((m: any) => [m.from, m.to]), [['ren-new', 'bea']]);
+    const polled = await poll(t, bea.token, { after: 0, limit: 500 });
+    assert.equal(polled.body.messages.find((m: any) => m.text === 'before the rename').from, 'ren-new');
+    // Nobody else can take the old address (and be answered in ren's place)...
+    const email = 'squatter@example.com';
+    const code = (await t.api('POST', '/api/v1/pchat/auth/request-code', { email })).body.dev_code;
+    const squat = await t.api('POST', '/api/v1/pchat/auth/verify-code', { email, code, chat_address: 'ren-old' });
+    assert.equal(squat.status, 409);
+    assert.equal(squat.body.error, 'address_taken');
+    // ...and a reply to it still reaches ren; ren may take it back.
+    assert.equal((await send(t, bea.token, 'ren-old', 'to the old address')).status, 200);
+    assert.ok((await poll(t, ren.token, { limit: 500 })).body.messages.some((m: any) => m.text === 'to the old address'));
+    assert.equal((await t.api('PUT', '/api/v1/pchat/auth/me', { chat_address: 'ren-old' }, ren.token)).status, 200);
+  });
+
   test('each session has its own cursor', async () => {
     const bob2 = await t.login('bob@example.com', { device_name: 'phone' });
     const s = await send(t, alice.token, 'bob', 'for every device');
