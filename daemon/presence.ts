@@ -154,8 +154,11 @@ export class Presence {
     const users: ReturnType<Presence['userEntry']>[] = [];
     for (const rec of this.core.projections.allUsers()) {
       if (!rec.public_visible || rec.suspended) continue;
-      if (needle && !rec.chat_address.includes(needle) && !rec.display_name.toLowerCase().includes(needle)) continue;
-      users.push(this.userEntry(rec, bySession, now));
+      const named = !needle || rec.chat_address.includes(needle) || rec.display_name.toLowerCase().includes(needle);
+      const entry = this.userEntry(rec, bySession, now);
+      // A search also finds a user by the name of one of their listed sessions ("support worker").
+      if (!named && !entry.sessions.some((x) => `${x.session_name ?? ''}\u0000${x.device_name ?? ''}`.toLowerCase().includes(needle!))) continue;
+      users.push(entry);
     }
     users.sort((a, b) => Number(b.online) - Number(a.online) || a.display_name.localeCompare(b.display_name));
     const page = users.slice(0, limit);

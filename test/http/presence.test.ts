@@ -65,7 +65,7 @@ describe('presence and directory', () => {
     assert.equal(flat.session_name, 'claude-main');
     assert.equal(dir.users[0].online, true, 'online users sort first');
 
-    for (const q of ['ali', 'ALICE', 'anders']) {
+    for (const q of ['ali', 'ALICE', 'anders', 'claude-m']) { // address, display name, session name
       const f = await directory(t, viewer.token, `?q=${q}`);
       assert.deepEqual(f.users.map((u) => u.chat_address), ['alice'], `q=${q}`);
       assert.equal(f.total, 1);
