@@ -4,7 +4,9 @@
 // directory are durable, on the account actor.
 import { decideNameSession, decideProfile, type AccountContext } from '../actors/account.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
-import { Account, Core, iso } from './core.ts';
+import { Account, Core, Group, Inbox, iso } from './core.ts';
+import { isMemberNow, type InboxContext } from '../actors/inbox.ts';
+import type { GroupContext } from '../actors/group.ts';
 import type { UserRecord } from './projections.ts';
 
 /** A session's last heartbeat is forgotten after a day of silence. */
@@ -38,6 +40,8 @@ export interface PresenceBody {
   typing_to?: string;
 }
 
+/** Chat groups up to this size tell their members who comes online and goes. */
+const PRESENCE_GROUP_MAX = 256;
 /** A long-poll loop is between requests for a moment; it stays online through this. */
 const LIVE_GRACE_MS = 3_000;
 
@@ -119,9 +123,20 @@ export class Presence {
     const rec = this.core.projections.user(user);
     if (!rec) return;
     const event = { type: 'presence' as const, chat_address: rec.chat_address, display_name: rec.display_name, online, at: iso(now) };
-    for (const conv of this.core.projections.conversations(user)) {
-      if (conv.peer !== user) this.core.waiters.push(conv.peer, event);
+    const to = new Set<string>();
+    for (const conv of this.core.projections.conversations(user)) to.add(conv.peer);
+    // Chat groups' members see each other come and go; stream groups' observers (and groups
+    // too large for it to mean anything) do not.
+    const inbox = this.core.registry.context<InboxContext>(Inbox, user);
+    for (const gid of Object.keys(inbox.groups)) {
+      if (!isMemberNow(inbox, gid)) continue;
+      const group = this.core.registry.context<GroupContext>(Group, gid);
+      const members = Object.keys(group.members);
+      if (group.mode !== 'chat' || members.length > PRESENCE_GROUP_MAX) continue;
+      for (const member of members) to.add(member);
     }
+    to.delete(user);
+    for (const peer of to) this.core.waiters.push(peer, event);
   }
 
   /** Expires heartbeats; call periodically. */

@@ -181,6 +181,21 @@ describe('presence and directory', () => {
     assert.equal(again.body.events.some((e: any) => e.type === 'presence'), false);
   });
 
+  test('members of a chat group see each other come online; observers of a stream group do not', async () => {
+    const hana = await t.login('hana@example.com', { chat_address: 'hana', display_name: 'Hana' });
+    const ivo = await t.login('ivo@example.com', { chat_address: 'ivo' });
+    const jon = await t.login('jon@example.com', { chat_address: 'jon' });
+    const G = '/api/v1/webchat/groups';
+    assert.equal((await t.api('POST', G, { name: 'Desk', mode: 'chat', members: ['ivo'] }, hana.token)).status, 200);
+    assert.equal((await t.api('POST', G, { name: 'Feed', mode: 'stream', members: ['jon'] }, hana.token)).status, 200);
+    for (const who of [ivo, jon]) await poll(t, who.token, { limit: 500 });
+    assert.equal((await heartbeat(t, hana.token, { session_name: 'hana-main' })).body.online, true);
+    const forIvo = (await poll(t, ivo.token, { wait_ms: 2000 })).body.events.filter((e: any) => e.type === 'presence');
+    assert.deepEqual(forIvo.map((e: any) => [e.chat_address, e.online]), [['hana', true]]);
+    const forJon = (await poll(t, jon.token)).body.events.filter((e: any) => e.type === 'presence');
+    assert.deepEqual(forJon, [], 'a stream group is not a room of peers');
+  });
+
   test('typing reaches the recipient’s parked long-poll', async () => {
     const tom = await t.login('tom@example.com', { chat_address: 'tom', display_name: 'Tom' });
     const tina = await t.login('tina@example.com', { chat_address: 'tina' });
