@@ -2,10 +2,11 @@
 //
 // A message that answers the other side of a conversation (the previous message in that
 // conversation came from someone else, less than `windowMs` ago) is a *hop*; its hop count is
-// one more than the message it answers. More messages from the same side within the window
-// keep the count (a bot answering in two parts, or acknowledging before it answers, does not
-// start over), so a conversation that keeps taking turns within the window climbs; only a
-// pause longer than the window resets it. A one-way stream of messages never climbs.
+// one more than the message it answers, as long as the same two senders keep taking turns (in
+// a group, a third speaker starts the count over). A sender's follow-up within FOLLOW_UP_MS
+// keeps the count (a bot acknowledging, then answering, does not start over); a later one, or
+// a pause longer than the window, resets it. So two bots answering each other climb; people
+// double-texting, or a group of people talking, do not. A one-way stream never climbs.
 // Two rules refuse a send with 429 `loop_guard`: the hop count passes `maxHops`, or one sender
 // has taken more than `replyBudget` turns (hops) in the conversation within the window.
 // Senders may carry a hop count over from elsewhere (`hops` on send); the relay takes the larger.
@@ -17,10 +18,14 @@ interface Lane {
   lastFrom: string;
   lastAt: number;
   hops: number;
+  /** The two senders taking turns in the current count ("a|b"), once someone answered. */
+  pair?: string;
   /** Times of recent hops, per sender. */
   replies: Map<string, number[]>;
 }
 
+/** A follow-up from the same sender this soon keeps the hop count (an ack, then the answer). */
+export const FOLLOW_UP_MS = 3_000;
 /** Lanes kept at most; past it the oldest are dropped. */
 const MAX_LANES = 100_000;
 
@@ -45,8 +50,7 @@ export class LoopGuard {
    */
   check(lane: string, from: string, claimedHops = 0, now = Date.now()): number {
     const l = this.lanes.get(lane);
-    let hops = claimedHops;
-    if (l && now - l.lastAt < this.windowMs) hops = Math.max(hops, l.lastFrom !== from ? l.hops + 1 : l.hops);
+    const hops = Math.max(claimedHops, l ? this.next(l, from, now).hops : 0);
     if (hops > this.maxHops) {
       throw new Refusal(
         'loop_guard',
@@ -68,6 +72,14 @@ export class LoopGuard {
     return hops;
   }
 
+  /** Where a message from `from` now leaves the lane's count (see the header). */
+  private next(l: Lane, from: string, now: number): { hops: number; pair?: string } {
+    if (now - l.lastAt >= this.windowMs) return { hops: 0 };
+    if (l.lastFrom === from) return now - l.lastAt < FOLLOW_UP_MS ? { hops: l.hops, pair: l.pair } : { hops: 0 };
+    const pair = l.lastFrom < from ? `${l.lastFrom}|${from}` : `${from}|${l.lastFrom}`;
+    return { hops: l.pair === undefined || l.pair === pair ? l.hops + 1 : 1, pair };
+  }
+
   /** Whether a message with this hop count takes a turn (counts against the reply budget): not a follow-up of the sender's own. */
   private isTurn(l: Lane | undefined, from: string, hops: number, now: number): boolean {
     return hops > 0 && !(l && l.lastFrom === from && now - l.lastAt < this.windowMs);
@@ -80,6 +92,7 @@ export class LoopGuard {
       this.lanes.set(lane, (l = { lastFrom: from, lastAt: now, hops: 0, replies: new Map() }));
     }
     const turn = this.isTurn(l, from, hops, now);
+    l.pair = this.next(l, from, now).pair;
     l.lastFrom = from;
     l.lastAt = now;
     l.hops = hops;

@@ -1,8 +1,9 @@
-// The loop guard on its own, with a clock of its own: turns climb, follow-ups keep the count,
-// a pause resets it, one-way streams never climb.
+// The loop guard on its own, with a clock of its own: turns between the same two senders
+// climb, quick follow-ups keep the count, later ones and pauses reset it, a third speaker
+// starts over, one-way streams never climb — and people talking are never stopped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoopGuard } from '../../daemon/loopguard.ts';
+import { FOLLOW_UP_MS, LoopGuard } from '../../daemon/loopguard.ts';
 import type { Refusal } from '../../actors/decision.ts';
 
 const WINDOW = 30_000;
@@ -49,4 +50,50 @@ test('a one-way stream never climbs, and a pause longer than the window resets',
   assert.equal(run(guard, ['b', 'a', 'b', 'a', 'b'], 100_000).sent, 5, 'hops 1..5');
   assert.equal(run(guard, ['a'], 100_000 + 5 * 500).refusal?.code, 'loop_guard', 'hop 6 is over');
   assert.equal(run(guard, ['a', 'b', 'a'], 100_000 + 5 * 500 + WINDOW).sent, 3, 'after a pause it starts over');
+});
+
+test('a follow-up after FOLLOW_UP_MS starts over (people double-texting are not a loop)', () => {
+  const guard = new LoopGuard(5, 1000, WINDOW);
+  const lane = LoopGuard.lane('a', 'b');
+  let now = 0;
+  const say = (from: string, gap: number) => {
+    now += gap;
+    const hops = guard.check(lane, from, 0, now);
+    guard.record(lane, from, hops, now);
+    return hops;
+  };
+  assert.deepEqual(['a', 'b', 'a', 'b'].map((w) => say(w, 500)), [0, 1, 2, 3]);
+  assert.equal(say('b', FOLLOW_UP_MS + 1), 0, 'a later second message starts over');
+  assert.equal(say('a', 500), 1);
+});
+
+test('in a group, a third speaker starts the count over; two bots in a group are still stopped', () => {
+  const guard = new LoopGuard(5, 1000, WINDOW);
+  const lane = LoopGuard.lane('a', '', 'grp_1');
+  let now = 0;
+  const say = (from: string) => {
+    now += 500;
+    const hops = guard.check(lane, from, 0, now);
+    guard.record(lane, from, hops, now);
+    return hops;
+  };
+  assert.deepEqual(['a', 'b', 'a', 'c', 'a', 'b'].map(say), [0, 1, 2, 1, 2, 1]);
+  assert.throws(() => Array.from({ length: 20 }, (_, i) => say(i % 2 ? 'x' : 'y')), /back and forth 6 times/);
+});
+
+test('five people talking in a group for 1,000 messages, 2–10 s apart, are never stopped', () => {
+  const guard = new LoopGuard(50, 30, WINDOW); // the defaults
+  const lane = LoopGuard.lane('p0', '', 'grp_people');
+  let seed = 42;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  let now = 0;
+  let last = '';
+  for (let i = 0; i < 1000; i++) {
+    now += 2000 + Math.floor(rand() * 8000);
+    const from = `p${Math.floor(rand() * 5)}`;
+    const hops = guard.check(lane, from, 0, now); // throws if stopped
+    guard.record(lane, from, hops, now);
+    last = from;
+  }
+  assert.ok(last);
 });
