@@ -77,6 +77,7 @@ export class Core {
    * for them, so those it staged for are woken even if it throws part-way.
    */
   stageSoon(stage: (wake: Set<string>) => void) {
+    if (this.drained) return; // the journal is closing: a push after that has nobody to tell
     this.deferred.push(stage);
     this.deferredTimer ??= setTimeout(() => void this.commit().catch(() => {}), DEFERRED_STAGE_MS);
   }

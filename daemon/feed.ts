@@ -387,11 +387,8 @@ export class Feed {
   /** First-delivery receipts to the senders of `delivered` (and whatever was staged with them); durable on return. */
   async recordDelivered(auth: Auth, delivered: MessageRecord[], at = Date.now()) {
     const wake = new Set<string>();
-    try {
-      this.stageDelivered(auth, delivered, at, wake);
-    } finally {
-      await this.core.commit(wake); // what was staged is made durable (and its senders woken) even if one failed
-    }
+    this.stageDelivered(auth, delivered, at, wake);
+    await this.core.commit(wake);
   }
 
   /** The same for what a live connection pushed: nobody waits, so it rides along with the next commit. */
@@ -399,13 +396,21 @@ export class Feed {
     this.core.stageSoon((wake) => this.stageDelivered(auth, delivered, Date.now(), wake));
   }
 
-  /** Stages a delivered receipt per message not yet delivered; adds each sender to `wake` as it goes. */
+  /**
+   * Stages a delivered receipt per message not yet delivered; adds each sender to `wake`. A
+   * receipt that fails is logged and skipped: it must not fail the read it rides on (the
+   * reader's claim would be lost with it, or the others' receipts).
+   */
   private stageDelivered(auth: Auth, delivered: MessageRecord[], at: number, wake: Set<string>) {
     for (const rec of delivered) {
       // Another consumer may have delivered it in the meantime.
       if (this.core.projections.message(rec.id)?.delivered_at) continue;
-      this.core.applyInbox(rec.from_user, [{ type: 'receipt', id: rec.id, status: 'delivered', by: auth.record.chat_address, at }]);
-      wake.add(rec.from_user);
+      try {
+        this.core.applyInbox(rec.from_user, [{ type: 'receipt', id: rec.id, status: 'delivered', by: auth.record.chat_address, at }]);
+        wake.add(rec.from_user);
+      } catch (err) {
+        this.core.log.error({ err: (err as Error).message, message_id: rec.id }, 'a delivered receipt could not be recorded');
+      }
     }
   }
 

@@ -80,6 +80,11 @@ export default async function realtimeRoutes(app: FastifyInstance) {
 
   const start = async (auth: Auth, consumerName: string | undefined, after: number | undefined, sink: LiveSink, close: (why: CloseReason) => void) => {
     const consumer = await feed.openConsumer(auth, consumerName);
+    // Shutdown may have begun while the consumer opened: then this connection ends like the others.
+    if (app.services.draining()) {
+      close('draining');
+      return () => {};
+    }
     const from = Math.min(after ?? feed.cursor(auth, consumer), core.durableSeq);
     const session = new LiveSession(core, feed, auth, consumer, from, sink, bufferCap, HEARTBEAT_MS / 2);
     live.add(session, close);
