@@ -41,7 +41,9 @@ export type GroupEvent =
   | ({ type: 'g_msg'; n: number; idem_key?: string; body_hash?: string } & GroupMessageBody)
   | { type: 'edited'; id: string; text: string; at: number; final?: boolean }
   | { type: 'deleted'; id: string; at: number }
-  | { type: 'delta'; id: string; delta: string; at: number };
+  | { type: 'delta'; id: string; delta: string; at: number }
+  /** A group message (or a voice clip's transcript) translated for the members who read the group in `language` (daemon/translation.ts). */
+  | { type: 'translation'; id: string; part: string; language: string; text: string; source_language: string; engine: string; pivot?: string; transcript?: string; at: number };
 
 export interface JoinRequest {
   request_id: string;

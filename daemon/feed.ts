@@ -229,7 +229,10 @@ export class Feed {
       case 'group_note':
         return { event: { type: 'group', seq, group_id: ev.group, action: ev.action, name: ev.name, at: iso(ev.at) } };
       case 'translation': {
-        if (projections.message(ev.id)?.deleted_at) return null; // nor in its translations
+        const rec = projections.message(ev.id);
+        if (!rec || rec.deleted_at) return null; // a deleted message keeps no words, nor translations
+        // A group's translation is for the members who read the group in its language.
+        if (stream.startsWith('group:') && this.media.languageFor(user, rec) !== ev.language) return null;
         const media = this.media.clientEvent(seq, ev); // media: `translation` events
         return media ? { event: media } : null;
       }

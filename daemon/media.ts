@@ -24,7 +24,9 @@ export interface MessageMedia {
   /** After a send is durable: receive-side translation. */
   onSent(msg: MessageBody): void;
   /** The same after a group send, for its members. */
-  onGroupSent(msg: Omit<MessageBody, 'to_user' | 'to'>, group: string, members: Iterable<string>): void;
+  onGroupSent(msg: Omit<MessageBody, 'to_user' | 'to'>, group: string): void;
+  /** The language a viewer reads a message in (null: as sent). */
+  languageFor(viewer: string, rec: MessageRecord): string | null;
 }
 
 /** Messaging without the media side (unit tests of messaging alone). */
@@ -35,6 +37,7 @@ export const NO_MEDIA: MessageMedia = {
   clientEvent: () => null,
   onSent: () => {},
   onGroupSent: () => {},
+  languageFor: () => null,
 };
 
 export interface Capability {
@@ -94,8 +97,12 @@ export class Media implements MessageMedia {
     this.translation.onSent(msg);
   }
 
-  onGroupSent(msg: Omit<MessageBody, 'to_user' | 'to'>, group: string, members: Iterable<string>) {
-    this.translation.onGroupSent(msg, group, members);
+  onGroupSent(msg: Omit<MessageBody, 'to_user' | 'to'>, group: string) {
+    this.translation.onGroupSent(msg, group);
+  }
+
+  languageFor(viewer: string, rec: MessageRecord) {
+    return this.translation.languageFor(viewer, rec);
   }
 
   close() {

@@ -248,7 +248,7 @@ export class Messaging {
     this.loopGuard.record(lane, auth.user, hops, at);
     const members = Object.keys(group.members);
     await this.core.commit(members);
-    this.media.onGroupSent(event, group.id, members); // media: the members' receive-side translations
+    this.media.onGroupSent(event, group.id); // media: the members' receive-side translations
     return { ...this.replyOf(id, seq, at, `group:${group.id}`), ...(opts.streaming ? { streaming: true } : {}) };
   }
 

@@ -143,12 +143,16 @@ export class Translation {
 
   /** A message the caller takes part in: sent or received directly, or in a group they are in. */
   private participant(auth: Auth, id: string): MessageRecord {
-    const rec = this.core.projections.message(id);
-    const ok =
-      rec &&
-      (rec.group ? isMember(this.core.registry.context<GroupContext>(Group, rec.group), auth.user) : rec.from_user === auth.user || rec.to_user === auth.user);
-    if (!ok) throw new Refusal('unknown_message', `no message "${id}" in your conversations`);
+    const rec = this.visibleTo(auth.user, id);
+    if (!rec) throw new Refusal('unknown_message', `no message "${id}" in your conversations`);
     return rec;
+  }
+
+  private visibleTo(user: string, id: string): MessageRecord | undefined {
+    const rec = this.core.projections.message(id);
+    if (!rec) return undefined;
+    const ok = rec.group ? isMember(this.core.registry.context<GroupContext>(Group, rec.group), user) : rec.from_user === user || rec.to_user === user;
+    return ok ? rec : undefined;
   }
 
   /** A message's translation: from the journal when its text has not changed, else computed and journaled. */
@@ -219,8 +223,7 @@ export class Translation {
     if (!target) throw new Refusal('validation_failed', 'give target, or set receive_language in language-prefs');
     const out = [];
     for (const id of ids) {
-      const rec = this.core.projections.message(id);
-      if (!rec || (rec.from_user !== auth.user && rec.to_user !== auth.user)) continue;
+      if (!this.visibleTo(auth.user, id)) continue;
       for (const t of this.core.projections.media.translations(id, target)) out.push(this.recordView(t));
     }
     return { target, translations: out };
@@ -241,8 +244,7 @@ export class Translation {
 
   /** The translation a viewer's message view carries (their receive language, text unchanged since). */
   translationFor(viewer: string, rec: MessageRecord) {
-    if (rec.from_user === viewer) return undefined;
-    const target = this.readsIn(viewer, rec.group ? rec.to : rec.from);
+    const target = this.languageFor(viewer, rec);
     if (!target) return undefined;
     const t = this.core.projections.media.translation(rec.id, target);
     if (!t || t.source_hash !== sha256(wordsOf(rec.text)).slice(0, 32)) return undefined;
@@ -263,32 +265,42 @@ export class Translation {
   /** Called after a message is durable: queues the recipient's translation if they asked for one. */
   onSent(msg: Pick<MessageBody, 'id' | 'from_user' | 'to_user' | 'from' | 'text' | 'attachments'>) {
     if (msg.from_user === msg.to_user) return;
-    this.receiveSideFor(msg, new Map([[msg.to_user, msg.from]]));
+    const voices = this.worthTranslating(msg);
+    const target = voices && this.readsIn(msg.to_user, msg.from);
+    if (voices && target) this.enqueue(() => this.receiveSide(msg.id, target, voices, { inboxOf: msg.to_user }));
   }
 
   /**
-   * The same for a group message: every member but the sender who reads the group in another
-   * language. Members sharing a language share one translation (one job per language).
+   * The same for a group message, for every member but the sender who reads the group in
+   * another language: one job, off the send path, which translates once per language and
+   * journals each translation once, in the group's stream (readers in that language get it).
    */
-  onGroupSent(msg: Pick<MessageBody, 'id' | 'from_user' | 'text' | 'attachments'>, group: string, members: Iterable<string>) {
-    const readers = new Map<string, string>();
-    for (const member of members) if (member !== msg.from_user) readers.set(member, `group:${group}`);
-    this.receiveSideFor(msg, readers);
+  onGroupSent(msg: Pick<MessageBody, 'id' | 'from_user' | 'text' | 'attachments'>, group: string) {
+    const voices = this.worthTranslating(msg);
+    if (!voices) return;
+    this.enqueue(async () => {
+      const members = Object.keys(this.core.registry.context<GroupContext>(Group, group).members);
+      const targets = new Set<string>();
+      for (const member of members) {
+        const target = member !== msg.from_user && this.readsIn(member, `group:${group}`);
+        if (target) targets.add(target);
+      }
+      for (const target of targets) await this.receiveSide(msg.id, target, voices, { group });
+    });
   }
 
-  /** Queues one receive-side job per target language among `readers` (user → conversation key). */
-  private receiveSideFor(msg: Pick<MessageBody, 'id' | 'text' | 'attachments'>, readers: Map<string, string>) {
+  /** The voice clips to caption, or undefined when there is nothing to translate (or no engine to do it). */
+  private worthTranslating(msg: Pick<MessageBody, 'text' | 'attachments'>): Attachment[] | undefined {
     const voices = (msg.attachments ?? []).filter((a) => a.kind === 'voice');
-    if (!wordsOf(msg.text) && voices.length === 0) return;
-    const byTarget = new Map<string, string[]>();
-    for (const [user, conversation] of readers) {
-      const target = this.readsIn(user, conversation);
-      if (!target) continue;
-      const users = byTarget.get(target);
-      if (users) users.push(user);
-      else byTarget.set(target, [user]);
-    }
-    for (const [target, users] of byTarget) this.enqueue(() => this.receiveSide(msg.id, users, target, voices));
+    const text = !!wordsOf(msg.text) && !this.translator.unavailableHint;
+    const speech = voices.length > 0 && !this.files.transcriber.unavailableHint;
+    return text || speech ? voices : undefined;
+  }
+
+  /** The language `viewer` reads this message in (null: as sent). */
+  languageFor(viewer: string, rec: MessageRecord): string | null {
+    if (rec.from_user === viewer) return null;
+    return this.readsIn(viewer, rec.group ? rec.to : (this.core.projections.user(rec.from_user)?.chat_address ?? rec.from));
   }
 
   private enqueue(job: () => Promise<void>) {
@@ -316,8 +328,11 @@ export class Translation {
     return this.idle;
   }
 
-  /** Translates message `id` (text and voice clips) into `target` once, and tells each of `users`. */
-  private async receiveSide(id: string, users: string[], target: string, voices: Attachment[]) {
+  /**
+   * Translates message `id` (text and voice clips) into `target` and journals the result where
+   * its readers find it: the recipient's inbox, or the group's stream (one write per language).
+   */
+  private async receiveSide(id: string, target: string, voices: Attachment[], where: { inboxOf: string } | { group: string }) {
     const rec = this.core.projections.message(id);
     if (!rec || rec.deleted_at) return;
     const events: { part: string; language: string; text: string; source_language: string; engine: string; pivot?: string; transcript?: string }[] = [];
@@ -368,7 +383,7 @@ export class Translation {
       return;
     }
     const at = Date.now();
-    const inboxEvents = events.map((e) => ({
+    const feedEvents = events.map((e) => ({
       type: 'translation' as const,
       id,
       part: e.part,
@@ -380,8 +395,14 @@ export class Translation {
       ...(e.transcript ? { transcript: e.transcript } : {}),
       at,
     }));
-    for (const user of users) this.core.applyInbox(user, inboxEvents);
-    await this.core.commit(users);
+    if ('inboxOf' in where) {
+      this.core.applyInbox(where.inboxOf, feedEvents);
+      await this.core.commit([where.inboxOf]);
+      return;
+    }
+    this.core.applyGroup(where.group, feedEvents);
+    const group = this.core.registry.context<GroupContext>(Group, where.group);
+    await this.core.commit(Object.keys(group.members).filter((u) => this.languageFor(u, rec) === target));
   }
 }
 

@@ -153,6 +153,10 @@ describe('translation', () => {
     assert.deepEqual([forBob?.message_id, forBob?.language, forBob?.text], [s.body.message_id, 'es', 'La casa es grande.']);
     const forCarol = await translationOf(carol);
     assert.deepEqual([forCarol?.language, forCarol?.text], ['pt', 'A casa é grande.']);
+    // Journaled once per language, in the group's stream (not once per reader's inbox).
+    await t.relay.services.media.translation.settled();
+    const inGroup = t.relay.services.core.journal.readBack(`group:${gid}`, Number.MAX_SAFE_INTEGER, 50).filter((r: any) => r.event.type === 'translation' && r.event.id === s.body.message_id);
+    assert.deepEqual(inGroup.map((r: any) => r.event.language).sort(), ['es', 'pt']);
     const daves = await t.api('POST', '/api/v1/webchat/poll', { wait_ms: 300 }, dave.token);
     assert.ok(!daves.body.events.some((e: any) => e.type === 'translation'), 'no translation for a reader without a language');
     // Read again, the group message carries the reader's translation inline.
