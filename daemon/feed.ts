@@ -24,8 +24,8 @@ const SKIP_CLAIM = 256;
 const GROUP_ID = /^grp_[0-9a-f]{16}$/;
 /** Named consumers per inbox (sessions aside): workers, tabs, hooks — not one per request. */
 const MAX_NAMED_CONSUMERS = 32;
-/** How often live pushes of group messages are recorded per user, at most (see `pushedSoon`). */
-const PUSHED_MARK_MS = 1_000;
+/** How often the marks of what live connections pushed are journaled (see `pushedSoon`). */
+const PUSHED_FLUSH_MS = 10 * 60_000;
 /** Consumer names: short, no spaces (they are keys in the inbox context). */
 export const CONSUMER_PATTERN = '^[A-Za-z0-9._:-]{1,64}$';
 
@@ -75,8 +75,8 @@ export class Feed {
   /** Files and translation (daemon/media.ts): attachment details and translations out. */
   media: MessageMedia = NO_MEDIA;
 
-  /** Pushed marks waiting to be written (see `pushedSoon`), and the timer that writes them. */
-  private readonly pushedPending = new Map<string, number>();
+  /** Pushed marks not journaled yet (see `pushedSoon`), and the timer that journals them. */
+  private readonly pushedMarks = new Map<string, number>();
   private pushedTimer: NodeJS.Timeout | undefined;
 
   /** seq → the event every member but the sender sees for a group message, while its inputs are unchanged. */
@@ -418,27 +418,35 @@ export class Feed {
   }
 
   /**
-   * A live connection pushed group messages up to `upto`: recorded (as the inbox's `pushed`
-   * mark) so group receipts count them delivered. Group messages get no receipt each (a
-   * 1,000-member group would cost 1,000 writes per message); instead each user's mark is
-   * written at most once per PUSHED_MARK_MS, all users' in one commit.
+   * A live connection pushed group messages up to `upto`: group receipts count them delivered
+   * (see `pushedUpTo`). Group messages get no receipt each (a 1,000-member group would cost
+   * 1,000 writes per message), and the marks are kept in memory: journaled (as the inbox's
+   * `pushed` mark) only every PUSHED_FLUSH_MS and at shutdown, so a busy group does not fill
+   * the journal with them; a crash forgets at most that much of "delivered" (not of delivery).
    */
   pushedSoon(user: string, upto: number) {
-    if (upto <= (this.pushedPending.get(user) ?? 0)) return;
-    this.pushedPending.set(user, upto);
-    this.pushedTimer ??= setTimeout(() => void this.flushPushed().catch((err) => this.core.log.error({ err: (err as Error).message }, 'recording pushed marks failed')), PUSHED_MARK_MS);
+    if (upto <= (this.pushedMarks.get(user) ?? 0)) return;
+    this.pushedMarks.set(user, upto);
+    if (this.pushedTimer) return;
+    this.pushedTimer = setTimeout(() => void this.flushPushed().catch((err) => this.core.log.error({ err: (err as Error).message }, 'recording pushed marks failed')), PUSHED_FLUSH_MS);
+    this.pushedTimer.unref();
   }
 
-  /** Writes the pending pushed marks now (also at shutdown). */
+  /** The newest seq pushed to any live connection of `user` (journaled or not yet). */
+  pushedUpTo(user: string): number {
+    return Math.max(this.pushedMarks.get(user) ?? 0, this.inbox(user).pushed ?? 0);
+  }
+
+  /** Journals the marks that moved since (every PUSHED_FLUSH_MS, and at shutdown). */
   async flushPushed() {
     clearTimeout(this.pushedTimer);
     this.pushedTimer = undefined;
-    if (this.pushedPending.size === 0) return;
+    if (this.pushedMarks.size === 0) return;
     const at = Date.now();
-    for (const [user, upto] of this.pushedPending) {
+    for (const [user, upto] of this.pushedMarks) {
       if (upto > (this.inbox(user).pushed ?? 0)) this.core.applyInbox(user, [{ type: 'pushed', upto, at }]);
     }
-    this.pushedPending.clear();
+    this.pushedMarks.clear();
     await this.core.commit();
   }
 

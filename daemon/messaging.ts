@@ -359,7 +359,7 @@ export class Messaging {
       const inbox = this.ctx(u);
       if ((inbox.groups[group.id]?.read ?? 0) >= seq) readBy.push(u);
       // Delivered: claimed by a poll, pushed by a live connection, or read.
-      if (Math.max(inbox.top, inbox.pushed ?? 0) >= seq || (inbox.groups[group.id]?.read ?? 0) >= seq) deliveredTo.push(u);
+      if (Math.max(inbox.top, this.feed.pushedUpTo(u)) >= seq || (inbox.groups[group.id]?.read ?? 0) >= seq) deliveredTo.push(u);
     }
     const names = (us: string[]) => (us.length <= RECEIPT_NAMES_MAX ? us.map((u) => this.address(u)) : undefined);
     return {
