@@ -65,6 +65,8 @@ export interface GroupContext {
   requests: Record<string, JoinRequest>;
   /** Messages sent to the group so far. */
   count: number;
+  /** Each writer's newest message number (absent in snapshots older than the field). */
+  sent_n?: Record<string, number>;
   last: { id: string; seq: number; at: number } | null;
   created_at: number;
 }
@@ -152,7 +154,12 @@ export const groupMachine = setup({
           }),
         },
         g_msg: {
-          actions: assign(({ event: e }) => ({ seq: e.seq, count: e.n, last: { id: e.id, seq: e.seq, at: e.at } })),
+          actions: assign(({ context, event: e }) => ({
+            seq: e.seq,
+            count: e.n,
+            last: { id: e.id, seq: e.seq, at: e.at },
+            sent_n: { ...context.sent_n, [e.from_user]: e.n },
+          })),
         },
         '*': { actions: assign(({ event }) => ({ seq: event.seq })) },
       },

@@ -58,7 +58,8 @@ export type InboxEvent =
   | { type: 'deleted'; id: string; at: number }
   /** A chunk appended to a streamed message. */
   | { type: 'delta'; id: string; delta: string; at: number }
-  | { type: 'joined'; group: string; from: number; at: number }
+  /** Joined a group at seq `from`, when it had sent `n` messages (absent in older events). */
+  | { type: 'joined'; group: string; from: number; n?: number; at: number }
   | { type: 'left'; group: string; until: number; at: number }
   | { type: 'group_read'; group: string; upto: number; n: number; at: number }
   /** What a non-member learns about a group (the answer to a join request). */
@@ -156,7 +157,9 @@ export const inboxMachine = setup({
           actions: assign(({ context, event: e }) => {
             const prior = context.groups[e.group];
             const spans: Span[] = [...(prior?.spans ?? []), [e.from, null] as Span].slice(-MAX_SPANS);
-            return { seq: e.seq, groups: { ...context.groups, [e.group]: { read: prior?.read ?? e.from, read_n: prior?.read_n ?? 0, spans } } };
+            // What the group said before this join is not unread (it is not in the feed either).
+            const read_n = Math.max(prior?.read_n ?? 0, e.n ?? 0);
+            return { seq: e.seq, groups: { ...context.groups, [e.group]: { read: prior?.read ?? e.from, read_n, spans } } };
           }),
         },
         left: {

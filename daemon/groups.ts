@@ -103,7 +103,7 @@ export class Groups {
       const added = e.type === 'member_added' ? [e.user] : e.type === 'created' ? [e.owner, ...(e.members ?? [])] : [];
       if (added.length) {
         for (const user of added) {
-          if (!isMemberNow(this.feed.inbox(user), group.id)) this.core.applyInbox(user, [{ type: 'joined', group: group.id, from: seq - 1, at: e.at }]);
+          if (!isMemberNow(this.feed.inbox(user), group.id)) this.core.applyInbox(user, [{ type: 'joined', group: group.id, from: seq - 1, n: group.count, at: e.at }]);
         }
       } else if (e.type === 'member_removed') {
         this.core.applyInbox(e.user, [{ type: 'left', group: group.id, until: seq, at: e.at }]);

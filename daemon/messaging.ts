@@ -19,10 +19,6 @@ import type { EphemeralEvent } from './waiters.ts';
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 /** Group members listed by name in a receipt status; past this only counts are given. */
 const RECEIPT_NAMES_MAX = 50;
-/** A group's unread count is counted up to this (a client shows "999+"). */
-export const GROUP_UNREAD_MAX = 999;
-/** Group events read back at most to count it (membership changes and edits sit between messages). */
-const GROUP_UNREAD_SCAN_MAX = 20_000;
 
 export interface SendBody {
   channel?: string;
@@ -472,30 +468,11 @@ export class Messaging {
   }
 
   /**
-   * Unread messages of a group for a member: the others' messages after their read marker and
-   * after their own newest message (writing to a group answers what came before), within their
-   * membership, counted back from the newest, up to GROUP_UNREAD_MAX. (Not the group's count
-   * minus theirs: that counted their own messages and those from before they joined.)
+   * Unread messages of a group for a member: those after their read marker, after their own
+   * newest message (writing to a group answers what came before) and after they joined.
    */
   private groupUnread(user: string, group: GroupContext, m: Membership): number {
-    if (!group.last || group.last.seq <= m.read) return 0;
-    const inSpans = (seq: number) => m.spans.some(([from, until]) => seq > from && (until === null || seq <= until));
-    let unread = 0;
-    let pos = this.core.durableSeq + 1;
-    for (let scanned = 0; scanned < GROUP_UNREAD_SCAN_MAX; ) {
-      const chunk = this.core.journal.readBack(`group:${group.id}`, pos, 256);
-      if (chunk.length === 0) break;
-      for (const { seq, event } of chunk) {
-        if (seq <= m.read) return unread;
-        if (event.type === 'g_msg' && inSpans(seq)) {
-          if ((event as unknown as { from_user: string }).from_user === user) return unread;
-          if (++unread >= GROUP_UNREAD_MAX) return unread;
-        }
-        pos = seq;
-      }
-      scanned += chunk.length;
-    }
-    return unread;
+    return Math.max(0, group.count - Math.max(m.read_n, group.sent_n?.[user] ?? 0));
   }
 
   history(auth: Auth, peerAddress: string, before: number | undefined, limit: number) {
