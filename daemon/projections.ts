@@ -8,8 +8,13 @@ import { settingsFields, type GroupEvent, type JoinPolicy, type Mode, type Visib
 import { MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
 import { RecordCache } from './record-cache.ts';
 
-/** 5: index records are JSON (journal format 3), no longer msgpack. */
-export const PROJECTION_VERSION = 5;
+/**
+ * 5: index records are JSON (journal format 3), no longer msgpack. 6: a rename keeps the old
+ * address reserved for its owner (a rebuild must agree with a live store on who owns which).
+ */
+export const PROJECTION_VERSION = 6;
+/** Earlier addresses a user keeps after renames; past this many the oldest is released. */
+export const RETIRED_ADDRESSES_MAX = 5;
 
 export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'cleared', 'idem', 'blocks', 'reports', 'groups', ...MEDIA_INDEXES] as const;
 
@@ -22,6 +27,8 @@ export interface UserRecord {
   avatar_file_id: string | null;
   created_at: number;
   suspended: boolean;
+  /** Addresses this user had before, still theirs (newest last; see RETIRED_ADDRESSES_MAX). */
+  retired?: string[];
 }
 
 /** The current state of a message: its body as sent, plus what happened to it since. */
@@ -459,12 +466,21 @@ export class Projections {
         const rec = this.user(user);
         if (!rec) break;
         const changes = profileFields(ev);
+        let retired = rec.retired;
         if (changes.chat_address && changes.chat_address !== rec.chat_address) {
           // The old address stays this user's: nobody else can claim it (and be taken for
           // them by whoever replies to an old message); what is sent to it still reaches them.
+          // Up to RETIRED_ADDRESSES_MAX of them: past that the oldest is free again.
+          retired = [...(rec.retired ?? []).filter((a) => a !== changes.chat_address), rec.chat_address];
+          for (const freed of retired.splice(0, Math.max(0, retired.length - RETIRED_ADDRESSES_MAX))) {
+            if (this.userByAddress(freed) === user) {
+              this.addresses.delete(freed);
+              this.j.indexRemove('addresses', freed);
+            }
+          }
           this.put(this.addresses, 'addresses', changes.chat_address, user);
         }
-        this.put(this.users, 'users', user, { ...rec, ...changes });
+        this.put(this.users, 'users', user, { ...rec, ...changes, ...(retired?.length ? { retired } : {}) });
         break;
       }
       case 'session_opened':

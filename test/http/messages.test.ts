@@ -73,6 +73,21 @@ describe('direct messages', () => {
     assert.equal((await send(t, bea.token, 'ren-old', 'to the old address')).status, 200);
     assert.ok((await poll(t, ren.token, { limit: 500 })).body.messages.some((m: any) => m.text === 'to the old address'));
     assert.equal((await t.api('PUT', '/api/v1/pchat/auth/me', { chat_address: 'ren-old' }, ren.token)).status, 200);
+    // One keeps five earlier addresses; renaming on frees the oldest (no hoarding by renames).
+    for (const a of ['ren-a2', 'ren-a3', 'ren-a4', 'ren-a5', 'ren-a6', 'ren-a7']) {
+      assert.equal((await t.api('PUT', '/api/v1/pchat/auth/me', { chat_address: a }, ren.token)).status, 200);
+    }
+    const claim = async (address: string) => {
+      const e = `claim-${address}@example.com`;
+      const c = (await t.api('POST', '/api/v1/pchat/auth/request-code', { email: e })).body.dev_code;
+      return (await t.api('POST', '/api/v1/pchat/auth/verify-code', { email: e, code: c, chat_address: address })).status;
+    };
+    assert.equal(await claim('ren-a2'), 409, 'among the five kept');
+    assert.equal(await claim('ren-old'), 200, 'the oldest was freed');
+    // A rebuild from the journal agrees on who owns what.
+    await t.relay.services.core.projections.rebuild();
+    assert.equal(await claim('ren-a3'), 409);
+    assert.equal((await send(t, bea.token, 'ren-a4', 'still ren')).status, 200);
   });
 
   test('each session has its own cursor', async () => {
