@@ -105,7 +105,10 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => parseJson(body as string, done));
   // `curl -d '{…}'` without a Content-Type sends form-urlencoded (the seed's own examples do):
   // a JSON body is read as JSON whatever the label; anything else is not something we take.
-  app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => {
+  // Not from a web page, though: a browser sends these types cross-site without asking first
+  // (no CORS preflight), and with an Origin header; a page's JSON comes as application/json.
+  app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'string' }, (req, body, done) => {
+    if (req.headers.origin !== undefined) return done(new Refusal('unsupported_media_type', 'from a web page, send JSON with Content-Type: application/json'), undefined);
     const text = (body as string).trim();
     if (text === '' || text.startsWith('{') || text.startsWith('[')) return parseJson(text, done);
     done(new Refusal('unsupported_media_type', 'send the body as JSON (Content-Type: application/json)'), undefined);

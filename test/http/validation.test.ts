@@ -234,6 +234,9 @@ describe('bad input is refused and changes nothing', () => {
     const plain = await t.api('POST', '/api/v1/webchat/typing', '{"to":"bob","typing":false}', alice.token, { 'content-type': 'text/plain' });
     assert.equal(plain.status, 200, JSON.stringify(plain.body));
     assertRefusal(await t.api('POST', '/api/v1/webchat/typing', 'to=bob&typing=true', alice.token, form), 415, 'unsupported_media_type');
+    // From a web page (Origin set), only application/json: a cross-site form post gets no preflight.
+    const crossSite = await t.api('POST', '/api/v1/pchat/auth/request-code', '{"email":"victim@example.com"}', undefined, { ...form, origin: 'https://evil.example' });
+    assertRefusal(crossSite, 415, 'unsupported_media_type');
     assertRefusal(await t.api('POST', '/api/v1/webchat/typing', '{"to":"bob","__proto__":{"x":1}}', alice.token, form), 400, 'invalid_json');
   });
 
