@@ -167,12 +167,17 @@ export class Presence {
     const bySession = new Map<string, SessionPresence>();
     for (const p of this.sessions.values()) bySession.set(p.sid, p);
     const users: ReturnType<Presence['userEntry']>[] = [];
+    // A search also finds a user by the name of one of their sessions ("support worker"): one
+    // pass over the sessions index, not a read per user.
+    const bySessionName = needle ? this.core.projections.usersWithSessionNamed(needle) : undefined;
     for (const rec of this.core.projections.allUsers()) {
       if (!rec.public_visible || rec.suspended) continue;
-      const named = !needle || rec.chat_address.includes(needle) || rec.display_name.toLowerCase().includes(needle);
+      if (needle && !rec.chat_address.includes(needle) && !rec.display_name.toLowerCase().includes(needle) && !bySessionName!.has(rec.id)) continue;
       const entry = this.userEntry(rec, bySession, now);
-      // A search also finds a user by the name of one of their listed sessions ("support worker").
-      if (!named && !entry.sessions.some((x) => `${x.session_name ?? ''}\u0000${x.device_name ?? ''}`.toLowerCase().includes(needle!))) continue;
+      // Found by a session's name: only if that session is listed (a hidden one does not count).
+      if (needle && bySessionName!.has(rec.id) && !rec.chat_address.includes(needle) && !rec.display_name.toLowerCase().includes(needle)) {
+        if (!entry.sessions.some((x) => `${x.session_name ?? ''}\u0000${x.device_name ?? ''}`.toLowerCase().includes(needle))) continue;
+      }
       users.push(entry);
     }
     users.sort((a, b) => Number(b.online) - Number(a.online) || a.display_name.localeCompare(b.display_name));

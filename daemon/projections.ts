@@ -246,6 +246,14 @@ export class Projections {
       .map(({ key, value }) => ({ sid: key[1], ...value }));
     return Array.from(rows);
   }
+  /** Users with a session whose session or device name contains `needle` (lowercase). */
+  usersWithSessionNamed(needle: string): Set<string> {
+    const out = new Set<string>();
+    for (const { key, value } of this.j.index<[string, string], SessionRecord>('sessions').getRange({})) {
+      if (`${value.session_name ?? ''}\u0000${value.device_name ?? ''}`.toLowerCase().includes(needle)) out.add(key[0]);
+    }
+    return out;
+  }
   blocked(user: string): string[] {
     const rows = this.j
       .index<[string, string], number>('blocks')
