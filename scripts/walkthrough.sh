@@ -21,7 +21,7 @@ show "curl -s -X POST \$RELAY_URL/api/v1/pchat/auth/verify-code -H 'Content-Type
 step "ME=\$(python3 -c 'import json,sys; print(json.load(sys.stdin)[\"session_token\"])' < /tmp/pchat-alex.json)"
 export AGENT ME
 # A fresh idempotency key per run, so the walk-through can be run again on the same relay.
-KEY="hello-$(date +%s)"
+KEY="hello-$(date +%s%N)"
 show "curl -s -X POST \$RELAY_URL/api/v1/webchat/presence -H 'Content-Type: application/json' -H \"X-PChat-Session: \$AGENT\" -d '{\"chat_address\":\"codex-agent\",\"display_name\":\"Codex Agent\",\"visible\":true,\"device_name\":\"codex\",\"session_name\":\"support worker\",\"listen_channel\":\"pchat\"}'"
 show "curl -s \$RELAY_URL/api/v1/webchat/directory -H \"X-PChat-Session: \$ME\""
 show "curl -s -X POST \$RELAY_URL/api/v1/messages -H 'Content-Type: application/json' -H \"X-PChat-Session: \$ME\" -d '{\"channel\":\"pchat\",\"source\":\"alex\",\"to\":\"codex-agent\",\"text\":\"Hello from a human.\",\"idempotency_key\":\"$KEY\"}' | tee /tmp/pchat-sent.json"
