@@ -316,7 +316,9 @@ export class Journal {
 
   private remember(stream: string, ev: ReadEvent) {
     let list = this.tail.get(stream);
-    if (!list) this.tail.set(stream, (list = []));
+    if (list) this.tail.delete(stream); // re-inserted below: the map stays in order of last write
+    else list = [];
+    this.tail.set(stream, list);
     list.push(ev);
     this.tailSize++;
     this.tailBytes += eventBytes(ev.event);
@@ -327,7 +329,7 @@ export class Journal {
       }
     }
     if (this.tailSize > TAIL_EVENTS || this.tailBytes > TAIL_BYTES) {
-      // Streams in the order they were first cached: drop the oldest until half is left.
+      // Streams in the order they were last written: drop the stalest until half is left.
       for (const [name, old] of this.tail) {
         if (this.tailSize <= TAIL_EVENTS / 2 && this.tailBytes <= TAIL_BYTES / 2) break;
         this.tail.delete(name);

@@ -165,6 +165,26 @@ test('reads served from the in-memory tail of recent events equal reads from dis
   });
 });
 
+test('the tail evicts the streams written longest ago, not the ones cached first', async () => {
+  await withTempDir(async (dir) => {
+    const j = Journal.open(dir);
+    const heads = new Map<string, number>();
+    const put = (stream: string, i: number) => heads.set(stream, j.stage(stream, { type: 'm', at: i }, heads.get(stream) ?? 0));
+    put('inbox:hot', 0); // cached first...
+    for (let i = 1; i < 30_000; i++) {
+      put(`inbox:cold${i % 400}`, i);
+      if (i % 100 === 0) put('inbox:hot', i); // ...and written all along
+      if (i % 1000 === 0) await j.commit();
+    }
+    await j.commit();
+    const tail = (j as unknown as { tail: Map<string, unknown[]> }).tail;
+    // Evictions happened all along (30,000 events, the tail keeps 8,192); the hot stream's
+    // ~300 events were never among the dropped (first in, it was the first out before).
+    assert.ok((tail.get('inbox:hot')?.length ?? 0) >= 290, `a stream still being written stays cached (${tail.get('inbox:hot')?.length})`);
+    await j.close();
+  });
+});
+
 test('long texts evict the tail by bytes, and reads stay equal to disk', async () => {
   await withTempDir(async (dir) => {
     let j = Journal.open(dir);
