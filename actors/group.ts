@@ -6,7 +6,8 @@ import { assign, setup } from 'xstate';
 import { accept, refuse, type Decision } from './decision.ts';
 import type { Attachment } from './inbox.ts';
 
-export const GROUP_VERSION = 1;
+/** 2: the context keeps each writer's newest message number (`sent_n`); older snapshots are replayed. */
+export const GROUP_VERSION = 2;
 
 export type Visibility = 'public' | 'private';
 export type Mode = 'chat' | 'stream';

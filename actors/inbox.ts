@@ -182,7 +182,8 @@ export const inboxMachine = setup({
           actions: assign(({ context, event: e }) => {
             const prior = context.groups[e.group];
             if (!prior || e.upto <= prior.read) return { seq: e.seq };
-            return { seq: e.seq, groups: { ...context.groups, [e.group]: { ...prior, read: e.upto, read_n: e.n } } };
+            // Never below what joining marked read (a re-join's gap stays read).
+            return { seq: e.seq, groups: { ...context.groups, [e.group]: { ...prior, read: e.upto, read_n: Math.max(prior.read_n, e.n) } } };
           }),
         },
         // Every other event only advances the sequence.

@@ -3,13 +3,17 @@
 // A message that answers the other side of a conversation (the previous message in that
 // conversation came from someone else, less than `windowMs` ago) is a *hop*; its hop count is
 // one more than the message it answers, as long as the same two senders keep taking turns (in
-// a group, a third speaker starts the count over). A sender's follow-up within FOLLOW_UP_MS
-// keeps the count (a bot acknowledging, then answering, does not start over); a later one, or
-// a pause longer than the window, resets it. So two bots answering each other climb; people
-// double-texting, or a group of people talking, do not. A one-way stream never climbs.
-// Two rules refuse a send with 429 `loop_guard`: the hop count passes `maxHops`, or one sender
-// has taken more than `replyBudget` turns (hops) in the conversation within the window.
-// Senders may carry a hop count over from elsewhere (`hops` on send); the relay takes the larger.
+// a group, a third speaker starts the count over). A sender's further messages keep the count
+// (a bot acknowledging, then answering, does not start over); a pause longer than the window
+// resets it. A one-way stream never climbs. A message a person sends from the browser app (a
+// session with device_name "browser") is a person stepping in: the count starts over, so a
+// person chatting briskly with an AI session is never taken for a loop.
+// Three rules refuse a send with 429 `loop_guard`: the hop count passes `maxHops`; one sender
+// has taken more than `replyBudget` turns (hops) in the conversation within the window; or more
+// than LONG_BUDGET turns within LONG_WINDOW_MS without a pause of the window.
+// A hop count a sender claims (`hops`, carried over from elsewhere) stamps and checks their own
+// message; only in a direct conversation does it carry on to the answer (in a group, any member
+// could otherwise silence everyone by claiming a high count).
 //
 // The state is in memory on purpose: it is a brake, not a record; a restart releases it.
 import { Refusal } from '../actors/decision.ts';
@@ -20,12 +24,15 @@ interface Lane {
   hops: number;
   /** The two senders taking turns in the current count ("a|b"), once someone answered. */
   pair?: string;
+  /** The last message came from a person at the browser app: answering it is not a bot's turn. */
+  lastByPerson?: boolean;
   /** Times of recent hops, per sender. */
   replies: Map<string, number[]>;
 }
 
-/** A follow-up from the same sender this soon keeps the hop count (an ack, then the answer). */
-export const FOLLOW_UP_MS = 3_000;
+/** The long budget: turns per sender per conversation within this window (a pause of `windowMs` clears it). */
+export const LONG_WINDOW_MS = 10 * 60_000;
+export const LONG_BUDGET = 120;
 /** Lanes kept at most; past it the oldest are dropped. */
 const MAX_LANES = 100_000;
 
@@ -48,9 +55,9 @@ export class LoopGuard {
    * Checks a send and returns its hop count; throws `loop_guard` when it must not go out.
    * Call `record` once the message is accepted.
    */
-  check(lane: string, from: string, claimedHops = 0, now = Date.now()): number {
+  check(lane: string, from: string, claimedHops = 0, now = Date.now(), person = false): number {
     const l = this.lanes.get(lane);
-    const hops = Math.max(claimedHops, l ? this.next(l, from, now).hops : 0);
+    const hops = Math.max(claimedHops, l && !person ? this.next(l, from, now).hops : 0);
     if (hops > this.maxHops) {
       throw new Refusal(
         'loop_guard',
@@ -59,7 +66,15 @@ export class LoopGuard {
       );
     }
     if (this.isTurn(l, from, hops, now)) {
-      const recent = (l?.replies.get(from) ?? []).filter((t) => now - t < this.windowMs);
+      const turns = l?.replies.get(from) ?? [];
+      if (turns.filter((t) => now - t < LONG_WINDOW_MS).length >= LONG_BUDGET) {
+        throw new Refusal(
+          'loop_guard',
+          `loop guard: you answered this conversation ${LONG_BUDGET} times in ${LONG_WINDOW_MS / 60_000} minutes without a pause of ${Math.round(this.windowMs / 1000)} s; pause, or have a person step in`,
+          Math.ceil(this.windowMs / 1000),
+        );
+      }
+      const recent = turns.filter((t) => now - t < this.windowMs);
       if (recent.length >= this.replyBudget) {
         const retry = Math.max(1, Math.ceil((recent[0] + this.windowMs - now) / 1000));
         throw new Refusal(
@@ -75,29 +90,31 @@ export class LoopGuard {
   /** Where a message from `from` now leaves the lane's count (see the header). */
   private next(l: Lane, from: string, now: number): { hops: number; pair?: string } {
     if (now - l.lastAt >= this.windowMs) return { hops: 0 };
-    if (l.lastFrom === from) return now - l.lastAt < FOLLOW_UP_MS ? { hops: l.hops, pair: l.pair } : { hops: 0 };
+    if (l.lastFrom === from) return { hops: l.hops, pair: l.pair };
     const pair = l.lastFrom < from ? `${l.lastFrom}|${from}` : `${from}|${l.lastFrom}`;
     return { hops: l.pair === undefined || l.pair === pair ? l.hops + 1 : 1, pair };
   }
 
   /** Whether a message with this hop count takes a turn (counts against the reply budget): not a follow-up of the sender's own. */
   private isTurn(l: Lane | undefined, from: string, hops: number, now: number): boolean {
-    return hops > 0 && !(l && l.lastFrom === from && now - l.lastAt < this.windowMs);
+    return hops > 0 && !(l && ((l.lastFrom === from && now - l.lastAt < this.windowMs) || l.lastByPerson));
   }
 
-  record(lane: string, from: string, hops: number, now = Date.now()) {
+  record(lane: string, from: string, hops: number, now = Date.now(), person = false) {
     let l = this.lanes.get(lane);
     if (!l) {
       if (this.lanes.size >= MAX_LANES) this.sweep(now, true);
       this.lanes.set(lane, (l = { lastFrom: from, lastAt: now, hops: 0, replies: new Map() }));
     }
     const turn = this.isTurn(l, from, hops, now);
-    l.pair = this.next(l, from, now).pair;
+    const observed = person ? { hops: 0 } : this.next(l, from, now);
+    l.pair = observed.pair;
+    l.lastByPerson = person;
     l.lastFrom = from;
     l.lastAt = now;
-    l.hops = hops;
+    l.hops = lane.startsWith('g:') || person ? observed.hops : hops;
     if (turn) {
-      const recent = (l.replies.get(from) ?? []).filter((t) => now - t < this.windowMs);
+      const recent = (l.replies.get(from) ?? []).filter((t) => now - t < LONG_WINDOW_MS);
       recent.push(now);
       l.replies.set(from, recent);
     }

@@ -17,6 +17,8 @@ import type { EphemeralEvent } from './waiters.ts';
 
 /** An idempotency key is honoured this long, as SPEC.md promises. */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
+/** The device name the browser app gives its sessions (web/src/app.ts). */
+const BROWSER_DEVICE = 'browser';
 /** Group members listed by name in a receipt status; past this only counts are given. */
 const RECEIPT_NAMES_MAX = 50;
 
@@ -94,6 +96,11 @@ export class Messaging {
     const ok = rec && (rec.group ? isMember(this.feed.group(rec.group), auth.user) : rec.from_user === auth.user || rec.to_user === auth.user);
     if (!ok) throw new Refusal('unknown_message', `no message "${id}" in your conversations`);
     return rec;
+  }
+
+  /** A person at the browser app (the session it opens is named device "browser"): to the loop guard, a person stepping in. */
+  private isPerson(auth: Auth): boolean {
+    return this.core.registry.context<AccountContext>(Account, auth.user).sessions[auth.sid]?.device_name === BROWSER_DEVICE;
   }
 
   private checkText(text: string, allowEmpty: boolean) {
@@ -174,7 +181,8 @@ export class Messaging {
       if (!inConversation) throw new Refusal('unknown_message', `reply_to "${body.reply_to}" is not a message of this conversation`);
     }
     const lane = LoopGuard.lane(auth.user, to);
-    const hops = to === auth.user ? 0 : this.loopGuard.check(lane, auth.user, body.hops);
+    const person = this.isPerson(auth);
+    const hops = to === auth.user ? 0 : this.loopGuard.check(lane, auth.user, body.hops, Date.now(), person);
     const at = Date.now();
     const msg = { ...this.body(auth, body, text, opts, hops, at), to_user: to, to: this.address(to) };
     const idem = idemKey ? { idem_key: idemKey, body_hash: bodyHash } : {};
@@ -189,7 +197,7 @@ export class Messaging {
       this.core.applyInbox(to, decision.events);
       [seq] = this.core.applyInbox(auth.user, [{ type: 'msg_out', ...msg, prev_conv: prevConv(auth.user, to), ...idem }]);
     }
-    this.loopGuard.record(lane, auth.user, hops, at);
+    this.loopGuard.record(lane, auth.user, hops, at, person);
     await this.core.commit([to, auth.user]);
     this.media.onSent(msg); // media: receive-side translation, after the send is durable
     return { ...this.replyOf(msg.id, seq, at, msg.to), ...(opts.streaming ? { streaming: true } : {}) };
@@ -230,7 +238,8 @@ export class Messaging {
       throw new Refusal('unknown_message', `reply_to "${body.reply_to}" is not a message of this group`);
     }
     const lane = LoopGuard.lane(auth.user, '', group.id);
-    const hops = this.loopGuard.check(lane, auth.user, body.hops);
+    const person = this.isPerson(auth);
+    const hops = this.loopGuard.check(lane, auth.user, body.hops, Date.now(), person);
     const at = Date.now();
     const event: GroupEvent = {
       type: 'g_msg',
@@ -241,7 +250,7 @@ export class Messaging {
     };
     const id = event.id;
     const [seq] = this.core.applyGroup(group.id, [event]);
-    this.loopGuard.record(lane, auth.user, hops, at);
+    this.loopGuard.record(lane, auth.user, hops, at, person);
     const members = Object.keys(group.members);
     await this.core.commit(members);
     this.media.onGroupSent(event, group.id); // media: the members' receive-side translations

@@ -1,9 +1,9 @@
 // The loop guard on its own, with a clock of its own: turns between the same two senders
-// climb, quick follow-ups keep the count, later ones and pauses reset it, a third speaker
-// starts over, one-way streams never climb — and people talking are never stopped.
+// climb, follow-ups keep the count, a pause resets it, a third speaker or a person at the
+// browser app starts over, one-way streams never climb — and people talking are not stopped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FOLLOW_UP_MS, LoopGuard } from '../../daemon/loopguard.ts';
+import { LONG_BUDGET, LONG_WINDOW_MS, LoopGuard } from '../../daemon/loopguard.ts';
 import type { Refusal } from '../../actors/decision.ts';
 
 const WINDOW = 30_000;
@@ -52,19 +52,26 @@ test('a one-way stream never climbs, and a pause longer than the window resets',
   assert.equal(run(guard, ['a', 'b', 'a'], 100_000 + 5 * 500 + WINDOW).sent, 3, 'after a pause it starts over');
 });
 
-test('a follow-up after FOLLOW_UP_MS starts over (people double-texting are not a loop)', () => {
+test('a person at the browser app starts the count over: chatting briskly with an AI session for an hour is fine', () => {
   const guard = new LoopGuard(5, 1000, WINDOW);
-  const lane = LoopGuard.lane('a', 'b');
+  const lane = LoopGuard.lane('human', 'bot');
   let now = 0;
-  const say = (from: string, gap: number) => {
-    now += gap;
-    const hops = guard.check(lane, from, 0, now);
-    guard.record(lane, from, hops, now);
-    return hops;
-  };
-  assert.deepEqual(['a', 'b', 'a', 'b'].map((w) => say(w, 500)), [0, 1, 2, 3]);
-  assert.equal(say('b', FOLLOW_UP_MS + 1), 0, 'a later second message starts over');
-  assert.equal(say('a', 500), 1);
+  for (let i = 0; i < 1000; i++) {
+    for (const [from, person] of [['human', true], ['bot', false], ['bot', false]] as const) {
+      now += 1200;
+      guard.record(lane, from, guard.check(lane, from, 0, now, person), now, person); // throws if stopped
+    }
+  }
+  assert.ok(now >= 3_600_000);
+  // The same pattern with nobody at a browser is a loop.
+  assert.throws(() => {
+    for (let i = 0; i < 100; i++) {
+      for (const from of ['human', 'bot']) {
+        now += 1200;
+        guard.record(lane, from, guard.check(lane, from, 0, now), now);
+      }
+    }
+  }, /back and forth 6 times/);
 });
 
 test('in a group, a third speaker starts the count over; two bots in a group are still stopped', () => {
@@ -96,4 +103,67 @@ test('five people talking in a group for 1,000 messages, 2–10 s apart, are nev
     last = from;
   }
   assert.ok(last);
+});
+
+test('a hop count claimed in a group stamps that message only: it does not silence the others', () => {
+  const guard = new LoopGuard(50, 30, WINDOW);
+  const lane = LoopGuard.lane('a', '', 'grp_2');
+  assert.equal(guard.check(lane, 'a', 50, 0), 50, 'the claim stamps its own message');
+  guard.record(lane, 'a', 50, 0);
+  assert.equal(guard.check(lane, 'b', 0, 500), 1, 'the next speaker is not over the limit');
+  // In a direct conversation a claim carries on: it is how a loop across relays is caught.
+  const dm = LoopGuard.lane('a', 'b');
+  guard.record(dm, 'a', guard.check(dm, 'a', 50, 0), 0);
+  assert.throws(() => guard.check(dm, 'b', 0, 500), /back and forth 51 times/);
+});
+
+test('bots that acknowledge, then answer seconds later, climb and are stopped', () => {
+  const guard = new LoopGuard(50, 30, WINDOW);
+  const lane = LoopGuard.lane('a', 'b');
+  let now = 0;
+  const refusal = (() => {
+    for (let i = 0; i < 200; i++) {
+      for (const [from, gap] of [['a', 1000], ['a', 3500], ['b', 1000], ['b', 3500]] as const) {
+        now += gap;
+        try {
+          guard.record(lane, from, guard.check(lane, from, 0, now), now);
+        } catch (err) {
+          return err as Error;
+        }
+      }
+    }
+  })();
+  assert.match(refusal?.message ?? '', /back and forth 51 times/);
+});
+
+test('the long budget stops a steady loop that never passes the hop limit (a claimed count resets it each time)', () => {
+  const guard = new LoopGuard(1_000_000, 1_000, WINDOW);
+  const lane = LoopGuard.lane('a', 'b');
+  let now = 0;
+  const refusal = (() => {
+    for (let i = 0; i < 10 * LONG_BUDGET; i++) {
+      for (const from of ['a', 'b']) {
+        now += 2000;
+        try {
+          guard.record(lane, from, guard.check(lane, from, 0, now), now);
+        } catch (err) {
+          return err as Error;
+        }
+      }
+    }
+  })();
+  assert.match(refusal?.message ?? '', new RegExp(`${LONG_BUDGET} times in ${LONG_WINDOW_MS / 60_000} minutes`));
+});
+
+test('two people at the browser app chatting briskly for half an hour are not stopped', () => {
+  const guard = new LoopGuard(50, 30, WINDOW);
+  const lane = LoopGuard.lane('p', 'q');
+  let now = 0;
+  for (let i = 0; i < 600; i++) {
+    for (const from of ['p', 'q']) {
+      now += 2000;
+      guard.record(lane, from, guard.check(lane, from, 0, now, true), now, true);
+    }
+  }
+  assert.ok(now > 30 * 60_000);
 });

@@ -142,4 +142,14 @@ describe('agent-grade delivery', () => {
     const carried = await send(bot2, 'human', 'forwarded', { hops: 99 });
     assert.equal(carried.body.error, 'loop_guard');
   });
+
+  test('a person at the browser app chatting briskly with a bot is never taken for a loop', async () => {
+    const person = await t.login('person@example.com', { chat_address: 'person', device_name: 'browser', session_name: 'WebChat' });
+    for (let i = 0; i < 40; i++) {
+      const asked = await send(person, 'bot', `question ${i}`);
+      assert.equal(asked.status, 200, JSON.stringify(asked.body));
+      const answered = await send(bot, 'person', `answer ${i}`);
+      assert.equal(answered.status, 200, `answer ${i}: ${JSON.stringify(answered.body)}`);
+    }
+  });
 });
