@@ -42,8 +42,14 @@ export interface Membership {
   archived?: boolean;
 }
 
-/** Spans kept per group; older ones are dropped (re-reading that far back is not offered). */
+/**
+ * Spans kept per group: past MAX_SPANS, those every consumer has read are dropped first
+ * (re-reading that far back is not offered); spans not read yet are kept up to
+ * MAX_UNREAD_SPANS (a member removed and re-added many times before reading still gets what
+ * was sent while they were in).
+ */
 const MAX_SPANS = 8;
+const MAX_UNREAD_SPANS = 64;
 
 export type InboxEvent =
   /**
@@ -156,7 +162,14 @@ export const inboxMachine = setup({
         joined: {
           actions: assign(({ context, event: e }) => {
             const prior = context.groups[e.group];
-            const spans: Span[] = [...(prior?.spans ?? []), [e.from, null] as Span].slice(-MAX_SPANS);
+            const spans: Span[] = [...(prior?.spans ?? []), [e.from, null] as Span];
+            const floor = Math.min(context.top, ...Object.values(context.cursors));
+            while (spans.length > MAX_SPANS) {
+              const read = spans.findIndex(([, until]) => until !== null && until <= floor);
+              if (read >= 0) spans.splice(read, 1);
+              else if (spans.length > MAX_UNREAD_SPANS) spans.shift();
+              else break;
+            }
             // What the group said before this join is not unread (it is not in the feed either).
             const read_n = Math.max(prior?.read_n ?? 0, e.n ?? 0);
             return { seq: e.seq, groups: { ...context.groups, [e.group]: { read: prior?.read ?? e.from, read_n, spans } } };

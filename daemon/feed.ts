@@ -405,11 +405,12 @@ export class Feed {
    * reader's claim would be lost with it, or the others' receipts).
    */
   private stageDelivered(auth: Auth, delivered: MessageRecord[], at: number, wake: Set<string>) {
+    const by = this.core.projections.user(auth.user)?.chat_address ?? auth.record.chat_address; // as called now (a live session may predate a rename)
     for (const rec of delivered) {
       // Another consumer may have delivered it in the meantime.
       if (this.core.projections.message(rec.id)?.delivered_at) continue;
       try {
-        this.core.applyInbox(rec.from_user, [{ type: 'receipt', id: rec.id, status: 'delivered', by: auth.record.chat_address, at }]);
+        this.core.applyInbox(rec.from_user, [{ type: 'receipt', id: rec.id, status: 'delivered', by, at }]);
         wake.add(rec.from_user);
       } catch (err) {
         this.core.log.error({ err: (err as Error).message, message_id: rec.id }, 'a delivered receipt could not be recorded');

@@ -209,7 +209,8 @@ export class Groups {
     const decision = decideAdd(group, auth.user, user, role, Date.now());
     if (decision.refusal) throw decision.refusal;
     await this.apply(group, decision.events);
-    return { group_id: id, address: this.address(user), role: this.feed.group(id).members[user] };
+    const set = decision.events.find((e) => e.type === 'member_added' || e.type === 'role_set');
+    return { group_id: id, address: this.address(user), role: set && 'role' in set && set.user === user ? set.role : group.members[user] };
   }
 
   async removeMember(auth: Auth, id: string, address: string) {
@@ -238,10 +239,15 @@ export class Groups {
     const decision = decideJoin(group, auth.user, `req_${randomHex(8)}`, note, Date.now());
     if (decision.refusal) throw decision.refusal;
     await this.apply(group, decision.events, Object.keys(group.members).filter((u) => isAdmin(group, u)));
-    const now = this.feed.group(id);
-    if (isMember(now, auth.user)) return { group_id: id, status: 'joined', role: now.members[auth.user] };
-    const req = Object.values(now.requests).find((r) => r.user === auth.user)!;
-    return { group_id: id, status: 'requested', request_id: req.request_id };
+    // The answer is what this request did (the group may have moved on since: a concurrent
+    // removal or decision), or, when it did nothing, how things stood.
+    for (const e of decision.events) {
+      if (e.type === 'member_added') return { group_id: id, status: 'joined', role: e.role };
+      if (e.type === 'join_requested') return { group_id: id, status: 'requested', request_id: e.request_id };
+    }
+    if (isMember(group, auth.user)) return { group_id: id, status: 'joined', role: group.members[auth.user] };
+    const pending = Object.values(group.requests).find((r) => r.user === auth.user);
+    return { group_id: id, status: 'requested', request_id: pending?.request_id ?? null };
   }
 
   requests(auth: Auth, id: string) {

@@ -52,6 +52,8 @@ export interface ConversationRecord {
   last_seq: number;
   unread: number;
   archived: boolean;
+  /** When this row began (its first message): older messages were in a deleted conversation. */
+  since?: number;
 }
 
 export interface IdemRecord {
@@ -373,6 +375,7 @@ export class Projections {
       last_seq: seq,
       unread: Math.max(0, (prior?.unread ?? 0) + unreadDelta),
       archived: false,
+      since: prior ? prior.since : ev.at,
     } satisfies ConversationRecord);
     // Chained messages need no row here (see `history`); only those journaled before the chain.
     if (ev.prev_conv === undefined) this.j.indexPut('convidx', [user, peer, seq], ev.id);
@@ -411,7 +414,10 @@ export class Projections {
           const rec = this.message(id);
           if (!rec || rec.read_at || rec.to_user !== user) continue;
           this.updateMessage(id, { read_at: ev.at, delivered_at: rec.delivered_at ?? ev.at });
-          if (rec.from_user !== user) perPeer.set(rec.from_user, (perPeer.get(rec.from_user) ?? 0) + 1);
+          // Counted in this conversation's unread only if it is in the conversation as it is now
+          // (not in one deleted since, whose unread went with it).
+          const since = this.conversation(user, rec.from_user)?.since;
+          if (rec.from_user !== user && (since === undefined || rec.created_at >= since)) perPeer.set(rec.from_user, (perPeer.get(rec.from_user) ?? 0) + 1);
         }
         for (const [peer, n] of perPeer) {
           const conv = this.conversation(user, peer);

@@ -192,6 +192,10 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         return;
       }
       try {
+        // The account as it is now (renamed, suspended since the socket opened), not as it was.
+        const record = core.projections.user(auth.user);
+        if (!record) throw new Refusal('unauthorized', 'this account no longer exists');
+        if (record !== auth.record) auth = { ...auth, record };
         const result = await command(auth, consumer, type, frame);
         if (ref !== undefined || type === 'send') send({ type: 'ack', ref, for: type, ...result });
       } catch (err) {

@@ -282,6 +282,21 @@ describe('groups', () => {
     assert.deepEqual((await status()).delivered_to.sort(), ['ann', 'ben']);
   });
 
+  test('removed and re-added ten times before reading: every message sent while a member still arrives, none from outside', async () => {
+    const g = await create(owner, { name: 'Churn', members: ['ben'] });
+    const M = `${G}/${g.group_id}/members`;
+    await poll(ben, { limit: 500 });
+    for (let k = 0; k < 10; k++) {
+      await send(owner, `group:${g.group_id}`, `in-${k}`);
+      assert.equal((await t.api('DELETE', `${M}/ben`, undefined, owner.token)).status, 200);
+      await send(owner, `group:${g.group_id}`, `out-${k}`);
+      assert.equal((await t.api('POST', M, { member_address: 'ben' }, owner.token)).status, 200);
+    }
+    const got = await poll(ben, { limit: 500 });
+    const texts = got.body.messages.map((m: any) => m.text).filter((x: string) => /^(in|out)-/.test(x));
+    assert.deepEqual(texts, Array.from({ length: 10 }, (_, k) => `in-${k}`));
+  });
+
   test('bad group input is refused and changes nothing', async () => {
     const headBefore = t.relay.services.core.journal.lastSeq;
     refused(await t.api('POST', G, { name: '' }, owner.token), 400, 'validation_failed');

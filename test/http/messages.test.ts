@@ -90,6 +90,19 @@ describe('direct messages', () => {
     assert.equal((await send(t, bea.token, 'ren-a4', 'still ren')).status, 200);
   });
 
+  test('unread after a conversation delete counts only the conversation as it is now', async () => {
+    const una = await t.login('una@example.com', { chat_address: 'una' });
+    const vic = await t.login('vic@example.com', { chat_address: 'vic' });
+    const old: string[] = [];
+    for (let i = 0; i < 5; i++) old.push((await send(t, una.token, 'vic', `old ${i}`)).body.message_id);
+    assert.equal((await t.api('POST', '/api/v1/webchat/conversation/delete', { peer: 'una' }, vic.token)).status, 200);
+    await send(t, una.token, 'vic', 'new');
+    const unread = async () => (await t.api('GET', '/api/v1/webchat/conversations', undefined, vic.token)).body.conversations.find((c: any) => c.peer === 'una')?.unread;
+    assert.equal(await unread(), 1);
+    assert.equal((await t.api('POST', '/api/v1/webchat/read', { message_ids: old }, vic.token)).status, 200);
+    assert.equal(await unread(), 1, 'the new message is still unread');
+  });
+
   test('each session has its own cursor', async () => {
     const bob2 = await t.login('bob@example.com', { device_name: 'phone' });
     const s = await send(t, alice.token, 'bob', 'for every device');

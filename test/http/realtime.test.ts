@@ -86,6 +86,31 @@ describe('WebSocket and SSE', () => {
     await ws.close();
   });
 
+  test('a socket opened before a rename or a suspension acts as the account is now', async () => {
+    const cy = await t.login('cyrus@example.com', { chat_address: 'cy-old' });
+    const ws = await openWs(t.url, { token: cy.token });
+    await ws.next((f) => f.type === 'ready');
+    assert.equal((await t.api('PUT', '/api/v1/pchat/auth/me', { chat_address: 'cy-new' }, cy.token)).status, 200);
+    ws.send({ type: 'send', ref: 'r1', to: 'ada', text: 'as cy-new', source: 'cy-new' });
+    const acked = await ws.next((f) => f.ref === 'r1');
+    assert.equal(acked.type, 'ack', JSON.stringify(acked));
+    const got = await t.api('POST', '/api/v1/webchat/poll', { limit: 500 }, ada.token);
+    assert.equal(got.body.messages.find((m: any) => m.text === 'as cy-new')?.from, 'cy-new');
+    // Suspended after reports: the socket's sends are refused as REST ones are.
+    const { registry, projections } = t.relay.services.core;
+    const users = [...projections.allUsers()];
+    const cyUser = users.find((u) => u.chat_address === 'cy-new')!;
+    const threshold = t.config.autoBlockThreshold;
+    for (let i = 0; i < threshold; i++) {
+      const r = await t.login(`reporter${i}@example.com`, { chat_address: `reporter-${i}` });
+      assert.equal((await t.api('POST', '/api/v1/webchat/report', { address: 'cy-new', reason: 'spam' }, r.token)).status, 200);
+    }
+    assert.equal(projections.user(cyUser.id)?.suspended, true, `suspended after ${threshold} reports (${registry.size} actors)`);
+    ws.send({ type: 'send', ref: 'r2', to: 'ada', text: 'while suspended' });
+    assert.equal((await ws.next((f) => f.ref === 'r2')).error, 'suspended');
+    await ws.close();
+  });
+
   test('browser auth: first frame only; a token in the URL is not accepted; a bad token closes 4001', async () => {
     const noAuth = await openWs(t.url, { query: `session=${ada.token}&pchat_session=${ada.token}` });
     noAuth.send({ type: 'send', ref: 'x', to: 'bob', text: 'sneaky' });
