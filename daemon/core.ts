@@ -143,6 +143,15 @@ export class Core {
     if (next.length) this.queueTurnEnd();
   }
 
+  /**
+   * Resolves once everything staged so far is on disk; undefined when nothing is in flight. A
+   * read that waits for it shows no state a crash could still take back (projections and
+   * actor contexts change when a write is staged, before its flush).
+   */
+  settled(): Promise<void> | undefined {
+    return this.journal.lastSeq > this.journal.durableSeq ? this.journal.commit() : undefined;
+  }
+
   /** Highest seq on disk: readers never look past it. */
   get durableSeq(): number {
     return this.journal.durableSeq;

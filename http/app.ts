@@ -114,6 +114,16 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     done(new Refusal('unsupported_media_type', 'send the body as JSON (Content-Type: application/json)'), undefined);
   });
 
+  // Reads answer from durable state only: a GET waits for the commit in flight, if any (a few
+  // ms under load), so it never shows a write a crash could still take back. (Feed reads are
+  // bounded by the durable seq themselves; writes answer after their own commit.)
+  app.addHook('preHandler', (req, _reply, done) => {
+    if (req.method !== 'GET' || !req.url.startsWith('/api/')) return done();
+    const settled = services.core.settled();
+    if (!settled) return done();
+    settled.then(() => done(), done);
+  });
+
   app.decorate('services', services);
   app.decorateRequest('auth', null as unknown as Auth);
   app.decorate('requireAuth', (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
