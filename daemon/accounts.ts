@@ -149,13 +149,22 @@ export class Accounts {
       { type: 'session_opened', sid, token_hash: sha256(token), device_name: body.device_name, session_name: body.session_name, at: now },
     ]);
     this.core.applyInbox(user, decideOpenConsumer(registry.context<InboxContext>(Inbox, user), sid, now).events);
-    await this.core.commit();
+    // Past the cap, the sessions opened longest ago are closed (logged out), cursors and all.
+    const sessions = Object.entries(registry.context<AccountContext>(Account, user).sessions);
+    const evicted = sessions
+      .sort(([, a], [, b]) => a.opened_at - b.opened_at)
+      .slice(0, Math.max(0, sessions.length - this.core.config.sessionsPerUserMax))
+      .map(([old]) => old);
+    if (evicted.length) this.closeSessions(user, evicted, now);
+    await this.core.commit(evicted.length ? [user] : []);
     const record = projections.user(user)!;
     return {
       session_token: token,
       token,
       user: publicUser(record),
       session: { id: sid, device_name: body.device_name ?? null, session_name: body.session_name ?? null },
+      /** Sessions this login closed (the account was at PCHAT_SESSIONS_PER_USER_MAX): the caller ends their live connections. */
+      closed_sessions: evicted,
     };
   }
 
@@ -200,13 +209,19 @@ export class Accounts {
     const { registry } = this.core;
     const ctx = registry.context<AccountContext>(Account, auth.user);
     const sids = all ? Object.keys(ctx.sessions) : [auth.sid];
-    const at = Date.now();
-    const decision = decideCloseSessions(ctx, sids, at);
-    registry.apply(Account, auth.user, decision.events);
-    // Their cursors go too: a session token never comes back once closed.
-    this.core.applyInbox(auth.user, decideCloseConsumers(registry.context<InboxContext>(Inbox, auth.user), sids, at).events);
+    const closed = this.closeSessions(auth.user, sids, Date.now());
     // Woken, the closed sessions' parked long-polls see it and answer 401 (Feed.poll).
     await this.core.commit([auth.user]);
-    return { closed: decision.events.length };
+    return { closed };
+  }
+
+  /** Stages closing these sessions of `user`, and dropping their cursors; returns how many were open. */
+  private closeSessions(user: string, sids: string[], at: number): number {
+    const { registry } = this.core;
+    const decision = decideCloseSessions(registry.context<AccountContext>(Account, user), sids, at);
+    registry.apply(Account, user, decision.events);
+    // Their cursors go too: a session token never comes back once closed.
+    this.core.applyInbox(user, decideCloseConsumers(registry.context<InboxContext>(Inbox, user), sids, at).events);
+    return decision.events.length;
   }
 }

@@ -56,6 +56,8 @@ export const DEFAULT_LIVE_BUFFER_BYTES = 1024 * 1024;
 export const DEFAULT_HEARTBEAT_MS = 25_000;
 /** Members per group: large stream groups are the point; this bounds the roster in memory. */
 export const DEFAULT_GROUP_MAX_MEMBERS = 10_000;
+/** Sessions one account holds at most: a login past it closes the oldest (each holds a token, a cursor, presence). */
+export const DEFAULT_SESSIONS_PER_USER_MAX = 100;
 /** The GUI's multi-file picker sends a handful at once; more is a script, not a person. */
 export const DEFAULT_UPLOAD_MAX_FILES = 20;
 /** A day of heavy use (a few hundred photos and clips), small enough to protect a small box's disk. */
@@ -114,6 +116,7 @@ export interface Config {
   liveBufferBytes: number;
   heartbeatMs: number;
   groupMaxMembers: number;
+  sessionsPerUserMax: number;
   uploadMaxFiles: number;
   uploadDailyBytes: number;
   transcribeMaxSeconds: number;
@@ -230,6 +233,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     liveBufferBytes: int('PCHAT_LIVE_BUFFER_BYTES', DEFAULT_LIVE_BUFFER_BYTES, 4096, 1024 ** 3),
     heartbeatMs: int('PCHAT_HEARTBEAT_MS', DEFAULT_HEARTBEAT_MS, 100, 45_000),
     groupMaxMembers: int('PCHAT_GROUP_MAX_MEMBERS', DEFAULT_GROUP_MAX_MEMBERS, 2, 10_000_000),
+    sessionsPerUserMax: int('PCHAT_SESSIONS_PER_USER_MAX', DEFAULT_SESSIONS_PER_USER_MAX, 1, 100_000),
     uploadMaxFiles: int('PCHAT_UPLOAD_MAX_FILES', DEFAULT_UPLOAD_MAX_FILES, 1, 1000),
     uploadDailyBytes: int('PCHAT_UPLOAD_DAILY_BYTES', DEFAULT_UPLOAD_DAILY_BYTES, 1, 1024 ** 5),
     transcribeMaxSeconds: int('PCHAT_TRANSCRIBE_MAX_SECONDS', DEFAULT_TRANSCRIBE_MAX_SECONDS, 1, 86_400),

@@ -55,7 +55,14 @@ export default async function authRoutes(app: FastifyInstance) {
   app.post<{ Body: Static<typeof VerifyCodeBody> }>(
     `${base}/verify-code`,
     { schema: { body: VerifyCodeBody }, config: { rateLimit: { max: core.config.codeVerifiesPerIpPerHour, timeWindow: HOUR } } },
-    async (req) => ({ success: true, ...(await accounts.verifyCode({ ...req.body, email: req.body.email.trim().toLowerCase() })) }),
+    async (req) => {
+      const { closed_sessions, ...out } = await accounts.verifyCode({ ...req.body, email: req.body.email.trim().toLowerCase() });
+      if (closed_sessions.length) {
+        presence.drop(closed_sessions);
+        live.closeSessions(out.user.id, closed_sessions);
+      }
+      return { success: true, ...out };
+    },
   );
 
   app.get(`${base}/me`, { preHandler: app.requireAuth }, async (req) => ({

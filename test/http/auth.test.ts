@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { eventually, startTestRelay, type TestRelay } from '../helpers.ts';
 import { MAX_CODES_PER_HOUR, MAX_FAILURES_PER_HOUR, MAX_TRIES_PER_CODE } from '../../actors/login.ts';
+import { Inbox } from '../../daemon/core.ts';
 
 const AUTH = '/api/v1/pchat/auth';
 const TOKEN_RE = /^pct_[A-Za-z0-9_-]{43,}$/;
@@ -329,6 +330,27 @@ describe('login flow, sessions and codes (dev codes exposed)', () => {
     assert.equal(wk.body.public_key, doc.public_key);
     assert.equal(wk.body.key_algorithm, 'ed25519');
     assert.ok(!JSON.stringify(wk.body).includes(doc.secret_key), 'the secret key is not published');
+  });
+});
+
+describe('sessions per account are capped', () => {
+  let t: TestRelay;
+  before(async () => {
+    t = await startTestRelay({ PCHAT_SESSIONS_PER_USER_MAX: '2' });
+  });
+  after(() => t.stop());
+
+  test('a login past PCHAT_SESSIONS_PER_USER_MAX logs out the oldest session (its parked poll ends 401)', async () => {
+    const first = await t.login('many@example.com', { chat_address: 'many' });
+    const second = await t.login('many@example.com');
+    const parked = t.api('POST', '/api/v1/webchat/poll', { wait_ms: 20_000 }, first.token);
+    await new Promise((r) => setTimeout(r, 100));
+    const third = await t.login('many@example.com');
+    assertRefusal(await parked, 401, 'unauthorized');
+    assertRefusal(await t.api('GET', `${AUTH}/me`, undefined, first.token), 401, 'unauthorized');
+    for (const s of [second, third]) assert.equal((await t.api('GET', `${AUTH}/me`, undefined, s.token)).status, 200);
+    const ctx = t.relay.services.core.registry.context<any>(Inbox, (await t.api('GET', `${AUTH}/me`, undefined, third.token)).body.user.id);
+    assert.deepEqual(Object.keys(ctx.cursors).sort(), [second.session.id, third.session.id].sort(), 'its cursor went with it');
   });
 });
 
