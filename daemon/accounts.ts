@@ -150,10 +150,10 @@ export class Accounts {
     ]);
     this.core.applyInbox(user, decideOpenConsumer(registry.context<InboxContext>(Inbox, user), sid, now).events);
     // Past the cap, the sessions opened longest ago are closed (logged out), cursors and all.
-    const sessions = Object.entries(registry.context<AccountContext>(Account, user).sessions);
-    const evicted = sessions
+    const others = Object.entries(registry.context<AccountContext>(Account, user).sessions).filter(([other]) => other !== sid);
+    const evicted = others
       .sort(([, a], [, b]) => a.opened_at - b.opened_at)
-      .slice(0, Math.max(0, sessions.length - this.core.config.sessionsPerUserMax))
+      .slice(0, Math.max(0, others.length + 1 - this.core.config.sessionsPerUserMax))
       .map(([old]) => old);
     if (evicted.length) this.closeSessions(user, evicted, now);
     await this.core.commit(evicted.length ? [user] : []);

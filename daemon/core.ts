@@ -145,8 +145,8 @@ export class Core {
 
   /**
    * Resolves once everything staged so far is on disk; undefined when nothing is in flight. A
-   * read that waits for it shows no state a crash could still take back (projections and
-   * actor contexts change when a write is staged, before its flush).
+   * read answer held until then (computed first, then held) shows no state a crash could still
+   * take back (projections and actor contexts change when a write is staged, before its flush).
    */
   settled(): Promise<void> | undefined {
     return this.journal.lastSeq > this.journal.durableSeq ? this.journal.commit() : undefined;

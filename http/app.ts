@@ -114,16 +114,6 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     done(new Refusal('unsupported_media_type', 'send the body as JSON (Content-Type: application/json)'), undefined);
   });
 
-  // Reads answer from durable state only: a GET waits for the commit in flight, if any (a few
-  // ms under load), so it never shows a write a crash could still take back. (Feed reads are
-  // bounded by the durable seq themselves; writes answer after their own commit.)
-  app.addHook('preHandler', (req, _reply, done) => {
-    if (req.method !== 'GET' || !req.url.startsWith('/api/')) return done();
-    const settled = services.core.settled();
-    if (!settled) return done();
-    settled.then(() => done(), done);
-  });
-
   app.decorate('services', services);
   app.decorateRequest('auth', null as unknown as Auth);
   app.decorate('requireAuth', (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
@@ -145,9 +135,15 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     done();
   });
   // While draining, answers close their keep-alive connection so shutdown need not wait for it.
-  app.addHook('onSend', (_req, reply, payload, done) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     if (services.draining()) reply.header('connection', 'close');
-    done(null, payload);
+    // Reads answer from durable state only: a GET's answer, once computed, waits for the
+    // commit holding every write it could have seen (one batch: a few ms under load), so it
+    // never shows a write a crash could still take back. (Feed reads are bounded by the
+    // durable seq themselves; writes answer after their own commit; SSE is hijacked.)
+    const settled = req.method === 'GET' && reply.statusCode < 400 && req.url.startsWith('/api/') ? services.core.settled() : undefined;
+    if (!settled) return done(null, payload);
+    settled.then(() => done(null, payload), (err: Error) => done(err));
   });
 
   app.setErrorHandler((err: any, req, reply) => {

@@ -122,8 +122,9 @@ export default async function messageRoutes(app: FastifyInstance) {
   }));
 
   app.post<{ Body: Static<typeof ReceiptStatusBody> }>(`${w}/receipt-status`, { ...auth, schema: { body: ReceiptStatusBody } }, async (req) => {
-    await core.settled(); // a read, though a POST: from durable state only (see http/app.ts)
-    return { success: true, ...messaging.receiptStatus(req.auth, req.body.message_ids) };
+    const answer = { success: true, ...messaging.receiptStatus(req.auth, req.body.message_ids) };
+    await core.settled(); // a read, though a POST: shown once what it saw is durable (see http/app.ts)
+    return answer;
   });
 
   app.post<{ Body: Static<typeof EditBody> }>(`${w}/edit`, { ...auth, schema: { body: EditBody } }, async (req) => ({

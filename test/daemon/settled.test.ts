@@ -2,7 +2,7 @@
 // a GET waits for it (a conversation list must not show a message a crash could take back).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startInProcessRelay } from '../helpers.ts';
+import { startInProcessRelay, startTestRelay } from '../helpers.ts';
 
 test('settled() is undefined with nothing in flight, and resolves once a staged write is durable', async () => {
   const { relay: r, user, stop } = await startInProcessRelay('pchat-settled-');
@@ -21,5 +21,44 @@ test('settled() is undefined with nothing in flight, and resolves once a staged 
     await sending;
   } finally {
     await stop();
+  }
+});
+
+test('under a stream of sends, every GET answer shows only what is durable by the time it arrives', async () => {
+  const t = await startTestRelay();
+  try {
+    const alice = await t.login('alice@example.com', { chat_address: 'alice' });
+    await t.login('bob@example.com', { chat_address: 'bob' });
+    const { messaging, accounts, core } = t.relay.services;
+    const auth = accounts.authenticate(alice.token)!;
+    let sending = true;
+    const pump = (async () => {
+      for (let i = 0; i < 2_000 && sending; i++) {
+        await Promise.all(Array.from({ length: 200 }, (_, k) => messaging.send(auth, { to: "bob", text: `m${i}-${k}` }))); // past the turn budget: batches pipeline
+      }
+    })();
+    // What is durable at the moment each answer leaves the relay (its bytes are written).
+    let durableAtAnswer = 0;
+    t.relay.app.server.on('request', (_req, res) => {
+      const end = res.end.bind(res);
+      res.end = ((...args: Parameters<typeof res.end>) => {
+        durableAtAnswer = core.durableSeq;
+        return end(...args);
+      }) as typeof res.end;
+    });
+    let ahead = 0;
+    let checked = 0;
+    for (let i = 0; i < 60; i++) {
+      const r = await t.api('GET', '/api/v1/webchat/conversations', undefined, alice.token);
+      const seq = r.body.conversations.find((c: any) => c.peer === 'bob')?.last_message?.seq ?? 0;
+      if (seq > durableAtAnswer) ahead++;
+      if (seq) checked++;
+    }
+    sending = false;
+    await pump;
+    assert.ok(checked > 30, `the answers showed messages (${checked})`);
+    assert.equal(ahead, 0, `${ahead} of ${checked} answers showed a message not yet durable`);
+  } finally {
+    await t.stop();
   }
 });
