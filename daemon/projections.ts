@@ -38,6 +38,8 @@ export interface MessageRecord extends Omit<MessageBody, 'at'> {
   /** A group message's number in its group, and its seq in the group's stream. */
   n?: number;
   group_seq?: number;
+  /** A direct message's seq in its recipient's inbox (absent in records older than the field). */
+  in_seq?: number;
   created_at: number;
   edited_at: number | null;
   deleted_at: number | null;
@@ -52,8 +54,6 @@ export interface ConversationRecord {
   last_seq: number;
   unread: number;
   archived: boolean;
-  /** When this row began (its first message): older messages were in a deleted conversation. */
-  since?: number;
 }
 
 export interface IdemRecord {
@@ -285,7 +285,7 @@ export class Projections {
   }
 
   /** A new message's record: written once, from the recipient's copy (`msg_in`) or the group's `g_msg`. */
-  private putMessage(ev: Omit<MsgEvent, 'type'> & { group?: string; n?: number; group_seq?: number }) {
+  private putMessage(ev: Omit<MsgEvent, 'type'> & { group?: string; n?: number; group_seq?: number; in_seq?: number }) {
     const rec: MessageRecord = {
       id: ev.id,
       from_user: ev.from_user,
@@ -296,7 +296,7 @@ export class Projections {
       reply_to: ev.reply_to,
       attachments: ev.attachments,
       sender_session: ev.sender_session,
-      ...(ev.group ? { group: ev.group, n: ev.n, group_seq: ev.group_seq } : {}),
+      ...(ev.group ? { group: ev.group, n: ev.n, group_seq: ev.group_seq } : { in_seq: ev.in_seq }),
       ...(ev.streaming ? { streaming: true } : {}),
       ...(ev.hops ? { hops: ev.hops } : {}),
       created_at: ev.at,
@@ -375,7 +375,6 @@ export class Projections {
       last_seq: seq,
       unread: Math.max(0, (prior?.unread ?? 0) + unreadDelta),
       archived: false,
-      since: prior ? prior.since : ev.at,
     } satisfies ConversationRecord);
     // Chained messages need no row here (see `history`); only those journaled before the chain.
     if (ev.prev_conv === undefined) this.j.indexPut('convidx', [user, peer, seq], ev.id);
@@ -391,7 +390,7 @@ export class Projections {
     if (this.messageChange(ev, ev.type !== 'delta' || this.message(ev.id)?.to_user === user)) return;
     switch (ev.type) {
       case 'msg_in': {
-        this.putMessage(ev);
+        this.putMessage({ ...ev, in_seq: seq });
         this.touchConversation(user, ev.from_user, ev, seq, ev.from_user === user ? 0 : 1);
         if (ev.from_user === user) this.recordIdem(user, ev, seq);
         break;
@@ -415,9 +414,9 @@ export class Projections {
           if (!rec || rec.read_at || rec.to_user !== user) continue;
           this.updateMessage(id, { read_at: ev.at, delivered_at: rec.delivered_at ?? ev.at });
           // Counted in this conversation's unread only if it is in the conversation as it is now
-          // (not in one deleted since, whose unread went with it).
-          const since = this.conversation(user, rec.from_user)?.since;
-          if (rec.from_user !== user && (since === undefined || rec.created_at >= since)) perPeer.set(rec.from_user, (perPeer.get(rec.from_user) ?? 0) + 1);
+          // (not in one deleted since, up to `cleared`, whose unread went with it).
+          const cleared = rec.in_seq === undefined ? 0 : (this.j.indexGet<number>('cleared', [user, rec.from_user]) ?? 0);
+          if (rec.from_user !== user && (rec.in_seq ?? Infinity) > cleared) perPeer.set(rec.from_user, (perPeer.get(rec.from_user) ?? 0) + 1);
         }
         for (const [peer, n] of perPeer) {
           const conv = this.conversation(user, peer);
