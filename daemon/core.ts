@@ -6,11 +6,11 @@ import type { Journal } from '../journal/journal.ts';
 import { Refusal } from '../actors/decision.ts';
 import { accountMachine, ACCOUNT_VERSION } from '../actors/account.ts';
 import { inboxMachine, INBOX_PASSIVE, INBOX_VERSION, type InboxEvent } from '../actors/inbox.ts';
-import { groupMachine, GROUP_VERSION, type GroupEvent } from '../actors/group.ts';
+import { groupMachine, GROUP_VERSION, isMember, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { loginMachine, LOGIN_VERSION } from '../actors/login.ts';
 import type { Config } from './config.ts';
 import type { RelayIdentity } from './identity.ts';
-import { Projections } from './projections.ts';
+import { Projections, type MessageRecord } from './projections.ts';
 import { Registry, type ActorKind } from './registry.ts';
 import { Waiters } from './waiters.ts';
 
@@ -165,6 +165,11 @@ export class Core {
   /** Stages events in a group's stream. */
   applyGroup(group: string, events: readonly GroupEvent[]): number[] {
     return this.registry.apply(Group, group, events);
+  }
+
+  /** Whether `user` takes part in the message: sent or received it directly, or is in its group. */
+  seesMessage(user: string, rec: MessageRecord): boolean {
+    return rec.group ? isMember(this.registry.context<GroupContext>(Group, rec.group), user) : rec.from_user === user || rec.to_user === user;
   }
 }
 

@@ -93,7 +93,7 @@ export class Messaging {
   /** A message the caller takes part in: sent or received directly, or in a group they are in. */
   private participant(auth: Auth, id: string): MessageRecord {
     const rec = this.core.projections.message(id);
-    const ok = rec && (rec.group ? isMember(this.feed.group(rec.group), auth.user) : rec.from_user === auth.user || rec.to_user === auth.user);
+    const ok = rec && this.core.seesMessage(auth.user, rec);
     if (!ok) throw new Refusal('unknown_message', `no message "${id}" in your conversations`);
     return rec;
   }
@@ -182,8 +182,8 @@ export class Messaging {
     }
     const lane = LoopGuard.lane(auth.user, to);
     const person = this.isPerson(auth);
-    const hops = to === auth.user ? 0 : this.loopGuard.check(lane, auth.user, body.hops, Date.now(), person);
     const at = Date.now();
+    const hops = to === auth.user ? 0 : this.loopGuard.check(lane, auth.user, body.hops, at, person);
     const msg = { ...this.body(auth, body, text, opts, hops, at), to_user: to, to: this.address(to) };
     const idem = idemKey ? { idem_key: idemKey, body_hash: bodyHash } : {};
     // Each copy points at the message before it in its owner's view of the conversation.
@@ -239,8 +239,8 @@ export class Messaging {
     }
     const lane = LoopGuard.lane(auth.user, '', group.id);
     const person = this.isPerson(auth);
-    const hops = this.loopGuard.check(lane, auth.user, body.hops, Date.now(), person);
     const at = Date.now();
+    const hops = this.loopGuard.check(lane, auth.user, body.hops, at, person);
     const event: GroupEvent = {
       type: 'g_msg',
       n: group.count + 1,
@@ -251,8 +251,7 @@ export class Messaging {
     const id = event.id;
     const [seq] = this.core.applyGroup(group.id, [event]);
     this.loopGuard.record(lane, auth.user, hops, at, person);
-    const members = Object.keys(group.members);
-    await this.core.commit(members);
+    await this.core.commit(Object.keys(group.members));
     this.media.onGroupSent(event, group.id); // media: the members' receive-side translations
     return { ...this.replyOf(id, seq, at, `group:${group.id}`), ...(opts.streaming ? { streaming: true } : {}) };
   }
@@ -339,7 +338,7 @@ export class Messaging {
   receiptStatus(auth: Auth, ids: string[]) {
     const statuses = ids.map((id) => {
       const rec = this.core.projections.message(id);
-      const visible = rec && (rec.group ? isMember(this.feed.group(rec.group), auth.user) : rec.from_user === auth.user || rec.to_user === auth.user);
+      const visible = rec && this.core.seesMessage(auth.user, rec);
       if (!rec || !visible) return { message_id: id, status: 'unknown' };
       if (rec.group) return { message_id: id, ...this.groupReceipts(rec) };
       return {

@@ -13,7 +13,7 @@ import type { Attachment, MessageBody } from '../actors/inbox.ts';
 import { MEDIA_VERSION, mediaStreamMachine, NO_PREFS, prefsMachine, type LanguagePrefs, type TranslationBody, type XlateEvent } from '../actors/media.ts';
 import type { Auth } from './accounts.ts';
 import { Group, sha256, type Core } from './core.ts';
-import { isMember, type GroupContext } from '../actors/group.ts';
+import type { GroupContext } from '../actors/group.ts';
 import { detectLanguage, languageName, normalizeLanguage } from './engines/languages.ts';
 import { unavailable } from './engines/proc.ts';
 import { unsupportedPair, withPivots, type LanguagePair, type Translator } from './engines/translate.ts';
@@ -150,9 +150,7 @@ export class Translation {
 
   private visibleTo(user: string, id: string): MessageRecord | undefined {
     const rec = this.core.projections.message(id);
-    if (!rec) return undefined;
-    const ok = rec.group ? isMember(this.core.registry.context<GroupContext>(Group, rec.group), user) : rec.from_user === user || rec.to_user === user;
-    return ok ? rec : undefined;
+    return rec && this.core.seesMessage(user, rec) ? rec : undefined;
   }
 
   /** A message's translation: from the journal when its text has not changed, else computed and journaled. */
