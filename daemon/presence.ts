@@ -7,7 +7,7 @@ import { assertOwnAddress, type Auth } from './accounts.ts';
 import { Account, Core, Group, Inbox, iso } from './core.ts';
 import { isMemberNow, type InboxContext } from '../actors/inbox.ts';
 import type { GroupContext } from '../actors/group.ts';
-import type { UserRecord } from './projections.ts';
+import { sessionNames, type UserRecord } from './projections.ts';
 
 /** A session's last heartbeat is forgotten after a day of silence. */
 const FORGET_AFTER_MS = 24 * 3_600_000;
@@ -172,12 +172,11 @@ export class Presence {
     const bySessionName = needle ? this.core.projections.usersWithSessionNamed(needle) : undefined;
     for (const rec of this.core.projections.allUsers()) {
       if (!rec.public_visible || rec.suspended) continue;
-      if (needle && !rec.chat_address.includes(needle) && !rec.display_name.toLowerCase().includes(needle) && !bySessionName!.has(rec.id)) continue;
+      const named = !needle || rec.chat_address.includes(needle) || rec.display_name.toLowerCase().includes(needle);
+      if (!named && !bySessionName!.has(rec.id)) continue;
       const entry = this.userEntry(rec, bySession, now);
-      // Found by a session's name: only if that session is listed (a hidden one does not count).
-      if (needle && bySessionName!.has(rec.id) && !rec.chat_address.includes(needle) && !rec.display_name.toLowerCase().includes(needle)) {
-        if (!entry.sessions.some((x) => `${x.session_name ?? ''}\u0000${x.device_name ?? ''}`.toLowerCase().includes(needle))) continue;
-      }
+      // Found by a session's name only: that session must be listed (a hidden one does not count).
+      if (!named && !entry.sessions.some((x) => sessionNames(x).includes(needle!))) continue;
       users.push(entry);
     }
     users.sort((a, b) => Number(b.online) - Number(a.online) || a.display_name.localeCompare(b.display_name));

@@ -91,6 +91,9 @@ export interface SessionRecord {
 
 type MsgEvent = Extract<InboxEvent, { type: 'msg_in' | 'msg_out' }>;
 
+/** A session's names as a directory search matches them (lowercase; the NUL keeps them apart). */
+export const sessionNames = (s: { session_name?: string | null; device_name?: string | null }) => `${s.session_name ?? ''}\u0000${s.device_name ?? ''}`.toLowerCase();
+
 /** The other side of a direct message in its owner's inbox (undefined for other events). */
 const peerOf = (ev: StoredEvent) => (ev.type === 'msg_out' ? (ev as MsgEvent).to_user : ev.type === 'msg_in' ? (ev as MsgEvent).from_user : undefined);
 /** Inbox events read back, at most, to find where a history page starts. */
@@ -252,7 +255,7 @@ export class Projections {
   usersWithSessionNamed(needle: string): Set<string> {
     const out = new Set<string>();
     for (const { key, value } of this.j.index<[string, string], SessionRecord>('sessions').getRange({})) {
-      if (`${value.session_name ?? ''}\u0000${value.device_name ?? ''}`.toLowerCase().includes(needle)) out.add(key[0]);
+      if (sessionNames(value).includes(needle)) out.add(key[0]);
     }
     return out;
   }
