@@ -1,7 +1,7 @@
 // A user account: stream `user:<user_id>`. Profile, open sessions (token hashes only),
 // and abuse reports against it with the auto-block rule.
 import { assign, setup } from 'xstate';
-import { accept, refuse, type Decision } from './decision.ts';
+import { accept, refuse, type Decision, pickDefined } from './decision.ts';
 
 export const ACCOUNT_VERSION = 1;
 
@@ -16,11 +16,7 @@ export interface Profile {
 export const PROFILE_KEYS = ['display_name', 'chat_address', 'public_visible', 'avatar_file_id'] as const satisfies readonly (keyof Profile)[];
 
 /** Only the profile fields of `from` (a body, or an event of older data). */
-export function profileFields(from: Partial<Record<string, unknown>>): Partial<Profile> {
-  const out: Partial<Record<keyof Profile, unknown>> = {};
-  for (const k of PROFILE_KEYS) if (from[k] !== undefined) out[k] = from[k];
-  return out as Partial<Profile>;
-}
+export const profileFields = (from: Partial<Record<string, unknown>>) => pickDefined(from, PROFILE_KEYS) as Partial<Profile>;
 
 export interface SessionInfo {
   token_hash: string;

@@ -21,3 +21,10 @@ export const refuse = <E>(code: string, message?: string, retryAfterSec?: number
   events,
   refusal: new Refusal(code, message, retryAfterSec),
 });
+
+/** The fields of `from` named in `keys` that are set: what a decision takes of a caller's body (nothing else reaches an event). */
+export function pickDefined<K extends string>(from: Partial<Record<string, unknown>>, keys: readonly K[]): Partial<Record<K, unknown>> {
+  const out: Partial<Record<K, unknown>> = {};
+  for (const k of keys) if (from[k] !== undefined) out[k] = from[k];
+  return out;
+}

@@ -3,7 +3,7 @@
 // records when they joined and left, see actors/inbox.ts). The context is the roster and the
 // pending join requests — never the message history.
 import { assign, setup } from 'xstate';
-import { accept, refuse, type Decision } from './decision.ts';
+import { accept, refuse, type Decision, pickDefined } from './decision.ts';
 import type { Attachment } from './inbox.ts';
 
 /** 2: the context keeps each writer's newest message number (`sent_n`); older snapshots are replayed. */
@@ -281,8 +281,5 @@ export function decideSettings(
 const SETTINGS_KEYS = ['name', 'visibility', 'mode', 'join_policy'] as const;
 
 /** Only the settings fields of `from` (a body, or an event). */
-export function settingsFields(from: Partial<Record<string, unknown>>): { name?: string; visibility?: Visibility; mode?: Mode; join_policy?: JoinPolicy } {
-  const out: Record<string, unknown> = {};
-  for (const k of SETTINGS_KEYS) if (from[k] !== undefined) out[k] = from[k];
-  return out;
-}
+export const settingsFields = (from: Partial<Record<string, unknown>>) =>
+  pickDefined(from, SETTINGS_KEYS) as { name?: string; visibility?: Visibility; mode?: Mode; join_policy?: JoinPolicy };
