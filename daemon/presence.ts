@@ -129,11 +129,10 @@ export class Presence {
     // too large for it to mean anything) do not.
     const inbox = this.core.registry.context<InboxContext>(Inbox, user);
     for (const gid of Object.keys(inbox.groups)) {
-      if (!isMemberNow(inbox, gid)) continue;
-      const group = this.core.registry.context<GroupContext>(Group, gid);
-      const members = Object.keys(group.members);
-      if (group.mode !== 'chat' || members.length > PRESENCE_GROUP_MAX) continue;
-      for (const member of members) to.add(member);
+      // Mode and size from the group's directory record: a stream group's roster is not loaded for this.
+      const rec = this.core.projections.groupRecord(gid);
+      if (!rec || rec.mode !== 'chat' || rec.member_count > PRESENCE_GROUP_MAX || !isMemberNow(inbox, gid)) continue;
+      for (const member of Object.keys(this.core.registry.context<GroupContext>(Group, gid).members)) to.add(member);
     }
     to.delete(user);
     for (const peer of to) this.core.waiters.push(peer, event);
