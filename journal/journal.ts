@@ -1,14 +1,22 @@
-// The append-only journal: one LMDB environment, events keyed (stream, seq), snapshots per
-// stream, and named index databases that projections keep.
+// The append-only journal: one LMDB environment, events keyed by a global seq, a per-stream
+// index of their seqs, snapshots per stream, and named index databases that projections keep.
 //
 // A seq is global: every event staged anywhere takes the next number, and a stream's events
 // are the subsequence that belongs to it. So seqs of one stream grow but are not contiguous,
 // and several streams (an inbox and the groups its user belongs to) merge by seq into one
-// ordered feed with one cursor. Each event also stores the seq before it in its stream, so a
-// missing event is still detected. The newest seq (and its stream) is one `head` record in
-// `meta`, rewritten once per write batch in the batch's own transaction; format 2 kept an
-// `order` row per event instead, a write per event for what only start-up and rebuilds read.
+// ordered feed with one cursor. Each event also stores its stream and the seq before it in
+// its stream, so a missing event is still detected. The newest seq (and its stream) is one
+// `head` record in `meta`, rewritten once per write batch in the batch's own transaction.
 //
+// Layout (format 5). Events are keyed by seq alone, so every commit appends at the end of one
+// B-tree and dirties a handful of pages. Format 4 keyed them (stream, seq): each event went
+// into its own stream's leaf page, and a commit of 50 messages dirtied and wrote some 250
+// pages — the kernel's page writes and LMDB's write thread were a third of a send's CPU. Which
+// seqs belong to a stream is kept in `segments`, rows (stream, first seq) → seqs, written at
+// checkpoints: the seqs staged since the last one are held in memory per stream, and every
+// CHECKPOINT_EVENTS events they are written as one row per stream, together with `indexed`
+// (the seq up to which rows cover every event) in one transaction. At open, the few events
+// after `indexed` are read in seq order to rebuild what memory held; a clean close checkpoints.
 // Events and index records are stored as JSON: they are plain JSON data, and on this hot
 // path V8's JSON is cheaper than msgpack records (whose shared structures also run out with
 // the many shapes of events and records). Snapshots and meta stay msgpack.
@@ -29,10 +37,16 @@ import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
 /** Bumped when the on-disk layout changes incompatibly. */
-export const JOURNAL_FORMAT = 4;
-/** Older formats upgraded at open: msgpack events in `events`, and an `order` row per event (2)
- * or already the head record (3); format 4 moved the events to `events_v3` as JSON. */
-const UPGRADABLE = [2, 3];
+export const JOURNAL_FORMAT = 5;
+/** Older formats upgraded at open, all with events keyed (stream, seq): msgpack events in
+ * `events` with an `order` row per event (2) or a head record (3); JSON in `events_v3` (4, and
+ * some 3s). */
+const UPGRADABLE = [2, 3, 4];
+/** Events staged between two checkpoints of the stream index (see the header): what an open
+ * after a crash reads again, and the most seqs memory holds for the index. */
+const CHECKPOINT_EVENTS = 4096;
+/** Seqs per `segments` row written by an upgrade (checkpoints write what they have). */
+const UPGRADE_SEGMENT = 256;
 /** Events copied per transaction while upgrading. */
 const UPGRADE_CHUNK = 10_000;
 /** Recently staged events kept decoded in memory (all streams together), for live readers. */
@@ -69,7 +83,9 @@ export interface ReadEvent {
   prev: number;
   event: StoredEvent;
 }
-type Stored = [prev: number, event: StoredEvent];
+type Stored = [stream: string, prev: number, event: StoredEvent];
+/** An event as formats 2–4 kept it, under the key (stream, seq). */
+type LegacyStored = [prev: number, event: StoredEvent];
 /** The newest event of the journal: `meta` key `head`. */
 interface Head {
   seq: number;
@@ -108,7 +124,14 @@ function checkHeader(file: string) {
 
 export class Journal {
   readonly root: RootDatabase;
-  private readonly events: Database<Stored, [string, number]>;
+  private readonly events: Database<Stored, number>;
+  /** Rows (stream, first seq) → the stream's seqs from there, written at checkpoints. */
+  private readonly segments: Database<number[], [string, number]>;
+  /** Seqs staged since the last checkpoint, per stream, ascending; and how many in all. */
+  private unwritten = new Map<string, number[]>();
+  private unwrittenCount = 0;
+  /** Rows staged by checkpoints whose transaction has not committed yet, oldest first. */
+  private readonly inflight = new Map<string, number[][]>();
   /** Last seq of each stream touched by this process (staged writes included). */
   private readonly heads = new Map<string, number>();
   private readonly snapshots: Database<Snapshot, string>;
@@ -133,7 +156,8 @@ export class Journal {
 
   private constructor(root: RootDatabase) {
     this.root = root;
-    this.events = root.openDB({ name: 'events_v3', encoding: 'json' });
+    this.events = root.openDB({ name: 'events_v5', encoding: 'json' });
+    this.segments = root.openDB({ name: 'segments_v5' });
     this.snapshots = root.openDB({ name: 'snapshots', cache: true });
     this.meta = root.openDB({ name: 'meta' });
     // Every write batch (the writes of one event turn, one transaction or part of one) ends
@@ -175,7 +199,7 @@ export class Journal {
     const hasEvents = () => Array.from(this.events.getKeys({ limit: 1 })).length > 0;
     if (format === undefined) {
       // Named databases are keys of the root one: the events of an older layout count too.
-      const legacy = Array.from(this.root.getKeys({})).some((name) => name === 'events' || name === 'order');
+      const legacy = Array.from(this.root.getKeys({})).some((name) => name === 'events' || name === 'order' || name === 'events_v3');
       if (hasEvents() || legacy) throw new JournalError(`journal at ${path} has events but no format record; refusing to use it`);
       this.meta.putSync('format', JOURNAL_FORMAT);
       this.meta.putSync('created_at', new Date().toISOString());
@@ -186,58 +210,83 @@ export class Journal {
     const head = this.meta.get('head') as Head | undefined;
     if (head) {
       // The head record is written in the same transaction as the events it names.
-      const stored = this.events.get([head.stream, head.seq]);
-      if (stored === undefined) throw new JournalError(`journal at ${path} is inconsistent: its newest event ${head.stream}#${head.seq} is missing; restore from backup`);
+      const stored = this.events.get(head.seq);
+      if (stored?.[0] !== head.stream) throw new JournalError(`journal at ${path} is inconsistent: its newest event ${head.stream}#${head.seq} is missing; restore from backup`);
       this.gseq = this.headWritten = head.seq;
       this.gstream = head.stream;
     } else if (hasEvents()) {
       throw new JournalError(`journal at ${path} has events but no head record; refusing to use it`);
     }
     this.durable = this.gseq;
+    // The events staged after the last checkpoint: their seqs go back to memory, to be written
+    // at the next one (at most CHECKPOINT_EVENTS of them, read in one pass at the B-tree's end).
+    const indexed = (this.meta.get('indexed') as number | undefined) ?? 0;
+    if (indexed > this.gseq) throw new JournalError(`journal at ${path} is inconsistent: its stream index covers seq ${indexed}, past the newest event ${this.gseq}; restore from backup`);
+    for (const { key, value } of this.events.getRange({ start: indexed + 1 })) {
+      this.note(value[0], key);
+      this.heads.set(value[0], key);
+    }
   }
 
   /**
-   * Format 2 or 3 → 4: every event is copied from `events` (msgpack) to `events_v3` (JSON) in
-   * chunks; the newest seq comes from the last `order` row (2) or the head record (3); the old
-   * databases are dropped with the format switch in one last transaction. A crash before that
-   * leaves the old format and a partial copy, which the next open starts over. (The index
-   * databases change encoding too; the projection version makes them rebuild.) A format-3
-   * journal whose events are already in `events_v3` only needs the switch.
+   * Format 2, 3 or 4 → 5: every event is copied from its (stream, seq) key in `events`
+   * (msgpack) or `events_v3` (JSON) to its seq in `events_v5`, and each stream's seqs are
+   * written as `segments_v5` rows, in chunks; the newest seq comes from the last `order` row
+   * (2) or the head record (3, 4); the old databases are dropped with the format switch in one
+   * last transaction. A crash before that leaves the old format and a partial copy, which the
+   * next open starts over. (The index databases changed encoding at 4; the projection version
+   * makes them rebuild.)
    */
   private upgrade(path: string, from: number, notice: (message: string) => void) {
-    const old = this.root.openDB<Stored, [string, number]>({ name: 'events' });
+    const msgpack = this.root.openDB<LegacyStored, [string, number]>({ name: 'events' });
+    const json = this.root.openDB<LegacyStored, [string, number]>({ name: 'events_v3', encoding: 'json' });
+    // Format 3 wrote msgpack, or JSON once its events had been moved; 2 wrote msgpack only.
+    const source = from === 4 || (from === 3 && Array.from(msgpack.getKeys({ limit: 1 })).length === 0) ? json : msgpack;
     const order = from === 2 ? this.root.openDB<string, number>({ name: 'order' }) : undefined;
-    let head = from === 3 ? (this.meta.get('head') as Head | undefined) : undefined;
+    let head = from === 2 ? undefined : (this.meta.get('head') as Head | undefined);
     if (order) for (const { key, value } of order.getRange({ reverse: true, limit: 1 })) head = { seq: key, stream: value };
-    const alreadyJson = from === 3 && Array.from(old.getKeys({ limit: 1 })).length === 0;
-    if (head && !alreadyJson && old.get([head.stream, head.seq]) === undefined) {
+    if (head && source.get([head.stream, head.seq]) === undefined) {
       throw new JournalError(`journal at ${path} is inconsistent at ${head.stream}#${head.seq}; restore from backup`);
     }
-    notice(`journal at ${path}: upgrading format ${from} to ${JOURNAL_FORMAT} (events re-encoded as JSON${order ? ', order rows dropped' : ''})`);
+    notice(`journal at ${path}: upgrading format ${from} to ${JOURNAL_FORMAT} (events keyed by seq, a stream index${order ? ', order rows dropped' : ''})`);
     const started = Date.now();
     let copied = 0;
-    if (!alreadyJson) {
-      this.events.clearSync();
-      let chunk: { key: [string, number]; value: Stored }[] = [];
-      const write = () => {
-        this.root.transactionSync(() => {
-          for (const { key, value } of chunk) this.events.putSync(key, value);
-        });
-        copied += chunk.length;
-        chunk = [];
-      };
-      for (const { key, value } of old.getRange({})) {
-        chunk.push({ key, value });
-        if (chunk.length >= UPGRADE_CHUNK) write();
-      }
-      write();
+    this.events.clearSync(); // what an interrupted upgrade left
+    this.segments.clearSync();
+    // Keys come stream by stream, each stream's in seq order: its seqs are cut into rows.
+    let segment: { stream: string; seqs: number[] } | undefined;
+    let chunk: { key: [string, number]; value: LegacyStored }[] = [];
+    const closeSegment = () => {
+      if (segment) this.segments.putSync([segment.stream, segment.seqs[0]], segment.seqs);
+      segment = undefined;
+    };
+    const write = (last: boolean) => {
+      this.root.transactionSync(() => {
+        for (const { key, value } of chunk) {
+          const [stream, seq] = key;
+          this.events.putSync(seq, [stream, value[0], value[1]]);
+          if (segment && (segment.stream !== stream || segment.seqs.length >= UPGRADE_SEGMENT)) closeSegment();
+          if (segment) segment.seqs.push(seq);
+          else segment = { stream, seqs: [seq] };
+        }
+        if (last) closeSegment();
+      });
+      copied += chunk.length;
+      chunk = [];
+    };
+    for (const { key, value } of source.getRange({})) {
+      chunk.push({ key, value });
+      if (chunk.length >= UPGRADE_CHUNK) write(false);
     }
+    write(true);
     this.root.transactionSync(() => {
       if (head) this.meta.putSync('head', head);
+      this.meta.putSync('indexed', head?.seq ?? 0);
       this.meta.putSync('format', JOURNAL_FORMAT);
       this.meta.putSync(`upgraded_from_format_${from}_at`, new Date().toISOString());
       order?.dropSync();
-      old.dropSync();
+      msgpack.dropSync();
+      json.dropSync();
     });
     notice(`journal at ${path}: upgraded ${copied} events in ${Date.now() - started} ms`);
   }
@@ -251,7 +300,8 @@ export class Journal {
     let head = this.heads.get(stream);
     if (head === undefined) {
       head = 0;
-      for (const key of this.events.getKeys({ start: [stream, SEQ_MAX], end: [stream, 0], reverse: true, limit: 1 })) head = key[1];
+      // Seqs staged in this process are in `heads` already: the last row has the rest.
+      for (const { value } of this.segments.getRange({ start: [stream, SEQ_MAX], end: [stream, 0], reverse: true, limit: 1 })) head = value[value.length - 1];
       // A stream ahead of the journal's head would get seqs that exist already.
       if (head > this.gseq) throw new JournalError(`journal is inconsistent: ${stream} has event ${head}, past the head record (${this.gseq})`);
       this.heads.set(stream, head);
@@ -280,12 +330,91 @@ export class Journal {
     const seq = this.gseq + 1;
     // The put first: if it throws (a value JSON cannot hold), no seq is taken and the head
     // record, written when the batch closes, never names an event that is not there.
-    this.lastWrite = this.events.put([stream, seq], [head, event]);
+    this.lastWrite = this.events.put(seq, [stream, head, event]);
     this.gseq = seq;
     this.gstream = stream;
     this.heads.set(stream, seq);
+    this.note(stream, seq);
     this.remember(stream, { seq, prev: head, event });
+    if (this.unwrittenCount >= CHECKPOINT_EVENTS) this.checkpoint();
     return seq;
+  }
+
+  private note(stream: string, seq: number) {
+    const seqs = this.unwritten.get(stream);
+    if (seqs) seqs.push(seq);
+    else this.unwritten.set(stream, [seq]);
+    this.unwrittenCount++;
+  }
+
+  /**
+   * Writes the seqs staged since the last checkpoint, one `segments` row per stream, and
+   * `indexed` with them: one synchronous run, so one transaction. Once it commits, reads find
+   * the rows on disk and memory lets go of them (checkpoints commit in the order they ran).
+   */
+  private checkpoint() {
+    if (this.unwrittenCount === 0) return;
+    const rows = this.unwritten;
+    this.unwritten = new Map();
+    this.unwrittenCount = 0;
+    for (const [stream, seqs] of rows) {
+      this.segments.put([stream, seqs[0]], seqs);
+      const staged = this.inflight.get(stream);
+      if (staged) staged.push(seqs);
+      else this.inflight.set(stream, [seqs]);
+    }
+    const written = this.meta.put('indexed', this.gseq);
+    this.lastWrite = written;
+    void written.then(
+      () => {
+        for (const stream of rows.keys()) {
+          const staged = this.inflight.get(stream);
+          staged?.shift();
+          if (staged?.length === 0) this.inflight.delete(stream);
+        }
+      },
+      () => {}, // a failed commit stops the process (see Core.commit)
+    );
+  }
+
+  /** Seqs of `stream` that committed rows may not hold yet (checkpointed or not), ascending. */
+  private pendingSeqs(stream: string): number[] {
+    const staged = this.inflight.get(stream);
+    const unwritten = this.unwritten.get(stream);
+    if (!staged) return unwritten ?? [];
+    return unwritten ? [...staged.flat(), ...unwritten] : staged.flat();
+  }
+
+  /** Seqs of `stream` with afterSeq < seq <= toSeq, ascending, at most `limit`. */
+  private seqsAfter(stream: string, afterSeq: number, limit: number, toSeq: number): number[] {
+    const out: number[] = [];
+    // The row that would hold afterSeq + 1 starts at or before it.
+    let from = afterSeq + 1;
+    for (const key of this.segments.getKeys({ start: [stream, afterSeq + 1], end: [stream, 0], reverse: true, limit: 1 })) from = key[1];
+    let covered = afterSeq;
+    for (const { value } of this.segments.getRange({ start: [stream, from], end: [stream, SEQ_MAX] })) {
+      for (const seq of value) {
+        if (seq <= afterSeq) continue;
+        if (seq > toSeq || out.length >= limit) return out;
+        out.push(seq);
+      }
+      covered = Math.max(covered, value[value.length - 1]);
+    }
+    // A row committed a moment ago may still be in memory too: take only what lies past it.
+    for (const seq of this.pendingSeqs(stream)) {
+      if (seq <= covered) continue;
+      if (seq > toSeq || out.length >= limit) break;
+      out.push(seq);
+    }
+    return out;
+  }
+
+  /** The committed event at `seq`, which must belong to `stream`; undefined if not committed yet. */
+  private stored(stream: string, seq: number): ReadEvent | undefined {
+    const stored = this.events.get(seq);
+    if (stored === undefined) return undefined;
+    if (stored[0] !== stream) throw new JournalError(`journal is inconsistent: seq ${seq} is indexed under ${stream} but belongs to ${stored[0]}`);
+    return { seq, prev: stored[1], event: stored[2] };
   }
 
   saveSnapshot(stream: string, snap: Snapshot) {
@@ -355,8 +484,10 @@ export class Journal {
       for (let i = lo; i < cached.length && out.length < limit && cached[i].seq <= toSeq; i++) out.push(cached[i]);
       return out;
     }
-    for (const { key, value } of this.events.getRange({ start: [stream, afterSeq + 1], end: [stream, toSeq + 1], limit })) {
-      out.push({ seq: key[1], prev: value[0], event: value[1] });
+    for (const seq of this.seqsAfter(stream, afterSeq, limit, toSeq)) {
+      const ev = this.stored(stream, seq);
+      if (!ev) break; // staged, not committed: nor is anything after it
+      out.push(ev);
     }
     return out;
   }
@@ -368,39 +499,31 @@ export class Journal {
       const hit = this.read(stream, seq - 1, 1, seq)[0];
       if (hit) return hit;
     }
-    const stored = this.events.get([stream, seq]);
-    return stored && { seq, prev: stored[0], event: stored[1] };
+    const stored = this.events.get(seq);
+    return stored?.[0] === stream ? { seq, prev: stored[1], event: stored[2] } : undefined;
   }
 
-  /** Events of `stream` with seq < beforeSeq, newest first. */
+  /** Events of `stream` with seq < beforeSeq, newest first (committed ones). */
   readBack(stream: string, beforeSeq: number, limit = 1000): ReadEvent[] {
     const out: ReadEvent[] = [];
-    for (const { key, value } of this.events.getRange({ start: [stream, beforeSeq - 1], end: [stream, 0], reverse: true, limit })) {
-      out.push({ seq: key[1], prev: value[0], event: value[1] });
+    const take = (seq: number) => {
+      const ev = this.stored(stream, seq);
+      if (ev) out.push(ev);
+      return out.length >= limit;
+    };
+    const pending = this.pendingSeqs(stream);
+    for (let i = pending.length - 1; i >= 0; i--) if (pending[i] < beforeSeq && take(pending[i])) return out;
+    // Rows hold what lies below memory's seqs (a row committed a moment ago may be in both).
+    const below = pending.length ? Math.min(beforeSeq, pending[0]) : beforeSeq;
+    for (const { value } of this.segments.getRange({ start: [stream, below - 1], end: [stream, 0], reverse: true })) {
+      for (let i = value.length - 1; i >= 0; i--) if (value[i] < below && take(value[i])) return out;
     }
     return out;
   }
 
-  /**
-   * Every event of every stream in global order, for rebuilding indexes. The keys are read
-   * first (stream by stream) and sorted by seq, then the events are read in that order: a
-   * few bytes per event of memory, and no per-event order rows to keep on every write.
-   */
+  /** Every event of every stream in global (seq) order, for rebuilding indexes. */
   *all(): Generator<{ stream: string; seq: number; event: StoredEvent }> {
-    const streams: string[] = [];
-    const seqs: number[] = [];
-    const owner: number[] = [];
-    for (const [stream, seq] of this.events.getKeys({})) {
-      if (streams[streams.length - 1] !== stream) streams.push(stream);
-      seqs.push(seq);
-      owner.push(streams.length - 1);
-    }
-    const byOrder = Uint32Array.from(seqs.keys()).sort((a, b) => seqs[a] - seqs[b]);
-    for (const i of byOrder) {
-      const stream = streams[owner[i]];
-      const stored = this.events.get([stream, seqs[i]]);
-      if (stored) yield { stream, seq: seqs[i], event: stored[1] };
-    }
+    for (const { key, value } of this.events.getRange({})) yield { stream: value[0], seq: key, event: value[2] };
   }
 
   /** A named index database owned by the projections. Range reads see committed data only. */
@@ -468,6 +591,7 @@ export class Journal {
 
   async close() {
     if (this.closed) return;
+    this.checkpoint(); // the next open reads nothing again
     await this.commit();
     this.closed = true;
     await this.root.close();

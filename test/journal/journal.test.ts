@@ -54,43 +54,50 @@ test('the head record names the newest event after every batch; all() yields eve
   });
 });
 
-for (const layout of ['2: msgpack events, an order row per event', '3: msgpack events, a head record', '3: JSON events already'] as const) {
+for (const layout of ['2: msgpack events, an order row per event', '3: msgpack events, a head record', '3: JSON events', '4: JSON events'] as const) {
   test(`an older journal (format ${layout}) is upgraded in place when opened`, async () => {
     await withTempDir(async (dir) => {
-      const written = await interleaved(dir, 40);
       const from = Number(layout[0]);
-      // Rewrite it as that format had it.
+      // Written as that format had it: events keyed (stream, seq), interleaved over streams.
+      const written: [string, number][] = [];
       const raw = open({ path: join(dir, 'journal'), maxDbs: 64 });
       const meta = raw.openDB({ name: 'meta' });
-      if (!layout.includes('JSON')) {
-        const current = raw.openDB({ name: 'events_v3', encoding: 'json' });
-        const events = raw.openDB({ name: 'events' });
-        const order = raw.openDB<string, number>({ name: 'order' });
-        raw.transactionSync(() => {
-          for (const { key, value } of current.getRange({})) events.putSync(key, value);
-          if (from === 2) for (const [stream, seq] of written) order.putSync(seq, stream);
-          current.dropSync();
-          if (from === 2) meta.removeSync('head');
-        });
+      const events = layout.includes('JSON') ? raw.openDB({ name: 'events_v3', encoding: 'json' }) : raw.openDB({ name: 'events' });
+      const order = raw.openDB<string, number>({ name: 'order' });
+      raw.transactionSync(() => {
+        const heads = new Map<string, number>();
+        for (let seq = 1; seq <= 40; seq++) {
+          const stream = `inbox:${'cab'[seq % 3]}${seq % 5}`;
+          events.putSync([stream, seq], [heads.get(stream) ?? 0, { type: 'x', at: seq }]);
+          heads.set(stream, seq);
+          written.push([stream, seq]);
+          if (from === 2) order.putSync(seq, stream);
+        }
+        if (from !== 2) meta.putSync('head', { seq: 40, stream: written[39][0] });
+        meta.putSync('format', from);
         // ...and the leftovers of an upgrade that was interrupted: they must not survive it.
-        raw.openDB({ name: 'events_v3', encoding: 'json' }).putSync(['inbox:zz', 999], [0, { type: 'half-copied', at: 1 }]);
-      }
-      meta.putSync('format', from);
+        raw.openDB({ name: 'events_v5', encoding: 'json' }).putSync(999, ['inbox:zz', 0, { type: 'half-copied', at: 1 }]);
+        raw.openDB({ name: 'segments_v5' }).putSync(['inbox:zz', 999], [999]);
+      });
       await raw.close();
 
       const notices: string[] = [];
       const j = Journal.open(dir, (m) => notices.push(m));
-      assert.match(notices.join('\n'), new RegExp(`upgraded ${layout.includes('JSON') ? 0 : 40} events`));
+      assert.match(notices.join('\n'), /upgraded 40 events/);
       assert.equal(j.lastSeq, 40, 'the newest seq comes from the last order row or the head record');
       assert.deepEqual([...j.all()].map((e) => [e.stream, e.seq]), written);
-      assert.deepEqual(j.read('inbox:c0', 0).map((e) => e.seq), written.filter(([s]) => s === 'inbox:c0').map(([, q]) => q));
+      const c0 = written.filter(([s]) => s === 'inbox:c0').map(([, q]) => q);
+      assert.deepEqual(j.read('inbox:c0', 0).map((e) => e.seq), c0);
+      assert.deepEqual(j.read('inbox:c0', 0).map((e) => e.prev), [0, ...c0.slice(0, -1)], 'each event still names the one before it');
+      assert.deepEqual(j.readBack('inbox:c0', 41).map((e) => e.seq), c0.toReversed());
+      assert.deepEqual(j.read('inbox:zz', 0), [], 'nothing of the interrupted copy is left');
       assert.equal(j.stage('inbox:c0', { type: 'x', at: 1 }, j.head('inbox:c0')), 41);
       await j.close();
 
       const check = open({ path: join(dir, 'journal'), maxDbs: 64, readOnly: true });
       assert.equal(check.openDB({ name: 'meta' }).get('format'), JOURNAL_FORMAT);
       assert.deepEqual(check.openDB({ name: 'meta' }).get('head'), { seq: 41, stream: 'inbox:c0' });
-      for (const name of ['order', 'events']) {
+      for (const name of ['order', 'events', 'events_v3']) {
         const dropped = check.openDB({ name }); // read-only: undefined once dropped
         assert.ok(!dropped || Array.from(dropped.getKeys({})).length === 0, `${name} is gone`);
       }
@@ -98,6 +105,87 @@ for (const layout of ['2: msgpack events, an order row per event', '3: msgpack e
     });
   });
 }
+
+/** A small deterministic PRNG, so a failing run can be repeated. */
+function prng(seed: number) {
+  return () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+}
+
+/** Expected [seq, prev] of a stream's events, from a model of what was staged. */
+type Model = Map<string, number[]>;
+function expectRead(model: Model, stream: string, after: number, limit: number): [number, number][] {
+  const seqs = model.get(stream) ?? [];
+  const out: [number, number][] = [];
+  seqs.forEach((seq, i) => seq > after && out.length < limit && out.push([seq, i ? seqs[i - 1] : 0]));
+  return out;
+}
+
+test('stream reads equal a model across checkpoints of the stream index, with commits and reads interleaved, and after a reopen', async () => {
+  await withTempDir(async (dir) => {
+    const rand = prng(7);
+    const streams = Array.from({ length: 60 }, (_, i) => `inbox:s${i}`);
+    const model: Model = new Map();
+    let j = Journal.open(dir);
+    const probe = (stream: string) => {
+      const seqs = model.get(stream) ?? [];
+      const after = seqs.length ? seqs[Math.floor(rand() * seqs.length)] - 1 : 0;
+      const limit = 1 + Math.floor(rand() * 700);
+      assert.deepEqual(j.read(stream, after, limit).map((e) => [e.seq, e.prev]), expectRead(model, stream, after, limit), `read ${stream} after ${after}`);
+      const before = after + 1;
+      const back = seqs.filter((q) => q < before).reverse().slice(0, limit);
+      assert.deepEqual(j.readBack(stream, before, limit).map((e) => e.seq), back, `readBack ${stream} before ${before}`);
+      assert.equal(j.head(stream), seqs.at(-1) ?? 0);
+      if (seqs.length) assert.equal(j.readOne(stream, seqs[0])?.seq, seqs[0]);
+    };
+    // 12,000 events (about three checkpoints), a few streams hot enough to outgrow the tail cache.
+    for (let i = 0; i < 12_000; i++) {
+      const stream = rand() < 0.5 ? streams[Math.floor(rand() * 3)] : streams[Math.floor(rand() * streams.length)];
+      const seqs = model.get(stream) ?? [];
+      const seq = j.stage(stream, { type: 'x', at: i }, seqs.at(-1) ?? 0);
+      model.set(stream, [...seqs, seq]);
+      if (rand() < 0.02) {
+        await j.commit();
+        for (let k = 0; k < 3; k++) probe(streams[Math.floor(rand() * (k ? streams.length : 3))]);
+      }
+    }
+    await j.commit();
+    for (const stream of streams) probe(stream);
+    await j.close();
+    j = Journal.open(dir);
+    for (const stream of streams) {
+      assert.deepEqual(j.read(stream, 0, 100_000).map((e) => [e.seq, e.prev]), expectRead(model, stream, 0, 100_000));
+      probe(stream);
+    }
+    await j.close();
+  });
+});
+
+test('after a crash the events staged since the last checkpoint are indexed again at open', async () => {
+  await withTempDir(async (dir) => {
+    // A child stages 5,000 events (one checkpoint at 4,096) over 7 streams, commits, and exits without closing.
+    const script = `
+      import { Journal } from './journal/journal.ts';
+      const j = Journal.open(${JSON.stringify(dir)});
+      for (let i = 0; i < 5000; i++) { const s = 'inbox:c' + (i % 7); j.stage(s, { type: 'x', at: i }, j.head(s)); if (i % 250 === 0) await j.commit(); }
+      await j.commit();
+      process.exit(0);`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8', timeout: 60_000 });
+    assert.equal(run.status, 0, run.stderr);
+    const raw = open({ path: join(dir, 'journal'), maxDbs: 64, readOnly: true });
+    const indexed = raw.openDB({ name: 'meta' }).get('indexed');
+    await raw.close();
+    assert.equal(indexed, 4096, 'the index on disk stops at the checkpoint');
+    const j = Journal.open(dir);
+    for (let c = 0; c < 7; c++) {
+      const seqs = Array.from({ length: 5000 }, (_, i) => i + 1).filter((q) => (q - 1) % 7 === c);
+      assert.deepEqual(j.read(`inbox:c${c}`, 0, 10_000).map((e) => e.seq), seqs);
+      assert.deepEqual(j.readBack(`inbox:c${c}`, 5001, 3).map((e) => e.seq), seqs.slice(-3).reverse());
+      assert.equal(j.head(`inbox:c${c}`), seqs.at(-1));
+    }
+    assert.equal(j.stage('inbox:c0', { type: 'x', at: 1 }, j.head('inbox:c0')), 5001);
+    await j.close();
+  });
+});
 
 test('a journal with the databases of an older layout but no format record is refused, not emptied', async () => {
   await withTempDir(async (dir) => {
