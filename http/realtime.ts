@@ -103,6 +103,22 @@ export default async function realtimeRoutes(app: FastifyInstance) {
     let consumer: string | undefined;
     let stop: (() => void) | undefined;
     const send = (frame: object) => socket.readyState === socket.OPEN && socket.send(frameJson(frame));
+    // A command's reply leaves with what its commit pushes to this same socket (a send's own
+    // message, receipts that rode the same commit): the socket stays corked until this turn's
+    // immediates have run, the pushes among them (queued when the commit woke the readers).
+    // One syscall instead of two or three, for the socket and for the client.
+    let held = false;
+    const reply = (frame: object) => {
+      if (!held) {
+        held = true;
+        req.socket.cork();
+        setImmediate(() => {
+          held = false;
+          req.socket.uncork();
+        });
+      }
+      send(frame);
+    };
     const sink: LiveSink = {
       send,
       batch(write) {
@@ -204,10 +220,10 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         }
         if (record !== auth.record) auth = { ...auth, record };
         const result = await command(auth, consumer, type, frame);
-        if (ref !== undefined || type === 'send') send({ type: 'ack', ref, for: type, ...result });
+        if (ref !== undefined || type === 'send') reply({ type: 'ack', ref, for: type, ...result });
       } catch (err) {
         if (!(err instanceof Refusal)) req.log.error({ err }, 'websocket command failed');
-        send(refusalFrame(ref, err));
+        reply(refusalFrame(ref, err));
       }
     });
   });
