@@ -23,7 +23,7 @@ export interface ActorKind {
 
 interface Entry {
   actor: AnyActor;
-  kind: ActorKind;
+  stream: string;
   /** The stream's last seq, passive events included. */
   head: number;
   lastUsed: number;
@@ -35,7 +35,9 @@ interface Entry {
 const REPLAY_CHUNK = 500;
 
 export class Registry {
-  private readonly entries = new Map<string, Entry>();
+  /** Loaded actors by kind, then id: looked up by the id strings callers hold (their hashes are
+   * cached), not by a stream name built afresh on every call. */
+  private readonly entries = new Map<ActorKind, Map<string, Entry>>();
   hydrations = 0;
 
   constructor(
@@ -62,7 +64,7 @@ export class Registry {
   /** Stages `events` for the actor and folds them. Returns the seq given to each. */
   apply<E extends StoredEvent>(kind: ActorKind, id: string, events: readonly E[]): number[] {
     const entry = this.entry(kind, id);
-    const stream = `${kind.prefix}:${id}`;
+    const stream = entry.stream;
     const seqs: number[] = [];
     for (const event of events) {
       const seq = this.journal.stage(stream, event, entry.head);
@@ -79,11 +81,13 @@ export class Registry {
   }
 
   private entry(kind: ActorKind, id: string): Entry {
-    const stream = `${kind.prefix}:${id}`;
-    let entry = this.entries.get(stream);
+    let ofKind = this.entries.get(kind);
+    if (!ofKind) this.entries.set(kind, (ofKind = new Map()));
+    let entry = ofKind.get(id);
     if (!entry) {
-      entry = { ...this.hydrate(kind, id, stream), kind, lastUsed: 0 };
-      this.entries.set(stream, entry);
+      const stream = `${kind.prefix}:${id}`;
+      entry = { ...this.hydrate(kind, id, stream), stream, lastUsed: 0 };
+      ofKind.set(id, entry);
     }
     entry.lastUsed = Date.now();
     return entry;
@@ -116,17 +120,21 @@ export class Registry {
   /** Drops actors unused for `idleMs`. Call only when no write is staged but uncommitted. */
   passivate(idleMs: number, now = Date.now()): number {
     let n = 0;
-    for (const [stream, entry] of this.entries) {
-      if (now - entry.lastUsed >= idleMs) {
-        entry.actor.stop();
-        this.entries.delete(stream);
-        n++;
+    for (const ofKind of this.entries.values()) {
+      for (const [id, entry] of ofKind) {
+        if (now - entry.lastUsed >= idleMs) {
+          entry.actor.stop();
+          ofKind.delete(id);
+          n++;
+        }
       }
     }
     return n;
   }
 
   get size() {
-    return this.entries.size;
+    let n = 0;
+    for (const ofKind of this.entries.values()) n += ofKind.size;
+    return n;
   }
 }
