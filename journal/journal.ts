@@ -506,6 +506,7 @@ export class Journal {
   /** Events of `stream` with seq < beforeSeq, newest first (committed ones). */
   readBack(stream: string, beforeSeq: number, limit = 1000): ReadEvent[] {
     const out: ReadEvent[] = [];
+    if (limit <= 0) return out;
     const take = (seq: number) => {
       const ev = this.stored(stream, seq);
       if (ev) out.push(ev);
@@ -523,7 +524,14 @@ export class Journal {
 
   /** Every event of every stream in global (seq) order, for rebuilding indexes. */
   *all(): Generator<{ stream: string; seq: number; event: StoredEvent }> {
-    for (const { key, value } of this.events.getRange({})) yield { stream: value[0], seq: key, event: value[2] };
+    // In chunks, each its own read: one iterator held across the caller's commits would pin
+    // one snapshot for the whole rebuild, and no page freed meanwhile could be reused.
+    for (let after = 0; ; ) {
+      const chunk = this.events.getRange({ start: after + 1, limit: 10_000 }).asArray;
+      if (chunk.length === 0) return;
+      after = chunk[chunk.length - 1].key;
+      for (const { key, value } of chunk) yield { stream: value[0], seq: key, event: value[2] };
+    }
   }
 
   /** A named index database owned by the projections. Range reads see committed data only. */

@@ -1,7 +1,7 @@
 // The journal on a real LMDB in a temp dir: append, conflicts, reopen, damaged files, rebuild.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, readFileSync } from 'node:fs';
+import { writeFileSync, readFileSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -156,6 +156,44 @@ test('stream reads equal a model across checkpoints of the stream index, with co
       assert.deepEqual(j.read(stream, 0, 100_000).map((e) => [e.seq, e.prev]), expectRead(model, stream, 0, 100_000));
       probe(stream);
     }
+    await j.close();
+  });
+});
+
+test('a rebuild over all() does not grow the file by a second copy of the indexes (all() holds no read snapshot across commits)', async () => {
+  await withTempDir(async (dir) => {
+    const j = Journal.open(dir);
+    for (let i = 0; i < 100_000; i++) {
+      const s = `s${i % 50}`;
+      j.stage(s, { type: 'x', at: i }, j.head(s));
+      if (i % 5000 === 0) await j.commit();
+    }
+    for (let i = 0; i < 100_000; i++) {
+      j.indexPut('ix', ['u', i], 'v'.repeat(200));
+      if (i % 10_000 === 0) await j.commit();
+    }
+    await j.commit();
+    const file = join(dir, 'journal', 'data.mdb');
+    const before = statSync(file).size;
+    await j.clearIndexes(['ix']);
+    let n = 0;
+    for (const { seq } of j.all()) {
+      j.indexPut('ix', ['u', seq], 'v'.repeat(200));
+      if (++n % 10_000 === 0) await j.commit();
+    }
+    await j.close();
+    assert.equal(n, 100_000);
+    assert.ok(statSync(file).size < before * 1.2, `${before} → ${statSync(file).size} bytes`);
+  });
+});
+
+test('readBack and read with limit 0 return nothing', async () => {
+  await withTempDir(async (dir) => {
+    const j = Journal.open(dir);
+    j.stage('inbox:a', { type: 'x', at: 1 }, 0);
+    await j.commit();
+    assert.deepEqual(j.readBack('inbox:a', 10, 0), []);
+    assert.deepEqual(j.read('inbox:a', 0, 0), []);
     await j.close();
   });
 });
