@@ -132,6 +132,8 @@ export type CloseReason = 'draining' | 'logged_out';
 /** Every live session of the relay, so shutdown (and logout) can end them. */
 export class LiveRegistry {
   private readonly sessions = new Set<{ session: LiveSession; close: (why: CloseReason) => void }>();
+  /** Open WebSockets and the bytes queued to them, for /health (set by the WebSocket route). */
+  websockets: () => { open: number; queued_bytes: number } = () => ({ open: 0, queued_bytes: 0 });
 
   add(session: LiveSession, close: (why: CloseReason) => void) {
     const entry = { session, close };

@@ -305,7 +305,11 @@ export class Messaging {
       this.core.applyInbox(auth.user, [{ type: 'marked_read', ids: fresh.map((r) => r.id), at }]);
       for (const r of fresh) {
         if (r.from_user === auth.user) continue;
-        this.core.applyInbox(r.from_user, [{ type: 'receipt', id: r.id, status: 'read', by: auth.record.chat_address, at }]);
+        // Read before its delivered receipt was recorded (read within a few ms of a push): the
+        // sender still hears "delivered" first, as from every other read.
+        const receipts: InboxEvent[] = r.delivered_at ? [] : [{ type: 'receipt', id: r.id, status: 'delivered', by: auth.record.chat_address, at }];
+        receipts.push({ type: 'receipt', id: r.id, status: 'read', by: auth.record.chat_address, at });
+        this.core.applyInbox(r.from_user, receipts);
         touched.add(r.from_user);
       }
     }

@@ -14,6 +14,7 @@ export default async function healthRoutes(app: FastifyInstance) {
     uptime_s: Math.round((Date.now() - started) / 1000),
     journal: { ok: true, actors_loaded: core.registry.size },
     parked_polls: core.waiters.parkedCount,
+    websockets: app.services.live.websockets(),
     capabilities: app.services.media.capabilities(),
   }));
 

@@ -26,21 +26,28 @@ export const LiveQuery = Type.Object({
   after: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 
+/** What a client may put in `ref` to match the answer: a short string or a number (it is echoed back). */
+const Ref = Type.Union([Type.String({ maxLength: 128 }), Type.Number()]);
+/** A `ref` as the answer echoes it: only a valid one (a frame refused before validation may carry anything). */
+const refOf = (ref: unknown) => ((typeof ref === 'string' && ref.length <= 128) || (typeof ref === 'number' && Number.isFinite(ref)) ? ref : undefined);
+/** Commands of one connection in progress at once; past this the socket is not read until some are answered. */
+const INFLIGHT_MAX = 256;
+
 const Frames = {
   auth: Type.Object({ type: Type.Literal('auth'), session: Type.String({ minLength: 1, maxLength: 200 }), consumer: Type.Optional(Consumer), after: Type.Optional(Type.Integer({ minimum: 0 })) }),
-  send: Type.Composite([Type.Omit(SendBody, ['channel']), Type.Object({ type: Type.Literal('send'), channel: Type.Optional(Type.String({ maxLength: 16 })), ref: Type.Optional(Type.Any()) })]),
-  ack: Type.Object({ type: Type.Literal('ack'), upto: Type.Integer({ minimum: 0 }), ref: Type.Optional(Type.Any()) }),
-  typing: Type.Object({ type: Type.Literal('typing'), to: Type.String({ minLength: 1, maxLength: 64 }), typing: Type.Optional(Type.Boolean()), ref: Type.Optional(Type.Any()) }),
-  read: Type.Object({ type: Type.Literal('read'), message_ids: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 500 }), ref: Type.Optional(Type.Any()) }),
+  send: Type.Composite([Type.Omit(SendBody, ['channel']), Type.Object({ type: Type.Literal('send'), channel: Type.Optional(Type.String({ maxLength: 16 })), ref: Type.Optional(Ref) })]),
+  ack: Type.Object({ type: Type.Literal('ack'), upto: Type.Integer({ minimum: 0 }), ref: Type.Optional(Ref) }),
+  typing: Type.Object({ type: Type.Literal('typing'), to: Type.String({ minLength: 1, maxLength: 64 }), typing: Type.Optional(Type.Boolean()), ref: Type.Optional(Ref) }),
+  read: Type.Object({ type: Type.Literal('read'), message_ids: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 500 }), ref: Type.Optional(Ref) }),
   presence: Type.Object({
     type: Type.Literal('presence'),
     visible: Type.Optional(Type.Boolean()),
     device_name: Type.Optional(Type.String({ maxLength: 80 })),
     session_name: Type.Optional(Type.String({ maxLength: 80 })),
     listen_channel: Type.Optional(Type.String({ maxLength: 32 })),
-    ref: Type.Optional(Type.Any()),
+    ref: Type.Optional(Ref),
   }),
-  ping: Type.Object({ type: Type.Literal('ping'), ref: Type.Optional(Type.Any()) }),
+  ping: Type.Object({ type: Type.Literal('ping'), ref: Type.Optional(Ref) }),
 } satisfies Record<string, TSchema>;
 type FrameType = keyof typeof Frames;
 
@@ -79,6 +86,11 @@ export default async function realtimeRoutes(app: FastifyInstance) {
   }, HEARTBEAT_MS);
   heartbeat.unref();
   app.addHook('onClose', async () => clearInterval(heartbeat));
+  live.websockets = () => {
+    let queued = 0;
+    for (const socket of sockets.keys()) queued += socket.bufferedAmount;
+    return { open: sockets.size, queued_bytes: queued };
+  };
 
   const start = async (auth: Auth, consumerName: string | undefined, after: number | undefined, sink: LiveSink, close: (why: CloseReason) => void) => {
     const consumer = await feed.openConsumer(auth, consumerName);
@@ -108,7 +120,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
     // immediates have run, the pushes among them (queued when the commit woke the readers).
     // One syscall instead of two or three, for the socket and for the client.
     let held = false;
-    const reply = (frame: object) => {
+    const write = (frame: object) => {
       if (!held) {
         held = true;
         req.socket.cork();
@@ -118,6 +130,37 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         });
       }
       send(frame);
+    };
+    // Answers leave in the order the commands came (a ping answered at once waits for the send
+    // before it), and never pile up: while more than the buffer cap is queued to the client,
+    // or INFLIGHT_MAX commands are in progress, the socket is not read (the client's own
+    // frames wait in its TCP queue), until it takes what was sent.
+    const answers: { frame?: object | null }[] = [];
+    let paused = false;
+    const flowControl = () => {
+      const over = socket.bufferedAmount > bufferCap || answers.length >= INFLIGHT_MAX;
+      if (over && !paused) {
+        paused = true;
+        socket.pause();
+      } else if (!over && paused) {
+        paused = false;
+        socket.resume();
+      }
+    };
+    req.socket.on('drain', flowControl);
+    /** A place in the answer order for the frame just received; `null`: it needs no answer. */
+    const slot = () => {
+      const entry: { frame?: object | null } = {};
+      answers.push(entry);
+      flowControl();
+      return (frame: object | null) => {
+        entry.frame = frame;
+        while (answers.length && answers[0].frame !== undefined) {
+          const next = answers.shift()!.frame;
+          if (next) write(next);
+        }
+        flowControl();
+      };
     };
     const sink: LiveSink = {
       send,
@@ -137,19 +180,25 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       },
     };
     let gone = false;
-    const begin = async (a: Auth, name?: string, after?: number) => {
+    /** Set by `begin`: whether the connection started (false: refused, and closing). */
+    let starting: Promise<boolean> | undefined;
+    const begin = (a: Auth, name?: string, after?: number) => {
       auth = a;
       consumer = name;
-      try {
-        const s = await start(a, name, after, sink, (why) =>
-          why === 'logged_out' ? socket.close(CLOSE.unauthorized, 'logged out') : socket.close(CLOSE.draining, 'relay restarting'),
-        );
-        if (gone) s();
-        else stop = s;
-      } catch (err) {
-        send(refusalFrame(undefined, err));
-        socket.close(CLOSE.badFrame, 'refused');
-      }
+      starting = (async () => {
+        try {
+          const s = await start(a, name, after, sink, (why) =>
+            why === 'logged_out' ? socket.close(CLOSE.unauthorized, 'logged out') : socket.close(CLOSE.draining, 'relay restarting'),
+          );
+          if (gone) s();
+          else stop = s;
+          return true;
+        } catch (err) {
+          send(refusalFrame(undefined, err));
+          socket.close(CLOSE.badFrame, 'refused');
+          return false;
+        }
+      })();
     };
     socket.on('close', () => {
       gone = true;
@@ -166,64 +215,63 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         socket.close(CLOSE.unauthorized, 'unauthorized');
         return;
       }
-      void begin(a, req.query.consumer, req.query.after);
+      begin(a, req.query.consumer, req.query.after);
     } else {
       authTimer = setTimeout(() => socket.close(CLOSE.unauthorized, 'no auth frame'), AUTH_TIMEOUT_MS);
     }
 
     socket.on('message', async (data, isBinary) => {
+      const answer = slot();
       let frame: { type?: unknown; ref?: unknown } & Record<string, unknown>;
       try {
         if (isBinary) throw new Error('binary');
         frame = JSON.parse(data.toString());
         if (!frame || typeof frame !== 'object' || Array.isArray(frame)) throw new Error('not an object');
       } catch {
-        send({ type: 'error', error: 'invalid_json', message: 'each frame is one JSON object' });
-        return;
+        return answer({ type: 'error', error: 'invalid_json', message: 'each frame is one JSON object' });
       }
       const type = frame.type as FrameType;
       const validate = validatorFor(type);
       if (!validate) {
-        send({ type: 'error', ref: frame.ref, error: 'validation_failed', message: `unknown frame type ${JSON.stringify(frame.type)}` });
-        return;
+        return answer({ type: 'error', ref: refOf(frame.ref), error: 'validation_failed', message: `unknown frame type ${JSON.stringify(frame.type)?.slice(0, 64)}` });
       }
-      const ref = frame.ref;
+      const ref = refOf(frame.ref);
       if (!validate(frame)) {
         const first = validate.errors?.[0];
-        send({ type: 'error', ref, error: 'validation_failed', message: `frame${(first?.instancePath ?? '').replace(/\//g, '.')} ${first?.message ?? 'is invalid'}` });
-        return;
+        return answer({ type: 'error', ref, error: 'validation_failed', message: `frame${(first?.instancePath ?? '').replace(/\//g, '.')} ${first?.message ?? 'is invalid'}` });
       }
       if (!auth) {
-        if (type !== 'auth') {
-          send({ type: 'error', ref, error: 'unauthorized', message: 'send {"type":"auth","session":"pct_…"} first' });
-          return;
-        }
+        if (type !== 'auth') return answer({ type: 'error', ref, error: 'unauthorized', message: 'send {"type":"auth","session":"pct_…"} first' });
         clearTimeout(authTimer);
         const f = frame as Static<typeof Frames.auth>;
         const a = accounts.authenticate(f.session);
         if (!a) {
           send({ type: 'error', error: 'unauthorized', message: errorBody('unauthorized').body.message });
           socket.close(CLOSE.unauthorized, 'unauthorized');
-          return;
+          return answer(null);
         }
-        void begin(a, f.consumer, f.after);
-        return;
+        begin(a, f.consumer, f.after);
+        await starting;
+        return answer(null); // `ready`, or the refusal, was the answer
       }
+      // Frames that came right behind the `auth` frame (or the header) wait for the start:
+      // none runs on a connection that is then refused, and `ready` comes first.
+      if (starting && !(await starting)) return answer(null);
       try {
         // The account as it is now (renamed, suspended since the socket opened), not as it was;
         // a session closed meanwhile (logout, or the session cap) ends the socket.
         const record = core.projections.user(auth.user);
         if (!record || !core.registry.context<AccountContext>(Account, auth.user).sessions[auth.sid]) {
-          send({ type: 'error', ref, error: 'unauthorized', message: 'this session was logged out' });
+          answer({ type: 'error', ref, error: 'unauthorized', message: 'this session was logged out' });
           socket.close(CLOSE.unauthorized, 'unauthorized');
           return;
         }
         if (record !== auth.record) auth = { ...auth, record };
         const result = await command(auth, consumer, type, frame);
-        if (ref !== undefined || type === 'send') reply({ type: 'ack', ref, for: type, ...result });
+        answer(ref !== undefined || type === 'send' ? { type: 'ack', ref, for: type, ...result } : null);
       } catch (err) {
         if (!(err instanceof Refusal)) req.log.error({ err }, 'websocket command failed');
-        reply(refusalFrame(ref, err));
+        answer(refusalFrame(ref, err));
       }
     });
   });

@@ -527,7 +527,7 @@ export class Journal {
     // In chunks, each its own read: one iterator held across the caller's commits would pin
     // one snapshot for the whole rebuild, and no page freed meanwhile could be reused.
     for (let after = 0; ; ) {
-      const chunk = this.events.getRange({ start: after + 1, limit: 10_000 }).asArray;
+      const chunk = Array.from(this.events.getRange({ start: after + 1, limit: 10_000 }));
       if (chunk.length === 0) return;
       after = chunk[chunk.length - 1].key;
       for (const { key, value } of chunk) yield { stream: value[0], seq: key, event: value[2] };
