@@ -339,6 +339,10 @@ export class Feed {
         const remaining = deadline - Date.now();
         if (batch.events.length || ephemeral.length || remaining <= 0 || signal?.aborted || waiters.isClosed) {
           const cursor = body.peek ? cursorOf(this.inbox(user), consumer) : await this.claim(auth, consumer, from, batch);
+          // The cursor may hold another request's claim that is staged, not yet on disk (a peek,
+          // or a poll with nothing to claim): a crash could still take it back, so answer with
+          // it only once it is durable.
+          await this.core.settled();
           return {
             events: [...batch.events, ...ephemeral],
             messages: batch.messages,

@@ -99,6 +99,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       close('draining');
       return () => {};
     }
+    await core.settled(); // the stored cursor as it is on disk (another request's claim may be staged)
     const from = Math.min(after ?? feed.cursor(auth, consumer), core.durableSeq);
     const session = new LiveSession(core, feed, auth, consumer, from, sink, bufferCap, HEARTBEAT_MS / 2);
     live.add(session, close);

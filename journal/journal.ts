@@ -32,7 +32,7 @@
 // - A journal that cannot be opened or verified throws JournalError; nothing is emptied.
 // - If a commit fails, the in-memory state is ahead of the disk: the process must stop
 //   (the daemon exits) and restart from the journal. Nothing unacknowledged is lost that way.
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
@@ -122,6 +122,53 @@ function checkHeader(file: string) {
   }
 }
 
+/**
+ * The file naming the process that writes a journal. LMDB lets several processes open one
+ * environment, but seqs are handed out from memory: a second relay on the same data dir would
+ * give the same seqs to other events and acknowledged messages would be lost. A file left by a
+ * relay that is gone (a crash, kill -9) is taken over.
+ */
+const WRITER_FILE = 'writer.pid';
+
+function isRelayProcess(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // Linux: a pid reused since (after a reboot) by something that is not node is not a relay.
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('node');
+  } catch {
+    return true;
+  }
+}
+
+function claimWriter(path: string): string {
+  const file = join(path, WRITER_FILE);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      return file;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw new JournalError(`journal at ${path}: cannot claim ${file} (${(err as Error).message})`);
+    }
+    const pid = Number.parseInt(readFileSync(file, 'utf8'), 10);
+    if (pid > 0 && pid !== process.pid && isRelayProcess(pid)) {
+      throw new JournalError(`journal at ${path} is in use by process ${pid} (named in ${file}); stop that relay first — two relays on one data dir would lose acknowledged messages`);
+    }
+    rmSync(file, { force: true });
+  }
+}
+
+function releaseWriter(file: string) {
+  try {
+    if (Number.parseInt(readFileSync(file, 'utf8'), 10) === process.pid) rmSync(file, { force: true });
+  } catch {
+    // gone already
+  }
+}
+
 export class Journal {
   readonly root: RootDatabase;
   private readonly events: Database<Stored, number>;
@@ -153,6 +200,8 @@ export class Journal {
   private tailBytes = 0;
   private lastWrite: Promise<boolean> | undefined;
   private closed = false;
+  /** This process's claim on the journal (see WRITER_FILE), given up at close. */
+  private writerFile: string | undefined;
 
   private constructor(root: RootDatabase) {
     this.root = root;
@@ -174,6 +223,18 @@ export class Journal {
   static open(dir: string, notice: (message: string) => void = () => {}): Journal {
     const path = join(dir, 'journal');
     mkdirSync(path, { recursive: true });
+    const writer = claimWriter(path);
+    try {
+      const j = Journal.openClaimed(path, notice);
+      j.writerFile = writer;
+      return j;
+    } catch (err) {
+      releaseWriter(writer);
+      throw err;
+    }
+  }
+
+  private static openClaimed(path: string, notice: (message: string) => void): Journal {
     checkHeader(join(path, 'data.mdb'));
     let root: RootDatabase;
     try {
@@ -603,5 +664,6 @@ export class Journal {
     await this.commit();
     this.closed = true;
     await this.root.close();
+    if (this.writerFile) releaseWriter(this.writerFile);
   }
 }

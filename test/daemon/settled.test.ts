@@ -62,3 +62,22 @@ test('under a stream of sends, every GET answer shows only what is durable by th
     await t.stop();
   }
 });
+
+test('a peek answers with the stored cursor only once it is durable (another request\'s claim may be staged)', async () => {
+  const { relay: r, user, stop } = await startInProcessRelay('pchat-settled-peek-');
+  try {
+    const { core, feed, messaging } = r.services;
+    const alice = await user('alice');
+    const bob = await user('bob');
+    await messaging.send(alice, { to: 'bob', text: 'to claim' });
+    const upto = core.durableSeq;
+    // A claim staged by some other request, its commit not made yet.
+    const [claimSeq] = core.applyInbox(bob.user, [{ type: 'cursor', consumer: bob.sid, upto, at: Date.now() }]);
+    assert.ok(claimSeq > core.durableSeq);
+    const peek = await feed.poll(bob, { peek: true });
+    assert.equal(peek.cursor, upto);
+    assert.ok(core.durableSeq >= claimSeq, 'the cursor shown is on disk');
+  } finally {
+    await stop();
+  }
+});

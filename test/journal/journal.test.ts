@@ -1,7 +1,7 @@
 // The journal on a real LMDB in a temp dir: append, conflicts, reopen, damaged files, rebuild.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -223,6 +223,33 @@ test('after a crash the events staged since the last checkpoint are indexed agai
     assert.equal(j.stage('inbox:c0', { type: 'x', at: 1 }, j.head('inbox:c0')), 5001);
     await j.close();
   });
+});
+
+test('one writer per journal: a second relay on the same data dir stops with one line; a file left by a dead process is taken over', async () => {
+  const t = await startTestRelay();
+  try {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'daemon/main.ts'], {
+      cwd: join(import.meta.dirname, '..', '..'),
+      env: { ...process.env, PCHAT_DATA_DIR: t.config.dataDir, PCHAT_UPLOAD_DIR: t.config.uploadDir, PORT: '0' },
+      encoding: 'utf8',
+      timeout: 15_000, // a relay that did start (no claim) would run until killed
+      killSignal: 'SIGKILL',
+    });
+    assert.equal(run.status, 74, `exit ${run.status} stderr ${run.stderr}`);
+    assert.match(run.stderr, new RegExp(`in use by process ${process.pid}`));
+    assert.equal(run.stderr.trim().split('\n').length, 1);
+  } finally {
+    await t.relay.close(); // the data dir stays, for what follows
+  }
+  const file = join(t.config.dataDir, 'journal', 'writer.pid');
+  assert.ok(!existsSync(file), 'a clean stop gives the claim up');
+  // A relay killed with -9 leaves its file: the next one takes over.
+  const gone = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
+  writeFileSync(file, gone.stdout);
+  const j = Journal.open(t.config.dataDir);
+  assert.equal(readFileSync(file, 'utf8').trim(), String(process.pid));
+  await j.close();
+  await t.stop();
 });
 
 test('a journal with the databases of an older layout but no format record is refused, not emptied', async () => {
