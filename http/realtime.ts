@@ -28,8 +28,6 @@ export const LiveQuery = Type.Object({
 
 /** What a client may put in `ref` to match the answer: a short string or a number (it is echoed back). */
 const Ref = Type.Union([Type.String({ maxLength: 128 }), Type.Number()]);
-/** A `ref` as the answer echoes it: only a valid one (a frame refused before validation may carry anything). */
-const refOf = (ref: unknown) => ((typeof ref === 'string' && ref.length <= 128) || (typeof ref === 'number' && Number.isFinite(ref)) ? ref : undefined);
 /** Commands of one connection in progress at once; past this the socket is not read until some are answered. */
 const INFLIGHT_MAX = 256;
 
@@ -56,6 +54,9 @@ const ajv = new Ajv({ allErrors: false, coerceTypes: false, strict: false, valid
 const validators: Partial<Record<FrameType, ValidateFunction>> = {};
 const validatorFor = (type: string): ValidateFunction | undefined =>
   Object.hasOwn(Frames, type) ? (validators[type as FrameType] ??= ajv.compile(Frames[type as FrameType])) : undefined;
+let validRef: ValidateFunction | undefined;
+/** A `ref` as an answer echoes it: only a valid one (a frame refused before validation may carry anything). */
+const refOf = (ref: unknown) => ((validRef ??= ajv.compile(Ref))(ref) ? ref : undefined);
 
 function refusalFrame(ref: unknown, err: unknown) {
   const r = err instanceof Refusal ? err : new Refusal('internal_error');
@@ -121,7 +122,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
     // immediates have run, the pushes among them (queued when the commit woke the readers).
     // One syscall instead of two or three, for the socket and for the client.
     let held = false;
-    const write = (frame: object) => {
+    const sendHeld = (frame: object) => {
       if (!held) {
         held = true;
         req.socket.cork();
@@ -158,7 +159,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         entry.frame = frame;
         while (answers.length && answers[0].frame !== undefined) {
           const next = answers.shift()!.frame;
-          if (next) write(next);
+          if (next) sendHeld(next);
         }
         flowControl();
       };
