@@ -4,7 +4,7 @@ import { hash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Journal } from '../journal/journal.ts';
 import { Refusal } from '../actors/decision.ts';
-import { accountMachine, ACCOUNT_VERSION } from '../actors/account.ts';
+import { accountMachine, ACCOUNT_VERSION, type AccountContext } from '../actors/account.ts';
 import { inboxMachine, INBOX_PASSIVE, INBOX_VERSION, type InboxEvent } from '../actors/inbox.ts';
 import { groupMachine, GROUP_VERSION, isMember, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { loginMachine, LOGIN_VERSION } from '../actors/login.ts';
@@ -165,6 +165,11 @@ export class Core {
   /** Stages events in a group's stream. */
   applyGroup(group: string, events: readonly GroupEvent[]): number[] {
     return this.registry.apply(Group, group, events);
+  }
+
+  /** Whether this session is still open (not logged out, nor closed by logout-all or the session cap). */
+  sessionOpen(auth: { user: string; sid: string }): boolean {
+    return !!this.registry.context<AccountContext>(Account, auth.user).sessions[auth.sid];
   }
 
   /** Whether `user` takes part in the message: sent or received it directly, or is in its group. */

@@ -8,8 +8,7 @@ import { Refusal } from '../actors/decision.ts';
 import { cursorOf, decideClaim, decideOpenConsumer, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
 import { decideSee, isAdmin, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
-import type { AccountContext } from '../actors/account.ts';
-import { Account, Core, Group, Inbox, iso } from './core.ts';
+import { Core, Group, Inbox, iso } from './core.ts';
 import type { MessageRecord } from './projections.ts';
 import type { EphemeralEvent } from './waiters.ts';
 import { NO_MEDIA, type MessageMedia } from './media.ts';
@@ -200,7 +199,10 @@ export class Feed {
         // A reply still streaming shows its text as opened: the deltas after it bring the rest
         // (the record's text has them already: shown here, each would arrive twice).
         if (rec.streaming) rec = { ...rec, text: ev.text };
-        const outgoing = ev.type === 'msg_out' || (ev.type === 'g_msg' && ev.from_user === user);
+        // A saved message (to oneself) is the user's own writing: outgoing, yet new to their
+        // other sessions (it is how a note reaches one's other devices).
+        const saved = ev.type === 'msg_in' && ev.from_user === user;
+        const outgoing = saved || ev.type === 'msg_out' || (ev.type === 'g_msg' && ev.from_user === user);
         // media: the reader's receive-side translation, when already computed
         const translation = outgoing ? undefined : (this.media.translationFor(user, rec) ?? null);
         if (ev.type === 'g_msg' && translation === null && !rec.attachments?.length && !rec.streaming) {
@@ -209,7 +211,7 @@ export class Feed {
         }
         const message = { ...this.messageView(rec, seq), ...(outgoing ? {} : { translation }) };
         const event = { type: 'message', seq, outgoing, message };
-        const incoming = !outgoing && ev.sender_session !== consumer;
+        const incoming = (saved || !outgoing) && ev.sender_session !== consumer;
         const delivered = ev.type === 'msg_in' && ev.from_user !== user && !rec.delivered_at ? rec : undefined;
         return { event, message: incoming ? message : undefined, delivered };
       }
@@ -360,7 +362,7 @@ export class Feed {
         await waiters.wait(user, remaining, signal);
         // A logout (of this session, or logout-all) wakes its parked polls: they end now, as
         // its live connections do, instead of holding a dead token until wait_ms.
-        if (!this.core.registry.context<AccountContext>(Account, user).sessions[auth.sid]) {
+        if (!this.core.sessionOpen(auth)) {
           throw new Refusal('unauthorized', 'this session was logged out');
         }
       }

@@ -125,7 +125,12 @@ export class Messaging {
 
   async send(auth: Auth, body: SendBody, opts: { streaming?: boolean } = {}): Promise<SendReply> {
     const turn = this.core.admit();
-    if (turn) await turn;
+    if (turn) {
+      await turn;
+      // It waited a turn or more: the session may have been logged out, the account suspended.
+      if (!this.core.sessionOpen(auth)) throw new Refusal('unauthorized', 'this session was logged out');
+      auth = { ...auth, record: this.core.projections.user(auth.user) ?? auth.record };
+    }
     const channel = body.channel ?? 'pchat';
     if (channel !== 'pchat') {
       if (PHONE_CHANNELS.has(channel)) {

@@ -52,7 +52,9 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     // One line per request would dominate the log of a busy relay; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
-    return503OnClosing: true,
+    // Off: Fastify's own 503 has its own body; the onRequest hook below answers a request
+    // that arrives while draining with `draining` in the error envelope instead.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // Parked long-polls hold a request up to 30 s; the proxy in front decides the rest.
     requestTimeout: 0,

@@ -10,8 +10,6 @@ import { Refusal } from '../actors/decision.ts';
 import type { Auth } from '../daemon/accounts.ts';
 import { LiveSession, type CloseReason, type LiveSink } from '../daemon/live.ts';
 import { frameJson } from '../daemon/feed.ts';
-import { Account } from '../daemon/core.ts';
-import type { AccountContext } from '../actors/account.ts';
 import { errorBody } from './errors.ts';
 import { sessionToken } from './app.ts';
 import { Consumer, SendBody } from './messages.ts';
@@ -263,7 +261,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         // The account as it is now (renamed, suspended since the socket opened), not as it was;
         // a session closed meanwhile (logout, or the session cap) ends the socket.
         const record = core.projections.user(auth.user);
-        if (!record || !core.registry.context<AccountContext>(Account, auth.user).sessions[auth.sid]) {
+        if (!record || !core.sessionOpen(auth)) {
           answer({ type: 'error', ref, error: 'unauthorized', message: 'this session was logged out' });
           socket.close(CLOSE.unauthorized, 'unauthorized');
           return;

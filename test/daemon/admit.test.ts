@@ -84,3 +84,24 @@ test('sends still waiting for their turn when the relay closes land durably; sen
       await second.stop();
     }
   }));
+
+test('a send waiting for its turn when its session logs out is refused, not sent', async () => {
+  const { relay: r, user, stop } = await startInProcessRelay('pchat-admit-');
+  try {
+    const { messaging, accounts, feed } = r.services;
+    const alice = await user('alice');
+    const bob = await user('bob');
+    await new Promise((done) => setImmediate(done)); // start on a fresh turn
+    const n = TURN_BUDGET + 4;
+    const sends = Array.from({ length: n }, (_, i) => messaging.send(alice, { to: 'bob', text: `m${i}` }));
+    const loggedOut = accounts.logout(alice, false); // staged in this turn, before the waiting sends resume
+    const outcomes = await Promise.allSettled(sends);
+    await loggedOut;
+    const codes = outcomes.map((o) => (o.status === 'fulfilled' ? 'sent' : (o.reason as Refusal).code));
+    assert.deepEqual(codes, [...Array(TURN_BUDGET).fill('sent'), ...Array(n - TURN_BUDGET).fill('unauthorized')]);
+    const got = await feed.poll(bob, { limit: 500 });
+    assert.equal(got.messages.length, TURN_BUDGET, 'only the sends let through before the logout landed');
+  } finally {
+    await stop();
+  }
+});

@@ -278,13 +278,16 @@ describe('direct messages', () => {
     assert.deepEqual(await texts(gus.token, 'fay', 4), ['old0', 'old1', 'new0', 'new1', 'new2', 'new3', 'after'], 'the other side keeps all');
   });
 
-  test('saved messages: to oneself, seen by my other sessions but not echoed to the sender session', async () => {
+  test('saved messages: to oneself, outgoing, seen by my other sessions but not echoed to the sender session', async () => {
     const other = await t.login('alice@example.com', { device_name: 'tablet' });
     await poll(t, other.token);
     const s = await send(t, alice.token, 'alice', 'note to self');
     assert.equal(s.status, 200);
     assert.equal((await poll(t, alice.token)).body.messages.filter((m: any) => m.id === s.body.message_id).length, 0);
-    assert.equal((await poll(t, other.token)).body.messages.filter((m: any) => m.id === s.body.message_id).length, 1);
+    const there = (await poll(t, other.token)).body;
+    assert.equal(there.messages.filter((m: any) => m.id === s.body.message_id).length, 1);
+    const event = there.events.find((e: any) => e.type === 'message' && e.message.id === s.body.message_id);
+    assert.equal(event.outgoing, true, 'written by me: outgoing, on every session');
     const saved = (await t.api('GET', '/api/v1/webchat/conversations', undefined, alice.token)).body.conversations.find((c: any) => c.saved);
     assert.equal(saved.last_message.text, 'note to self');
   });

@@ -114,7 +114,9 @@ test('a live message older than the first history page keeps seq order', () => {
   assert.deepEqual(s.state.msgs.bob.list.map((m) => m.seq), [7, 8, 9]);
 });
 
-test('50,000 messages: loading and the visible window are fast', () => {
+// Timings are reported, not asserted (they depend on the machine's load; performance is
+// measured by benchmarks): what is asserted is what keeps it fast, a bounded window.
+test('50,000 messages: loading pages, then a bounded visible window and a live message', (t) => {
   const s = new ChatStore('alice');
   const N = 50_000;
   const messages = Array.from({ length: N }, (_, i) => raw(`msg_${i}`, i + 1, i % 2 ? 'bob' : 'alice', i % 2 ? 'alice' : 'bob', `message ${i}`));
@@ -125,10 +127,13 @@ test('50,000 messages: loading and the visible window are fast', () => {
   const w = s.window('bob', 100);
   s.applyEvent({ type: 'message', seq: N + 1, outgoing: false, message: raw('msg_new', N + 1, 'bob', 'alice', 'new') });
   const windowed = performance.now() - t1;
-  assert.equal(s.state.msgs.bob.list.length, N + 1);
+  const list = s.state.msgs.bob.list;
+  assert.equal(list.length, N + 1);
+  assert.ok(list.every((m, i) => m.seq === i + 1), 'every page in seq order, the live message last');
   assert.equal(w.items.length, 100);
-  assert.ok(windowed < 50, `window + one new message took ${windowed} ms`);
-  assert.ok(loaded < 5000, `loading took ${loaded} ms`);
+  assert.equal(w.hiddenOlder, N - 100);
+  assert.deepEqual(s.window('bob', 100).items.map((m) => m.id).slice(-2), [`msg_${N - 1}`, 'msg_new']);
+  t.diagnostic(`loading 250 pages: ${loaded.toFixed(0)} ms; window + one live message: ${windowed.toFixed(1)} ms`);
 });
 
 test('the sidebar filters by channel, search and archive; saved messages stay on top', () => {

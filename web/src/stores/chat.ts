@@ -428,7 +428,7 @@ export class ChatStore extends Store<ChatState> {
       case 'message': {
         if (!ev.message) return null;
         const msg = toMsg(ev.message, this.state.me, ev.outgoing);
-        // Saved messages arrive as incoming to yourself; they are yours.
+        // Saved messages are yours (a relay before this one sent them with outgoing:false).
         if (msg.from === this.state.me && msg.to === this.state.me) msg.outgoing = true;
         const key = conversationKey(msg, this.state.me, msg.outgoing);
         if (!this.state.index[msg.id] && msg.outgoing) {
