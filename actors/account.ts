@@ -25,6 +25,8 @@ export interface SessionInfo {
   listen_channel?: string;
   hidden?: boolean;
   opened_at: number;
+  /** Last seen as last saved (see Presence.saveSeen); absent until first saved. */
+  last_seen?: number;
 }
 
 export type AccountEvent =
@@ -34,6 +36,8 @@ export type AccountEvent =
   /** A session's names, and whether it hides from the directory (`hidden`, absent in older events: shown). */
   | { type: 'session_named'; sid: string; device_name?: string; session_name?: string; listen_channel?: string; hidden?: boolean; at: number }
   | { type: 'session_closed'; sid: string; token_hash: string; at: number }
+  /** When a session was last seen (online, or active), saved now and then: presence itself is memory only. */
+  | { type: 'session_seen'; sid: string; at: number }
   | { type: 'reported'; by: string; reason: string; message_id?: string; at: number }
   | { type: 'suspended'; reason: string; at: number };
 
@@ -109,6 +113,13 @@ export const accountMachine = setup({
             if (!s) return { seq: event.seq };
             const named = { ...s, device_name: event.device_name, session_name: event.session_name, listen_channel: event.listen_channel, hidden: event.hidden };
             return { seq: event.seq, sessions: { ...context.sessions, [event.sid]: named } };
+          }),
+        },
+        session_seen: {
+          actions: assign(({ context, event }) => {
+            const s = context.sessions[event.sid];
+            if (!s || (s.last_seen ?? 0) >= event.at) return { seq: event.seq };
+            return { seq: event.seq, sessions: { ...context.sessions, [event.sid]: { ...s, last_seen: event.at } } };
           }),
         },
         session_closed: {

@@ -1,8 +1,9 @@
 // Presence and the directory. Presence is ephemeral (memory only): a session is online while
 // it heartbeats within the window or holds a live connection (a parked long-poll). What a
 // session is called (device, session name, listen channel) and whether it hides from the
-// directory are durable, on the account actor.
-import { decideNameSession, decideProfile, type AccountContext } from '../actors/account.ts';
+// directory are durable, on the account actor; so is when it was last seen, saved now and then
+// (see `saveSeen`).
+import { decideNameSession, decideProfile, type AccountContext, type AccountEvent } from '../actors/account.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
 import { Account, Core, Group, Inbox, iso } from './core.ts';
 import { isMemberNow, type InboxContext } from '../actors/inbox.ts';
@@ -11,6 +12,12 @@ import { sessionNames, type UserRecord } from './projections.ts';
 
 /** A session's last heartbeat is forgotten after a day of silence. */
 const FORGET_AFTER_MS = 24 * 3_600_000;
+/**
+ * An active session's last-seen time is saved at most this often (and once more when it goes
+ * offline, and at shutdown): one small write per session per period, and a crash forgets at
+ * most this much of it.
+ */
+export const SEEN_SAVE_EVERY_MS = 5 * 60_000;
 /** Typing hints shown in the directory expire quickly. */
 const TYPING_TTL_MS = 10_000;
 /** Directory pages stay small enough for a phone. */
@@ -20,7 +27,10 @@ interface SessionPresence {
   user: string;
   sid: string;
   visible: boolean;
+  /** Last heartbeat, or last time a live connection opened or closed (see `seenAt`). */
   lastSeen: number;
+  /** The last-seen time last saved to the account. */
+  savedSeen: number;
   /** Last explicit heartbeat: online for the presence window after it. */
   beatAt: number;
   /** When the last live connection ended: a poll loop reconnects within the grace. */
@@ -58,8 +68,9 @@ export class Presence {
   private entry(auth: Auth): SessionPresence {
     let p = this.sessions.get(auth.sid);
     if (!p) {
-      const hidden = !!this.core.registry.context<AccountContext>(Account, auth.user).sessions[auth.sid]?.hidden;
-      p = { user: auth.user, sid: auth.sid, visible: auth.record.public_visible && !hidden, lastSeen: 0, beatAt: 0, liveEndedAt: 0, live: 0 };
+      const session = this.core.registry.context<AccountContext>(Account, auth.user).sessions[auth.sid];
+      const seen = session?.last_seen ?? 0;
+      p = { user: auth.user, sid: auth.sid, visible: auth.record.public_visible && !session?.hidden, lastSeen: seen, savedSeen: seen, beatAt: 0, liveEndedAt: 0, live: 0 };
       this.sessions.set(auth.sid, p);
     }
     return p;
@@ -69,6 +80,11 @@ export class Presence {
     return (
       p.visible && (p.live > 0 || now - p.beatAt < this.core.config.presenceWindowMs || now - p.liveEndedAt < LIVE_GRACE_MS)
     );
+  }
+
+  /** When a session was last seen: now while it holds a live connection. */
+  private seenAt(p: SessionPresence, now: number) {
+    return p.live > 0 ? now : p.lastSeen;
   }
 
   isOnline(user: string, now = Date.now()): boolean {
@@ -138,7 +154,7 @@ export class Presence {
     for (const peer of to) this.core.waiters.push(peer, event);
   }
 
-  /** Expires heartbeats; call periodically. */
+  /** Expires heartbeats and saves last-seen times; call periodically. */
   sweep(now = Date.now()) {
     const users = new Set<string>();
     for (const [sid, p] of this.sessions) {
@@ -147,6 +163,29 @@ export class Presence {
     }
     for (const user of this.online) users.add(user);
     for (const user of users) this.refresh(user, now);
+    // Nobody waits for it; a failed commit is fatal in Core.commit, which logs it.
+    if (this.saveSeen(now)) this.core.commit().catch(() => {});
+  }
+
+  /**
+   * Stages the last-seen times not saved yet: of sessions gone offline, of online ones whose
+   * saved time is SEEN_SAVE_EVERY_MS old, and of all (`all`, at shutdown). Returns whether it
+   * staged any; the caller commits.
+   */
+  saveSeen(now = Date.now(), all = false): boolean {
+    const byUser = new Map<string, AccountEvent[]>();
+    for (const p of this.sessions.values()) {
+      const seen = this.seenAt(p, now);
+      if (seen <= p.savedSeen) continue;
+      if (!all && this.sessionOnline(p, now) && seen - p.savedSeen < SEEN_SAVE_EVERY_MS) continue;
+      p.savedSeen = seen;
+      if (!this.core.registry.context<AccountContext>(Account, p.user).sessions[p.sid]) continue; // closed meanwhile
+      const events = byUser.get(p.user) ?? [];
+      events.push({ type: 'session_seen', sid: p.sid, at: seen });
+      byUser.set(p.user, events);
+    }
+    for (const [user, events] of byUser) this.core.registry.apply(Account, user, events);
+    return byUser.size > 0;
   }
 
   /** Forget a closed session at once (logout). */
@@ -190,7 +229,8 @@ export class Presence {
     for (const s of this.core.projections.sessions(rec.id)) {
       const p = bySession.get(s.sid);
       if (p ? !p.visible : s.hidden) continue;
-      if (p) lastSeen = Math.max(lastSeen, p.lastSeen);
+      const seen = p ? this.seenAt(p, now) : (s.last_seen ?? 0);
+      lastSeen = Math.max(lastSeen, seen);
       const online = !!p && this.sessionOnline(p, now);
       if (!online && !s.device_name && !s.session_name) continue;
       sessions.push({
@@ -199,7 +239,7 @@ export class Presence {
         session_name: s.session_name ?? null,
         listen_channel: s.listen_channel ?? null,
         online,
-        last_seen: iso(p?.lastSeen),
+        last_seen: iso(seen),
         typing: !!p?.typingAt && now - p.typingAt < TYPING_TTL_MS,
       });
     }

@@ -87,6 +87,8 @@ export interface SessionRecord {
   /** Hidden from the directory (presence `visible: false`), across restarts. */
   hidden?: boolean;
   opened_at: number;
+  /** When the session was last seen, as last saved (the account's `session_seen`). */
+  last_seen?: number;
 }
 
 type MsgEvent = Extract<InboxEvent, { type: 'msg_in' | 'msg_out' }>;
@@ -518,6 +520,11 @@ export class Projections {
             hidden: ev.hidden,
           });
         }
+        break;
+      }
+      case 'session_seen': {
+        const prior = this.j.indexGet<SessionRecord>('sessions', [user, ev.sid]);
+        if (prior && (prior.last_seen ?? 0) < ev.at) this.j.indexPut('sessions', [user, ev.sid], { ...prior, last_seen: ev.at });
         break;
       }
       case 'session_closed':

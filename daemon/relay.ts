@@ -114,6 +114,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         const straggler = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);
         await app.close();
         clearTimeout(straggler);
+        presence.saveSeen(Date.now(), true); // connections are closed: every session's last seen, made durable by the drain
         await core.drain(); // sends still waiting for their turn land (and are durable) first
         await feed.flushPushed(); // and what live connections pushed of group messages
         await media.translation.settled(); // translations those sends started, too

@@ -107,6 +107,39 @@ describe('presence and directory', () => {
     assert.equal((await heartbeat(t, vera.token, { visible: true })).body.online, true);
   });
 
+  test('last seen is saved: when a session goes offline, and at shutdown; a restart keeps it', async () => {
+    const erin = await t.login('erin@example.com', { chat_address: 'erin', public_visible: true, device_name: 'phone' });
+    await heartbeat(t, erin.token);
+    const first = userIn(await directory(t, viewer.token, '?q=erin'), 'erin').last_seen;
+    assert.ok(first);
+    const { presence, core } = t.relay.services;
+    const saved = () => core.projections.sessions(erin.user.id).find((s) => s.sid === erin.session.id)?.last_seen;
+    presence.sweep(Date.now() + t.config.presenceWindowMs + 1); // as the sweep would, once the window has passed
+    await core.settled();
+    assert.equal(saved(), Date.parse(first), 'saved once the session went offline');
+
+    await sleep(5);
+    await heartbeat(t, erin.token); // online again, not saved yet: the shutdown saves it
+    const second = userIn(await directory(t, viewer.token, '?q=erin'), 'erin').last_seen;
+    assert.ok(second > first);
+    await t.restart();
+    const entry = userIn(await directory(t, viewer.token, '?q=erin'), 'erin');
+    assert.equal(entry.online, false);
+    assert.equal(entry.last_seen, second, 'the last heartbeat before the restart');
+    assert.equal(entry.sessions.find((s: any) => s.device_name === 'phone')?.last_seen, second);
+  });
+
+  test('a session holding a live connection was last seen now', async () => {
+    const finn = await t.login('finn@example.com', { chat_address: 'finn', public_visible: true });
+    const parked = poll(t, finn.token, { wait_ms: 2000 });
+    await eventually(async () => userIn(await directory(t, viewer.token, '?q=finn'), 'finn')?.online);
+    await sleep(30);
+    const asked = Date.now();
+    const entry = userIn(await directory(t, viewer.token, '?q=finn'), 'finn');
+    assert.ok(Date.parse(entry.last_seen) >= asked, `${entry.last_seen} is not before the directory was asked (${new Date(asked).toISOString()})`);
+    await parked;
+  });
+
   test('an account with public_visible false is not listed, even while online', async () => {
     const carol = await t.login('carol@example.com', { chat_address: 'carol', display_name: 'Carol' });
     assert.equal(carol.user.public_visible, false);
