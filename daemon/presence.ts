@@ -76,10 +76,13 @@ export class Presence {
     return p;
   }
 
+  /** Heartbeating within the window or holding a live connection, shown or not. */
+  private active(p: SessionPresence, now: number) {
+    return p.live > 0 || now - p.beatAt < this.core.config.presenceWindowMs || now - p.liveEndedAt < LIVE_GRACE_MS;
+  }
+
   private sessionOnline(p: SessionPresence, now: number) {
-    return (
-      p.visible && (p.live > 0 || now - p.beatAt < this.core.config.presenceWindowMs || now - p.liveEndedAt < LIVE_GRACE_MS)
-    );
+    return p.visible && this.active(p, now);
   }
 
   /** When a session was last seen: now while it holds a live connection. */
@@ -168,8 +171,8 @@ export class Presence {
   }
 
   /**
-   * Stages the last-seen times not saved yet: of sessions gone offline, of online ones whose
-   * saved time is SEEN_SAVE_EVERY_MS old, and of all (`all`, at shutdown). Returns whether it
+   * Stages the last-seen times not saved yet: of sessions gone quiet, of active ones (hidden
+   * or not) whose saved time is SEEN_SAVE_EVERY_MS old, and of all (`all`, at shutdown). Returns whether it
    * staged any; the caller commits.
    */
   saveSeen(now = Date.now(), all = false): boolean {
@@ -177,7 +180,7 @@ export class Presence {
     for (const p of this.sessions.values()) {
       const seen = this.seenAt(p, now);
       if (seen <= p.savedSeen) continue;
-      if (!all && this.sessionOnline(p, now) && seen - p.savedSeen < SEEN_SAVE_EVERY_MS) continue;
+      if (!all && this.active(p, now) && seen - p.savedSeen < SEEN_SAVE_EVERY_MS) continue;
       p.savedSeen = seen;
       if (!this.core.registry.context<AccountContext>(Account, p.user).sessions[p.sid]) continue; // closed meanwhile
       const events = byUser.get(p.user) ?? [];

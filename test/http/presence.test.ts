@@ -6,6 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually, startTestRelay, type TestRelay } from '../helpers.ts';
+import { Account } from '../../daemon/core.ts';
+import { SEEN_SAVE_EVERY_MS } from '../../daemon/presence.ts';
 
 type Session = { token: string; user: any; session: any };
 
@@ -127,6 +129,22 @@ describe('presence and directory', () => {
     assert.equal(entry.online, false);
     assert.equal(entry.last_seen, second, 'the last heartbeat before the restart');
     assert.equal(entry.sessions.find((s: any) => s.device_name === 'phone')?.last_seen, second);
+  });
+
+  test('an active session, shown or hidden, saves its last seen at most every few minutes', async () => {
+    const gil = await t.login('gil@example.com', { chat_address: 'gil', public_visible: true });
+    await heartbeat(t, gil.token, { visible: false });
+    const parked = poll(t, gil.token, { wait_ms: 1500 });
+    await eventually(() => t.relay.services.core.waiters.parkedCount >= 1);
+    const { presence, core } = t.relay.services;
+    const head = () => core.registry.head(Account, gil.user.id);
+    presence.sweep(); // never saved: saved now
+    const before = head();
+    for (let i = 0; i < 5; i++) presence.sweep(Date.now() + i);
+    assert.equal(head(), before, 'nothing saved while the session is active and its saved time is fresh');
+    presence.sweep(Date.now() + SEEN_SAVE_EVERY_MS + 1);
+    assert.equal(head(), before + 1, 'one save once the period has passed');
+    await parked;
   });
 
   test('a session holding a live connection was last seen now', async () => {
