@@ -3,7 +3,7 @@
 // records when they joined and left, see actors/inbox.ts). The context is the roster and the
 // pending join requests — never the message history.
 import { assign, setup } from 'xstate';
-import { accept, refuse, type Decision, pickDefined } from './decision.ts';
+import { accept, own, refuse, type Decision, pickDefined } from './decision.ts';
 import type { Attachment } from './inbox.ts';
 
 /** 2: the context keeps each writer's newest message number (`sent_n`); older snapshots are replayed. */
@@ -174,8 +174,8 @@ function dropRequestsOf(requests: Record<string, JoinRequest>, user: string): Re
 
 // ---- decisions: pure functions over the context ----
 
-export const isAdmin = (ctx: GroupContext, user: string) => ctx.members[user] === 'owner' || ctx.members[user] === 'admin';
-export const isMember = (ctx: GroupContext, user: string) => ctx.members[user] !== undefined;
+export const isAdmin = (ctx: GroupContext, user: string) => own(ctx.members, user) === 'owner' || own(ctx.members, user) === 'admin';
+export const isMember = (ctx: GroupContext, user: string) => own(ctx.members, user) !== undefined;
 
 /** What an outsider may know: a private group does not exist for them. */
 export function decideSee(ctx: GroupContext, user: string): Decision<GroupEvent> {
@@ -211,8 +211,8 @@ function decideAdmin(ctx: GroupContext, by: string): Decision<GroupEvent> {
 export function decideAdd(ctx: GroupContext, by: string, user: string, role: Role, at: number): Decision<GroupEvent> {
   const admin = decideAdmin(ctx, by);
   if (admin.refusal) return admin;
-  const byOwner = ctx.members[by] === 'owner';
-  const current = ctx.members[user];
+  const byOwner = own(ctx.members, by) === 'owner';
+  const current = own(ctx.members, user);
   if (current === 'owner') return role === 'owner' ? accept() : refuse('forbidden', "the owner's role changes only by handing the group to another member");
   if (role === 'owner') {
     if (!byOwner) return refuse('not_group_admin', 'only the owner hands the group over');
@@ -229,17 +229,17 @@ export function decideRemove(ctx: GroupContext, by: string, user: string, at: nu
   if (by === user) return decideLeave(ctx, user, at);
   const admin = decideAdmin(ctx, by);
   if (admin.refusal) return admin;
-  const role = ctx.members[user];
+  const role = own(ctx.members, user);
   if (!role) return accept();
   if (role === 'owner') return refuse('forbidden', 'the owner cannot be removed');
-  if (role === 'admin' && ctx.members[by] !== 'owner') return refuse('not_group_admin', 'only the owner removes admins');
+  if (role === 'admin' && own(ctx.members, by) !== 'owner') return refuse('not_group_admin', 'only the owner removes admins');
   return accept({ type: 'member_removed', user, by, left: false, at });
 }
 
 export function decideLeave(ctx: GroupContext, user: string, at: number): Decision<GroupEvent> {
   const seen = decideSee(ctx, user);
   if (seen.refusal) return seen;
-  const role = ctx.members[user];
+  const role = own(ctx.members, user);
   if (!role) return accept();
   if (role === 'owner') return refuse('forbidden', 'the owner cannot leave; hand the group over first (set another member\'s role to owner)');
   return accept({ type: 'member_removed', user, by: user, left: true, at });
@@ -257,7 +257,7 @@ export function decideJoin(ctx: GroupContext, user: string, requestId: string, n
 export function decideRequest(ctx: GroupContext, by: string, requestId: string, action: 'approve' | 'reject', at: number): Decision<GroupEvent> {
   const admin = decideAdmin(ctx, by);
   if (admin.refusal) return admin;
-  const req = ctx.requests[requestId];
+  const req = own(ctx.requests, requestId);
   if (!req) return refuse('unknown_request', `no pending join request "${requestId}" in "${ctx.name}"`);
   const decided: GroupEvent = { type: 'join_decided', request_id: requestId, user: req.user, action, by, at };
   if (action === 'reject') return accept(decided);

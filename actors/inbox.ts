@@ -2,7 +2,7 @@
 // Its context is small on purpose — sequence, per-consumer cursors, the block list — never the
 // message history, which lives in the journal and is read by key range.
 import { assign, setup } from 'xstate';
-import { accept, refuse, type Decision } from './decision.ts';
+import { accept, own, refuse, type Decision } from './decision.ts';
 
 export const INBOX_VERSION = 2;
 
@@ -137,7 +137,7 @@ export const inboxMachine = setup({
         cursor: {
           actions: assign(({ context, event }) => ({
             seq: event.seq,
-            cursors: { ...context.cursors, [event.consumer]: Math.max(event.upto, context.cursors[event.consumer] ?? 0) },
+            cursors: { ...context.cursors, [event.consumer]: Math.max(event.upto, own(context.cursors, event.consumer) ?? 0) },
             top: Math.max(context.top, event.upto),
           })),
         },
@@ -161,7 +161,7 @@ export const inboxMachine = setup({
         },
         joined: {
           actions: assign(({ context, event: e }) => {
-            const prior = context.groups[e.group];
+            const prior = own(context.groups, e.group);
             const spans: Span[] = [...(prior?.spans ?? []), [e.from, null] as Span];
             const floor = Math.min(context.top, ...Object.values(context.cursors));
             while (spans.length > MAX_SPANS) {
@@ -177,7 +177,7 @@ export const inboxMachine = setup({
         },
         left: {
           actions: assign(({ context, event: e }) => {
-            const prior = context.groups[e.group];
+            const prior = own(context.groups, e.group);
             if (!prior) return { seq: e.seq };
             const spans = prior.spans.map(([from, until]): Span => [from, until ?? e.until]);
             return { seq: e.seq, groups: { ...context.groups, [e.group]: { ...prior, spans } } };
@@ -186,14 +186,14 @@ export const inboxMachine = setup({
         archived: {
           actions: assign(({ context, event: e }) => {
             const gid = e.peer.startsWith('group:') ? e.peer.slice(6) : undefined;
-            const prior = gid ? context.groups[gid] : undefined;
+            const prior = gid ? own(context.groups, gid) : undefined;
             if (!gid || !prior) return { seq: e.seq };
             return { seq: e.seq, groups: { ...context.groups, [gid]: { ...prior, archived: e.archived } } };
           }),
         },
         group_read: {
           actions: assign(({ context, event: e }) => {
-            const prior = context.groups[e.group];
+            const prior = own(context.groups, e.group);
             if (!prior || e.upto <= prior.read) return { seq: e.seq };
             // Never below what joining marked read (a re-join's gap stays read).
             return { seq: e.seq, groups: { ...context.groups, [e.group]: { ...prior, read: e.upto, read_n: Math.max(prior.read_n, e.n) } } };
@@ -210,7 +210,7 @@ export const inboxMachine = setup({
 
 /** Where a consumer's cursor is; a new consumer starts where the most advanced one is. */
 export function cursorOf(ctx: InboxContext, consumer: string): number {
-  return ctx.cursors[consumer] ?? ctx.top;
+  return own(ctx.cursors, consumer) ?? ctx.top;
 }
 
 export function decideReceive(ctx: InboxContext, msg: Extract<InboxEvent, { type: 'msg_in' }>): Decision<InboxEvent> {
@@ -222,24 +222,24 @@ export function decideReceive(ctx: InboxContext, msg: Extract<InboxEvent, { type
 
 /** A new consumer (session) starts where the most advanced one is: it gets what arrives from now on. */
 export function decideOpenConsumer(ctx: InboxContext, consumer: string, at: number): Decision<InboxEvent> {
-  if (ctx.cursors[consumer] !== undefined) return accept();
+  if (own(ctx.cursors, consumer) !== undefined) return accept();
   return accept({ type: 'cursor', consumer, upto: ctx.top, at });
 }
 
 /** Drops the cursors of sessions that logged out (those that have one). */
 export function decideCloseConsumers(ctx: InboxContext, consumers: readonly string[], at: number): Decision<InboxEvent> {
-  return accept(...consumers.filter((c) => ctx.cursors[c] !== undefined).map((consumer) => ({ type: 'consumer_closed' as const, consumer, at })));
+  return accept(...consumers.filter((c) => own(ctx.cursors, c) !== undefined).map((consumer) => ({ type: 'consumer_closed' as const, consumer, at })));
 }
 
 /** Moves a consumer's cursor forward to `upto` (never back, never past what exists: `head`). */
 export function decideClaim(ctx: InboxContext, consumer: string, upto: number, head: number, at: number): Decision<InboxEvent> {
-  if (upto <= (ctx.cursors[consumer] ?? 0) || upto > head) return accept();
+  if (upto <= (own(ctx.cursors, consumer) ?? 0) || upto > head) return accept();
   return accept({ type: 'cursor', consumer, upto, at });
 }
 
 /** Whether the user is a member of the group now. */
 export function isMemberNow(ctx: InboxContext, group: string): boolean {
-  const spans = ctx.groups[group]?.spans;
+  const spans = own(ctx.groups, group)?.spans;
   return !!spans && spans.length > 0 && spans[spans.length - 1][1] === null;
 }
 

@@ -11,8 +11,8 @@ import type { UserRecord } from './projections.ts';
 
 /** Human-chosen chat addresses: lowercase, 3–32 chars, as the seed's docs show (`codex-agent`). */
 export const ADDRESS_RE = /^[a-z0-9][a-z0-9._-]{2,31}$/;
-/** Names nobody may take: they read as the relay itself. */
-const RESERVED_ADDRESSES = new Set(['admin', 'root', 'system', 'relay', 'support', 'group', 'groups', 'pchat', 'webchat']);
+/** Names nobody may take: they read as the relay itself (and `constructor`, a name every JavaScript object has). */
+const RESERVED_ADDRESSES = new Set(['admin', 'root', 'system', 'relay', 'support', 'group', 'groups', 'pchat', 'webchat', 'constructor']);
 
 /** Refuses an address field (`source`, `chat_address`) that is not the caller's own. */
 export function assertOwnAddress(auth: Auth, address: string | undefined, field = 'chat_address') {
@@ -102,10 +102,6 @@ export class Accounts {
     const email = body.email;
     const existing = projections.userByEmail(email);
     const wanted = body.chat_address ? normalizeAddress(body.chat_address) : undefined;
-    if (wanted) {
-      const owner = projections.userByAddress(wanted);
-      if (owner && owner !== existing) throw new Refusal('address_taken', `chat address "${wanted}" is taken`);
-    }
     const now = Date.now();
     const loginId = this.loginId(email);
     const expected = Buffer.from(this.codeHash(email, body.code), 'hex');
@@ -114,14 +110,21 @@ export class Accounts {
       (hash) => timingSafeEqual(Buffer.from(hash, 'hex'), expected),
       now,
     );
-    registry.apply(Login, loginId, decision.events);
     // Without free mode an unknown email never gets an account (its code hash matches nothing,
     // so this is a second line of defence).
     const refusal = decision.refusal ?? (!existing && !this.core.config.freeMode ? new Refusal('invalid_code') : undefined);
     if (refusal) {
+      registry.apply(Login, loginId, decision.events); // the wrong try counts
       await this.core.commit();
       throw refusal;
     }
+    // Only once the code is right: whose an address is must not be learnt without one. A taken
+    // address leaves the code unused, to try again with another.
+    if (wanted) {
+      const owner = projections.userByAddress(wanted);
+      if (owner && owner !== existing) throw new Refusal('address_taken', `chat address "${wanted}" is taken`);
+    }
+    registry.apply(Login, loginId, decision.events);
 
     let user = existing;
     if (!user) {

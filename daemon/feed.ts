@@ -4,8 +4,8 @@
 //
 // Group messages are written once, to the group's stream; a 1,000-member group costs one
 // write per message, and each member's reader pays a range read instead.
-import { Refusal } from '../actors/decision.ts';
-import { cursorOf, decideClaim, decideOpenConsumer, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
+import { own, Refusal } from '../actors/decision.ts';
+import { cursorOf, decideClaim, decideOpenConsumer, isMemberNow, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
 import { decideSee, isAdmin, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
 import { Core, Group, Inbox, iso } from './core.ts';
@@ -117,7 +117,7 @@ export class Feed {
   async openConsumer(auth: Auth, consumerName?: string): Promise<string> {
     const consumer = this.consumerOf(auth, consumerName);
     const ctx = this.inbox(auth.user);
-    if (ctx.cursors[consumer] !== undefined) return consumer;
+    if (own(ctx.cursors, consumer) !== undefined) return consumer;
     const named = Object.keys(ctx.cursors).filter((c) => !c.startsWith('ses_')).length;
     if (consumer !== auth.sid && named >= MAX_NAMED_CONSUMERS) {
       throw new Refusal('conflict', `this inbox already has ${named} named consumers (the limit); reuse one`);
@@ -196,20 +196,24 @@ export class Feed {
       case 'g_msg': {
         let rec = projections.message(ev.id);
         if (!rec) return null;
+        // A former member re-reading the group's messages (`after`) sees them as they were sent,
+        // and the edits and deletes made while they were in it: nothing the group did since.
+        const former = ev.type === 'g_msg' && !isMemberNow(this.inbox(user), ev.group);
+        if (former) rec = { ...rec, text: ev.text, attachments: ev.attachments, edited_at: null, deleted_at: null, streaming: ev.streaming };
         // A reply still streaming shows its text as opened: the deltas after it bring the rest
         // (the record's text has them already: shown here, each would arrive twice).
-        if (rec.streaming) rec = { ...rec, text: ev.text };
+        else if (rec.streaming) rec = { ...rec, text: ev.text };
         // A saved message (to oneself) is the user's own writing: outgoing, yet new to their
         // other sessions (it is how a note reaches one's other devices).
         const saved = ev.type === 'msg_in' && ev.from_user === user;
         const outgoing = saved || ev.type === 'msg_out' || (ev.type === 'g_msg' && ev.from_user === user);
         // media: the reader's receive-side translation, when already computed
-        const translation = outgoing ? undefined : (this.media.translationFor(user, rec) ?? null);
-        if (ev.type === 'g_msg' && translation === null && !rec.attachments?.length && !rec.streaming) {
+        const translation = outgoing ? undefined : former ? null : (this.media.translationFor(user, rec) ?? null);
+        if (ev.type === 'g_msg' && !former && translation === null && !rec.attachments?.length && !rec.streaming) {
           const shared = this.sharedEvent(seq, rec);
           return { event: shared.event, message: ev.sender_session !== consumer ? shared.message : undefined };
         }
-        const message = { ...this.messageView(rec, seq), ...(outgoing ? {} : { translation }) };
+        const message = { ...this.messageView(rec, seq, !former), ...(outgoing ? {} : { translation }) };
         const event = { type: 'message', seq, outgoing, message };
         const incoming = (saved || !outgoing) && ev.sender_session !== consumer;
         const delivered = ev.type === 'msg_in' && ev.from_user !== user && !rec.delivered_at ? rec : undefined;
@@ -222,8 +226,11 @@ export class Feed {
       case 'deleted':
         return { event: { type: 'delete', seq, message_id: ev.id, deleted_at: iso(ev.at) } };
       case 'delta': {
-        // Late readers see only the final text (the message event shows it, then the final edit).
-        if (!projections.message(ev.id)?.streaming) return null;
+        // Late readers see only the final text (the message event shows it, then the final edit);
+        // so does a member who joined after the message was opened (they never had its start).
+        const rec = projections.message(ev.id);
+        if (!rec?.streaming) return null;
+        if (rec.group && !this.inSameSpan(user, rec.group, rec.group_seq ?? 0, seq)) return null;
         return { event: { type: 'delta', seq, message_id: ev.id, delta: ev.delta } };
       }
       case 'receipt':
@@ -290,7 +297,17 @@ export class Feed {
     return entry;
   }
 
-  messageView(rec: MessageRecord, seq?: number) {
+  /**
+   * Whether `user` was in the group both when its message `msgSeq` came and at `seq`, without
+   * leaving in between (their membership spans are (from, until], seqs of the group's stream).
+   */
+  inSameSpan(user: string, gid: string, msgSeq: number, seq: number): boolean {
+    const spans = own(this.inbox(user).groups, gid)?.spans ?? [];
+    return spans.some(([from, until]) => from < msgSeq && msgSeq <= seq && (until === null || seq <= until));
+  }
+
+  /** A message as clients see it; `withGroupName` false for a former member (the name is the group's now). */
+  messageView(rec: MessageRecord, seq?: number, withGroupName = true) {
     const { projections } = this.core;
     const sender = projections.user(rec.from_user);
     const group = rec.group ? this.group(rec.group) : undefined;
@@ -311,7 +328,7 @@ export class Feed {
       created_at: iso(rec.created_at),
       edited_at: iso(rec.edited_at),
       deleted: rec.deleted_at !== null,
-      ...(group ? { group: { id: group.id, name: group.name, mode: group.mode } } : {}),
+      ...(group ? { group: { id: group.id, name: withGroupName ? group.name : null, mode: group.mode } } : {}),
       ...(rec.streaming ? { streaming: true } : {}),
       status: rec.read_at ? 'read' : rec.delivered_at ? 'delivered' : 'sent',
     };

@@ -1,7 +1,7 @@
 // Groups: create, list, view, settings, members, join requests, leave. The group actor decides;
 // a membership change also writes one event to the member's inbox (when they joined or left),
 // which is how the member's feed knows which part of the group's stream is theirs.
-import { Refusal } from '../actors/decision.ts';
+import { own, Refusal } from '../actors/decision.ts';
 import {
   decideAdd,
   decideJoin,
@@ -118,6 +118,20 @@ export class Groups {
     await this.core.commit(new Set([...before, ...after, ...notes, ...alsoWake]));
   }
 
+  /** Refuses a new member when the group is at PCHAT_GROUP_MAX_MEMBERS. */
+  private assertRoom(group: GroupContext) {
+    if (Object.keys(group.members).length >= this.core.config.groupMaxMembers) {
+      throw new Refusal('conflict', `"${group.name}" is full (${this.core.config.groupMaxMembers} members)`);
+    }
+  }
+
+  /** Refuses adding `user` to a group on the word of someone they blocked (it would let the blocked one write to them there). */
+  private assertAccepts(user: string, by: string) {
+    if (this.feed.inbox(user).blocked.includes(by)) {
+      throw new Refusal('blocked', `${this.address(user)} does not accept being added to groups by you`);
+    }
+  }
+
   async create(auth: Auth, body: CreateGroupBody) {
     const name = body.name.trim();
     if (!name) throw new Refusal('validation_failed', 'name must not be empty');
@@ -125,6 +139,7 @@ export class Groups {
     if (members.length + 1 > this.core.config.groupMaxMembers) {
       throw new Refusal('validation_failed', `a group holds at most ${this.core.config.groupMaxMembers} members`);
     }
+    for (const user of members) this.assertAccepts(user, auth.user);
     const id = `grp_${randomHex(8)}`;
     const group = this.feed.group(id);
     const at = Date.now();
@@ -202,9 +217,10 @@ export class Groups {
   async addMember(auth: Auth, id: string, address: string, requested?: Role) {
     const group = this.visible(auth, id);
     const user = this.userOf(address);
-    const role = requested ?? group.members[user] ?? 'member';
-    if (!isMember(group, user) && Object.keys(group.members).length >= this.core.config.groupMaxMembers) {
-      throw new Refusal('conflict', `"${group.name}" is full (${this.core.config.groupMaxMembers} members)`);
+    const role = requested ?? own(group.members, user) ?? 'member';
+    if (!isMember(group, user)) {
+      this.assertRoom(group);
+      this.assertAccepts(user, auth.user);
     }
     const decision = decideAdd(group, auth.user, user, role, Date.now());
     if (decision.refusal) throw decision.refusal;
@@ -233,9 +249,7 @@ export class Groups {
   /** Join (open groups) or ask to join (approval groups). */
   async join(auth: Auth, id: string, note?: string) {
     const group = this.visible(auth, id);
-    if (!isMember(group, auth.user) && Object.keys(group.members).length >= this.core.config.groupMaxMembers) {
-      throw new Refusal('conflict', `"${group.name}" is full (${this.core.config.groupMaxMembers} members)`);
-    }
+    if (!isMember(group, auth.user)) this.assertRoom(group);
     const decision = decideJoin(group, auth.user, `req_${randomHex(8)}`, note, Date.now());
     if (decision.refusal) throw decision.refusal;
     await this.apply(group, decision.events, Object.keys(group.members).filter((u) => isAdmin(group, u)));
@@ -267,6 +281,8 @@ export class Groups {
 
   async decide(auth: Auth, id: string, requestId: string, action: 'approve' | 'reject') {
     const group = this.visible(auth, id);
+    const asking = own(group.requests, requestId)?.user;
+    if (action === 'approve' && asking && isAdmin(group, auth.user) && !isMember(group, asking)) this.assertRoom(group);
     const decision = decideRequest(group, auth.user, requestId, action, Date.now());
     if (decision.refusal) throw decision.refusal;
     await this.apply(group, decision.events);

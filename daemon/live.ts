@@ -25,7 +25,7 @@ export interface LiveSink {
   /** Bytes written but not yet taken by the client. */
   buffered(): number;
   /** Tells the client to resume from `cursor`, then ends the connection. */
-  resume(cursor: number, reason: string): void;
+  resume(cursor: number, reason: 'slow_consumer' | 'internal_error'): void;
 }
 
 let connections = 0;
@@ -94,6 +94,17 @@ export class LiveSession {
    */
   pump() {
     if (this.stopped) return;
+    try {
+      this.push();
+    } catch (err) {
+      // A failure reading the feed ends this connection (told where to resume), not the relay.
+      this.core.log.error({ err: (err as Error).message, user: this.auth.user, pos: this.pos }, 'a live push failed; the connection was ended');
+      this.sink.resume(this.pos, 'internal_error');
+      this.stop();
+    }
+  }
+
+  private push() {
     for (;;) {
       // Measured between batches, with nothing corked: what the client has not taken yet.
       if (this.sink.buffered() > this.bufferCap) return this.wait();

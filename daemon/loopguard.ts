@@ -66,7 +66,7 @@ export class LoopGuard {
       );
     }
     if (this.isTurn(l, from, hops, now)) {
-      const turns = l?.replies.get(from) ?? [];
+      const turns = l && !this.paused(l, now) ? (l.replies.get(from) ?? []) : [];
       if (turns.filter((t) => now - t < LONG_WINDOW_MS).length >= LONG_BUDGET) {
         throw new Refusal(
           'loop_guard',
@@ -87,9 +87,14 @@ export class LoopGuard {
     return hops;
   }
 
+  /** Whether the lane has been quiet for the window: that clears its count and its budgets. */
+  private paused(l: Lane, now: number): boolean {
+    return now - l.lastAt >= this.windowMs;
+  }
+
   /** Where a message from `from` now leaves the lane's count (see the header). */
   private next(l: Lane, from: string, now: number): { hops: number; pair?: string } {
-    if (now - l.lastAt >= this.windowMs) return { hops: 0 };
+    if (this.paused(l, now)) return { hops: 0 };
     if (l.lastFrom === from) return { hops: l.hops, pair: l.pair };
     const pair = l.lastFrom < from ? `${l.lastFrom}|${from}` : `${from}|${l.lastFrom}`;
     return { hops: l.pair === undefined || l.pair === pair ? l.hops + 1 : 1, pair };
@@ -105,6 +110,8 @@ export class LoopGuard {
     if (!l) {
       if (this.lanes.size >= MAX_LANES) this.sweep(now, true);
       this.lanes.set(lane, (l = { lastFrom: from, lastAt: now, hops: 0, replies: new Map() }));
+    } else if (this.paused(l, now)) {
+      l.replies.clear();
     }
     const turn = this.isTurn(l, from, hops, now);
     const observed = person ? { hops: 0 } : this.next(l, from, now);

@@ -3,7 +3,7 @@
 // actor — the recipient's and sender's inboxes for a direct message, the group's stream for a
 // group message (written once) — and is durable before the caller hears of it.
 // Reading (poll, WS, SSE) is the Feed's job (daemon/feed.ts).
-import { Refusal } from '../actors/decision.ts';
+import { own, Refusal } from '../actors/decision.ts';
 import { decideBlock, decideReceive, isMemberNow, type Attachment, type InboxContext, type InboxEvent, type Membership } from '../actors/inbox.ts';
 import { decideReport, type AccountContext } from '../actors/account.ts';
 import { decideWrite, isMember, type GroupContext, type GroupEvent } from '../actors/group.ts';
@@ -103,6 +103,18 @@ export class Messaging {
     return this.core.registry.context<AccountContext>(Account, auth.user).sessions[auth.sid]?.device_name === BROWSER_DEVICE;
   }
 
+  private assertNotSuspended(auth: Auth) {
+    if (auth.record.suspended) throw new Refusal('suspended', 'your account is suspended from sending after abuse reports');
+  }
+
+  /** Changes to a message reach its recipient as a new message would: not past their block, nor from a suspended account. */
+  private assertMayChange(auth: Auth, rec: MessageRecord) {
+    this.assertNotSuspended(auth);
+    if (!rec.group && rec.to_user !== auth.user && this.ctx(rec.to_user).blocked.includes(auth.user)) {
+      throw new Refusal('blocked', 'the recipient does not accept messages from you');
+    }
+  }
+
   private checkText(text: string, allowEmpty: boolean) {
     if (text.length > this.core.config.textMaxChars) {
       throw new Refusal('text_too_long', `text is ${text.length} characters; the limit is ${this.core.config.textMaxChars}`);
@@ -138,11 +150,9 @@ export class Messaging {
       }
       throw new Refusal('validation_failed', `channel must be one of pchat, sms, wa, tg, email, notify`);
     }
-    assertOwnAddress(auth, body.source, 'source');
     body = { ...body, attachments: this.media.resolveAttachments(body) }; // media: checked + parsed from text
     const text = body.text ?? '';
     this.checkText(text, !!body.attachments?.length || !!opts.streaming);
-    if (auth.record.suspended) throw new Refusal('suspended', 'your account is suspended from sending after abuse reports');
 
     const key = body.idempotency_key;
     if (!key) return this.deliver(auth, body, text, opts);
@@ -176,6 +186,10 @@ export class Messaging {
   }
 
   private async deliver(auth: Auth, body: SendBody, text: string, opts: { streaming?: boolean }, idemKey?: string, bodyHash?: string): Promise<SendReply> {
+    // Checked for a new message only: a retry of one already sent gets its first answer, even
+    // if the sender has been renamed or suspended since.
+    assertOwnAddress(auth, body.source, 'source');
+    this.assertNotSuspended(auth);
     const target = this.resolveTarget(auth, body.to);
     if (target.kind === 'group') return this.deliverToGroup(auth, target.group, body, text, opts, idemKey, bodyHash);
     const to = target.user;
@@ -272,6 +286,7 @@ export class Messaging {
     const rec = this.writable(auth, id);
     if (rec.from_user !== auth.user) throw new Refusal('not_sender', 'only the sender streams into a message');
     if (!rec.streaming) throw new Refusal('stream_closed', `message "${id}" is not an open stream (it was closed, deleted or never streamed)`);
+    this.assertMayChange(auth, rec);
     return rec;
   }
 
@@ -329,7 +344,8 @@ export class Messaging {
       if (!m || seq <= m.read) continue;
       this.core.applyInbox(auth.user, [{ type: 'group_read', group, upto: seq, n: r.n!, at }]);
       groupRead += inGroups.filter((x) => x.group === group).length;
-      if (r.from_user !== auth.user) {
+      // Told live, if the sender is still in the group (a removed member hears nothing of it).
+      if (r.from_user !== auth.user && isMember(this.feed.group(group), r.from_user)) {
         liveReceipts.push([r.from_user, { type: 'receipt', message_id: r.id, group_id: group, status: 'read', by: auth.record.chat_address, at: iso(at) }]);
       }
     }
@@ -361,11 +377,13 @@ export class Messaging {
     return { statuses, receipts: Object.fromEntries(statuses.map((s) => [s.message_id, s])) };
   }
 
-  /** "Delivered to N, read by M" from the members' cursors and read markers. */
+  /** "Delivered to N, read by M" of its recipients, from their cursors and read markers. */
   private groupReceipts(rec: MessageRecord) {
     const group = this.feed.group(rec.group!);
     const seq = this.groupSeqOf(rec);
-    const others = Object.keys(group.members).filter((u) => u !== rec.from_user);
+    // Its recipients: the members who were in the group when it came, and still are (one who
+    // joined since never got it).
+    const others = Object.keys(group.members).filter((u) => u !== rec.from_user && this.feed.inSameSpan(u, group.id, seq, Number.MAX_SAFE_INTEGER));
     const deliveredTo: string[] = [];
     const readBy: string[] = [];
     for (const u of others) {
@@ -411,6 +429,7 @@ export class Messaging {
   async edit(auth: Auth, id: string, text: string) {
     const rec = this.ownMessage(auth, id, 'edit');
     if (rec.deleted_at) throw new Refusal('message_deleted', 'the message was deleted');
+    this.assertMayChange(auth, rec);
     this.checkText(text, false);
     const at = Date.now();
     await this.toParticipants(rec, { type: 'edited', id, text, at });
@@ -534,7 +553,7 @@ export class Messaging {
   async archive(auth: Auth, peerAddress: string, archived: boolean) {
     if (peerAddress.trim().toLowerCase().startsWith('group:')) {
       const gid = peerAddress.trim().slice(6);
-      const m = this.ctx(auth.user).groups[gid];
+      const m = own(this.ctx(auth.user).groups, gid);
       if (!m || !isMemberNow(this.ctx(auth.user), gid)) throw new Refusal('unknown_conversation', `no conversation with "${peerAddress}"`);
       if (!!m.archived !== archived) {
         this.core.applyInbox(auth.user, [{ type: 'archived', peer: `group:${gid}`, archived, at: Date.now() }]);

@@ -8,7 +8,7 @@
 // `translation` event, so poll / WS / SSE deliver `{type:"translation", message_id, language,
 // text}` right after the message. Message views read later carry it inline as `translation`.
 // The original text is never replaced.
-import { Refusal } from '../actors/decision.ts';
+import { own, Refusal } from '../actors/decision.ts';
 import type { Attachment, MessageBody } from '../actors/inbox.ts';
 import { MEDIA_VERSION, mediaStreamMachine, NO_PREFS, prefsMachine, type LanguagePrefs, type TranslationBody, type XlateEvent } from '../actors/media.ts';
 import type { Auth } from './accounts.ts';
@@ -49,6 +49,9 @@ export interface TextTranslation {
   /** True when the source language was guessed from the text. */
   detected: boolean;
 }
+
+/** Per-conversation languages a user keeps at most (each save writes them all). */
+export const LANGUAGE_PREFS_MAX = 500;
 
 export class Translation {
   private readonly textCache = new Map<string, TextTranslation>();
@@ -103,6 +106,10 @@ export class Translation {
       const key = peer.trim().toLowerCase();
       if (lang === null || lang === '') delete per[key];
       else per[key] = this.checkLanguage(lang);
+    }
+    const kept = Object.keys(per).length;
+    if (kept > LANGUAGE_PREFS_MAX) {
+      throw new Refusal('conflict', `that would keep ${kept} per-conversation languages; at most ${LANGUAGE_PREFS_MAX} (clear some with null)`);
     }
     const next: LanguagePrefs = { receive_language: receive, per_conversation: per };
     this.core.registry.apply(PrefsStream, auth.user, [{ type: 'language_prefs', ...next, at: Date.now() }]);
@@ -257,7 +264,7 @@ export class Translation {
    */
   private readsIn(viewer: string, conversation: string): string | null {
     const prefs = this.prefs(viewer);
-    return prefs.per_conversation[conversation] ?? prefs.receive_language;
+    return own(prefs.per_conversation, conversation) ?? prefs.receive_language;
   }
 
   /** Called after a message is durable: queues the recipient's translation if they asked for one. */

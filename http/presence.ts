@@ -5,6 +5,8 @@ import { nameSchema } from './auth.ts';
 import { MAX_DIRECTORY_LIMIT } from '../daemon/presence.ts';
 
 const Name = nameSchema();
+/** A channel name a session listens on (`pchat`, `sms`, …): letters, digits and . _ : + - only. */
+const ListenChannel = Type.String({ maxLength: 32, pattern: '^[A-Za-z0-9._:+-]*$' });
 
 export const PresenceBody = Type.Object({
   chat_address: Type.Optional(Type.String({ maxLength: 64 })),
@@ -12,7 +14,7 @@ export const PresenceBody = Type.Object({
   visible: Type.Optional(Type.Boolean()),
   device_name: Type.Optional(Name),
   session_name: Type.Optional(Name),
-  listen_channel: Type.Optional(Type.String({ maxLength: 32 })),
+  listen_channel: Type.Optional(ListenChannel),
   typing_to: Type.Optional(Type.String({ maxLength: 64 })),
   phone_id: Type.Optional(Type.String({ maxLength: 128 })),
 });

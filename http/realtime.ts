@@ -13,11 +13,12 @@ import { frameJson } from '../daemon/feed.ts';
 import { errorBody } from './errors.ts';
 import { sessionToken } from './app.ts';
 import { Consumer, SendBody } from './messages.ts';
+import { PresenceBody } from './presence.ts';
 
 /** A browser has this long to send its `auth` frame. */
 const AUTH_TIMEOUT_MS = 10_000;
 /** Close codes (4000–4999 are ours). */
-const CLOSE = { unauthorized: 4001, badFrame: 4002, slowConsumer: 4008, draining: 1001 } as const;
+const CLOSE = { unauthorized: 4001, badFrame: 4002, slowConsumer: 4008, draining: 1001, internalError: 1011 } as const;
 
 export const LiveQuery = Type.Object({
   consumer: Type.Optional(Consumer),
@@ -35,14 +36,11 @@ const Frames = {
   ack: Type.Object({ type: Type.Literal('ack'), upto: Type.Integer({ minimum: 0 }), ref: Type.Optional(Ref) }),
   typing: Type.Object({ type: Type.Literal('typing'), to: Type.String({ minLength: 1, maxLength: 64 }), typing: Type.Optional(Type.Boolean()), ref: Type.Optional(Ref) }),
   read: Type.Object({ type: Type.Literal('read'), message_ids: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 500 }), ref: Type.Optional(Ref) }),
-  presence: Type.Object({
-    type: Type.Literal('presence'),
-    visible: Type.Optional(Type.Boolean()),
-    device_name: Type.Optional(Type.String({ maxLength: 80 })),
-    session_name: Type.Optional(Type.String({ maxLength: 80 })),
-    listen_channel: Type.Optional(Type.String({ maxLength: 32 })),
-    ref: Type.Optional(Ref),
-  }),
+  // The heartbeat's own fields, checked as POST /webchat/presence checks them.
+  presence: Type.Composite([
+    Type.Pick(PresenceBody, ['visible', 'device_name', 'session_name', 'listen_channel']),
+    Type.Object({ type: Type.Literal('presence'), ref: Type.Optional(Ref) }),
+  ]),
   ping: Type.Object({ type: Type.Literal('ping'), ref: Type.Optional(Ref) }),
 } satisfies Record<string, TSchema>;
 type FrameType = keyof typeof Frames;
@@ -176,7 +174,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       buffered: () => socket.bufferedAmount,
       resume(cursor, reason) {
         send({ type: 'resume', cursor, reason });
-        socket.close(CLOSE.slowConsumer, reason);
+        socket.close(reason === 'slow_consumer' ? CLOSE.slowConsumer : CLOSE.internalError, reason);
       },
     };
     let gone = false;

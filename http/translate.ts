@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { Refusal } from '../actors/decision.ts';
-import { MAX_BATCH } from '../daemon/translation.ts';
+import { LANGUAGE_PREFS_MAX, MAX_BATCH } from '../daemon/translation.ts';
 import { engineCall } from './files.ts';
 
 const Lang = Type.String({ minLength: 2, maxLength: 16 });
@@ -24,7 +24,7 @@ export const TranslationsQuery = Type.Object({
 });
 export const LanguagePrefsBody = Type.Object({
   receive_language: Type.Optional(Type.Union([Lang, Type.Null(), Type.Literal('')])),
-  per_conversation: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 80 }), Type.Union([Lang, Type.Null(), Type.Literal('')]), { maxProperties: 500 })),
+  per_conversation: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 80 }), Type.Union([Lang, Type.Null(), Type.Literal('')]), { maxProperties: LANGUAGE_PREFS_MAX })),
 });
 
 export default async function translateRoutes(app: FastifyInstance) {

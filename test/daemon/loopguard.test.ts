@@ -167,3 +167,21 @@ test('two people at the browser app chatting briskly for half an hour are not st
   }
   assert.ok(now > 30 * 60_000);
 });
+
+test('a pause longer than the window clears the long budget too, without a sweep in between', () => {
+  const guard = new LoopGuard(1_000_000, 1_000, WINDOW);
+  const lane = LoopGuard.lane('a', 'b');
+  let now = 0;
+  // Bursts of 24 turns, a pause longer than the window after each: 10 bursts = 240 turns each
+  // within LONG_WINDOW_MS, but never LONG_BUDGET without a pause.
+  for (let burst = 0; burst < 10; burst++) {
+    for (let i = 0; i < 24; i++) {
+      for (const from of ['a', 'b']) {
+        now += 100;
+        assert.doesNotThrow(() => guard.record(lane, from, guard.check(lane, from, 0, now), now), `burst ${burst}, turn ${i}`);
+      }
+    }
+    now += WINDOW + 1;
+  }
+  assert.ok(now < LONG_WINDOW_MS, 'all within the long window');
+});

@@ -2,6 +2,7 @@
 // direct pairs, pivots through Spanish, refusals, messages by id, batches, the journaled cache,
 // language prefs, and receive-side translation arriving on a poll (direct and group messages).
 import { after, before, describe, test } from 'node:test';
+import { LANGUAGE_PREFS_MAX } from '../../daemon/translation.ts';
 import assert from 'node:assert/strict';
 import { startTestRelay, type TestRelay } from '../helpers.ts';
 
@@ -103,6 +104,23 @@ describe('translation', () => {
     assert.deepEqual([r.body.receive_language, r.body.per_conversation], ['es', {}]);
     r = await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: null }, alice.token);
     assert.equal(r.body.receive_language, null);
+  });
+
+  test(`per-conversation languages are capped at ${LANGUAGE_PREFS_MAX} in all, not per request`, async () => {
+    const who = await t.login('prefs-cap@example.com', { chat_address: 'prefs-cap' });
+    const batch = (from: number, n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`peer${from + i}`, 'es']));
+    const half = LANGUAGE_PREFS_MAX / 2;
+    for (const from of [0, half]) {
+      const r = await t.api('PUT', '/api/v1/webchat/language-prefs', { per_conversation: batch(from, half) }, who.token);
+      assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 300));
+    }
+    const over = await t.api('PUT', '/api/v1/webchat/language-prefs', { per_conversation: batch(LANGUAGE_PREFS_MAX, 1) }, who.token);
+    assert.equal(over.status, 409);
+    assert.equal(over.body.error, 'conflict');
+    const kept = await t.api('GET', '/api/v1/webchat/language-prefs', undefined, who.token);
+    assert.equal(Object.keys(kept.body.per_conversation).length, LANGUAGE_PREFS_MAX, 'the refused change changed nothing');
+    const swap = await t.api('PUT', '/api/v1/webchat/language-prefs', { per_conversation: { peer0: null, newpeer: 'es' } }, who.token);
+    assert.equal(swap.status, 200, 'one cleared, one set: still at the cap');
   });
 
   test('a Spanish reader gets incoming English on a long-poll: original kept, translation beside it', async () => {

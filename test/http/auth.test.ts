@@ -274,13 +274,17 @@ describe('login flow, sessions and codes (dev codes exposed)', () => {
     assert.equal((await verify(t, email, last)).status, 200, 'a resend replaces the older code; the refusal did not');
   });
 
-  test('address taken → 409, invalid address → 400, and neither uses up the code', async () => {
+  test('address taken → 409 (once the code is right), invalid address → 400, and neither uses up the code', async () => {
     await t.login('owner@example.com', { chat_address: 'taken-addr' });
     const email = 'other@example.com';
     const code: string = (await requestCode(t, email)).body.dev_code;
     assertRefusal(await verify(t, email, code, { chat_address: 'taken-addr' }), 409, 'address_taken');
     assertRefusal(await verify(t, email, code, { chat_address: ' Taken-Addr ' }), 409, 'address_taken');
     assertRefusal(await verify(t, email, code, { chat_address: 'admin' }), 409, 'address_taken');
+    assertRefusal(await verify(t, email, code, { chat_address: 'constructor' }), 409, 'address_taken');
+    // Without the right code, whose an address is stays unknown: the answer is the code's.
+    assertRefusal(await verify(t, 'nobody@example.com', '000000', { chat_address: 'taken-addr' }), 400, 'invalid_code');
+    assertRefusal(await verify(t, email, wrongCode(code), { chat_address: 'taken-addr' }), 400, 'invalid_code');
     assertRefusal(await verify(t, email, code, { chat_address: 'a b' }), 400, 'invalid_address');
     assertRefusal(await verify(t, email, code, { chat_address: 'x' }), 400, 'invalid_address');
     assertRefusal(await verify(t, email, code, { chat_address: '-starts-with-dash' }), 400, 'invalid_address');

@@ -297,6 +297,70 @@ describe('groups', () => {
     assert.deepEqual(texts, Array.from({ length: 10 }, (_, k) => `in-${k}`));
   });
 
+  test('a former member re-reading sees the messages as they were: no edit, rename or stream end made after they left', async () => {
+    const from = (await poll(ann)).body.cursor;
+    const g = await create(owner, { name: 'Before', visibility: 'private', mode: 'chat', members: ['ann'] });
+    const m1 = (await send(owner, `group:${g.group_id}`, 'original')).body.message_id;
+    await poll(ann);
+    const removed = await t.api('DELETE', `${G}/${g.group_id}/members/ann`, undefined, owner.token);
+    assert.equal(removed.status, 200, JSON.stringify(removed.body));
+    assert.equal((await t.api('POST', '/api/v1/webchat/edit', { message_id: m1, text: 'EDITED after removal' }, owner.token)).status, 200);
+    assert.equal((await t.api('PUT', `${G}/${g.group_id}`, { name: 'RENAMED after' }, owner.token)).status, 200);
+    const again = await poll(ann, { after: from });
+    const msg = again.body.events.find((e: any) => e.type === 'message' && e.message.id === m1);
+    assert.equal(msg.message.text, 'original');
+    assert.equal(msg.message.group.name, null, 'the name is the group’s now: not told');
+    assert.doesNotMatch(JSON.stringify(again.body), /EDITED after removal|RENAMED after/);
+  });
+
+  test('receipts count a group message’s recipients only; a removed sender hears no read receipt', async () => {
+    const g = await create(owner, { name: 'Receipts', visibility: 'private', mode: 'chat', members: ['ann'] });
+    const m = (await send(owner, `group:${g.group_id}`, 'before ben')).body.message_id;
+    assert.equal((await t.api('POST', `${G}/${g.group_id}/members`, { member_address: 'ben' }, owner.token)).status, 200);
+    const status = async () => (await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [m] }, owner.token)).body.statuses[0];
+    let st = await status();
+    assert.equal(st.members, 1, 'ben joined after it: not a recipient');
+    assert.deepEqual([st.delivered_to, st.read_by], [[], []]);
+    await poll(ann);
+    assert.equal((await t.api('POST', '/api/v1/webchat/read', { message_ids: [m] }, ann.token)).status, 200);
+    st = await status();
+    assert.deepEqual([st.status, st.read_count, st.read_by], ['read', 1, ['ann']]);
+
+    // ann writes, is removed, then ben reads her message: she is told nothing.
+    const hers = (await send(ann, `group:${g.group_id}`, 'from ann')).body.message_id;
+    await poll(ann);
+    assert.equal((await t.api('DELETE', `${G}/${g.group_id}/members/ann`, undefined, owner.token)).status, 200);
+    await poll(ann);
+    assert.equal((await t.api('POST', '/api/v1/webchat/read', { message_ids: [hers] }, ben.token)).status, 200);
+    const after = await poll(ann, { wait_ms: 300 });
+    assert.deepEqual(after.body.events.filter((e: any) => e.type === 'receipt'), []);
+  });
+
+  test('a member who joins while a reply is streaming gets no deltas of it, only its end', async () => {
+    const g = await create(owner, { name: 'Streaming', visibility: 'private', mode: 'chat' });
+    const open = await t.api('POST', '/api/v1/webchat/stream/open', { to: `group:${g.group_id}`, text: 'Hel' }, owner.token);
+    assert.equal(open.status, 200, JSON.stringify(open.body));
+    const id = open.body.message_id;
+    assert.equal((await t.api('POST', '/api/v1/webchat/stream/append', { message_id: id, delta: 'lo' }, owner.token)).status, 200);
+    assert.equal((await t.api('POST', `${G}/${g.group_id}/members`, { member_address: 'ben' }, owner.token)).status, 200);
+    await poll(ben);
+    assert.equal((await t.api('POST', '/api/v1/webchat/stream/append', { message_id: id, delta: ' there' }, owner.token)).status, 200);
+    const live = (await poll(ben)).body.events.filter((e: any) => e.message_id === id);
+    assert.deepEqual(live, [], 'no delta of a message whose start ben never had');
+    assert.equal((await t.api('POST', '/api/v1/webchat/stream/close', { message_id: id }, owner.token)).status, 200);
+    const got = (await poll(ben)).body.events.filter((e: any) => e.message_id === id);
+    assert.deepEqual(got.map((e: any) => [e.type, e.text ?? e.delta]), [['edit', 'Hello there']]);
+  });
+
+  test('someone a user blocked cannot put them in a group', async () => {
+    assert.equal((await t.api('POST', '/api/v1/webchat/block', { address: 'outsider' }, ben.token)).status, 200);
+    refused(await t.api('POST', G, { name: 'Trap', members: ['ben'] }, out.token), 403, 'blocked');
+    const g = await create(out, { name: 'Trap 2' });
+    refused(await t.api('POST', `${G}/${g.group_id}/members`, { member_address: 'ben' }, out.token), 403, 'blocked');
+    assert.equal((await t.api('POST', '/api/v1/webchat/unblock', { address: 'outsider' }, ben.token)).status, 200);
+    assert.equal((await t.api('POST', `${G}/${g.group_id}/members`, { member_address: 'ben' }, out.token)).status, 200);
+  });
+
   test('bad group input is refused and changes nothing', async () => {
     const headBefore = t.relay.services.core.journal.lastSeq;
     refused(await t.api('POST', G, { name: '' }, owner.token), 400, 'validation_failed');

@@ -301,7 +301,20 @@ describe('direct messages', () => {
   });
 
   test('a blocked sender is refused until unblocked', async () => {
+    const earlier = (await send(t, carol.token, 'bob', 'before the block')).body.message_id;
+    const stream = (await t.api('POST', '/api/v1/webchat/stream/open', { to: 'bob', text: 'thinking' }, carol.token)).body.message_id;
     assert.equal((await t.api('POST', '/api/v1/webchat/block', { address: 'carol' }, bob.token)).status, 200);
+    // Nor through a message sent before the block: no edit, no streamed text; taking one back is fine.
+    for (const [path, body] of [
+      ['/api/v1/webchat/edit', { message_id: earlier, text: 'EDITED after the block' }],
+      ['/api/v1/webchat/stream/append', { message_id: stream, delta: ' more' }],
+      ['/api/v1/webchat/stream/close', { message_id: stream, text: 'final words' }],
+    ] as const) {
+      const r = await t.api('POST', path, body, carol.token);
+      assert.equal(r.status, 403, `${path}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error, 'blocked');
+    }
+    assert.equal((await t.api('POST', '/api/v1/webchat/delete', { message_id: earlier }, carol.token)).status, 200);
     assert.deepEqual((await t.api('GET', '/api/v1/webchat/blocked', undefined, bob.token)).body.blocked.map((b: any) => b.chat_address), ['carol']);
     const refused = await send(t, carol.token, 'bob', 'let me in');
     assert.equal(refused.status, 403);
@@ -319,6 +332,32 @@ describe('direct messages', () => {
     const after = await send(t, spam.token, 'bob', 'and now?');
     assert.equal(after.status, 403);
     assert.equal(after.body.error, 'suspended');
+    const edit = await t.api('POST', '/api/v1/webchat/edit', { message_id: m.body.message_id, text: 'still buy now' }, spam.token);
+    assert.equal(edit.body.error, 'suspended', 'nor edits');
+  });
+
+  test('an idempotent retry gets its first answer even after the sender was renamed', async () => {
+    const dan = await t.login('dan@example.com', { chat_address: 'dan' });
+    const first = await send(t, dan.token, 'alice', 'once', { source: 'dan', idempotency_key: 'rename-1' });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal((await t.api('PUT', '/api/v1/pchat/auth/me', { chat_address: 'dan2' }, dan.token)).status, 200);
+    const retry = await send(t, dan.token, 'alice', 'once', { source: 'dan', idempotency_key: 'rename-1' });
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    assert.equal(retry.body.message_id, first.body.message_id);
+    assert.equal((await send(t, dan.token, 'alice', 'new', { source: 'dan', idempotency_key: 'rename-2' })).body.error, 'not_your_address');
+  });
+
+  test('a consumer may be called anything the schema allows, "constructor" included', async () => {
+    const eve = await t.login('eve@example.com', { chat_address: 'eve' });
+    await poll(t, eve.token, { consumer: 'constructor' });
+    await send(t, alice.token, 'eve', 'for the constructor');
+    const got = await poll(t, eve.token, { consumer: 'constructor' });
+    assert.equal(got.status, 200, JSON.stringify(got.body));
+    assert.deepEqual(got.body.messages.map((m: any) => m.text), ['for the constructor']);
+    assert.equal(typeof got.body.cursor, 'number');
+    const ack = await t.api('POST', '/api/v1/webchat/ack', { consumer: 'toString', upto: got.body.cursor }, eve.token);
+    assert.equal(ack.status, 200, JSON.stringify(ack.body));
+    assert.equal(ack.body.cursor, got.body.cursor);
   });
 
   test('unknown recipients, other channels and groups are clear errors', async () => {

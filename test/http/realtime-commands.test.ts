@@ -63,6 +63,48 @@ describe('WebSocket commands', () => {
     await ws.close();
   });
 
+  test('a presence frame is checked as the presence route checks it: no control or bidi characters in names', async () => {
+    const ws = await openWs(t.url, { token: ada.token });
+    await ws.next((f) => f.type === 'ready');
+    ws.send({ type: 'presence', ref: 'bad', session_name: 'support\u202Etxt.exe\u0007\n' });
+    ws.send({ type: 'presence', ref: 'chan', listen_channel: 'pchat\n<b>' });
+    ws.send({ type: 'presence', ref: 'good', session_name: 'support worker', listen_channel: 'pchat' });
+    const good = await ws.next((f) => f.ref === 'good');
+    assert.equal(good.type, 'ack');
+    for (const ref of ['bad', 'chan']) {
+      const e = ws.frames.find((f) => f.ref === ref);
+      assert.equal(e.type, 'error', JSON.stringify(e));
+      assert.equal(e.error, 'validation_failed');
+    }
+    const names = t.relay.services.core.projections.sessions(ada.user.id).map((x) => x.session_name);
+    assert.ok(!names.some((n) => n?.includes('\u202E')), JSON.stringify(names));
+    await ws.close();
+  });
+
+  test('a failure pushing to one connection ends that connection (resume + 1011), not the relay', async () => {
+    const ws = await openWs(t.url, { token: bo.token });
+    await ws.next((f) => f.type === 'ready');
+    const { feed } = t.relay.services;
+    const readBatch = feed.readBatch;
+    feed.readBatch = () => {
+      throw new Error('injected read failure');
+    };
+    try {
+      const sent = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'bob', text: 'to a broken push' }, ada.token);
+      assert.equal(sent.status, 200);
+      const resume = await ws.next((f) => f.type === 'resume');
+      assert.equal(resume.reason, 'internal_error');
+      assert.equal((await ws.closed).code, 1011);
+    } finally {
+      feed.readBatch = readBatch;
+    }
+    assert.ok(t.logs.some((l) => l.msg === 'a live push failed; the connection was ended'));
+    assert.equal((await t.api('GET', '/health')).status, 200, 'the relay goes on');
+    const again = await openWs(t.url, { token: bo.token, query: 'after=0' });
+    await again.next((f) => f.type === 'message' && f.message.text === 'to a broken push');
+    await again.close();
+  });
+
   test('a client that stops reading is not read either: the relay queues about the buffer cap, then all answers arrive in order', { timeout: 60_000 }, async () => {
     // A user with nothing to push: what queues up is answers only (a client that does not read
     // its pushes is cut as a slow consumer, tested in realtime.test.ts).
