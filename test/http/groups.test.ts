@@ -409,3 +409,31 @@ describe('a 1,000-member stream group', () => {
     assert.equal(refusedWrite.body.error, 'stream_read_only');
   });
 });
+
+describe('a group at PCHAT_GROUP_MAX_MEMBERS', () => {
+  let t: TestRelay;
+  before(async () => {
+    t = await startTestRelay({ PCHAT_GROUP_MAX_MEMBERS: '3' });
+  });
+  after(() => t.stop());
+
+  test('takes no one more: not by adding, joining or approving a request', async () => {
+    const [own, a, b, c, d] = await Promise.all(['own', 'aa1', 'bb1', 'cc1', 'dd1'].map((x) => t.login(`${x}@example.com`, { chat_address: x })));
+    const created = await t.api('POST', G, { name: 'Small', visibility: 'public', join_policy: 'approval', members: ['aa1'] }, own.token);
+    const id = created.body.group.group_id;
+    const asks = [];
+    for (const who of [b, c, d]) asks.push((await t.api('POST', `${G}/${id}/join-requests`, {}, who.token)).body.request_id);
+    const decide = (rid: string) => t.api('POST', `${G}/${id}/join-requests/${rid}`, { action: 'approve' }, own.token);
+    assert.equal((await decide(asks[0])).status, 200, 'the third member');
+    for (const rid of asks.slice(1)) {
+      const r = await decide(rid);
+      assert.equal(r.status, 409, JSON.stringify(r.body));
+      assert.equal(r.body.error, 'conflict');
+    }
+    assert.equal((await t.api('POST', `${G}/${id}/members`, { member_address: 'dd1' }, own.token)).body.error, 'conflict');
+    const members = await t.api('GET', `${G}/${id}/members`, undefined, a.token);
+    assert.equal(members.body.members.length, 3);
+    const rejected = await t.api('POST', `${G}/${id}/join-requests/${asks[2]}`, { action: 'reject' }, own.token);
+    assert.equal(rejected.status, 200, 'a full group can still turn requests down');
+  });
+});
