@@ -84,6 +84,8 @@ export interface EngineConfig<E extends string> {
 export interface Config {
   host: string;
   port: number;
+  /** Proxies whose X-Forwarded-For names the client (per-IP limits then count clients, not the proxy); null: none. */
+  trustProxy: string | null;
   dataDir: string;
   uploadDir: string;
   freeMode: boolean;
@@ -147,6 +149,24 @@ export function readEnv(dir = process.cwd(), env: Env = process.env): Env {
   return { ...fromFile, ...env };
 }
 
+/** A name proxy-addr knows, or an IPv4/IPv6 address with an optional prefix length. */
+const PROXY_RE = /^(loopback|linklocal|uniquelocal|[0-9.]+(\/\d{1,2})?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(\/\d{1,3})?)$/;
+
+/**
+ * PCHAT_TRUST_PROXY: the reverse proxies in front of the relay, comma-separated (`loopback`,
+ * addresses, CIDRs). Empty (the default): X-Forwarded-For is ignored. Never "trust anyone": a
+ * client could then name any address and walk around the per-IP limits.
+ */
+function trustedProxies(raw: string): string | null {
+  if (!raw || raw === 'false') return null;
+  const items = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = items.find((x) => !PROXY_RE.test(x));
+  if (bad !== undefined || !items.length) {
+    throw new ConfigError(`PCHAT_TRUST_PROXY=${JSON.stringify(raw)}: expected the proxies' addresses or CIDRs, comma-separated, or loopback (not ${JSON.stringify(bad ?? raw)})`);
+  }
+  return items.join(',');
+}
+
 export function loadConfig(env: Env = readEnv()): Config {
   const str = (name: string, fallback: string) => {
     const v = env[name];
@@ -208,6 +228,7 @@ export function loadConfig(env: Env = readEnv()): Config {
   return {
     host,
     port: int('PORT', DEFAULT_PORT, 0, 65535),
+    trustProxy: trustedProxies(str('PCHAT_TRUST_PROXY', '')),
     dataDir: resolve(str('PCHAT_DATA_DIR', DEFAULT_DATA_DIR)),
     uploadDir: resolve(str('PCHAT_UPLOAD_DIR', DEFAULT_UPLOAD_DIR)),
     freeMode: bool('PCHAT_FREE_MODE_ENABLED', DEFAULT_FREE_MODE),

@@ -154,6 +154,7 @@ export class Presence {
       for (const member of Object.keys(this.core.registry.context<GroupContext>(Group, gid).members)) to.add(member);
     }
     to.delete(user);
+    for (const blocked of inbox.blocked) to.delete(blocked); // someone I blocked is not told I am around
     for (const peer of to) this.core.waiters.push(peer, event);
   }
 

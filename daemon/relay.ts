@@ -152,7 +152,9 @@ function ensureDir(dir: string, setting: string) {
   }
   for (const d of missing) {
     try {
-      mkdirSync(d);
+      // The directory itself is the relay's alone (journal: emails and messages; uploads):
+      // 0700, as the identity file is 0600. One that exists keeps the mode it was given.
+      mkdirSync(d, d === dir ? 0o700 : undefined);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') fail(`cannot create ${d} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }

@@ -52,6 +52,8 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     // One line per request would dominate the log of a busy relay; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
+    // Behind the proxies named in PCHAT_TRUST_PROXY, req.ip (and so every per-IP limit) is the client's.
+    trustProxy: config.trustProxy ?? false,
     // Off: Fastify's own 503 has its own body; the onRequest hook below answers a request
     // that arrives while draining with `draining` in the error envelope instead.
     return503OnClosing: false,

@@ -71,6 +71,11 @@ describe('loadConfig', () => {
   test('SMTP_HOST without SMTP_FROM → ConfigError naming SMTP_FROM', () => assertConfigError({ SMTP_HOST: 'smtp.example.com' }, 'SMTP_FROM'));
   test('PCHAT_BODY_LIMIT_BYTES=1.5 → ConfigError naming it', () => assertConfigError({ PCHAT_BODY_LIMIT_BYTES: '1.5' }, 'PCHAT_BODY_LIMIT_BYTES'));
   test('SMTP_PORT=x → ConfigError naming it, even with no SMTP_HOST yet', () => assertConfigError({ SMTP_PORT: 'x' }, 'SMTP_PORT'));
+  test('PCHAT_TRUST_PROXY: addresses, CIDRs or loopback; "true" (trust anyone) or junk → ConfigError naming it', () => {
+    assert.equal(loadConfig({}).trustProxy, null);
+    assert.equal(loadConfig({ PCHAT_TRUST_PROXY: ' loopback , 10.0.0.0/8,::1 ' }).trustProxy, 'loopback,10.0.0.0/8,::1');
+    for (const bad of ['true', '*', 'proxy.example.com', '10.0.0.1;rm']) assertConfigError({ PCHAT_TRUST_PROXY: bad }, 'PCHAT_TRUST_PROXY');
+  });
 
   test('good values are taken, trimmed and typed', () => {
     const c = loadConfig({

@@ -35,6 +35,7 @@ test('SIGTERM answers a parked long-poll at once and exits cleanly', { timeout: 
     const c = await request(base, 'POST', '/api/v1/pchat/auth/request-code', { email: 'w@example.com' });
     const v = await request(base, 'POST', '/api/v1/pchat/auth/verify-code', { email: 'w@example.com', code: c.body.dev_code });
     assert.equal(statSync(join(dir, 'data', 'relay_identity_ed25519.json')).mode & 0o777, 0o600);
+    for (const d of ['data', 'up']) assert.equal(statSync(join(dir, d)).mode & 0o777, 0o700, `${d}: created private`);
 
     const parked = request(base, 'POST', '/api/v1/webchat/poll', { wait_ms: 30_000 }, v.body.session_token);
     await eventually(() => request(base, 'GET', '/health').then((r) => r.body.parked_polls === 1), 5000);

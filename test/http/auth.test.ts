@@ -449,6 +449,25 @@ describe('per-IP rate limit on request-code', () => {
   });
 });
 
+describe('per-IP limits behind a trusted proxy (PCHAT_TRUST_PROXY)', () => {
+  let t: TestRelay;
+  before(async () => {
+    t = await startTestRelay({ PCHAT_CODE_REQUESTS_PER_IP_PER_HOUR: '2', PCHAT_TRUST_PROXY: '127.0.0.1' });
+  });
+  after(() => t.stop());
+
+  test('each client named by the proxy has its own budget; without the header they share the proxy’s', async () => {
+    const from = (ip: string | undefined, email: string) =>
+      t.api('POST', `${AUTH}/request-code`, { email, purpose: 'login' }, undefined, ip ? { 'x-forwarded-for': ip } : {});
+    for (const ip of ['203.0.113.1', '203.0.113.2']) {
+      assert.equal((await from(ip, `a-${ip}@example.com`)).status, 200);
+      assert.equal((await from(ip, `b-${ip}@example.com`)).status, 200);
+      assertRefusal(await from(ip, `c-${ip}@example.com`), 429, 'rate_limited');
+    }
+    assert.equal((await from(undefined, 'd@example.com')).status, 200);
+  });
+});
+
 describe('free mode off (no SMTP, no dev codes)', () => {
   let t: TestRelay;
   before(async () => {

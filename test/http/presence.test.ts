@@ -203,6 +203,17 @@ describe('presence and directory', () => {
     assert.deepEqual(res.body.messages.map((m: any) => m.text), ['wake up']);
   });
 
+  test('someone I blocked is not told when I come online', async () => {
+    const hilde = await t.login('hilde@example.com', { chat_address: 'hilde' });
+    const igor = await t.login('igor@example.com', { chat_address: 'igor' });
+    assert.equal((await send(t, igor.token, 'hilde', 'hi hilde')).status, 200);
+    assert.equal((await t.api('POST', '/api/v1/webchat/block', { address: 'igor' }, hilde.token)).status, 200);
+    await poll(t, igor.token);
+    assert.equal((await heartbeat(t, hilde.token)).body.online, true);
+    const got = await poll(t, igor.token, { wait_ms: 300 });
+    assert.deepEqual(got.body.events.filter((e: any) => e.type === 'presence'), []);
+  });
+
   test('a conversation peer gets a presence event when the other goes online; a stranger does not', async () => {
     const erin = await t.login('erin@example.com', { chat_address: 'erin', display_name: 'Erin' });
     const frank = await t.login('frank@example.com', { chat_address: 'frank' });
