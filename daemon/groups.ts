@@ -206,7 +206,10 @@ export class Groups {
   members(auth: Auth, id: string) {
     const group = this.visible(auth, id);
     if (!isMember(group, auth.user)) throw new Refusal('not_a_member', `join "${group.name}" to see its members`);
-    const members = Object.entries(group.members).map(([user, role]) => {
+    // A stream group's observers see who writes (owner, admins) and themselves, not each other:
+    // as they are not told who joins or leaves.
+    const listed = group.mode === 'stream' && !isAdmin(group, auth.user) ? Object.entries(group.members).filter(([user, role]) => role !== 'member' || user === auth.user) : Object.entries(group.members);
+    const members = listed.map(([user, role]) => {
       const rec = this.core.projections.user(user);
       return { address: rec?.chat_address ?? user, chat_address: rec?.chat_address ?? user, display_name: rec?.display_name ?? null, role };
     });

@@ -303,8 +303,13 @@ export class Messaging {
   async streamClose(auth: Auth, id: string, text?: string) {
     const rec = this.openStream(auth, id);
     const final = text ?? rec.text;
-    this.checkText(final, false);
     const at = Date.now();
+    if (!final.trim() && !rec.attachments?.length) {
+      // Opened, and nothing came: the stream ends as taken back (an empty message is no message).
+      await this.toParticipants(rec, { type: 'deleted', id, at });
+      return { message_id: id, text: '', closed_at: iso(at), deleted: true };
+    }
+    this.checkText(final, false);
     await this.toParticipants(rec, { type: 'edited', id, text: final, final: true, at });
     return { message_id: id, text: final, closed_at: iso(at) };
   }

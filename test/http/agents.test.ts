@@ -108,6 +108,19 @@ describe('agent-grade delivery', () => {
     assert.equal(hist.body.messages.at(-1).text, 'Thinking about it...');
   });
 
+  test('a stream opened empty and closed with nothing in it ends as taken back, not stuck open', async () => {
+    const open = await t.api('POST', '/api/v1/webchat/stream/open', { to: 'human' }, bot.token);
+    assert.equal(open.status, 200, JSON.stringify(open.body));
+    const c = await t.api('POST', '/api/v1/webchat/stream/close', { message_id: open.body.message_id }, bot.token);
+    assert.equal(c.status, 200, JSON.stringify(c.body));
+    assert.equal(c.body.deleted, true);
+    const again = await t.api('POST', '/api/v1/webchat/stream/append', { message_id: open.body.message_id, delta: 'late' }, bot.token);
+    assert.equal(again.body.error, 'stream_closed');
+    const hist = await t.api('GET', '/api/v1/webchat/history?peer=bot', undefined, human.token);
+    const m = hist.body.messages.find((x: any) => x.id === open.body.message_id);
+    assert.deepEqual([m.deleted, m.text, m.streaming], [true, '', undefined]);
+  });
+
   test('streamed text survives a restart mid-stream (every append was durable)', async () => {
     const open = await t.api('POST', '/api/v1/webchat/stream/open', { to: 'human' }, bot.token);
     await t.api('POST', '/api/v1/webchat/stream/append', { message_id: open.body.message_id, delta: 'part one' }, bot.token);

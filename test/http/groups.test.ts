@@ -167,6 +167,11 @@ describe('groups', () => {
     refused(await t.api('POST', '/api/v1/webchat/edit', { message_id: post.body.message_id, text: 'hijacked' }, ann.token), 403, 'stream_read_only');
     refused(await t.api('POST', '/api/v1/webchat/delete', { message_id: post.body.message_id }, ann.token), 403, 'stream_read_only');
     refused(await t.api('POST', '/api/v1/webchat/typing', { to, typing: true }, ann.token), 403, 'stream_read_only');
+    // An observer sees who writes, and themselves; not the other observers.
+    const seen = await t.api('GET', `${G}/${g.group_id}/members`, undefined, ann.token);
+    assert.deepEqual(seen.body.members.map((m: any) => m.address).sort(), ['ann', 'owner']);
+    const all = await t.api('GET', `${G}/${g.group_id}/members`, undefined, owner.token);
+    assert.deepEqual(all.body.members.map((m: any) => m.address).sort(), ['ann', 'ben', 'owner']);
 
     // Uploading to the group, and sending an attachment to it.
     const form = new FormData();
