@@ -198,7 +198,7 @@ export class Feed {
         if (!rec) return null;
         // A former member re-reading the group's messages (`after`) sees them as they were sent,
         // and the edits and deletes made while they were in it: nothing the group did since.
-        const former = ev.type === 'g_msg' && !isMemberNow(this.inbox(user), ev.group);
+        const former = ev.type === 'g_msg' && !isMemberNow(this.inbox(user), stream.slice('group:'.length));
         if (former) rec = { ...rec, text: ev.text, attachments: ev.attachments, edited_at: null, deleted_at: null, streaming: ev.streaming };
         // A reply still streaming shows its text as opened: the deltas after it bring the rest
         // (the record's text has them already: shown here, each would arrive twice).
