@@ -196,6 +196,11 @@ export function decideWrite(ctx: GroupContext, user: string): Decision<GroupEven
   return accept();
 }
 
+/** Refuses a new member when the group holds `maxMembers` already. */
+function decideRoom(ctx: GroupContext, maxMembers: number): Decision<GroupEvent> {
+  return Object.keys(ctx.members).length >= maxMembers ? refuse('conflict', `"${ctx.name}" is full (${maxMembers} members)`) : accept();
+}
+
 function decideAdmin(ctx: GroupContext, by: string): Decision<GroupEvent> {
   const seen = decideSee(ctx, by);
   if (seen.refusal) return seen;
@@ -208,7 +213,7 @@ function decideAdmin(ctx: GroupContext, by: string): Decision<GroupEvent> {
  * demotes admins, and only the owner hands the group over (role `owner` on a member: they
  * become the owner, the old owner an admin).
  */
-export function decideAdd(ctx: GroupContext, by: string, user: string, role: Role, at: number): Decision<GroupEvent> {
+export function decideAdd(ctx: GroupContext, by: string, user: string, role: Role, maxMembers: number, at: number): Decision<GroupEvent> {
   const admin = decideAdmin(ctx, by);
   if (admin.refusal) return admin;
   const byOwner = own(ctx.members, by) === 'owner';
@@ -222,7 +227,8 @@ export function decideAdd(ctx: GroupContext, by: string, user: string, role: Rol
   if ((role === 'admin' || current === 'admin') && current !== role && !byOwner) return refuse('not_group_admin', 'only the owner appoints or demotes admins');
   if (current === role) return accept();
   if (current) return accept({ type: 'role_set', user, role, by, at });
-  return accept({ type: 'member_added', user, role, by, at });
+  const room = decideRoom(ctx, maxMembers);
+  return room.refusal ? room : accept({ type: 'member_added', user, role, by, at });
 }
 
 export function decideRemove(ctx: GroupContext, by: string, user: string, at: number): Decision<GroupEvent> {
@@ -245,22 +251,26 @@ export function decideLeave(ctx: GroupContext, user: string, at: number): Decisi
   return accept({ type: 'member_removed', user, by: user, left: true, at });
 }
 
-export function decideJoin(ctx: GroupContext, user: string, requestId: string, note: string | undefined, at: number): Decision<GroupEvent> {
+export function decideJoin(ctx: GroupContext, user: string, requestId: string, note: string | undefined, maxMembers: number, at: number): Decision<GroupEvent> {
   const seen = decideSee(ctx, user);
   if (seen.refusal) return seen;
   if (isMember(ctx, user)) return accept();
+  const room = decideRoom(ctx, maxMembers);
+  if (room.refusal) return room;
   if (ctx.join_policy === 'open') return accept({ type: 'member_added', user, role: 'member', by: user, at });
   if (Object.values(ctx.requests).some((r) => r.user === user)) return accept();
   return accept({ type: 'join_requested', request_id: requestId, user, note, at });
 }
 
-export function decideRequest(ctx: GroupContext, by: string, requestId: string, action: 'approve' | 'reject', at: number): Decision<GroupEvent> {
+export function decideRequest(ctx: GroupContext, by: string, requestId: string, action: 'approve' | 'reject', maxMembers: number, at: number): Decision<GroupEvent> {
   const admin = decideAdmin(ctx, by);
   if (admin.refusal) return admin;
   const req = own(ctx.requests, requestId);
   if (!req) return refuse('unknown_request', `no pending join request "${requestId}" in "${ctx.name}"`);
   const decided: GroupEvent = { type: 'join_decided', request_id: requestId, user: req.user, action, by, at };
   if (action === 'reject') return accept(decided);
+  const room = isMember(ctx, req.user) ? accept<GroupEvent>() : decideRoom(ctx, maxMembers);
+  if (room.refusal) return room;
   return accept<GroupEvent>(decided, { type: 'member_added', user: req.user, role: 'member', by, at });
 }
 

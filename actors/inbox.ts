@@ -213,11 +213,17 @@ export function cursorOf(ctx: InboxContext, consumer: string): number {
   return own(ctx.cursors, consumer) ?? ctx.top;
 }
 
+/** Whether the inbox's owner takes what `from` sends them (not if they blocked them). */
+export const accepts = (ctx: InboxContext, from: string) => from === ctx.user || !ctx.blocked.includes(from);
+
+/** Refuses anything `from` would bring into this inbox — a message, a change to one — if its owner blocked them. */
+export function decideAccept(ctx: InboxContext, from: string): Decision<InboxEvent> {
+  return accepts(ctx, from) ? accept() : refuse('blocked', 'the recipient does not accept messages from you');
+}
+
 export function decideReceive(ctx: InboxContext, msg: Extract<InboxEvent, { type: 'msg_in' }>): Decision<InboxEvent> {
-  if (msg.from_user !== ctx.user && ctx.blocked.includes(msg.from_user)) {
-    return refuse('blocked', 'the recipient does not accept messages from you');
-  }
-  return accept(msg);
+  const accepted = decideAccept(ctx, msg.from_user);
+  return accepted.refusal ? accepted : accept(msg);
 }
 
 /** A new consumer (session) starts where the most advanced one is: it gets what arrives from now on. */

@@ -8,6 +8,7 @@ import { accountMachine, ACCOUNT_VERSION, type AccountContext } from '../actors/
 import { inboxMachine, INBOX_PASSIVE, INBOX_VERSION, type InboxEvent } from '../actors/inbox.ts';
 import { groupMachine, GROUP_VERSION, isMember, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { loginMachine, LOGIN_VERSION } from '../actors/login.ts';
+import type { Auth } from './accounts.ts';
 import type { Config } from './config.ts';
 import type { RelayIdentity } from './identity.ts';
 import { Projections, type MessageRecord } from './projections.ts';
@@ -170,6 +171,17 @@ export class Core {
   /** Whether this session is still open (not logged out, nor closed by logout-all or the session cap). */
   sessionOpen(auth: { user: string; sid: string }): boolean {
     return !!this.registry.context<AccountContext>(Account, auth.user).sessions[auth.sid];
+  }
+
+  /**
+   * A caller's session as it is now, for one that waited (a queued send, a long-lived socket):
+   * the account's current record (renamed, suspended since), or undefined once the session is
+   * closed (logout, logout-all, the session cap) or the account gone.
+   */
+  currentAuth(auth: Auth): Auth | undefined {
+    const record = this.projections.user(auth.user);
+    if (!record || !this.sessionOpen(auth)) return undefined;
+    return record === auth.record ? auth : { ...auth, record };
   }
 
   /** Whether `user` takes part in the message: sent or received it directly, or is in its group. */

@@ -18,7 +18,7 @@ import {
   type Role,
   type Visibility,
 } from '../actors/group.ts';
-import { isMemberNow } from '../actors/inbox.ts';
+import { accepts, isMemberNow } from '../actors/inbox.ts';
 import type { Auth } from './accounts.ts';
 import { Core, iso, randomHex } from './core.ts';
 import type { Feed } from './feed.ts';
@@ -118,16 +118,9 @@ export class Groups {
     await this.core.commit(new Set([...before, ...after, ...notes, ...alsoWake]));
   }
 
-  /** Refuses a new member when the group is at PCHAT_GROUP_MAX_MEMBERS. */
-  private assertRoom(group: GroupContext) {
-    if (Object.keys(group.members).length >= this.core.config.groupMaxMembers) {
-      throw new Refusal('conflict', `"${group.name}" is full (${this.core.config.groupMaxMembers} members)`);
-    }
-  }
-
   /** Refuses adding `user` to a group on the word of someone they blocked (it would let the blocked one write to them there). */
   private assertAccepts(user: string, by: string) {
-    if (this.feed.inbox(user).blocked.includes(by)) {
+    if (!accepts(this.feed.inbox(user), by)) {
       throw new Refusal('blocked', `${this.address(user)} does not accept being added to groups by you`);
     }
   }
@@ -221,11 +214,8 @@ export class Groups {
     const group = this.visible(auth, id);
     const user = this.userOf(address);
     const role = requested ?? own(group.members, user) ?? 'member';
-    if (!isMember(group, user)) {
-      this.assertRoom(group);
-      this.assertAccepts(user, auth.user);
-    }
-    const decision = decideAdd(group, auth.user, user, role, Date.now());
+    if (!isMember(group, user)) this.assertAccepts(user, auth.user);
+    const decision = decideAdd(group, auth.user, user, role, this.core.config.groupMaxMembers, Date.now());
     if (decision.refusal) throw decision.refusal;
     await this.apply(group, decision.events);
     const set = decision.events.find((e) => e.type === 'member_added' || e.type === 'role_set');
@@ -252,8 +242,7 @@ export class Groups {
   /** Join (open groups) or ask to join (approval groups). */
   async join(auth: Auth, id: string, note?: string) {
     const group = this.visible(auth, id);
-    if (!isMember(group, auth.user)) this.assertRoom(group);
-    const decision = decideJoin(group, auth.user, `req_${randomHex(8)}`, note, Date.now());
+    const decision = decideJoin(group, auth.user, `req_${randomHex(8)}`, note, this.core.config.groupMaxMembers, Date.now());
     if (decision.refusal) throw decision.refusal;
     await this.apply(group, decision.events, Object.keys(group.members).filter((u) => isAdmin(group, u)));
     // The answer is what this request did (the group may have moved on since: a concurrent
@@ -284,9 +273,7 @@ export class Groups {
 
   async decide(auth: Auth, id: string, requestId: string, action: 'approve' | 'reject') {
     const group = this.visible(auth, id);
-    const asking = own(group.requests, requestId)?.user;
-    if (action === 'approve' && asking && isAdmin(group, auth.user) && !isMember(group, asking)) this.assertRoom(group);
-    const decision = decideRequest(group, auth.user, requestId, action, Date.now());
+    const decision = decideRequest(group, auth.user, requestId, action, this.core.config.groupMaxMembers, Date.now());
     if (decision.refusal) throw decision.refusal;
     await this.apply(group, decision.events);
     return { group_id: id, request_id: requestId, action, status: action === 'approve' ? 'approved' : 'rejected' };

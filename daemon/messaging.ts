@@ -4,7 +4,7 @@
 // group message (written once) — and is durable before the caller hears of it.
 // Reading (poll, WS, SSE) is the Feed's job (daemon/feed.ts).
 import { own, Refusal } from '../actors/decision.ts';
-import { decideBlock, decideReceive, isMemberNow, type Attachment, type InboxContext, type InboxEvent, type Membership } from '../actors/inbox.ts';
+import { accepts, decideAccept, decideBlock, decideReceive, isMemberNow, type Attachment, type InboxContext, type InboxEvent, type Membership } from '../actors/inbox.ts';
 import { decideReport, type AccountContext } from '../actors/account.ts';
 import { decideWrite, isMember, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
@@ -110,9 +110,8 @@ export class Messaging {
   /** Changes to a message reach its recipient as a new message would: not past their block, nor from a suspended account. */
   private assertMayChange(auth: Auth, rec: MessageRecord) {
     this.assertNotSuspended(auth);
-    if (!rec.group && rec.to_user !== auth.user && this.ctx(rec.to_user).blocked.includes(auth.user)) {
-      throw new Refusal('blocked', 'the recipient does not accept messages from you');
-    }
+    const accepted = rec.group ? undefined : decideAccept(this.ctx(rec.to_user), auth.user);
+    if (accepted?.refusal) throw accepted.refusal;
   }
 
   private checkText(text: string, allowEmpty: boolean) {
@@ -128,8 +127,9 @@ export class Messaging {
     if (target.kind === 'group') {
       const write = decideWrite(target.group, auth.user);
       if (write.refusal) throw write.refusal;
-    } else if (target.user !== auth.user && this.ctx(target.user).blocked.includes(auth.user)) {
-      throw new Refusal('blocked', 'the recipient does not accept messages from you');
+    } else {
+      const accepted = decideAccept(this.ctx(target.user), auth.user);
+      if (accepted.refusal) throw accepted.refusal;
     }
   }
 
@@ -140,8 +140,9 @@ export class Messaging {
     if (turn) {
       await turn;
       // It waited a turn or more: the session may have been logged out, the account suspended.
-      if (!this.core.sessionOpen(auth)) throw new Refusal('unauthorized', 'this session was logged out');
-      auth = { ...auth, record: this.core.projections.user(auth.user) ?? auth.record };
+      const now = this.core.currentAuth(auth);
+      if (!now) throw new Refusal('unauthorized', 'this session was logged out');
+      auth = now;
     }
     const channel = body.channel ?? 'pchat';
     if (channel !== 'pchat') {
@@ -636,7 +637,7 @@ export class Messaging {
       return;
     }
     const to = target.user;
-    if (to === auth.user || this.ctx(to).blocked.includes(auth.user)) return;
+    if (to === auth.user || !accepts(this.ctx(to), auth.user)) return;
     this.core.waiters.push(to, event);
   }
 }

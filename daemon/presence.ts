@@ -183,7 +183,7 @@ export class Presence {
       if (seen <= p.savedSeen) continue;
       if (!all && this.active(p, now) && seen - p.savedSeen < SEEN_SAVE_EVERY_MS) continue;
       p.savedSeen = seen;
-      if (!this.core.registry.context<AccountContext>(Account, p.user).sessions[p.sid]) continue; // closed meanwhile
+      if (!this.core.sessionOpen(p)) continue; // closed meanwhile
       const events = byUser.get(p.user) ?? [];
       events.push({ type: 'session_seen', sid: p.sid, at: seen });
       byUser.set(p.user, events);

@@ -258,13 +258,13 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       try {
         // The account as it is now (renamed, suspended since the socket opened), not as it was;
         // a session closed meanwhile (logout, or the session cap) ends the socket.
-        const record = core.projections.user(auth.user);
-        if (!record || !core.sessionOpen(auth)) {
+        const now = core.currentAuth(auth);
+        if (!now) {
           answer({ type: 'error', ref, error: 'unauthorized', message: 'this session was logged out' });
           socket.close(CLOSE.unauthorized, 'unauthorized');
           return;
         }
-        if (record !== auth.record) auth = { ...auth, record };
+        auth = now;
         const result = await command(auth, consumer, type, frame);
         answer(ref !== undefined || type === 'send' ? { type: 'ack', ref, for: type, ...result } : null);
       } catch (err) {
