@@ -38,7 +38,8 @@ export type AccountEvent =
   | { type: 'session_closed'; sid: string; token_hash: string; at: number }
   /** When a session was last seen (online, or active), saved now and then: presence itself is memory only. */
   | { type: 'session_seen'; sid: string; at: number }
-  | { type: 'reported'; by: string; reason: string; message_id?: string; at: number }
+  /** `counts` false: recorded, but not toward suspension (the account never wrote to the reporter; absent in older events: it counts). */
+  | { type: 'reported'; by: string; reason: string; message_id?: string; counts?: boolean; at: number }
   | { type: 'suspended'; reason: string; at: number };
 
 export interface AccountContext extends Profile {
@@ -131,7 +132,7 @@ export const accountMachine = setup({
         reported: {
           actions: assign(({ context, event }) => ({
             seq: event.seq,
-            reporters: context.reporters.includes(event.by) ? context.reporters : [...context.reporters, event.by],
+            reporters: event.counts === false || context.reporters.includes(event.by) ? context.reporters : [...context.reporters, event.by],
           })),
         },
         suspended: { actions: assign(({ event }) => ({ seq: event.seq, suspended: true })) },
@@ -179,15 +180,21 @@ export function decideCloseSessions(ctx: AccountContext, sids: string[], at: num
   );
 }
 
-/** A report from a distinct reporter; at `threshold` distinct reporters the account is suspended. */
+/**
+ * A report. Every report is recorded; one counts toward suspension only when `counts` (the
+ * account wrote to the reporter: see Messaging.report), and at `threshold` distinct reporters
+ * whose reports count the account is suspended. So a few throwaway accounts cannot silence
+ * someone who never wrote to them.
+ */
 export function decideReport(
   ctx: AccountContext,
-  report: { by: string; reason: string; message_id?: string },
+  report: { by: string; reason: string; message_id?: string; counts: boolean },
   threshold: number,
   at: number,
 ): Decision<AccountEvent> {
   if (report.by === ctx.id) return refuse('bad_request', 'you cannot report yourself');
   const events: AccountEvent[] = [{ type: 'reported', ...report, at }];
+  if (!report.counts) return { events };
   const reporters = new Set([...ctx.reporters, report.by]);
   if (!ctx.suspended && reporters.size >= threshold) {
     events.push({ type: 'suspended', reason: `reported by ${reporters.size} users`, at });

@@ -19,6 +19,8 @@ import type { EphemeralEvent } from './waiters.ts';
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 /** The device name the browser app gives its sessions (web/src/app.ts). */
 const BROWSER_DEVICE = 'browser';
+/** Messages of a conversation looked through, newest first, for one the reported account wrote (see `report`). */
+const REPORT_EVIDENCE_SCAN = 200;
 /** Group members listed by name in a receipt status; past this only counts are given. */
 const RECEIPT_NAMES_MAX = 50;
 
@@ -598,26 +600,35 @@ export class Messaging {
   async report(auth: Auth, body: { message_id?: string; address?: string; reason: string }) {
     let target: string;
     let messageId: string | undefined;
+    let wroteToReporter: boolean;
     if (body.message_id) {
       const rec = this.participant(auth, body.message_id);
       target = rec.from_user;
       messageId = rec.id;
+      wroteToReporter = true; // a message of theirs the reporter was sent (directly or in a group)
     } else if (body.address) {
       target = this.resolveAddress(body.address);
+      wroteToReporter = this.wroteTo(target, auth.user);
     } else {
       throw new Refusal('validation_failed', 'give message_id or address');
     }
     const { registry, config } = this.core;
     const decision = decideReport(
       registry.context<AccountContext>(Account, target),
-      { by: auth.user, reason: body.reason, message_id: messageId },
+      { by: auth.user, reason: body.reason, message_id: messageId, counts: wroteToReporter },
       config.autoBlockThreshold,
       Date.now(),
     );
     if (decision.refusal) throw decision.refusal;
     registry.apply(Account, target, decision.events);
     await this.core.commit();
-    return { reported: true, address: this.address(target) };
+    return { reported: true, address: this.address(target), counted: wroteToReporter };
+  }
+
+  /** Whether `from` sent `to` a direct message among the last REPORT_EVIDENCE_SCAN of their conversation. */
+  private wroteTo(from: string, to: string): boolean {
+    const recent = this.core.projections.history(to, from, Number.MAX_SAFE_INTEGER, REPORT_EVIDENCE_SCAN);
+    return recent.some(({ id }) => this.core.projections.message(id)?.from_user === from);
   }
 
   typing(auth: Auth, toAddress: string, typing: boolean) {

@@ -533,7 +533,7 @@ export class Projections {
         this.j.indexRemove('sessions', [user, ev.sid]);
         break;
       case 'reported':
-        this.j.indexPut('reports', [user, ev.at, ev.by], { reason: ev.reason, message_id: ev.message_id });
+        this.j.indexPut('reports', [user, ev.at, ev.by], { reason: ev.reason, message_id: ev.message_id, counts: ev.counts !== false });
         break;
       case 'suspended': {
         const rec = this.user(user);

@@ -336,6 +336,30 @@ describe('direct messages', () => {
     assert.equal(edit.body.error, 'suspended', 'nor edits');
   });
 
+  test("reports from accounts a user never wrote to are kept but do not suspend them", async () => {
+    const target = await t.login('target@example.com', { chat_address: 'griefed' });
+    const threshold = t.config.autoBlockThreshold;
+    for (let i = 0; i <= threshold; i++) {
+      const troll = await t.login(`troll${i}@example.com`, { chat_address: `troll-${i}` });
+      // Writing to the target first does not make the target's account reportable by them.
+      assert.equal((await send(t, troll.token, 'griefed', 'hi')).status, 200);
+      const r = await t.api('POST', '/api/v1/webchat/report', { address: 'griefed', reason: 'made up' }, troll.token);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.counted, false);
+    }
+    assert.equal((await send(t, target.token, 'alice', 'still free to write')).status, 200);
+    const { projections } = t.relay.services.core;
+    const id = [...projections.allUsers()].find((u) => u.chat_address === 'griefed')!.id;
+    assert.equal(projections.user(id)?.suspended, false);
+    // The reports are on record all the same (for the operator).
+    const kept = [...t.relay.services.core.journal.index<[string, number, string], { counts: boolean }>('reports').getRange({ start: [id], end: [id, Infinity] })];
+    assert.equal(kept.length, threshold + 1);
+    assert.ok(kept.every(({ value }) => value.counts === false));
+    // Alice was written to: her report counts.
+    const a = await t.api('POST', '/api/v1/webchat/report', { address: 'griefed', reason: 'rude' }, alice.token);
+    assert.equal(a.body.counted, true);
+  });
+
   test('an idempotent retry gets its first answer even after the sender was renamed', async () => {
     const dan = await t.login('dan@example.com', { chat_address: 'dan' });
     const first = await send(t, dan.token, 'alice', 'once', { source: 'dan', idempotency_key: 'rename-1' });

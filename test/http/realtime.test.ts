@@ -103,6 +103,8 @@ describe('WebSocket and SSE', () => {
     const threshold = t.config.autoBlockThreshold;
     for (let i = 0; i < threshold; i++) {
       const r = await t.login(`reporter${i}@example.com`, { chat_address: `reporter-${i}` });
+      // A report counts from someone the account wrote to.
+      assert.equal((await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: `reporter-${i}`, text: 'spam' }, cy.token)).status, 200);
       assert.equal((await t.api('POST', '/api/v1/webchat/report', { address: 'cy-new', reason: 'spam' }, r.token)).status, 200);
     }
     assert.equal(projections.user(cyUser.id)?.suspended, true, `suspended after ${threshold} reports (${registry.size} actors)`);
