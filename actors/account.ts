@@ -1,7 +1,7 @@
 // A user account: stream `user:<user_id>`. Profile, open sessions (token hashes only),
 // and abuse reports against it with the auto-block rule.
 import { assign, setup } from 'xstate';
-import { accept, refuse, type Decision, pickDefined } from './decision.ts';
+import { accept, own, refuse, type Decision, pickDefined } from './decision.ts';
 
 export const ACCOUNT_VERSION = 1;
 
@@ -27,6 +27,21 @@ export interface SessionInfo {
   opened_at: number;
   /** Last seen as last saved (see Presence.saveSeen); absent until first saved. */
   last_seen?: number;
+  /** Last authenticated request, as last saved (at most once per SESSION_USE_SAVE_EVERY_MS); absent until first saved. */
+  last_used?: number;
+}
+
+/** How often a session's use is journaled: idle expiry counts in days, so a day's precision is plenty (not a write per request). */
+export const SESSION_USE_SAVE_EVERY_MS = 24 * 3_600_000;
+
+/** When the session was last active, as far as the account knows: opened, seen (presence) or used. */
+export const sessionActiveAt = (s: SessionInfo) => Math.max(s.opened_at, s.last_seen ?? 0, s.last_used ?? 0);
+
+/** Journals a use of the session when the last one saved is a day old. */
+export function decideSessionUse(ctx: AccountContext, sid: string, at: number): Decision<AccountEvent> {
+  const s = own(ctx.sessions, sid);
+  if (!s || at - (s.last_used ?? s.opened_at) < SESSION_USE_SAVE_EVERY_MS) return accept();
+  return accept({ type: 'session_used', sid, at });
 }
 
 export type AccountEvent =
@@ -38,6 +53,7 @@ export type AccountEvent =
   | { type: 'session_closed'; sid: string; token_hash: string; at: number }
   /** When a session was last seen (online, or active), saved now and then: presence itself is memory only. */
   | { type: 'session_seen'; sid: string; at: number }
+  | { type: 'session_used'; sid: string; at: number }
   /** `counts` false: recorded, but not toward suspension (the account never wrote to the reporter; absent in older events: it counts). */
   | { type: 'reported'; by: string; reason: string; message_id?: string; counts?: boolean; at: number }
   | { type: 'suspended'; reason: string; at: number };
@@ -121,6 +137,13 @@ export const accountMachine = setup({
             const s = context.sessions[event.sid];
             if (!s || (s.last_seen ?? 0) >= event.at) return { seq: event.seq };
             return { seq: event.seq, sessions: { ...context.sessions, [event.sid]: { ...s, last_seen: event.at } } };
+          }),
+        },
+        session_used: {
+          actions: assign(({ context, event }) => {
+            const s = context.sessions[event.sid];
+            if (!s || (s.last_used ?? 0) >= event.at) return { seq: event.seq };
+            return { seq: event.seq, sessions: { ...context.sessions, [event.sid]: { ...s, last_used: event.at } } };
           }),
         },
         session_closed: {

@@ -2,7 +2,7 @@
 // Tokens are `pct_` + 32 random bytes; only their sha256 is stored.
 import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { Refusal } from '../actors/decision.ts';
-import { decideCloseSessions, decideCreate, decideProfile, profileFields, type AccountContext, type Profile } from '../actors/account.ts';
+import { decideCloseSessions, decideCreate, decideProfile, decideSessionUse, profileFields, sessionActiveAt, SESSION_USE_SAVE_EVERY_MS, type AccountContext, type Profile } from '../actors/account.ts';
 import { CODE_TTL_MS, decideIssue, decideVerify, type LoginContext } from '../actors/login.ts';
 import { decideCloseConsumers, decideOpenConsumer, type InboxContext } from '../actors/inbox.ts';
 import { Account, Core, Inbox, Login, iso, randomHex, sha256 } from './core.ts';
@@ -183,7 +183,31 @@ export class Accounts {
     const rec = this.core.projections.token(sha256(token));
     if (!rec) return null;
     const record = this.core.projections.user(rec.user);
-    return record ? { user: rec.user, sid: rec.sid, record } : null;
+    if (!record) return null;
+    const auth = { user: rec.user, sid: rec.sid, record };
+    return this.inUse(auth) ? auth : null;
+  }
+
+  /**
+   * Whether the session is still in use: one idle past PCHAT_SESSION_IDLE_DAYS is refused and
+   * closed (with the next commit). Otherwise its use is noted, journaled once a day.
+   */
+  private inUse(auth: Auth): boolean {
+    const { registry, config } = this.core;
+    const now = Date.now();
+    const session = registry.context<AccountContext>(Account, auth.user).sessions[auth.sid];
+    if (!session) return false;
+    if (config.sessionIdleMs > 0 && now - sessionActiveAt(session) > config.sessionIdleMs) {
+      this.core.stageSoon(() => {
+        const s = registry.context<AccountContext>(Account, auth.user).sessions[auth.sid];
+        if (s && Date.now() - sessionActiveAt(s) > config.sessionIdleMs) this.closeSessions(auth.user, [auth.sid], Date.now());
+      });
+      return false;
+    }
+    if (now - (session.last_used ?? session.opened_at) >= SESSION_USE_SAVE_EVERY_MS) {
+      this.core.stageSoon(() => registry.apply(Account, auth.user, decideSessionUse(registry.context<AccountContext>(Account, auth.user), auth.sid, now).events));
+    }
+    return true;
   }
 
   async updateMe(auth: Auth, body: Partial<Profile>) {

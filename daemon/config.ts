@@ -58,6 +58,9 @@ export const DEFAULT_HEARTBEAT_MS = 25_000;
 export const DEFAULT_GROUP_MAX_MEMBERS = 10_000;
 /** Sessions one account holds at most: a login past it closes the oldest (each holds a token, a cursor, presence). */
 export const DEFAULT_SESSIONS_PER_USER_MAX = 100;
+/** A session unused this many days ends (its token is refused): a device left a season in a drawer, or a token copied off a
+ * retired box, should not open the account; anything used weekly never notices. 0 keeps sessions until logout. */
+export const DEFAULT_SESSION_IDLE_DAYS = 90;
 /** The GUI's multi-file picker sends a handful at once; more is a script, not a person. */
 export const DEFAULT_UPLOAD_MAX_FILES = 20;
 /** A day of heavy use (a few hundred photos and clips), small enough to protect a small box's disk. */
@@ -119,6 +122,8 @@ export interface Config {
   heartbeatMs: number;
   groupMaxMembers: number;
   sessionsPerUserMax: number;
+  /** A session unused this long ends (0: never). */
+  sessionIdleMs: number;
   uploadMaxFiles: number;
   uploadDailyBytes: number;
   transcribeMaxSeconds: number;
@@ -255,6 +260,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     heartbeatMs: int('PCHAT_HEARTBEAT_MS', DEFAULT_HEARTBEAT_MS, 100, 45_000),
     groupMaxMembers: int('PCHAT_GROUP_MAX_MEMBERS', DEFAULT_GROUP_MAX_MEMBERS, 2, 10_000_000),
     sessionsPerUserMax: int('PCHAT_SESSIONS_PER_USER_MAX', DEFAULT_SESSIONS_PER_USER_MAX, 1, 100_000),
+    sessionIdleMs: int('PCHAT_SESSION_IDLE_DAYS', DEFAULT_SESSION_IDLE_DAYS, 0, 36_500) * 86_400_000,
     uploadMaxFiles: int('PCHAT_UPLOAD_MAX_FILES', DEFAULT_UPLOAD_MAX_FILES, 1, 1000),
     uploadDailyBytes: int('PCHAT_UPLOAD_DAILY_BYTES', DEFAULT_UPLOAD_DAILY_BYTES, 1, 1024 ** 5),
     transcribeMaxSeconds: int('PCHAT_TRANSCRIBE_MAX_SECONDS', DEFAULT_TRANSCRIBE_MAX_SECONDS, 1, 86_400),

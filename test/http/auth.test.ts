@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { eventually, startTestRelay, type TestRelay } from '../helpers.ts';
 import { MAX_CODES_PER_HOUR, MAX_FAILURES_PER_HOUR, MAX_TRIES_PER_CODE } from '../../actors/login.ts';
-import { Inbox } from '../../daemon/core.ts';
+import { Account, Inbox } from '../../daemon/core.ts';
 
 const AUTH = '/api/v1/pchat/auth';
 const TOKEN_RE = /^pct_[A-Za-z0-9_-]{43,}$/;
@@ -355,6 +355,60 @@ describe('sessions per account are capped', () => {
     for (const s of [second, third]) assert.equal((await t.api('GET', `${AUTH}/me`, undefined, s.token)).status, 200);
     const ctx = t.relay.services.core.registry.context<any>(Inbox, (await t.api('GET', `${AUTH}/me`, undefined, third.token)).body.user.id);
     assert.deepEqual(Object.keys(ctx.cursors).sort(), [second.session.id, third.session.id].sort(), 'its cursor went with it');
+  });
+});
+
+describe('sessions unused for PCHAT_SESSION_IDLE_DAYS end', () => {
+  let t: TestRelay;
+  const realNow = Date.now;
+  const DAY = 86_400_000;
+  /** The relay runs in this process: moving its clock moves the relay's. */
+  const travel = (days: number) => {
+    Date.now = () => realNow() + days * DAY;
+  };
+  before(async () => {
+    t = await startTestRelay({ PCHAT_SESSION_IDLE_DAYS: '30' });
+  });
+  after(async () => {
+    Date.now = realNow;
+    await t.stop();
+  });
+
+  test('a token idle past the limit is refused and its session closed; use, saved daily, keeps one alive across restarts', async () => {
+    const idle = await t.login('idle@example.com', { chat_address: 'idle-agent' });
+    const busy = await t.login('busy@example.com', { chat_address: 'busy-agent' });
+    const user = (await t.api('GET', `${AUTH}/me`, undefined, idle.token)).body.user.id;
+    const { registry } = t.relay.services.core;
+    const settle = () => new Promise((r) => setTimeout(r, 50)); // a deferred write rides the next commit (≤ 5 ms)
+
+    travel(10);
+    assert.equal((await t.api('GET', `${AUTH}/me`, undefined, busy.token)).status, 200);
+    await settle();
+    const busyUser = (await t.api('GET', `${AUTH}/me`, undefined, busy.token)).body.user.id;
+    const used = registry.context<any>(Account, busyUser).sessions[busy.session.id].last_used;
+    assert.ok(used >= realNow() + 10 * DAY - 60_000, `use journaled (${used})`);
+
+    travel(35); // idle: 35 days since its login; busy: 25 since its last use
+    assertRefusal(await t.api('GET', `${AUTH}/me`, undefined, idle.token), 401, 'unauthorized');
+    assertRefusal(await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'busy-agent', text: 'x' }, idle.token), 401, 'unauthorized');
+    await settle();
+    assert.equal(registry.context<any>(Account, user).sessions[idle.session.id], undefined, 'the session is closed');
+    assert.equal(registry.context<any>(Inbox, user).cursors[idle.session.id], undefined, 'and its cursor dropped');
+    assert.equal((await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'idle-agent', text: 'still here' }, busy.token)).status, 200);
+    await settle();
+
+    // The use saved on day 35 survives a restart: busy is fine until day 65, not day 40.
+    await t.restart({ PCHAT_SESSION_IDLE_DAYS: '30' });
+    travel(64);
+    assert.equal((await t.api('GET', `${AUTH}/me`, undefined, busy.token)).status, 200);
+    assertRefusal(await t.api('GET', `${AUTH}/me`, undefined, idle.token), 401, 'unauthorized');
+    await settle();
+    travel(95); // 31 days after its use on day 64
+    assertRefusal(await t.api('GET', `${AUTH}/me`, undefined, busy.token), 401, 'unauthorized');
+    // Logging in again works as ever.
+    travel(96);
+    const again = await t.login('idle@example.com');
+    assert.equal((await t.api('GET', `${AUTH}/me`, undefined, again.token)).status, 200);
   });
 });
 
