@@ -8,6 +8,10 @@ import type { Attachment } from './inbox.ts';
 
 /** 2: the context keeps each writer's newest message number (`sent_n`); older snapshots are replayed. */
 export const GROUP_VERSION = 2;
+/** After a rejection, the same user may ask to join again only after this: admins are not asked twice a minute. */
+export const JOIN_RETRY_AFTER_REJECT_MS = 24 * 3_600_000;
+/** Join requests waiting at once per group: the roster of requests is kept in the group's actor. */
+export const JOIN_REQUESTS_PENDING_MAX = 1_000;
 
 export type Visibility = 'public' | 'private';
 export type Mode = 'chat' | 'stream';
@@ -64,6 +68,8 @@ export interface GroupContext {
   owner: string;
   members: Record<string, Role>;
   requests: Record<string, JoinRequest>;
+  /** When each user's latest join request was turned down, within JOIN_RETRY_AFTER_REJECT_MS (absent in older snapshots). */
+  rejected?: Record<string, number>;
   /** Messages sent to the group so far. */
   count: number;
   /** Each writer's newest message number (absent in snapshots older than the field). */
@@ -151,7 +157,10 @@ export const groupMachine = setup({
         join_decided: {
           actions: assign(({ context, event: e }) => {
             const { [e.request_id]: _done, ...requests } = context.requests;
-            return { seq: e.seq, requests };
+            if (e.action !== 'reject') return { seq: e.seq, requests };
+            // Rejections are remembered for the retry wait only (the record must not grow with every stranger).
+            const rejected = Object.fromEntries(Object.entries(context.rejected ?? {}).filter(([, at]) => e.at - at < JOIN_RETRY_AFTER_REJECT_MS));
+            return { seq: e.seq, requests, rejected: { ...rejected, [e.user]: e.at } };
           }),
         },
         g_msg: {
@@ -259,6 +268,14 @@ export function decideJoin(ctx: GroupContext, user: string, requestId: string, n
   if (room.refusal) return room;
   if (ctx.join_policy === 'open') return accept({ type: 'member_added', user, role: 'member', by: user, at });
   if (Object.values(ctx.requests).some((r) => r.user === user)) return accept();
+  const rejectedAt = own(ctx.rejected ?? {}, user);
+  if (rejectedAt !== undefined && at - rejectedAt < JOIN_RETRY_AFTER_REJECT_MS) {
+    const wait = Math.ceil((rejectedAt + JOIN_RETRY_AFTER_REJECT_MS - at) / 1000);
+    return refuse('rate_limited', `your request to join "${ctx.name}" was turned down; you may ask again in ${Math.ceil(wait / 3600)} h`, wait);
+  }
+  if (Object.keys(ctx.requests).length >= JOIN_REQUESTS_PENDING_MAX) {
+    return refuse('conflict', `"${ctx.name}" has ${JOIN_REQUESTS_PENDING_MAX} join requests waiting for its admins; try again once they have answered some`);
+  }
   return accept({ type: 'join_requested', request_id: requestId, user, note, at });
 }
 

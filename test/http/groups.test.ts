@@ -149,6 +149,21 @@ describe('groups', () => {
     const rejected = (await poll(out)).body.events.find((e: any) => e.type === 'group' && e.action === 'join_rejected');
     assert.ok(rejected, 'the requester hears of the rejection');
     refused(await send(out, `group:${id}`, 'please'), 403, 'not_a_member');
+    // Turned down, they may not ask again at once (admins are not asked twice a minute) …
+    const again = await t.api('POST', `${G}/${id}/join-requests`, { note: 'pretty please' }, out.token);
+    refused(again, 429, 'rate_limited');
+    assert.ok(Number(again.headers.get('retry-after')) > 23 * 3600, `Retry-After ${again.headers.get('retry-after')}`);
+    assert.equal((await t.api('GET', `${G}/${id}/join-requests`, undefined, owner.token)).body.requests.length, 0, 'nothing reached the admins');
+    // … but a day later they may (the relay runs in this process: its clock is moved).
+    const realNow = Date.now;
+    Date.now = () => realNow() + 25 * 3_600_000;
+    try {
+      const later = await t.api('POST', `${G}/${id}/join-requests`, {}, out.token);
+      assert.equal(later.status, 200, JSON.stringify(later.body));
+      await t.api('POST', `${G}/${id}/join-requests/${later.body.request_id}`, { action: 'reject' }, owner.token);
+    } finally {
+      Date.now = realNow;
+    }
     // An open public group is joined at once.
     const open = await create(owner, { name: 'Lobby', visibility: 'public', join_policy: 'open' });
     const joined = await t.api('POST', `${G}/${open.group_id}/join-requests`, {}, out.token);
