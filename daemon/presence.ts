@@ -70,7 +70,7 @@ export class Presence {
     if (!p) {
       const session = this.core.registry.context<AccountContext>(Account, auth.user).sessions[auth.sid];
       const seen = session?.last_seen ?? 0;
-      p = { user: auth.user, sid: auth.sid, visible: auth.record.public_visible && !session?.hidden, lastSeen: seen, savedSeen: seen, beatAt: 0, liveEndedAt: 0, live: 0 };
+      p = { user: auth.user, sid: auth.sid, visible: !session?.hidden, lastSeen: seen, savedSeen: seen, beatAt: 0, liveEndedAt: 0, live: 0 };
       this.sessions.set(auth.sid, p);
     }
     return p;

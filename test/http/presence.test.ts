@@ -243,6 +243,20 @@ describe('presence and directory', () => {
     assert.equal(again.body.events.some((e: any) => e.type === 'presence'), false);
   });
 
+  test('an unlisted account (public_visible false) is online to its peers whether it heartbeats or only long-polls', async () => {
+    // public_visible is about the directory; to the people it talks with, it comes and goes as anyone.
+    const kim = await t.login('kim@example.com', { chat_address: 'kim' });
+    const lou = await t.login('lou@example.com', { chat_address: 'lou' });
+    assert.equal(kim.user.public_visible, false);
+    assert.equal((await send(t, kim.token, 'lou', 'hi lou')).status, 200);
+    await poll(t, lou.token);
+    await poll(t, kim.token); // its own message: the next poll parks
+    const parked = poll(t, kim.token, { wait_ms: 1500 }); // no heartbeat: online by its parked poll alone
+    const got = await poll(t, lou.token, { wait_ms: 1000 });
+    assert.deepEqual(got.body.events.filter((e: any) => e.type === 'presence').map((e: any) => [e.chat_address, e.online]), [['kim', true]]);
+    await parked;
+  });
+
   test('members of a chat group see each other come online; observers of a stream group do not', async () => {
     const hana = await t.login('hana@example.com', { chat_address: 'hana', display_name: 'Hana' });
     const ivo = await t.login('ivo@example.com', { chat_address: 'ivo' });
