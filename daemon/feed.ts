@@ -196,6 +196,8 @@ export class Feed {
       case 'g_msg': {
         let rec = projections.message(ev.id);
         if (!rec) return null;
+        // A conversation the reader deleted stays deleted for them, also when re-read with `after`.
+        if (ev.type !== 'g_msg' && seq <= projections.clearedUpto(user, ev.type === 'msg_out' ? ev.to_user : ev.from_user)) return null;
         // A former member re-reading the group's messages (`after`) sees them as they were sent,
         // and the edits and deletes made while they were in it: nothing the group did since.
         const former = ev.type === 'g_msg' && !isMemberNow(this.inbox(user), stream.slice('group:'.length));
@@ -219,6 +221,10 @@ export class Feed {
         const delivered = ev.type === 'msg_in' && ev.from_user !== user && !rec.delivered_at ? rec : undefined;
         return { event, message: incoming ? message : undefined, delivered };
       }
+    }
+    // Changes to a direct message the reader deleted with its conversation are not news to them.
+    if ('id' in ev && !stream.startsWith('group:') && this.inDeletedConversation(user, ev.id)) return null;
+    switch (ev.type) {
       case 'edited':
         // A message deleted since keeps none of its words: not even in its earlier edits.
         if (projections.message(ev.id)?.deleted_at) return null;
@@ -277,6 +283,14 @@ export class Feed {
       }
     }
     return null;
+  }
+
+  /** Whether `user` deleted their conversation with this direct message in it (its copy is at or below the deletion point). */
+  private inDeletedConversation(user: string, id: string): boolean {
+    const rec = this.core.projections.message(id);
+    // Records older than `in_seq` cannot tell; a sender's copy is the seq after the recipient's (both staged in one run).
+    if (!rec || rec.group || rec.in_seq === undefined) return false;
+    return rec.in_seq <= this.core.projections.clearedUpto(user, rec.from_user === user ? rec.to_user : rec.from_user);
   }
 
   /**

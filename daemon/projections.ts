@@ -156,6 +156,11 @@ export class Projections {
   idem(user: string, key: string): IdemRecord | undefined {
     return this.j.indexGet<IdemRecord>('idem', [user, key]);
   }
+  /** The seq of `user`'s inbox up to which they deleted their conversation with `peer` (0: never). */
+  clearedUpto(user: string, peer: string): number {
+    return this.j.indexGet<number>('cleared', [user, peer]) ?? 0;
+  }
+
   conversation(user: string, peer: string): ConversationRecord | undefined {
     const key = `${user}\u0000${peer}`;
     let rec = this.convs.get(key);
@@ -189,7 +194,7 @@ export class Projections {
   history(user: string, peer: string, before: number, limit: number): { seq: number; id: string }[] {
     const out: { seq: number; id: string }[] = [];
     const stream = `inbox:${user}`;
-    const cleared = this.j.indexGet<number>('cleared', [user, peer]) ?? 0;
+    const cleared = this.clearedUpto(user, peer);
     const durable = this.j.durableSeq;
     const start = this.historyStart(stream, peer, before, cleared);
     let seq = start.seq;
@@ -420,7 +425,7 @@ export class Projections {
           this.updateMessage(id, { read_at: ev.at, delivered_at: rec.delivered_at ?? ev.at });
           // Counted in this conversation's unread only if it is in the conversation as it is now
           // (not in one deleted since, up to `cleared`, whose unread went with it).
-          const cleared = rec.in_seq === undefined ? 0 : (this.j.indexGet<number>('cleared', [user, rec.from_user]) ?? 0);
+          const cleared = rec.in_seq === undefined ? 0 : this.clearedUpto(user, rec.from_user);
           if (rec.from_user !== user && (rec.in_seq ?? Infinity) > cleared) perPeer.set(rec.from_user, (perPeer.get(rec.from_user) ?? 0) + 1);
         }
         for (const [peer, n] of perPeer) {

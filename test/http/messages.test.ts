@@ -220,6 +220,25 @@ describe('direct messages', () => {
     assert.equal((await t.api('GET', '/api/v1/webchat/history?peer=dave', undefined, alice.token)).body.messages.length, 2);
   });
 
+  test('a deleted conversation stays deleted in re-reads (`after`), edits of its messages included; the sender keeps theirs', async () => {
+    const ola = await t.login('ola@example.com', { chat_address: 'ola' });
+    const first = await send(t, alice.token, 'ola', 'before');
+    await send(t, ola.token, 'alice', 'my answer');
+    await send(t, carol.token, 'ola', 'from carol');
+    assert.equal((await t.api('POST', '/api/v1/webchat/conversation/delete', { peer: 'alice' }, ola.token)).body.deleted, true);
+    assert.equal((await t.api('POST', '/api/v1/webchat/edit', { message_id: first.body.message_id, text: 'before (edited)' }, alice.token)).status, 200);
+    await send(t, alice.token, 'ola', 'after');
+    const reread = (await t.api('POST', '/api/v1/webchat/poll', { after: 0, limit: 500 }, ola.token)).body.events;
+    const texts = reread.filter((e: any) => e.type === 'message').map((e: any) => e.message.text);
+    assert.deepEqual(texts, ['from carol', 'after'], JSON.stringify(texts));
+    assert.equal(reread.some((e: any) => e.message_id === first.body.message_id), false, 'no edit (nor receipt) of a deleted message');
+    // Alice deleted nothing: she re-reads all of it.
+    const hers = (await t.api('POST', '/api/v1/webchat/poll', { after: 0, limit: 500 }, alice.token)).body.events;
+    const forOla = hers.filter((e: any) => e.type === 'message' && [e.message.to, e.message.from].includes('ola')).map((e: any) => e.message.text);
+    assert.deepEqual(forOla, ['before (edited)', 'my answer', 'after']);
+    assert.ok(hers.some((e: any) => e.type === 'edit' && e.message_id === first.body.message_id));
+  });
+
   test('history pages backwards with before/limit', async () => {
     const erin = await t.login('erin@example.com', { chat_address: 'erin' });
     for (let i = 0; i < 7; i++) await send(t, alice.token, 'erin', `m${i}`);
