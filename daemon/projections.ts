@@ -120,8 +120,12 @@ export class Projections {
   /** Files, transcripts, translations, language prefs (daemon/media-projections.ts). */
   readonly media: MediaProjections;
 
+  /** Users who ever deleted a conversation: every other reader skips the `cleared` lookup on each message it reads. */
+  private readonly clearers = new Set<string>();
+
   constructor(private readonly j: Journal) {
     this.media = new MediaProjections(j);
+    for (const [user] of j.index<[string, string], number>('cleared').getKeys({})) this.clearers.add(user);
   }
 
   private put<T>(cache: RecordCache<T>, index: string, key: string, value: T) {
@@ -158,6 +162,7 @@ export class Projections {
   }
   /** The seq of `user`'s inbox up to which they deleted their conversation with `peer` (0: never). */
   clearedUpto(user: string, peer: string): number {
+    if (!this.clearers.has(user)) return 0;
     return this.j.indexGet<number>('cleared', [user, peer]) ?? 0;
   }
 
@@ -449,6 +454,7 @@ export class Projections {
         // History stops at `upto` from now on (the chain runs through the deleted messages);
         // the chain of later messages starts afresh (the row below is gone); old index rows go.
         this.j.indexPut('cleared', [user, ev.peer], ev.upto);
+        this.clearers.add(user);
         for (const key of this.j.index<[string, string, number], string>('convidx').getKeys({ start: [user, ev.peer, 0], end: [user, ev.peer, ev.upto + 1] })) {
           this.j.indexRemove('convidx', key);
         }

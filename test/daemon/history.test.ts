@@ -3,7 +3,8 @@
 // that is not a message of the conversation still pages from below it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startInProcessRelay } from '../helpers.ts';
+import { rmSync } from 'node:fs';
+import { startInProcessRelay, tempDir } from '../helpers.ts';
 
 async function relayWithUsers() {
   const { relay, user, stop } = await startInProcessRelay('pchat-history-');
@@ -74,5 +75,27 @@ test('a `before` that is not a message of the conversation pages from the newest
     }
   } finally {
     await stop();
+  }
+});
+
+test('a deleted conversation stays out of re-reads (`after`) after a restart', async () => {
+  const dir = tempDir('pchat-cleared-');
+  try {
+    let { relay, user, stop } = await startInProcessRelay('', dir);
+    const alice = await user('alice');
+    const bob = await user('bob');
+    await relay.services.messaging.send(alice, { to: 'bob', text: 'gone' });
+    await relay.services.messaging.deleteConversation(bob, 'alice');
+    await stop();
+    ({ relay, stop } = await startInProcessRelay('', dir));
+    try {
+      await relay.services.messaging.send(alice, { to: 'bob', text: 'new' });
+      const got = await relay.services.feed.poll(bob, { after: 0, limit: 500 }); // the same session, on the restarted relay
+      assert.deepEqual(got.messages.map((m: any) => m.text), ['new']);
+    } finally {
+      await stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
