@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { eventually, startTestRelay, type TestRelay } from '../helpers.ts';
+import { eventually, openWs, startTestRelay, type TestRelay } from '../helpers.ts';
 import { Account } from '../../daemon/core.ts';
 import { SEEN_SAVE_EVERY_MS } from '../../daemon/presence.ts';
 
@@ -201,6 +201,26 @@ describe('presence and directory', () => {
     assert.equal(res.status, 200);
     assert.ok(Date.now() - started < 2800, 'the parked poll was woken, not timed out');
     assert.deepEqual(res.body.messages.map((m: any) => m.text), ['wake up']);
+  });
+
+  test('a session logged out while it held a parked poll or a socket is offline at once (no reconnect grace)', async () => {
+    const gone = await t.login('gone@example.com', { chat_address: 'gone', public_visible: true });
+    const parked = poll(t, gone.token, { wait_ms: 10_000 });
+    await eventually(async () => (userIn(await directory(t, viewer.token, '?q=gone'), 'gone')?.online ? true : undefined), 2500);
+    assert.equal((await t.api('POST', '/api/v1/pchat/auth/logout', undefined, gone.token)).status, 200);
+    assert.equal((await parked).status, 401);
+    let entry = userIn(await directory(t, viewer.token, '?q=gone'), 'gone');
+    assert.equal(entry.online, false, JSON.stringify(entry));
+
+    const again = await t.login('gone@example.com');
+    const ws = await openWs(t.url, { token: again.token });
+    await ws.next((f) => f.type === 'ready');
+    assert.equal(userIn(await directory(t, viewer.token, '?q=gone'), 'gone').online, true);
+    assert.equal((await t.api('POST', '/api/v1/pchat/auth/logout', undefined, again.token)).status, 200);
+    entry = userIn(await directory(t, viewer.token, '?q=gone'), 'gone');
+    assert.equal(entry.online, false, JSON.stringify(entry));
+    assert.deepEqual(entry.sessions, []);
+    await ws.close();
   });
 
   test('someone I blocked is not told when I come online', async () => {
