@@ -357,7 +357,9 @@ export class Feed {
   ) {
     assertOwnAddress(auth, body.chat_address);
     const { user } = auth;
-    const consumer = body.peek ? this.consumerOf(auth, body.consumer) : await this.openConsumer(auth, body.consumer);
+    // A peek makes its consumer known too: what arrives from now on is kept for it, so an `ack`
+    // of what it peeked never finds its cursor already moved past by another consumer.
+    const consumer = await this.openConsumer(auth, body.consumer);
     const { waiters, config } = this.core;
     const ephemeralKey = `${auth.sid}\u0000${consumer}`;
     waiters.register(user, ephemeralKey);

@@ -110,14 +110,26 @@ export class LiveSession {
       if (this.sink.buffered() > this.bufferCap) return this.wait();
       this.overSince = 0;
       const batch = this.feed.readBatch(this.auth.user, this.consumer, this.pos, PUSH_BATCH);
-      // One batch's frames leave together (one syscall), not one each.
+      // One batch's frames leave together (one syscall), not one each; but a batch stops once
+      // the client's queue passes the cap (a batch of large events is many times the cap).
+      let upto = batch.scanned;
       this.sink.batch(() => {
-        for (const event of batch.events) this.sink.send(event);
+        const last = batch.events.length - 1;
+        for (let i = 0; i <= last; i++) {
+          this.sink.send(batch.events[i]);
+          if (i < last && this.sink.buffered() > this.bufferCap) {
+            upto = batch.events[i].seq as number;
+            break;
+          }
+        }
       });
-      this.pos = batch.scanned;
-      if (batch.delivered.length) this.feed.deliveredSoon(this.auth, batch.delivered);
-      if (batch.groupUpto) this.feed.pushedSoon(this.auth.user, batch.groupUpto);
-      if (!batch.more) break;
+      const cut = upto < batch.scanned;
+      this.pos = upto;
+      const delivered = cut ? batch.delivered.filter((rec) => (rec.in_seq ?? 0) <= upto) : batch.delivered;
+      if (delivered.length) this.feed.deliveredSoon(this.auth, delivered);
+      const groupUpto = cut ? Math.min(batch.groupUpto, upto) : batch.groupUpto;
+      if (groupUpto) this.feed.pushedSoon(this.auth.user, groupUpto);
+      if (!batch.more && !cut) break;
     }
     const live = this.core.waiters.take(this.auth.user, this.id);
     if (live.length) this.sink.batch(() => live.forEach((event) => this.sink.send(event)));

@@ -27,6 +27,8 @@ export const LiveQuery = Type.Object({
 
 /** What a client may put in `ref` to match the answer: a short string or a number (it is echoed back). */
 const Ref = Type.Union([Type.String({ maxLength: 128 }), Type.Number()]);
+/** How long a connection told to resume may take to close before it is cut (and what is queued to it freed). */
+const CLOSE_GRACE_MS = 2_000;
 /** Commands of one connection in progress at once; past this the socket is not read until some are answered. */
 const INFLIGHT_MAX = 256;
 
@@ -175,6 +177,9 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       resume(cursor, reason) {
         send({ type: 'resume', cursor, reason });
         socket.close(reason === 'slow_consumer' ? CLOSE.slowConsumer : CLOSE.internalError, reason);
+        // A client that does not read never answers the close either: what is queued to it is
+        // let go after a short grace, not when the heartbeat (or ws's 30 s close timer) ends it.
+        setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
       },
     };
     let gone = false;
@@ -293,8 +298,9 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       case 'read':
         return { ...(await messaging.markRead(auth, { message_ids: (frame as Static<typeof Frames.read>).message_ids })) };
       case 'presence': {
-        const { type: _t, ref: _r, ...body } = frame as Static<typeof Frames.presence>;
-        return { ...(await presence.heartbeat(auth, body)) };
+        // Only the frame's own fields: anything else (display_name, typing_to) was never checked.
+        const { visible, device_name, session_name, listen_channel } = frame as Static<typeof Frames.presence>;
+        return { ...(await presence.heartbeat(auth, { visible, device_name, session_name, listen_channel })) };
       }
       case 'ping':
         return { at: new Date().toISOString() };
@@ -305,8 +311,11 @@ export default async function realtimeRoutes(app: FastifyInstance) {
     '/api/v1/webchat/events',
     { preHandler: app.requireAuth, schema: { querystring: LiveQuery } },
     (req, reply) => {
-      const lastId = Number(req.headers['last-event-id']);
-      const after = req.query.after ?? (Number.isInteger(lastId) && lastId >= 0 ? lastId : undefined);
+      // An EventSource that reconnects sends the id of the last event it got, on the same URL:
+      // that wins over the URL's `after` (which would replay everything since). Digits only.
+      const header = req.headers['last-event-id'];
+      const lastId = typeof header === 'string' && /^\d{1,15}$/.test(header.trim()) ? Number(header.trim()) : undefined;
+      const after = lastId === undefined ? req.query.after : Math.max(lastId, req.query.after ?? 0);
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, {
@@ -335,6 +344,8 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         resume(cursor, reason) {
           write({ type: 'resume', cursor, reason });
           raw.end();
+          // As for the WebSocket: a client that does not read is cut (its queue freed); one that took it all keeps its socket.
+          setTimeout(() => raw.writableFinished || raw.destroy(), CLOSE_GRACE_MS).unref();
         },
       };
       let stop: (() => void) | undefined;

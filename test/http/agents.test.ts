@@ -64,6 +64,17 @@ describe('agent-grade delivery', () => {
     assert.deepEqual(texts(await poll(bot, { consumer: 'cli' })), ['job 3']);
   });
 
+  test('a consumer first seen by a peek keeps what arrives after it: an ack of the peeked part loses nothing', async () => {
+    await send(human, 'bot', 'task 1');
+    const seen = await poll(bot, { consumer: 'peeker', peek: true });
+    assert.deepEqual(texts(seen), ['task 1']);
+    await send(human, 'bot', 'task 2');
+    await poll(bot); // the session's own consumer claims everything: the inbox's top moves past task 2
+    const ack = await t.api('POST', '/api/v1/webchat/ack', { consumer: 'peeker', upto: seen.body.events[0].seq }, bot.token);
+    assert.equal(ack.body.cursor, seen.body.events[0].seq, JSON.stringify(ack.body));
+    assert.deepEqual(texts(await poll(bot, { consumer: 'peeker' })), ['task 2']);
+  });
+
   test('streamed replies: observers see deltas live; the message folds into one final text', async () => {
     const watcher = await openWs(t.url, { token: human.token, query: 'consumer=live-view' });
     await watcher.next((f) => f.type === 'ready');

@@ -78,6 +78,11 @@ describe('WebSocket commands', () => {
     }
     const names = t.relay.services.core.projections.sessions(ada.user.id).map((x) => x.session_name);
     assert.ok(!names.some((n) => n?.includes('\u202E')), JSON.stringify(names));
+    // Fields the frame does not take are not passed on: the profile is PUT /me's, typing the typing frame's.
+    const before = (await t.api('GET', '/api/v1/pchat/auth/me', undefined, ada.token)).body.user.display_name;
+    ws.send({ type: 'presence', ref: 'extra', visible: true, display_name: '\u202Eevil\u0007' + 'X'.repeat(5000), typing_to: { x: 1 } });
+    assert.equal((await ws.next((f) => f.ref === 'extra')).type, 'ack');
+    assert.equal((await t.api('GET', '/api/v1/pchat/auth/me', undefined, ada.token)).body.user.display_name, before);
     await ws.close();
   });
 

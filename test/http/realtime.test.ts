@@ -273,6 +273,36 @@ describe('WebSocket and SSE', () => {
     }
   });
 
+  test('a client that stops reading holds about the cap, not a batch of large events, and is let go soon after it is cut', async () => {
+    const cap = 65536;
+    const slow = await startTestRelay({ PCHAT_LIVE_BUFFER_BYTES: String(cap), PCHAT_HEARTBEAT_MS: '4000' });
+    try {
+      const a = await slow.login('a@example.com', { chat_address: 'big-writer' });
+      const b = await slow.login('b@example.com', { chat_address: 'big-reader' });
+      const big = '\u0001'.repeat(30_000); // 6 bytes each in JSON: ~180 KB per event
+      for (let i = 0; i < 60; i += 20) {
+        await Promise.all(Array.from({ length: 20 }, (_, k) => slow.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'big-reader', text: `${i + k} ${big}` }, a.token)));
+      }
+      // Opened on a 60-event backlog (~11 MB) and never read.
+      const ws = await openWs(slow.url, { token: b.token, query: 'after=0' });
+      (ws.ws as any)._socket.pause();
+      let peak = 0;
+      const deadline = Date.now() + 1500;
+      while (Date.now() < deadline) {
+        peak = Math.max(peak, (await slow.api('GET', '/health')).body.websockets.queued_bytes);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(peak > 0, 'something was queued');
+      assert.ok(peak < cap + 2 * 200_000, `queued ${peak} bytes against a ${cap}-byte cap`);
+      // Cut after half a heartbeat over the cap; its queue is freed within the close grace, though it still reads nothing.
+      await eventually(() => slow.relay.services.live.size === 0, 10_000);
+      await eventually(async () => ((await slow.api('GET', '/health')).body.websockets.open === 0 ? true : undefined), 4_000);
+      ws.ws.terminate();
+    } finally {
+      await slow.stop();
+    }
+  });
+
   test('SSE: header auth, the same events with ids, Last-Event-ID resume, 401 without a token', async () => {
     const unauth = await fetch(`${t.url}/api/v1/webchat/events`);
     assert.equal(unauth.status, 401);
@@ -304,5 +334,22 @@ describe('WebSocket and SSE', () => {
     const missed = await eventually(() => r2.events.find((e) => e.event === 'message'));
     assert.equal(missed.data.message.id, s2.body.message_id, 'the next event after Last-Event-ID, nothing before it');
     ctl2.abort();
+
+    // An EventSource reconnects to the same URL (its `after` included) with Last-Event-ID: the header wins,
+    // or every reconnect would replay what it already has. An empty or non-numeric header is no header.
+    const s3 = await send(bo, 'ada', 'third');
+    const since = got.data.seq - 1;
+    const open = async (headers: Record<string, string>) => {
+      const ctl3 = new AbortController();
+      const res3 = await fetch(`${t.url}/api/v1/webchat/events?consumer=sse2&after=${since}`, { headers: { 'x-pchat-session': ada.token, ...headers }, signal: ctl3.signal });
+      const r3 = sseReader(res3);
+      await eventually(() => r3.events.some((e) => e.event === 'message' && e.data.message.id === s3.body.message_id));
+      ctl3.abort();
+      return r3.events.filter((e) => e.event === 'message').map((e) => e.data.message.id);
+    };
+    assert.deepEqual(await open({ 'last-event-id': String(missed.data.seq) }), [s3.body.message_id]);
+    for (const value of ['', ' ', 'abc']) {
+      assert.deepEqual(await open({ 'last-event-id': value }), [s1.body.message_id, s2.body.message_id, s3.body.message_id], `Last-Event-ID ${JSON.stringify(value)}: from the URL's after`);
+    }
   });
 });
