@@ -497,6 +497,8 @@ export class Feed {
       throw new Refusal('validation_failed', `upto ${upto} is past the newest event (${this.core.durableSeq})`);
     }
     await this.advance(auth, consumer, upto);
+    // An ack that moved nothing answers with a cursor another request may have only staged: durable first.
+    await this.core.settled();
     return { consumer, cursor: cursorOf(this.inbox(auth.user), consumer) };
   }
 
