@@ -2,7 +2,7 @@
 // Tokens are `pct_` + 32 random bytes; only their sha256 is stored.
 import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { Refusal } from '../actors/decision.ts';
-import { decideCloseSessions, decideCreate, decideProfile, decideSessionUse, profileFields, sessionActiveAt, SESSION_USE_SAVE_EVERY_MS, type AccountContext, type Profile } from '../actors/account.ts';
+import { decideCloseSessions, decideCreate, decideProfile, decideSessionUse, profileFields, sessionActiveAt, type AccountContext, type Profile, type SessionInfo } from '../actors/account.ts';
 import { CODE_TTL_MS, decideIssue, decideVerify, type LoginContext } from '../actors/login.ts';
 import { decideCloseConsumers, decideOpenConsumer, type InboxContext } from '../actors/inbox.ts';
 import { Account, Core, Inbox, Login, iso, randomHex, sha256 } from './core.ts';
@@ -195,17 +195,20 @@ export class Accounts {
   private inUse(auth: Auth): boolean {
     const { registry, config } = this.core;
     const now = Date.now();
-    const session = registry.context<AccountContext>(Account, auth.user).sessions[auth.sid];
+    const account = () => registry.context<AccountContext>(Account, auth.user);
+    const sessionNow = () => account().sessions[auth.sid];
+    const expired = (s: SessionInfo, at: number) => config.sessionIdleMs > 0 && at - sessionActiveAt(s) > config.sessionIdleMs;
+    const session = sessionNow();
     if (!session) return false;
-    if (config.sessionIdleMs > 0 && now - sessionActiveAt(session) > config.sessionIdleMs) {
+    if (expired(session, now)) {
       this.core.stageSoon(() => {
-        const s = registry.context<AccountContext>(Account, auth.user).sessions[auth.sid];
-        if (s && Date.now() - sessionActiveAt(s) > config.sessionIdleMs) this.closeSessions(auth.user, [auth.sid], Date.now());
+        const s = sessionNow(); // decided afresh: a use may have been saved meanwhile
+        if (s && expired(s, Date.now())) this.closeSessions(auth.user, [auth.sid], Date.now());
       });
       return false;
     }
-    if (now - (session.last_used ?? session.opened_at) >= SESSION_USE_SAVE_EVERY_MS) {
-      this.core.stageSoon(() => registry.apply(Account, auth.user, decideSessionUse(registry.context<AccountContext>(Account, auth.user), auth.sid, now).events));
+    if (decideSessionUse(account(), auth.sid, now).events.length) {
+      this.core.stageSoon(() => registry.apply(Account, auth.user, decideSessionUse(account(), auth.sid, now).events)); // afresh: one save per day
     }
     return true;
   }

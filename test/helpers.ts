@@ -43,6 +43,21 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   }
 }
 
+/**
+ * Moves the clock of everything in this process (a relay started in-process included) `ms`
+ * ahead of real time, from now until `restore()`; calls replace each other's shift.
+ */
+export const clock = {
+  real: Date.now,
+  shift(ms: number) {
+    const real = clock.real;
+    Date.now = () => real() + ms;
+  },
+  restore() {
+    Date.now = clock.real;
+  },
+};
+
 export function testConfig(dir: string, env: Record<string, string> = {}): Config {
   return loadConfig({
     HOST: '127.0.0.1',

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { eventually, startTestRelay, type TestRelay } from '../helpers.ts';
+import { clock, eventually, startTestRelay, type TestRelay } from '../helpers.ts';
 import { MAX_CODES_PER_HOUR, MAX_FAILURES_PER_HOUR, MAX_TRIES_PER_CODE } from '../../actors/login.ts';
 import { Account, Inbox } from '../../daemon/core.ts';
 
@@ -360,17 +360,15 @@ describe('sessions per account are capped', () => {
 
 describe('sessions unused for PCHAT_SESSION_IDLE_DAYS end', () => {
   let t: TestRelay;
-  const realNow = Date.now;
   const DAY = 86_400_000;
   /** The relay runs in this process: moving its clock moves the relay's. */
-  const travel = (days: number) => {
-    Date.now = () => realNow() + days * DAY;
-  };
+  const travel = (days: number) => clock.shift(days * DAY);
+  const realNow = clock.real;
   before(async () => {
     t = await startTestRelay({ PCHAT_SESSION_IDLE_DAYS: '30' });
   });
   after(async () => {
-    Date.now = realNow;
+    clock.restore();
     await t.stop();
   });
 

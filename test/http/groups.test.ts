@@ -2,7 +2,7 @@
 // every way an observer might try to write, removal, receipts, and a 1,000-member fan-out.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, openWs, startTestRelay, type TestRelay } from '../helpers.ts';
+import { clock, eventually, openWs, startTestRelay, type TestRelay } from '../helpers.ts';
 
 type Who = { token: string; user: any };
 const G = '/api/v1/webchat/groups';
@@ -155,14 +155,13 @@ describe('groups', () => {
     assert.ok(Number(again.headers.get('retry-after')) > 23 * 3600, `Retry-After ${again.headers.get('retry-after')}`);
     assert.equal((await t.api('GET', `${G}/${id}/join-requests`, undefined, owner.token)).body.requests.length, 0, 'nothing reached the admins');
     // … but a day later they may (the relay runs in this process: its clock is moved).
-    const realNow = Date.now;
-    Date.now = () => realNow() + 25 * 3_600_000;
+    clock.shift(25 * 3_600_000);
     try {
       const later = await t.api('POST', `${G}/${id}/join-requests`, {}, out.token);
       assert.equal(later.status, 200, JSON.stringify(later.body));
       await t.api('POST', `${G}/${id}/join-requests/${later.body.request_id}`, { action: 'reject' }, owner.token);
     } finally {
-      Date.now = realNow;
+      clock.restore();
     }
     // An open public group is joined at once.
     const open = await create(owner, { name: 'Lobby', visibility: 'public', join_policy: 'open' });
