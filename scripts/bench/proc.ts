@@ -88,6 +88,22 @@ export function spawnNode(args: string[], opts: SpawnOptions = {}): ChildProcess
   });
 }
 
+/** Starts a bench server script that prints {"port":N} once listening (echo-server.ts, floor-server.ts). */
+export async function startPortServer(script: string, name: string): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawnTs(script, [], { stdout: 'pipe' });
+  try {
+    const port = await new Promise<number>((done, fail) => {
+      const timer = setTimeout(() => fail(new Error(`${name} did not start in 30 s`)), 30_000);
+      child.stdout!.setEncoding('utf8').once('data', (s: string) => (clearTimeout(timer), done(JSON.parse(s).port)));
+      child.once('exit', (code) => fail(new Error(`${name} exited (${code})`)));
+    });
+    return { child, base: `http://127.0.0.1:${port}` };
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+}
+
 /** Resolves with the exit code; rejects if the child is still running after `ms`. */
 export function exited(child: ChildProcess, ms: number): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);

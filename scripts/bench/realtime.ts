@@ -1,5 +1,7 @@
 // The real-time step of `npm run bench` (also `npm run bench:realtime` alone): the relay as a
 // child process, and a WebSocket load generator as another (scripts/bench/ws-load.ts).
+//   0. the design floor (floor-server.ts: the issue's prototype at its smallest) under steps
+//      1 and 2, for reading the relay's figures against what the design gets on this machine;
 //   1. 50 pairs over WebSocket, closed loop (each send acked after the journal flush);
 //   2. open loop at 5,000 msg/s offered: send → push p99;
 //   3. fan-out to a 1,000-member stream group, every observer on a socket: deliveries/s;
@@ -16,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { JsonClient, login } from './http-client.ts';
-import { BENCH_DIR, cpuMicros, memory, runForJson, sleep, spawnTs, stopChild } from './proc.ts';
+import { BENCH_DIR, cpuMicros, memory, runForJson, sleep, spawnTs, startPortServer, stopChild } from './proc.ts';
 import { median } from './stats.ts';
 import { startRelayProcess, type RelayProcess } from './relay-proc.ts';
 
@@ -97,7 +99,34 @@ async function untilParked(relay: RelayProcess, n: number, ms = 20_000): Promise
   }
 }
 
+type PairsJob = { mode: 'closed' } | { mode: 'open'; rate: number };
+
+/** One pairs phase against a server (the relay or the floor), with the server's CPU per acked message. */
+async function pairsPhase(name: string, base: string, pid: number, pairs: { sender: string; receiver: string; to: string }[], job: PairsJob) {
+  log(`${name}: ${pairs.length} pairs, ${cfg.seconds} s`);
+  const cpu0 = cpuMicros(pid);
+  const r = await load<any>({ kind: 'pairs', base, pairs, ms: cfg.seconds * 1000, warmupMs: 1000, textBytes: 100, ...job }, 120_000);
+  const cpu = cpuMicros(pid) - cpu0;
+  // The load's 1 s warm-up and its 0.5 s drain are in the CPU, not in `acked`: scaled to match.
+  return { name, ...r, serverCpuMicrosPerMsg: cpu / Math.max(1, r.acked * ((cfg.seconds + 1.5) / cfg.seconds)) };
+}
+
+/** The design floor under the same two pairs phases as the relay. */
+async function floorPhases() {
+  const { child, base } = await startPortServer(join('scripts', 'bench', 'floor-server.ts'), 'floor server');
+  try {
+    // The floor takes the session header as the user's name: no logins.
+    const pairs = Array.from({ length: cfg.pairs }, (_, i) => ({ sender: `floor-s${i}`, receiver: `floor-r${i}`, to: `floor-r${i}` }));
+    const closed = await pairsPhase('design floor, closed loop over WebSocket', base, child.pid!, pairs, { mode: 'closed' });
+    const open = await pairsPhase(`design floor, open loop ${cfg.rate}/s over WebSocket`, base, child.pid!, pairs, { mode: 'open', rate: cfg.rate });
+    return { closed, open };
+  } finally {
+    await stopChild(child);
+  }
+}
+
 async function main() {
+  const floor = await floorPhases();
   const tmp = mkdtempSync(join(tmpdir(), 'pchat-bench-rt-'));
   const memoryFile = join(tmp, 'relay-memory.json');
   const dataDir = join(tmp, 'relay');
@@ -107,13 +136,10 @@ async function main() {
     const senders = await users(relay, 'ws-s', cfg.pairs);
     const receivers = await users(relay, 'ws-r', cfg.pairs);
     const pairs = senders.map((s, i) => ({ sender: s.token, receiver: receivers[i].token, to: receivers[i].address }));
-    const phase = async (name: string, job: Record<string, unknown>) => {
-      log(`${name}: ${cfg.pairs} pairs, ${cfg.seconds} s`);
-      const cpu0 = cpuMicros(relay.pid);
-      const r = await load<any>({ kind: 'pairs', base: relay.base, pairs, ms: cfg.seconds * 1000, warmupMs: 1000, textBytes: 100, ...job }, 120_000);
+    const phase = async (name: string, job: PairsJob) => {
+      const r = await pairsPhase(name, relay.base, relay.pid, pairs, job);
       relay.assertAlive();
-      const cpu = cpuMicros(relay.pid) - cpu0;
-      return { name, ...r, serverCpuMicrosPerMsg: cpu / Math.max(1, r.acked * ((cfg.seconds + 1.5) / cfg.seconds)) };
+      return r;
     };
     const closed = await phase('closed loop over WebSocket', { mode: 'closed' });
     const open = await phase(`open loop ${cfg.rate}/s over WebSocket`, { mode: 'open', rate: cfg.rate });
@@ -171,23 +197,26 @@ async function main() {
       }
       await sleep(via === 'poll' ? 1000 : 500);
     }
-    const result = { config: cfg, closed, open, fanout, idleBytesPerConnection: idle, idleHeapBytesPerConnection: idleHeap, targets: REALTIME_TARGETS };
-    const row = (k: string, v: string, target: string) => `  ${k.padEnd(44)} ${v.padStart(14)}   ${target}`;
+    const result = { config: cfg, floor, closed, open, fanout, idleBytesPerConnection: idle, idleHeapBytesPerConnection: idleHeap, targets: REALTIME_TARGETS };
+    const row = (k: string, v: string, target: string, floorFigure = '') => `  ${k.padEnd(44)} ${v.padStart(14)}   ${target.padEnd(18)}${floorFigure.padStart(12)}`;
     const f = (n: number, d = 0) => n.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
     process.stdout.write(
       [
         'Real-time (WebSocket) figures',
-        row(`durable msg/s, ${cfg.pairs} pairs, closed loop`, f(closed.okPerSec), `target ≥ ${f(REALTIME_TARGETS.msgsPerSec)}`),
-        row('  ack p50 / p99 ms', `${f(closed.ackP50Ms, 1)} / ${f(closed.ackP99Ms, 1)}`, ''),
-        row('  server CPU µs per message', f(closed.serverCpuMicrosPerMsg), ''),
-        row(`send→push p99 ms at ${cfg.rate}/s offered`, f(open.e2eP99Ms, 1), `target ≤ ${REALTIME_TARGETS.p99Ms}`),
-        row('  delivered/s at that rate', f(open.deliveredPerSec), ''),
+        row('', 'relay', '', 'design floor'),
+        row(`durable msg/s, ${cfg.pairs} pairs, closed loop`, f(closed.okPerSec), `target ≥ ${f(REALTIME_TARGETS.msgsPerSec)}`, f(floor.closed.okPerSec)),
+        row('  ack p50 / p99 ms', `${f(closed.ackP50Ms, 1)} / ${f(closed.ackP99Ms, 1)}`, '', `${f(floor.closed.ackP50Ms, 1)} / ${f(floor.closed.ackP99Ms, 1)}`),
+        row('  server CPU µs per message', f(closed.serverCpuMicrosPerMsg), '', f(floor.closed.serverCpuMicrosPerMsg)),
+        row(`send→push p99 ms at ${cfg.rate}/s offered`, f(open.e2eP99Ms, 1), `target ≤ ${REALTIME_TARGETS.p99Ms}`, f(floor.open.e2eP99Ms, 1)),
+        row('  delivered/s at that rate', f(open.deliveredPerSec), '', f(floor.open.deliveredPerSec)),
         row(`fan-out deliveries/s (${cfg.observers} observers)`, f(fanout.deliveriesPerSec), `target ≥ ${f(REALTIME_TARGETS.deliveriesPerSec)}`),
         row('  server CPU µs per delivery', f(fanout.serverCpuMicrosPerDelivery, 1), ''),
         row(`RSS per idle WebSocket (${f(cfg.idle)})`, `${f(idle.ws / 1024, 1)} KB`, `target ≤ ${REALTIME_TARGETS.bytesPerConnection / 1024} KB`),
         row('  of which JS heap + buffers', `${f(idleHeap.ws / 1024, 1)} KB`, ''),
         row(`RSS per parked long-poll (${f(cfg.idle)})`, `${f(idle.poll / 1024, 1)} KB`, `target ≤ ${REALTIME_TARGETS.bytesPerConnection / 1024} KB`),
         row('  of which JS heap + buffers', `${f(idleHeap.poll / 1024, 1)} KB`, ''),
+        '  design floor: scripts/bench/floor-server.ts, the issue\'s prototype at its smallest (an XState inbox, one LMDB put per message acked after the flush,',
+        '   pushed to the receiver\'s socket; no auth, validation, receipts, conversations or sender\'s copy), under the same load first: what the design costs here.',
         '  (each on a fresh relay process with the users\' inboxes loaded; after a full GC, RSS the median of 7 samples, before and while the connections are held.',
         '   RSS also moves with growth that is not the connections\' own (freed pages reused, heap and code growing in steps); the heap figure is what they keep)',
       ].join('\n') + '\n',

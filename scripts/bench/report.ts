@@ -33,6 +33,8 @@ export interface Report {
   machine: { cpus: number; cpuModel: string; node: string; platform: string; busyBeforePct: number };
   config: BenchConfig;
   echo: PhaseFigures;
+  /** The design floor (floor-server.ts): closed loop, then open at the p99 target's rate. */
+  floor: PhaseFigures[];
   relay: PhaseFigures[];
   relayPeakRssBytes: number;
   echoPeakRssBytes: number;
@@ -43,9 +45,12 @@ export interface Report {
    * server cost, which holds even when the echo phase is limited by the client, not the server.
    */
   relayToEchoCpuRatio: number;
+  /** The design floor's closed-loop durable sends/s ÷ bare echo req/s: the ratio the design itself reaches here. */
+  floorToEchoRatio: number;
   actorMemory: ActorMemoryResult;
   restart: RestartResult;
-  targets: Record<string, { value: number | null; target: string; met: boolean | null }>;
+  /** `floor`: the design floor's figure for the same target, where it has one. */
+  targets: Record<string, { value: number | null; target: string; met: boolean | null; floor?: number | null }>;
   totalSeconds: number;
 }
 
@@ -65,10 +70,21 @@ export function evaluateTargets(r: Omit<Report, 'targets' | 'totalSeconds'>): Re
   const atRate = r.relay.find((p) => p.offeredPerSec === TARGETS.p99AtRate);
   const p99 = atRate?.e2eP99Ms ?? null;
   const bytes = r.actorMemory.bytesPerActor;
+  const [floorClosed, floorAtRate] = r.floor;
   return {
-    relay_to_echo_ratio: { value: r.relayToEchoRatio, target: `>= ${TARGETS.echoRatio} at 50 pairs`, met: r.relayToEchoRatio >= TARGETS.echoRatio },
-    relay_to_echo_cpu_ratio: { value: r.relayToEchoCpuRatio, target: `>= ${TARGETS.echoRatio} (same, by server CPU)`, met: r.relayToEchoCpuRatio >= TARGETS.echoRatio },
-    e2e_p99_ms_at_2000: { value: p99, target: `<= ${TARGETS.p99Ms} ms at ${TARGETS.p99AtRate} msg/s offered`, met: p99 === null ? null : p99 <= TARGETS.p99Ms },
+    relay_to_echo_ratio: { value: r.relayToEchoRatio, target: `>= ${TARGETS.echoRatio} at 50 pairs`, met: r.relayToEchoRatio >= TARGETS.echoRatio, floor: r.floorToEchoRatio },
+    relay_to_echo_cpu_ratio: {
+      value: r.relayToEchoCpuRatio,
+      target: `>= ${TARGETS.echoRatio} (same, by server CPU)`,
+      met: r.relayToEchoCpuRatio >= TARGETS.echoRatio,
+      floor: floorClosed ? r.echo.serverCpuMicrosPerMsg / floorClosed.serverCpuMicrosPerMsg : null,
+    },
+    e2e_p99_ms_at_2000: {
+      value: p99,
+      target: `<= ${TARGETS.p99Ms} ms at ${TARGETS.p99AtRate} msg/s offered`,
+      met: p99 === null ? null : p99 <= TARGETS.p99Ms,
+      floor: floorAtRate?.e2eP99Ms ?? null,
+    },
     bytes_per_idle_inbox_actor: { value: bytes, target: `<= ${TARGETS.bytesPerActor} B`, met: bytes <= TARGETS.bytesPerActor },
     listen_to_first_poll_ms: {
       value: r.restart.healthToFirstPollMs,
@@ -124,10 +140,12 @@ export function renderReport(r: Report): string {
     fmt(p.duplicates),
     fmt(p.shed),
   ];
-  out.push(table([head, row(r.echo), ...r.relay.map(row)]));
-  out.push('  ok/s: echo answers, or relay sends acked after the LMDB flush (durable). e2e: send (scheduled time in open loop) → message in a poll answer.');
+  out.push(table([head, row(r.echo), ...r.floor.map(row), ...r.relay.map(row)]));
+  out.push('  ok/s: echo answers, or sends acked after the LMDB flush (durable). e2e: send (scheduled time in open loop) → message in a poll answer.');
+  out.push('  design floor: the issue\'s prototype at its smallest (scripts/bench/floor-server.ts: Fastify, an XState inbox, one LMDB put per message acked after');
+  out.push('  the flush, pushed to a parked poll; no auth, validation, idempotency, receipts, conversations, history or sender\'s copy): what the design costs here.');
   out.push('  srv CPU: /proc utime+stime of the server process (all threads) over the phase, per ok request/message and as % of one core.');
-  for (const p of [r.echo, ...r.relay]) {
+  for (const p of [r.echo, ...r.floor, ...r.relay]) {
     if (p.raw.errorSamples.length) out.push(`  ${p.name} errors, e.g.: ${p.raw.errorSamples.slice(0, 2).join(' | ')}`);
   }
   out.push('');
@@ -136,6 +154,13 @@ export function renderReport(r: Report): string {
     `relay closed-loop durable sends/s ÷ bare echo req/s: ${fmt(r.relayToEchoRatio, 3)}` +
       `    by server CPU (echo µs/req ÷ relay µs/msg): ${fmt(r.relayToEchoCpuRatio, 3)}`,
   );
+  const floor = r.floor[0];
+  if (floor) {
+    out.push(
+      `design floor closed-loop sends/s ÷ bare echo req/s: ${fmt(r.floorToEchoRatio, 3)}    relay ÷ design floor: ${fmt(r.relay[0].okPerSec / floor.okPerSec, 3)} by sends/s, ` +
+        `${fmt(floor.serverCpuMicrosPerMsg / r.relay[0].serverCpuMicrosPerMsg, 3)} by server CPU`,
+    );
+  }
   if (r.echo.clientCpuPct > 90) {
     out.push(`  note: the load generator used ${fmt(r.echo.clientCpuPct)}% of a core in the echo phase, so the echo req/s is partly client-bound; the CPU ratio is not.`);
   }
@@ -148,10 +173,14 @@ export function renderReport(r: Report): string {
   out.push('targets:');
   out.push(
     table([
-      ['figure', 'value', 'target', 'verdict'],
-      ...Object.entries(r.targets).map(([k, t]) => [k, t.value === null ? '–' : fmt(t.value, k.includes('ratio') ? 3 : 1), t.target, verdict(t.met)]),
+      ['figure', 'value', 'target', 'verdict', 'design floor'],
+      ...Object.entries(r.targets).map(([k, t]) => {
+        const value = (v: number | null | undefined) => (v === null || v === undefined ? '–' : fmt(v, k.includes('ratio') ? 3 : 1));
+        return [k, value(t.value), t.target, verdict(t.met), value(t.floor)];
+      }),
     ]),
   );
+  out.push('  design floor: the same figure for the floor server, measured in this run (– where it has none).');
   out.push(`total ${fmt(r.totalSeconds, 0)} s`);
   return out.join('\n');
 }

@@ -1,4 +1,5 @@
-// `npm run bench`: the relay against a bare Fastify echo ceiling, closed and open loop, plus
+// `npm run bench`: the relay against a bare Fastify echo ceiling and the design floor (the issue's
+// prototype at its smallest, floor-server.ts), closed and open loop, plus
 // idle-actor memory and first poll after a restart on a big journal. Every process is a child
 // of this one (echo server, relay, load generator, probes), talks only on 127.0.0.1, and is
 // stopped by pid at the end; temp dirs (under TMPDIR: ~2.5 GB for the 1M-message journal) are
@@ -8,10 +9,10 @@ import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ActorMemoryResult } from './actor-memory.ts';
-import { loadBenchConfig, type BenchConfig } from './config.ts';
+import { loadBenchConfig, TARGETS, type BenchConfig } from './config.ts';
 import { JsonClient, login } from './http-client.ts';
 import { LoadGenerator } from './load-proc.ts';
-import { cpuMicros, machineBusyPct, memory, runForJson, spawnTs, stopChild } from './proc.ts';
+import { cpuMicros, machineBusyPct, memory, runForJson, spawnTs, startPortServer, stopChild } from './proc.ts';
 import type { Pair, PhaseResult, PhaseSpec } from './protocol.ts';
 import { relayCommand, startRelayProcess, type RelayProcess } from './relay-proc.ts';
 import { evaluateTargets, renderReport, type PhaseFigures, type Report } from './report.ts';
@@ -58,20 +59,34 @@ async function measure(load: LoadGenerator, serverPid: number, name: string, pha
 }
 
 async function echoPhase(cfg: BenchConfig, load: LoadGenerator): Promise<{ figures: PhaseFigures; peakRss: number }> {
-  const child = spawnTs(join('scripts', 'bench', 'echo-server.ts'), [], { stdout: 'pipe' });
+  const { child, base } = await startPortServer(join('scripts', 'bench', 'echo-server.ts'), 'echo server');
   cleanups.push(() => stopChild(child));
-  const port = await new Promise<number>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error('echo server did not start in 30 s')), 30_000);
-    child.stdout!.setEncoding('utf8').once('data', (s: string) => (clearTimeout(timer), done(JSON.parse(s).port)));
-    child.once('exit', (code) => fail(new Error(`echo server exited (${code})`)));
-  });
-  const spec = { kind: 'echo', base: `http://127.0.0.1:${port}`, concurrency: cfg.pairs, textBytes: cfg.textBytes } as const;
+  const spec = { kind: 'echo', base, concurrency: cfg.pairs, textBytes: cfg.textBytes } as const;
   log(`echo: ${cfg.pairs} concurrent closed-loop clients, ${cfg.warmupSeconds} s warm-up + ${cfg.seconds} s`);
   if (cfg.warmupSeconds) await load.run({ ...spec, durationMs: cfg.warmupSeconds * 1000 });
   const figures = await measure(load, child.pid!, 'echo (bare Fastify)', { ...spec, durationMs: cfg.seconds * 1000 });
   const peakRss = memory(child.pid!).peakRss;
   await stopChild(child);
   return { figures, peakRss };
+}
+
+/**
+ * The design floor (floor-server.ts: the issue's prototype at its smallest) under the same
+ * load: closed loop, and open at the rate the p99 target names. It shows, on this machine in
+ * this run, what the design itself delivers, so the relay's figures can be read against it.
+ */
+async function floorPhases(cfg: BenchConfig, load: LoadGenerator): Promise<PhaseFigures[]> {
+  const { child, base } = await startPortServer(join('scripts', 'bench', 'floor-server.ts'), 'floor server');
+  cleanups.push(() => stopChild(child));
+  // The floor takes the session header as the user's name: no logins.
+  const pairs: Pair[] = Array.from({ length: cfg.pairs }, (_, i) => ({ senderToken: `floor-s${i}`, receiverToken: `floor-r${i}`, receiverAddress: `floor-r${i}` }));
+  const spec = { base, pairs, textBytes: cfg.textBytes };
+  log(`design floor: closed loop ${cfg.warmupSeconds} s warm-up + ${cfg.seconds} s, then open at ${TARGETS.p99AtRate}/s`);
+  if (cfg.warmupSeconds) await load.run({ kind: 'closed', ...spec, durationMs: cfg.warmupSeconds * 1000 });
+  const phases = [await measure(load, child.pid!, 'design floor closed', { kind: 'closed', ...spec, durationMs: cfg.seconds * 1000 })];
+  phases.push(await measure(load, child.pid!, `design floor ${TARGETS.p99AtRate}/s`, { kind: 'open', ...spec, rate: TARGETS.p99AtRate, durationMs: cfg.seconds * 1000 }));
+  await stopChild(child);
+  return phases;
 }
 
 /** Logs in 2×pairs users over HTTP (a few at a time, as login commits are fsyncs). */
@@ -135,6 +150,7 @@ async function main() {
   const load = await LoadGenerator.start();
   cleanups.push(() => load.stop());
   const echo = await echoPhase(cfg, load);
+  const floor = await floorPhases(cfg, load);
   const relay = await relayPhases(cfg, load, tmp);
   await load.stop();
 
@@ -159,18 +175,20 @@ async function main() {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model?.trim() ?? '?', node: process.version, platform: process.platform, busyBeforePct: busyBefore },
     config: cfg,
     echo: echo.figures,
+    floor,
     relay: relay.phases,
     relayPeakRssBytes: relay.peakRss,
     echoPeakRssBytes: echo.peakRss,
     relayToEchoRatio: closed.okPerSec / echo.figures.okPerSec,
     relayToEchoCpuRatio: echo.figures.serverCpuMicrosPerMsg / closed.serverCpuMicrosPerMsg,
+    floorToEchoRatio: floor[0].okPerSec / echo.figures.okPerSec,
     actorMemory,
     restart,
   };
   const report: Report = { ...partial, targets: evaluateTargets(partial), totalSeconds: (performance.now() - started) / 1000 };
   process.stdout.write(renderReport(report) + '\n\n' + renderMedia(media) + '\n');
   // The raw per-phase results stay out of the JSON line; every figure above is in it.
-  const json = { ...report, echo: { ...report.echo, raw: undefined }, relay: report.relay.map((p) => ({ ...p, raw: undefined })), media };
+  const json = { ...report, echo: { ...report.echo, raw: undefined }, floor: report.floor.map((p) => ({ ...p, raw: undefined })), relay: report.relay.map((p) => ({ ...p, raw: undefined })), media };
   process.stdout.write(JSON.stringify(json) + '\n');
 
   // Real-time figures (WebSocket pairs, fan-out, idle connections): their own relay and load
