@@ -129,9 +129,11 @@ export class Accounts {
     let user = existing;
     if (!user) {
       user = `usr_${randomHex(8)}`;
+      const chatAddress = wanted ?? this.freeAddress();
       const profile: Profile = {
-        display_name: body.display_name?.trim() || email.split('@')[0],
-        chat_address: wanted ?? this.freeAddress(),
+        // Not the email's local part: the name is shown to peers and searched in the directory.
+        display_name: body.display_name?.trim() || chatAddress,
+        chat_address: chatAddress,
         public_visible: body.public_visible ?? false,
         avatar_file_id: null,
       };

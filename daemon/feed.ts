@@ -71,6 +71,8 @@ interface Source {
 export class Feed {
   /** Called when a session starts or stops holding a live connection (long-poll, WS, SSE). */
   onLive: (auth: Auth, delta: 1 | -1) => void = () => {};
+  /** Told of every poll (presence counts it as a heartbeat). */
+  onPoll: (auth: Auth) => void = () => {};
   /** Files and translation (daemon/media.ts): attachment details and translations out. */
   media: MessageMedia = NO_MEDIA;
 
@@ -356,6 +358,7 @@ export class Feed {
     signal?: AbortSignal,
   ) {
     assertOwnAddress(auth, body.chat_address);
+    this.onPoll(auth);
     const { user } = auth;
     // A peek makes its consumer known too: what arrives from now on is kept for it, so an `ack`
     // of what it peeked never finds its cursor already moved past by another consumer.

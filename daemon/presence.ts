@@ -1,5 +1,5 @@
 // Presence and the directory. Presence is ephemeral (memory only): a session is online while
-// it heartbeats within the window or holds a live connection (a parked long-poll). What a
+// it heartbeats or polls within the window or holds a live connection (a parked long-poll). What a
 // session is called (device, session name, listen channel) and whether it hides from the
 // directory are durable, on the account actor; so is when it was last seen, saved now and then
 // (see `saveSeen`).
@@ -31,7 +31,7 @@ interface SessionPresence {
   lastSeen: number;
   /** The last-seen time last saved to the account. */
   savedSeen: number;
-  /** Last explicit heartbeat: online for the presence window after it. */
+  /** Last heartbeat or poll: online for the presence window after it. */
   beatAt: number;
   /** When the last live connection ended: a poll loop reconnects within the grace. */
   liveEndedAt: number;
@@ -57,6 +57,8 @@ const LIVE_GRACE_MS = 3_000;
 
 export class Presence {
   private readonly sessions = new Map<string, SessionPresence>();
+  /** The same entries by user: whether a user is online is asked on every heartbeat, poll and sweep. */
+  private readonly byUser = new Map<string, Set<SessionPresence>>();
   private readonly online = new Set<string>();
   /** Lets the typing hint reach the peer (messaging owns the ephemeral push). */
   onTyping: (auth: Auth, to: string, typing: boolean) => void = () => {};
@@ -72,6 +74,9 @@ export class Presence {
       const seen = session?.last_seen ?? 0;
       p = { user: auth.user, sid: auth.sid, visible: !session?.hidden, lastSeen: seen, savedSeen: seen, beatAt: 0, liveEndedAt: 0, live: 0 };
       this.sessions.set(auth.sid, p);
+      let mine = this.byUser.get(auth.user);
+      if (!mine) this.byUser.set(auth.user, (mine = new Set()));
+      mine.add(p);
     }
     return p;
   }
@@ -91,7 +96,7 @@ export class Presence {
   }
 
   isOnline(user: string, now = Date.now()): boolean {
-    for (const p of this.sessions.values()) if (p.user === user && this.sessionOnline(p, now)) return true;
+    for (const p of this.byUser.get(user) ?? []) if (this.sessionOnline(p, now)) return true;
     return false;
   }
 
@@ -125,12 +130,31 @@ export class Presence {
 
   /** A live connection (parked poll) opened (+1) or closed (-1). */
   live(auth: Auth, delta: 1 | -1) {
+    // A connection of a session closed meanwhile (logout, the session cap) ends after its
+    // session's entry was dropped: it must not bring it back, online and visible.
+    if (!this.core.sessionOpen(auth)) return this.drop([auth.sid]);
     const p = this.entry(auth);
     p.live = Math.max(0, p.live + delta);
     // Seen while connected; online ends a little after the last connection (heartbeats aside).
     p.lastSeen = Date.now();
     if (p.live === 0) p.liveEndedAt = p.lastSeen;
     this.refresh(auth.user);
+  }
+
+  /**
+   * A poll, long or not: the session is seen, as by a heartbeat (a worker that polls every few
+   * seconds, as seed 001's loop does, stays online without heartbeating too). Not saved: the
+   * session's last-seen is saved as a heartbeat's is (see `saveSeen`).
+   */
+  polled(auth: Auth) {
+    if (!this.core.sessionOpen(auth)) return;
+    const p = this.entry(auth);
+    const now = Date.now();
+    p.lastSeen = now;
+    p.beatAt = now;
+    // Already shown online and still so: nothing to tell anyone (the usual poll).
+    if (this.online.has(auth.user) && this.sessionOnline(p, now)) return;
+    this.refresh(auth.user, now);
   }
 
   /** Emits a presence event to the user's conversation peers when online state flips. */
@@ -163,7 +187,7 @@ export class Presence {
     const users = new Set<string>();
     for (const [sid, p] of this.sessions) {
       users.add(p.user);
-      if (p.live === 0 && now - p.lastSeen > FORGET_AFTER_MS) this.sessions.delete(sid);
+      if (p.live === 0 && now - p.lastSeen > FORGET_AFTER_MS) this.forget(sid);
     }
     for (const user of this.online) users.add(user);
     for (const user of users) this.refresh(user, now);
@@ -192,13 +216,22 @@ export class Presence {
     return byUser.size > 0;
   }
 
+  private forget(sid: string) {
+    const p = this.sessions.get(sid);
+    if (!p) return;
+    this.sessions.delete(sid);
+    const mine = this.byUser.get(p.user);
+    mine?.delete(p);
+    if (mine?.size === 0) this.byUser.delete(p.user);
+  }
+
   /** Forget a closed session at once (logout). */
   drop(sids: string[]) {
     const users = new Set<string>();
     for (const sid of sids) {
       const p = this.sessions.get(sid);
       if (p) users.add(p.user);
-      this.sessions.delete(sid);
+      this.forget(sid);
     }
     for (const u of users) this.refresh(u);
   }

@@ -62,6 +62,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
   const live = new LiveRegistry();
   const presence = new Presence(core);
   feed.onLive = (auth, delta) => presence.live(auth, delta);
+  feed.onPoll = (auth) => presence.polled(auth);
   presence.publicGroups = (q, limit) => groups.publicGroups(q, limit);
   const media = new Media(core);
   await media.init();

@@ -12,6 +12,13 @@ export interface EphemeralEvent {
   [k: string]: unknown;
 }
 
+/** What an event is the newest state of, if it replaces earlier ones: who is online, who types where. */
+function supersedes(event: EphemeralEvent): string | undefined {
+  if (event.type === 'presence') return `presence\u0000${event.chat_address}`;
+  if (event.type === 'typing') return `typing\u0000${event.from}\u0000${event.group_id ?? ''}`;
+  return undefined; // a receipt is about its own message
+}
+
 interface Ring {
   items: { n: number; at: number; event: EphemeralEvent }[];
 }
@@ -90,6 +97,10 @@ export class Waiters {
   push(user: string, event: EphemeralEvent, now = Date.now()) {
     let ring = this.rings.get(user);
     if (!ring) this.rings.set(user, (ring = { items: [] }));
+    // A newer state of the same thing replaces the older one, so one busy peer (a session
+    // flipping its visibility in a loop) cannot push everyone else's hints out of the ring.
+    const key = supersedes(event);
+    if (key !== undefined) ring.items = ring.items.filter((i) => supersedes(i.event) !== key);
     ring.items.push({ n: ++this.counter, at: now, event });
     if (ring.items.length > RING_SIZE) ring.items.shift();
     this.wake(user);

@@ -62,10 +62,34 @@ function refusalFrame(ref: unknown, err: unknown) {
   return { type: 'error', ref, error: body.error, message: body.message, ...(r.retryAfterSec ? { retry_after: r.retryAfterSec } : {}) };
 }
 
+/**
+ * WebSocket frames per client IP per minute. HTTP requests are limited per IP by
+ * @fastify/rate-limit; frames on an open socket never pass through it, so they get the same
+ * budget (PCHAT_REQUESTS_PER_IP_PER_MINUTE), counted on their own, in one fixed window for
+ * every IP (memory: one number per IP seen this minute).
+ */
+class FrameBudget {
+  private windowStart = Date.now();
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly perMinute: number) {}
+
+  /** 0: the frame may run; otherwise the seconds until the budget renews. */
+  take(ip: string, now = Date.now()): number {
+    if (now - this.windowStart >= 60_000) {
+      this.windowStart = now;
+      this.counts.clear();
+    }
+    const n = (this.counts.get(ip) ?? 0) + 1;
+    this.counts.set(ip, n);
+    return n > this.perMinute ? Math.max(1, Math.ceil((this.windowStart + 60_000 - now) / 1000)) : 0;
+  }
+}
+
 export default async function realtimeRoutes(app: FastifyInstance) {
   const { feed, messaging, presence, accounts, live, core } = app.services;
   const bufferCap = core.config.liveBufferBytes;
   const HEARTBEAT_MS = core.config.heartbeatMs;
+  const frameBudget = new FrameBudget(core.config.requestsPerIpPerMinute);
   await app.register(websocket, { options: { maxPayload: core.config.bodyLimitBytes } });
 
   // One heartbeat for every WebSocket: a ping frame (and a JSON ping), and a socket that did
@@ -93,12 +117,13 @@ export default async function realtimeRoutes(app: FastifyInstance) {
 
   const start = async (auth: Auth, consumerName: string | undefined, after: number | undefined, sink: LiveSink, close: (why: CloseReason) => void) => {
     const consumer = await feed.openConsumer(auth, consumerName);
-    // Shutdown may have begun while the consumer opened: then this connection ends like the others.
-    if (app.services.draining()) {
-      close('draining');
+    await core.settled(); // the stored cursor as it is on disk (another request's claim may be staged)
+    // While it opened, shutdown may have begun or the session logged out (and its connections
+    // were closed, this one not yet among them): then it ends as they did.
+    if (app.services.draining() || !core.sessionOpen(auth)) {
+      close(app.services.draining() ? 'draining' : 'logged_out');
       return () => {};
     }
-    await core.settled(); // the stored cursor as it is on disk (another request's claim may be staged)
     const from = Math.min(after ?? feed.cursor(auth, consumer), core.durableSeq);
     const session = new LiveSession(core, feed, auth, consumer, from, sink, bufferCap, HEARTBEAT_MS / 2);
     live.add(session, close);
@@ -232,6 +257,11 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         if (!frame || typeof frame !== 'object' || Array.isArray(frame)) throw new Error('not an object');
       } catch {
         return answer({ type: 'error', error: 'invalid_json', message: 'each frame is one JSON object' });
+      }
+      const wait = frameBudget.take(req.ip);
+      if (wait) {
+        const message = `rate limit: ${core.config.requestsPerIpPerMinute} frames per minute from one address`;
+        return answer(refusalFrame(refOf(frame.ref), new Refusal('rate_limited', message, wait)));
       }
       const type = frame.type as FrameType;
       const validate = validatorFor(type);

@@ -223,6 +223,76 @@ describe('presence and directory', () => {
     await ws.close();
   });
 
+  test('a hidden session logged out while it holds a WebSocket is not announced online as its socket closes', async () => {
+    const hid = await t.login('hid@example.com', { chat_address: 'hid', public_visible: true });
+    const peer = await t.login('hidpeer@example.com', { chat_address: 'hidpeer' });
+    assert.equal((await send(t, hid.token, 'hidpeer', 'hi')).status, 200);
+    assert.equal((await heartbeat(t, hid.token, { visible: false })).body.online, false);
+    await poll(t, peer.token);
+    const ws = await openWs(t.url, { token: hid.token });
+    await ws.next((f) => f.type === 'ready');
+    assert.equal((await t.api('POST', '/api/v1/pchat/auth/logout', undefined, hid.token)).status, 200);
+    assert.equal((await ws.closed).code, 4001);
+    // The socket's end came after its session was dropped: it must not have brought it back.
+    assert.equal(t.relay.services.presence.isOnline(hid.user.id), false);
+    const got = await poll(t, peer.token, { wait_ms: 300 });
+    assert.deepEqual(got.body.events.filter((e: any) => e.type === 'presence'), []);
+    assert.equal(userIn(await directory(t, viewer.token, '?q=hid'), 'hid').online, false);
+  });
+
+  test('a WebSocket still opening when its session logs out is closed as logged out, never streaming', async () => {
+    const core = t.relay.services.core;
+    const ola = await t.login('ola@example.com', { chat_address: 'ola' });
+    const sender = await t.login('olasender@example.com', { chat_address: 'olasender' });
+    // Hold the socket's start where it waits for the journal to settle, and log out meanwhile.
+    const settled = core.settled;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = false;
+    core.settled = () => {
+      if (held) return settled.call(core);
+      held = true;
+      return gate.then(() => settled.call(core));
+    };
+    let ws: Awaited<ReturnType<typeof openWs>> | undefined;
+    try {
+      ws = await openWs(t.url, { token: ola.token });
+      await eventually(() => held, 2000, 5);
+      assert.equal((await t.api('POST', '/api/v1/pchat/auth/logout', undefined, ola.token)).status, 200);
+      release();
+      const closed = await Promise.race([ws.closed, sleep(3000).then(() => ({ code: -1, reason: 'still open after 3 s' }))]);
+      assert.equal(closed.code, 4001, JSON.stringify(closed));
+      assert.equal(ws.frames.some((f) => f.type === 'ready'), false, JSON.stringify(ws.frames));
+      assert.equal((await send(t, sender.token, 'ola', 'after logout')).status, 200);
+      assert.equal(t.relay.services.presence.isOnline(ola.user.id), false);
+      assert.equal(t.relay.services.live.size, 0, 'no live session left behind');
+    } finally {
+      core.settled = settled;
+      release();
+      await ws?.close();
+    }
+  });
+
+  test('a burst of one peer’s presence changes does not push another’s typing hint out of the buffer', async () => {
+    const flip = await t.login('flip@example.com', { chat_address: 'flip' });
+    const typer = await t.login('typer@example.com', { chat_address: 'typer' });
+    const target = await t.login('target@example.com', { chat_address: 'target' });
+    assert.equal((await send(t, flip.token, 'target', 'hi')).status, 200);
+    await poll(t, target.token);
+    assert.equal((await t.api('POST', '/api/v1/webchat/typing', { to: 'target' }, typer.token)).status, 200);
+    for (let i = 0; i < 100; i++) assert.equal((await heartbeat(t, flip.token, { visible: i % 2 === 1 })).status, 200);
+    const got = await poll(t, target.token);
+    assert.deepEqual(got.body.events.filter((e: any) => e.type === 'typing').map((e: any) => e.from), ['typer']);
+    // Only the newest state of flip's presence is kept: online (the last heartbeat was visible).
+    assert.deepEqual(got.body.events.filter((e: any) => e.type === 'presence').map((e: any) => [e.chat_address, e.online]), [['flip', true]]);
+  });
+
+  test('a new account without a display name is shown by its chat address, not by its email', async () => {
+    const res = await t.login('jane.doe.1987@example.com', { chat_address: 'jd-agent', public_visible: true });
+    assert.equal(res.user.display_name, 'jd-agent');
+    assert.deepEqual((await directory(t, viewer.token, '?q=jane.doe')).users, []);
+  });
+
   test('someone I blocked is not told when I come online', async () => {
     const hilde = await t.login('hilde@example.com', { chat_address: 'hilde' });
     const igor = await t.login('igor@example.com', { chat_address: 'igor' });
@@ -372,5 +442,17 @@ describe('presence window expiry (PCHAT_PRESENCE_WINDOW_MS=1000)', () => {
       back.body.events.filter((e: any) => e.type === 'presence').map((e: any) => [e.chat_address, e.online]),
       [['alice', true]],
     );
+  });
+
+  test('a worker that polls within the window stays online without heartbeating again (seed 001 worker loop)', async () => {
+    const worker = await t.login('worker@example.com', { chat_address: 'worker', public_visible: true });
+    assert.equal((await heartbeat(t, worker.token, { session_name: 'loop' })).body.online, true);
+    for (let i = 0; i < 6; i++) {
+      await sleep(400); // 2.4 s in all: past the 1 s window more than twice
+      assert.equal((await poll(t, worker.token)).status, 200);
+    }
+    assert.equal(userIn(await directory(t, worker.token), 'worker').online, true, 'polling keeps it online');
+    await sleep(1100);
+    assert.equal(userIn(await directory(t, worker.token), 'worker').online, false, 'offline once it stops');
   });
 });

@@ -1,7 +1,8 @@
 // WebSocket commands against a real relay with a real `ws` client: answers come in the order the
 // commands came, a client that does not read cannot make the relay queue without bound, frames
 // right behind `auth` wait for the start (and are dropped if it is refused), `ref` is bounded,
-// and a message read before its delivered receipt was recorded still gets "delivered" first.
+// a message read before its delivered receipt was recorded still gets "delivered" first, and
+// frames past the per-IP budget are refused.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, openWs, startTestRelay, type TestRelay, type WsClient } from '../helpers.ts';
@@ -21,7 +22,8 @@ describe('WebSocket commands', () => {
   let ada: Who, bo: Who;
 
   before(async () => {
-    t = await startTestRelay();
+    // One test sends 120,000 frames: past the default per-IP frame budget (tested below).
+    t = await startTestRelay({ PCHAT_REQUESTS_PER_IP_PER_MINUTE: '1000000' });
     ada = await t.login('ada@example.com', { chat_address: 'ada' });
     bo = await t.login('bo@example.com', { chat_address: 'bob' });
   });
@@ -186,5 +188,34 @@ describe('WebSocket commands', () => {
     const status = await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [id] }, ada.token);
     const text = JSON.stringify(status.body);
     assert.ok(text.includes('"delivered_at":"') && text.includes('"read_at":"'), text);
+  });
+});
+
+describe('WebSocket frames have a per-IP rate limit (PCHAT_REQUESTS_PER_IP_PER_MINUTE=30)', () => {
+  let t: TestRelay;
+  before(async () => {
+    t = await startTestRelay({ PCHAT_REQUESTS_PER_IP_PER_MINUTE: '30' });
+  });
+  after(() => t.stop());
+
+  test('past the budget a frame is refused with rate_limited and retry_after, and does nothing', async () => {
+    const cy = await t.login('cy@example.com', { chat_address: 'cyan' });
+    const di = await t.login('di@example.com', { chat_address: 'dina' });
+    const ws = await openWs(t.url, { token: cy.token });
+    await ws.next((f) => f.type === 'ready');
+    const frames = Array.from({ length: 34 }, (_, i) => ({ type: 'send', ref: i, to: 'dina', text: `n${i}` }));
+    sendTogether(ws, frames);
+    await ws.next((f) => f.ref === 33 && (f.type === 'ack' || f.type === 'error'));
+    const answers = ws.frames.filter((f) => typeof f.ref === 'number');
+    assert.equal(answers.filter((f) => f.type === 'ack').length, 30);
+    const refused = answers.filter((f) => f.type === 'error');
+    assert.deepEqual(refused.map((f) => f.ref), [30, 31, 32, 33]);
+    for (const f of refused) {
+      assert.equal(f.error, 'rate_limited');
+      assert.ok(f.retry_after >= 1 && f.retry_after <= 60, JSON.stringify(f));
+    }
+    const got = await t.api('POST', '/api/v1/webchat/poll', { limit: 100 }, di.token);
+    assert.equal(got.body.messages.length, 30, 'the refused sends sent nothing');
+    await ws.close();
   });
 });
