@@ -94,7 +94,9 @@ export class Groups {
    * durable commit; wakes everyone who was or is a member.
    */
   private async apply(group: GroupContext, events: GroupEvent[], alsoWake: string[] = []) {
-    if (events.length === 0) return;
+    // Nothing to write (a retried join, a second leave): the answer tells how things stand, which
+    // may be another request's write, staged and not yet on disk; it waits until it is.
+    if (events.length === 0) return this.core.settled();
     const before = Object.keys(group.members);
     const seqs = this.core.applyGroup(group.id, events);
     const notes: string[] = [];

@@ -551,7 +551,10 @@ export class Messaging {
 
   async deleteConversation(auth: Auth, peerAddress: string) {
     const peer = this.resolveAddress(peerAddress);
-    if (!this.core.projections.conversation(auth.user, peer)) return { deleted: false };
+    if (!this.core.projections.conversation(auth.user, peer)) {
+      await this.core.settled(); // gone, maybe by a delete not yet on disk
+      return { deleted: false };
+    }
     const upto = this.core.registry.head(Inbox, auth.user);
     this.core.applyInbox(auth.user, [{ type: 'conversation_deleted', peer, upto, at: Date.now() }]);
     await this.core.commit();
@@ -566,7 +569,7 @@ export class Messaging {
       if (!!m.archived !== archived) {
         this.core.applyInbox(auth.user, [{ type: 'archived', peer: `group:${gid}`, archived, at: Date.now() }]);
         await this.core.commit();
-      }
+      } else await this.core.settled(); // already so, maybe by a write not yet on disk
       return { peer: `group:${gid}`, archived };
     }
     const peer = this.resolveAddress(peerAddress);
@@ -575,7 +578,7 @@ export class Messaging {
     if (conv.archived !== archived) {
       this.core.applyInbox(auth.user, [{ type: 'archived', peer, archived, at: Date.now() }]);
       await this.core.commit();
-    }
+    } else await this.core.settled(); // already so, maybe by a write not yet on disk
     return { peer: this.address(peer), archived };
   }
 

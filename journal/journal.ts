@@ -32,7 +32,7 @@
 // - A journal that cannot be opened or verified throws JournalError; nothing is emptied.
 // - If a commit fails, the in-memory state is ahead of the disk: the process must stop
 //   (the daemon exits) and restart from the journal. Nothing unacknowledged is lost that way.
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
@@ -92,13 +92,19 @@ interface Head {
   stream: string;
 }
 
-// LMDB trusts its file: a damaged header makes it crash the process instead of failing.
-// So before opening we check what LMDB would rely on first: both meta pages carry the magic
-// and data version, the page size is sane, and the file is whole pages long. (The newest
-// meta's last page may lie past the end of a healthy file, so that is not a test.)
+// LMDB trusts its file: a damaged header makes it crash the process instead of failing, and a
+// page it reads past the end of the file kills it with SIGBUS. So before opening we check what
+// LMDB would rely on first: both meta pages carry the magic and data version, the page size is
+// sane, the file is whole pages long, and the root pages the newest meta names (of the free
+// list, rewritten by every commit and so mostly at the end, and of the main database) are in
+// the file — a file cut at a page boundary loses them first. (The newest meta's last page is
+// no test: pages a commit allocated and freed again are never written, so it may lie past the
+// end of a healthy file.) A cut that keeps both roots still passes.
 const LMDB_MAGIC = 0xbeefc0de;
 const LMDB_DATA_VERSION = 2;
-const META = { magic: 0x18, version: 0x1c, pageSize: 0x30 };
+const META = { magic: 0x18, version: 0x1c, pageSize: 0x30, freeRoot: 0x58, mainRoot: 0x88, txnid: 0x98 };
+/** The root of an empty database. */
+const NO_PAGE = 0xffffffffffffffffn;
 
 function checkHeader(file: string) {
   if (!existsSync(file)) return;
@@ -117,6 +123,12 @@ function checkHeader(file: string) {
     if (second.readUInt32LE(META.magic) !== LMDB_MAGIC || second.readUInt32LE(META.version) !== LMDB_DATA_VERSION) throw bad('second meta page');
     // LMDB files grow in whole pages; a partial copy or a cut-off write does not.
     if (size % pageSize !== 0) throw bad(`truncated: ${size} bytes is not a whole number of ${pageSize}-byte pages`);
+    const newest = head.readBigUInt64LE(META.txnid) >= second.readBigUInt64LE(META.txnid) ? head : second;
+    const pages = BigInt(size / pageSize);
+    for (const [what, at] of [['free list', META.freeRoot], ['main database', META.mainRoot]] as const) {
+      const root = newest.readBigUInt64LE(at);
+      if (root !== NO_PAGE && root >= pages) throw bad(`truncated: the ${what}'s root is page ${root}, the file holds ${pages} pages`);
+    }
   } finally {
     closeSync(fd);
   }
@@ -129,6 +141,8 @@ function checkHeader(file: string) {
  * relay that is gone (a crash, kill -9) is taken over.
  */
 const WRITER_FILE = 'writer.pid';
+/** Tries at claiming it while other relays starting at the same moment take and let go of it. */
+const CLAIM_ATTEMPTS = 20;
 
 function isRelayProcess(pid: number): boolean {
   try {
@@ -146,18 +160,51 @@ function isRelayProcess(pid: number): boolean {
 
 function claimWriter(path: string): string {
   const file = join(path, WRITER_FILE);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
-      return file;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw new JournalError(`journal at ${path}: cannot claim ${file} (${(err as Error).message})`);
+  const inUse = (pid: string) =>
+    new JournalError(`journal at ${path} is in use by process ${pid.trim()} (named in ${file}); stop that relay first — two relays on one data dir would lose acknowledged messages`);
+  // The claim appears with its content, in one step (a hard link to a file written first): a
+  // relay starting at the same moment never reads it empty and takes it for a dead one's.
+  const mine = join(path, `${WRITER_FILE}.${process.pid}`);
+  writeFileSync(mine, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      try {
+        linkSync(mine, file);
+        return file;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new JournalError(`journal at ${path}: cannot claim ${file} (${(err as Error).message})`);
+      }
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        continue; // let go of meanwhile: try again
+      }
+      const pid = Number.parseInt(text, 10);
+      if (pid > 0 && pid !== process.pid && isRelayProcess(pid)) throw inUse(text);
+      // A dead relay's claim is moved aside in one step, so of several relays starting at once
+      // only one moves that very file; one that moved a newer claim instead (another relay's,
+      // made in between) puts it back and stops.
+      const aside = join(path, `${WRITER_FILE}.stale.${process.pid}`);
+      try {
+        renameSync(file, aside);
+      } catch {
+        continue;
+      }
+      const moved = readFileSync(aside, 'utf8');
+      if (moved !== text) {
+        try {
+          linkSync(aside, file);
+        } finally {
+          rmSync(aside, { force: true });
+        }
+        throw inUse(moved);
+      }
+      rmSync(aside, { force: true });
     }
-    const pid = Number.parseInt(readFileSync(file, 'utf8'), 10);
-    if (pid > 0 && pid !== process.pid && isRelayProcess(pid)) {
-      throw new JournalError(`journal at ${path} is in use by process ${pid} (named in ${file}); stop that relay first — two relays on one data dir would lose acknowledged messages`);
-    }
-    rmSync(file, { force: true });
+    throw new JournalError(`journal at ${path}: cannot claim ${file} (other relays keep claiming it)`);
+  } finally {
+    rmSync(mine, { force: true });
   }
 }
 

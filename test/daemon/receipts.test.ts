@@ -13,7 +13,8 @@ test('a delivered receipt that fails to stage does not keep the other senders fr
     const bob = await user('bob');
     const { message_id } = await messaging.send(alice, { to: 'bob', text: 'from alice' });
     await messaging.send(carol, { to: 'bob', text: 'from carol' });
-    await feed.poll(alice, {}); // alice's cursor is now past her own copy
+    await feed.poll(bob, { peek: true }); // bob is online (a poll counts): that is not what alice waits for below
+    await feed.poll(alice, {}); // alice's cursor is now past her own copy, and she has seen bob come online
 
     const applyInbox = core.applyInbox.bind(core);
     core.applyInbox = (u, events) => {

@@ -81,3 +81,32 @@ test('a peek answers with the stored cursor only once it is durable (another req
     await stop();
   }
 });
+
+test('a write that finds its effect already staged by another (a retried join, a second archive) answers only once that is durable', async () => {
+  const { relay: r, user, stop } = await startInProcessRelay('pchat-settled-noop-');
+  try {
+    const { core, groups, messaging, presence } = r.services;
+    const owner = await user('owner');
+    const joiner = await user('joiner');
+    const g = await groups.create(owner, { name: 'open one', visibility: 'public', join_policy: 'open' } as never);
+    await messaging.send(owner, { to: 'joiner', text: 'hi' });
+    const checks: [string, () => Promise<unknown>][] = [
+      ['join', () => groups.join(joiner, g.id)],
+      ['archive', () => messaging.archive(owner, 'joiner', true)],
+      ['archive a group', () => messaging.archive(owner, `group:${g.id}`, true)],
+      ['presence', () => presence.heartbeat(owner, { visible: false })],
+    ];
+    for (const [what, write] of checks) {
+      const first = write();
+      await Promise.resolve(); // the first stages its write (some stage after a microtask)
+      const staged = core.journal.lastSeq;
+      assert.ok(staged > core.durableSeq, `${what}: the first is staged ahead of the disk`);
+      let durableAtAnswer = -1;
+      const retry = write().then(() => (durableAtAnswer = core.durableSeq));
+      await Promise.all([first, retry]);
+      assert.ok(durableAtAnswer >= staged, `${what}: the retry answered at durable ${durableAtAnswer}, before ${staged} was on disk`);
+    }
+  } finally {
+    await stop();
+  }
+});

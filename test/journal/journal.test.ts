@@ -1,8 +1,8 @@
 // The journal on a real LMDB in a temp dir: append, conflicts, reopen, damaged files, rebuild.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync, readFileSync, statSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync, readFileSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { Journal, JournalConflict, JournalError, JOURNAL_FORMAT } from '../../journal/journal.ts';
@@ -252,6 +252,31 @@ test('one writer per journal: a second relay on the same data dir stops with one
   await t.stop();
 });
 
+test('two relays starting at the same moment on one data dir: exactly one claims it, with or without a dead one\'s claim left', async () => {
+  await withTempDir(async (root) => {
+    const ROUNDS = 12;
+    const gone = Number(spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' }).stdout);
+    const start = Date.now() + 3_000; // both children loaded by then
+    const rounds = Array.from({ length: ROUNDS }, (_, i) => {
+      const dir = join(root, `r${i}`);
+      mkdirSync(join(dir, 'journal'), { recursive: true });
+      // Odd rounds: the claim of a relay killed with -9 is left for both to take over.
+      if (i % 2) writeFileSync(join(dir, 'journal', 'writer.pid'), `${gone}\n`);
+      return { dir, at: start + i * 150 };
+    });
+    const child = () =>
+      new Promise<string[]>((resolve, reject) => {
+        const c = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'claim-child.ts'), JSON.stringify(rounds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        c.stdout.on('data', (d) => (out += d));
+        c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`claim child exited ${code}`))));
+      });
+    const [a, b] = await Promise.all([child(), child()]);
+    const claimedBy = rounds.map((_, i) => [a[i], b[i]].filter((x) => x === 'claimed').length);
+    assert.deepEqual(claimedBy, Array(ROUNDS).fill(1), `claims per round: a ${JSON.stringify(a)} b ${JSON.stringify(b)}`);
+  });
+});
+
 test('a journal with the databases of an older layout but no format record is refused, not emptied', async () => {
   await withTempDir(async (dir) => {
     const raw = open({ path: join(dir, 'journal'), maxDbs: 64 });
@@ -361,6 +386,9 @@ test('long texts evict the tail by bytes, and reads stay equal to disk', async (
 for (const [damage, mutate] of [
   ['overwritten', (b: Buffer) => Buffer.alloc(b.length, 0x5a)],
   ['truncated', (b: Buffer) => b.subarray(0, Math.floor(b.length / 2) + 100)],
+  // Whole pages, so the length test passes: LMDB would read past the end and die of SIGBUS.
+  ['cut at a page boundary', (b: Buffer) => b.subarray(0, Math.floor(b.length / 4096 / 2) * 4096)],
+  ['cut by its last page', (b: Buffer) => b.subarray(0, b.length - 4096)],
   ['emptied', () => Buffer.alloc(0)],
 ] as const) {
   test(`a ${damage} journal stops the daemon with one clear line and is left as it was`, async () => {
