@@ -144,12 +144,43 @@ const WRITER_FILE = 'writer.pid';
 /** Tries at claiming it while other relays starting at the same moment take and let go of it. */
 const CLAIM_ATTEMPTS = 20;
 
-function isRelayProcess(pid: number): boolean {
+/** This boot of the machine and when a process started in it (Linux /proc; undefined elsewhere). */
+function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]; // field 22, starttime
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a claim says: the pid, then (Linux) the boot and the process's start time. */
+const claimText = () => `${process.pid}\n${bootId() ?? ''}\n${startTime(process.pid) ?? ''}\n`;
+
+/**
+ * Whether the relay that wrote `claim` still runs. A pid alone is not enough: after a reboot
+ * (a power loss leaves the claim behind) the pid may be another program's, even another node
+ * process's (the phone bridge), so a claim naming its boot and start time is live only in the
+ * same boot with the same start time. Claims without them (older relays) fall back to: a live
+ * node process.
+ */
+function claimIsLive(claim: string): boolean {
+  const [pidText, boot, started] = claim.split('\n');
+  const pid = Number.parseInt(pidText, 10);
+  if (!(pid > 0) || pid === process.pid) return false;
   try {
     process.kill(pid, 0);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  if (boot && started) return boot === bootId() && started === startTime(pid);
   try {
     // Linux: a pid reused since (after a reboot) by something that is not node is not a relay.
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('node');
@@ -165,7 +196,7 @@ function claimWriter(path: string): string {
   // The claim appears with its content, in one step (a hard link to a file written first): a
   // relay starting at the same moment never reads it empty and takes it for a dead one's.
   const mine = join(path, `${WRITER_FILE}.${process.pid}`);
-  writeFileSync(mine, `${process.pid}\n`);
+  writeFileSync(mine, claimText());
   try {
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       try {
@@ -180,8 +211,7 @@ function claimWriter(path: string): string {
       } catch {
         continue; // let go of meanwhile: try again
       }
-      const pid = Number.parseInt(text, 10);
-      if (pid > 0 && pid !== process.pid && isRelayProcess(pid)) throw inUse(text);
+      if (claimIsLive(text)) throw inUse(text.split('\n')[0]);
       // A dead relay's claim is moved aside in one step, so of several relays starting at once
       // only one moves that very file; one that moved a newer claim instead (another relay's,
       // made in between) puts it back and stops.
@@ -198,7 +228,7 @@ function claimWriter(path: string): string {
         } finally {
           rmSync(aside, { force: true });
         }
-        throw inUse(moved);
+        throw inUse(moved.split('\n')[0]);
       }
       rmSync(aside, { force: true });
     }

@@ -247,9 +247,39 @@ test('one writer per journal: a second relay on the same data dir stops with one
   const gone = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
   writeFileSync(file, gone.stdout);
   const j = Journal.open(t.config.dataDir);
-  assert.equal(readFileSync(file, 'utf8').trim(), String(process.pid));
+  assert.equal(readFileSync(file, 'utf8').split('\n')[0], String(process.pid));
   await j.close();
   await t.stop();
+});
+
+test('a claim left before a reboot is taken over even if its pid now belongs to another node process', async () => {
+  await withTempDir(async (dir) => {
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
+    try {
+      const stat = readFileSync(`/proc/${other.pid}/stat`, 'utf8');
+      const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const file = join(dir, 'journal', 'writer.pid');
+      mkdirSync(join(dir, 'journal'), { recursive: true });
+      const claimedBy = (claim: string) => {
+        writeFileSync(file, claim);
+        try {
+          const j = Journal.open(dir);
+          void j.close();
+          return 'taken over';
+        } catch (err) {
+          assert.match((err as Error).message, new RegExp(`in use by process ${other.pid} `));
+          return 'refused';
+        }
+      };
+      assert.equal(claimedBy(`${other.pid}\n${boot}\n${started}\n`), 'refused', 'that very process, alive: in use');
+      assert.equal(claimedBy(`${other.pid}\nanother-boot\n${started}\n`), 'taken over', 'written in another boot');
+      assert.equal(claimedBy(`${other.pid}\n${boot}\n1\n`), 'taken over', 'the pid is another process now (started later)');
+      assert.equal(claimedBy(`${other.pid}\n`), 'refused', 'an older claim (pid only) of a live node process: in use');
+    } finally {
+      other.kill();
+    }
+  });
 });
 
 test('two relays starting at the same moment on one data dir: exactly one claims it, with or without a dead one\'s claim left', async () => {
