@@ -185,10 +185,12 @@ export function decideNameSession(
 ): Decision<AccountEvent> {
   const s = ctx.sessions[sid];
   if (!s) return refuse('unauthorized', 'session is closed');
+  // Given: set (trimmed), and an empty one clears the name; not given: as it was.
+  const named = (given: string | undefined, was: string | undefined) => (given === undefined ? was : given.trim() || undefined);
   const next = {
-    device_name: names.device_name ?? s.device_name,
-    session_name: names.session_name ?? s.session_name,
-    listen_channel: names.listen_channel ?? s.listen_channel,
+    device_name: named(names.device_name, s.device_name),
+    session_name: named(names.session_name, s.session_name),
+    listen_channel: named(names.listen_channel, s.listen_channel),
     hidden: names.visible === undefined ? !!s.hidden : !names.visible,
   };
   if (next.device_name === s.device_name && next.session_name === s.session_name && next.listen_channel === s.listen_channel && next.hidden === !!s.hidden) {

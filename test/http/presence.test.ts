@@ -73,6 +73,11 @@ describe('presence and directory', () => {
       assert.equal(f.total, 1);
       assert.ok(f.sessions.every((x: any) => x.chat_address === 'alice'));
     }
+
+    // An empty name clears it (shown as null), a name is trimmed, and what is not given stays.
+    assert.equal((await heartbeat(t, alice.token, { device_name: '', session_name: '  claude-main  ' })).status, 200);
+    const cleared = userIn(await directory(t, viewer.token), 'alice').sessions.find((x: any) => x.session_id === alice.session.id);
+    assert.deepEqual([cleared.device_name, cleared.session_name, cleared.listen_channel], [null, 'claude-main', 'pchat']);
     const none = await directory(t, viewer.token, '?q=zz-nobody-zz');
     assert.deepEqual(none.users, []);
     assert.deepEqual(none.sessions, []);
