@@ -100,6 +100,10 @@ export class Files {
   readonly tmpDir: string;
   /** Bytes being received right now, per user: they count against the daily budget. */
   private readonly inflight = new Map<string, number>();
+  /** Blobs received by requests in progress (not registered nor discarded yet), by sha256: how many hold each. */
+  private readonly held = new Map<string, number>();
+  /** Blobs being removed by `discard`, by sha256. */
+  private readonly removing = new Map<string, Promise<void>>();
   /** Transcriptions running, by blob: a second request for the same clip waits for the first. */
   private readonly transcribing = new Map<string, Promise<TranscriptBody>>();
 
@@ -164,15 +168,24 @@ export class Files {
       const sha256 = hash.digest('hex');
       const dest = this.blobPath(sha256);
       let created = false;
-      if (existsSync(dest)) {
-        await rm(tmp, { force: true });
-      } else {
-        mkdirSync(join(this.blobDir, sha256.slice(0, 2)), { recursive: true });
-        await rename(tmp, dest);
-        const dir = await open(join(this.blobDir, sha256.slice(0, 2)), 'r');
-        await dir.sync();
-        await dir.close();
-        created = true;
+      // Held until this request registers or discards it: a failed request with the same bytes
+      // must not remove the blob from under it (see `discard`).
+      this.hold(sha256);
+      try {
+        await this.removing.get(sha256); // such a removal already decided: let it finish, then look
+        if (existsSync(dest)) {
+          await rm(tmp, { force: true });
+        } else {
+          mkdirSync(join(this.blobDir, sha256.slice(0, 2)), { recursive: true });
+          await rename(tmp, dest);
+          const dir = await open(join(this.blobDir, sha256.slice(0, 2)), 'r');
+          await dir.sync();
+          await dir.close();
+          created = true;
+        }
+      } catch (err) {
+        this.release(sha256);
+        throw err;
       }
       return { sha256, size, name: cleanName(filename), kindHint, created };
     } catch (err) {
@@ -185,15 +198,40 @@ export class Files {
     }
   }
 
-  /** Removes blobs this request created that no file record names (a request that failed). */
+  private hold(sha: string) {
+    this.held.set(sha, (this.held.get(sha) ?? 0) + 1);
+  }
+
+  private release(sha: string) {
+    const n = (this.held.get(sha) ?? 0) - 1;
+    if (n > 0) this.held.set(sha, n);
+    else this.held.delete(sha);
+  }
+
+  /**
+   * A request that failed: lets go of its blobs, and removes those it created that no file
+   * record names and no other request in progress holds (one uploading the same bytes found
+   * the blob there and counts on it). The decision is made in one synchronous run and the
+   * removal is marked, so a request that finds the blob afterwards waits for it to be gone.
+   */
   async discard(received: Received[]) {
     for (const r of received) {
-      if (r.created && !this.core.projections.media.blobRef(r.sha256)) await rm(this.blobPath(r.sha256), { force: true });
+      this.release(r.sha256);
+      if (!r.created || this.held.has(r.sha256) || this.core.projections.media.blobRef(r.sha256)) continue;
+      const removal = rm(this.blobPath(r.sha256), { force: true }).finally(() => this.removing.delete(r.sha256));
+      this.removing.set(r.sha256, removal);
+      await removal;
     }
   }
 
   /** Sniffs, probes and classifies received blobs, journals their records; durable on return. */
   async register(auth: Auth, received: Received[]): Promise<FileRecord[]> {
+    const records = await this.registerHeld(auth, received);
+    for (const r of received) this.release(r.sha256); // named by a record now
+    return records;
+  }
+
+  private async registerHeld(auth: Auth, received: Received[]): Promise<FileRecord[]> {
     const bodies = [];
     for (const r of received) bodies.push(await this.describe(auth, r));
     const ids: string[] = [];

@@ -7,7 +7,8 @@ import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { eventually, startTestRelay, type TestRelay } from '../helpers.ts';
+import { eventually, startInProcessRelay, startTestRelay, type TestRelay } from '../helpers.ts';
+import { Readable } from 'node:stream';
 import { download, upload } from './helpers.ts';
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
@@ -221,5 +222,32 @@ test('the per-user daily byte budget is a 429 that counts every upload of the da
     assert.equal((await upload(t, a.token, [{ data: randomBytes(50_000) }])).status, 429, 'usage is journaled');
   } finally {
     await t.stop();
+  }
+});
+
+test('a failed upload does not remove the blob from under another upload of the same bytes still in progress', async () => {
+  const { relay, user, stop } = await startInProcessRelay('pchat-blob-race-');
+  try {
+    const { files } = relay.services.media;
+    const alice = await user('alice');
+    const bob = await user('bob');
+    const bytes = randomBytes(5_000);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    // Alice's upload stores the blob; Bob's, of the same bytes, finds it there.
+    const a = await files.receive(alice, Readable.from([bytes]), 'a.bin', 'file');
+    const b = await files.receive(bob, Readable.from([bytes]), 'b.bin', 'file');
+    assert.deepEqual([a.created, b.created], [true, false]);
+    await files.discard([a]); // Alice's request fails
+    assert.ok(existsSync(files.blobPath(sha)), 'Bob still holds it');
+    const [rec] = await files.register(bob, [b]);
+    assert.equal(rec.size, 5_000);
+    assert.ok(existsSync(files.blobPath(sha)));
+
+    // Unheld and unnamed, a failed upload's blob goes; the next upload of the bytes stores it again.
+    const c = await files.receive(alice, Readable.from([randomBytes(3_000)]), 'c.bin', 'file');
+    await files.discard([c]);
+    assert.equal(existsSync(files.blobPath(c.sha256)), false);
+  } finally {
+    await stop();
   }
 });
