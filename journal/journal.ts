@@ -33,7 +33,7 @@
 // - If a commit fails, the in-memory state is ahead of the disk: the process must stop
 //   (the daemon exits) and restart from the journal. Nothing unacknowledged is lost that way.
 import { closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
 /** Bumped when the on-disk layout changes incompatibly. */
@@ -107,7 +107,15 @@ const META = { magic: 0x18, version: 0x1c, pageSize: 0x30, freeRoot: 0x58, mainR
 const NO_PAGE = 0xffffffffffffffffn;
 
 function checkHeader(file: string) {
-  if (!existsSync(file)) return;
+  if (!existsSync(file)) {
+    // LMDB makes its lock file together with the data file: the lock without the data means the
+    // journal was deleted or left out of a restore. Starting would be starting an empty relay.
+    const lock = join(dirname(file), 'lock.mdb');
+    if (existsSync(lock)) {
+      throw new JournalError(`journal file ${file} is missing but ${lock} is there (deleted, or left out of a restore); restore it from backup, or remove the directory to start an empty relay`);
+    }
+    return;
+  }
   const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;

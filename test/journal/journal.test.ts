@@ -1,7 +1,7 @@
 // The journal on a real LMDB in a temp dir: append, conflicts, reopen, damaged files, rebuild.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -443,6 +443,26 @@ for (const [damage, mutate] of [
     });
   });
 }
+
+test('a journal whose data file is gone (deleted, left out of a restore) stops the daemon with one line; it does not start empty', async () => {
+  await withTempDir(async (dir) => {
+    const j = Journal.open(join(dir, 'data'));
+    j.stage('inbox:a', { type: 'x', at: 1 } as never, 0);
+    await j.close();
+    rmSync(join(dir, 'data', 'journal', 'data.mdb'));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'daemon/main.ts'], {
+      cwd: join(import.meta.dirname, '..', '..'),
+      env: { ...process.env, PCHAT_DATA_DIR: join(dir, 'data'), PCHAT_UPLOAD_DIR: join(dir, 'up'), PORT: '0' },
+      encoding: 'utf8',
+      timeout: 15_000,
+      killSignal: 'SIGKILL',
+    });
+    assert.equal(run.status, 74, `exit ${run.status} signal ${run.signal} stderr ${run.stderr}`);
+    assert.match(run.stderr, /data\.mdb is missing but .*lock\.mdb is there/);
+    assert.equal(run.stderr.trim().split('\n').length, 1);
+    assert.equal(existsSync(join(dir, 'data', 'journal', 'data.mdb')), false, 'no empty journal was made in its place');
+  });
+});
 
 test('projections rebuilt from the journal equal the live ones', async () => {
   const t = await startTestRelay();
