@@ -67,6 +67,9 @@ export class Core {
       }
       throw err;
     }
+    // A later batch can commit after an earlier one failed (disk space freed in between): its
+    // events follow ones that are not on disk, so it is not acknowledged either.
+    if (this.fatal) throw new Error('an earlier journal commit failed; the relay is restarting');
     for (const user of wake) this.waiters.wake(user);
   }
 

@@ -110,3 +110,30 @@ test('a write that finds its effect already staged by another (a retried join, a
     await stop();
   }
 });
+
+test('once a journal commit failed, a later commit that succeeds is not acknowledged either (the relay is restarting)', async () => {
+  const { relay: r, user, stop } = await startInProcessRelay('pchat-fatal-');
+  const exit = process.exit;
+  const exits: (number | undefined)[] = [];
+  process.exit = ((code?: number) => void exits.push(code)) as typeof process.exit;
+  try {
+    const { core, messaging } = r.services;
+    const alice = await user('alice');
+    await user('bob');
+    const commit = core.journal.commit.bind(core.journal);
+    let failNext = true;
+    core.journal.commit = () => {
+      if (!failNext) return commit();
+      failNext = false;
+      return commit().then(() => Promise.reject(new Error('ENOSPC: simulated')));
+    };
+    await assert.rejects(messaging.send(alice, { to: 'bob', text: 'in the failed batch' }), /ENOSPC/);
+    await assert.rejects(messaging.send(alice, { to: 'bob', text: 'in a later batch' }), /earlier journal commit failed/);
+    await new Promise((resume) => setImmediate(resume));
+    assert.deepEqual(exits, [70], 'the relay exits to restart from the journal');
+    (core as unknown as { fatal: boolean }).fatal = false; // it did not exit here: let it close
+  } finally {
+    process.exit = exit;
+    await stop();
+  }
+});
