@@ -495,10 +495,11 @@ export class Feed {
 
   /** Explicit ack: the consumer has processed everything up to `upto`. */
   async ack(auth: Auth, consumerName: string | undefined, upto: number) {
-    const consumer = await this.openConsumer(auth, consumerName);
+    // Checked first: a refused ack must not create its consumer either.
     if (upto > this.core.durableSeq) {
       throw new Refusal('validation_failed', `upto ${upto} is past the newest event (${this.core.durableSeq})`);
     }
+    const consumer = await this.openConsumer(auth, consumerName);
     await this.advance(auth, consumer, upto);
     // An ack that moved nothing answers with a cursor another request may have only staged: durable first.
     await this.core.settled();

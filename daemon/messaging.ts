@@ -21,6 +21,8 @@ export const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 const BROWSER_DEVICE = 'browser';
 /** Messages of a conversation looked through, newest first, for one the reported account wrote (see `report`). */
 const REPORT_EVIDENCE_SCAN = 200;
+/** ... or of the reporter's whole inbox as journaled (a conversation they deleted included). */
+const REPORT_INBOX_SCAN = 5_000;
 /** Group members listed by name in a receipt status; past this only counts are given. */
 const RECEIPT_NAMES_MAX = 50;
 
@@ -72,12 +74,14 @@ export class Messaging {
 
   private resolveTarget(auth: Auth, address: string): Target {
     const a = address.trim().toLowerCase();
+    if (!a) throw new Refusal('validation_failed', 'the address is blank');
     if (a.startsWith('group:')) return { kind: 'group', group: this.feed.visibleGroup(auth, address.trim().slice(6)) };
     return { kind: 'user', user: this.resolveAddress(a) };
   }
 
   private resolveAddress(address: string): string {
     const a = address.trim().toLowerCase();
+    if (!a) throw new Refusal('validation_failed', 'the address is blank');
     if (a.startsWith('group:')) throw new Refusal('validation_failed', `"${address}" is a group; this takes a chat address`);
     const user = this.core.projections.userByAddress(a);
     if (!user) throw new Refusal('unknown_recipient', `no chat address "${a}" on this relay`);
@@ -166,7 +170,8 @@ export class Messaging {
     const prior = this.core.projections.idem(auth.user, key);
     if (prior && Date.now() - prior.at < IDEMPOTENCY_WINDOW_MS) {
       const rec = this.core.projections.message(prior.id)!;
-      return this.sameOrConflict({ hash: prior.hash, reply: this.reply(rec, prior.seq) }, hash);
+      const reply = { ...this.reply(rec, prior.seq), ...(opts.streaming ? { streaming: true } : {}) }; // as first answered (the hash covers streaming)
+      return this.sameOrConflict({ hash: prior.hash, reply }, hash);
     }
     const work = this.deliver(auth, body, text, opts, key, hash).then((reply) => ({ hash, reply }));
     this.inflight.set(slot, work);
@@ -601,6 +606,7 @@ export class Messaging {
   }
 
   async report(auth: Auth, body: { message_id?: string; address?: string; reason: string }) {
+    if (!body.reason.trim()) throw new Refusal('validation_failed', 'reason must not be blank');
     let target: string;
     let messageId: string | undefined;
     let wroteToReporter: boolean;
@@ -628,10 +634,24 @@ export class Messaging {
     return { reported: true, address: this.address(target), counted: wroteToReporter };
   }
 
-  /** Whether `from` sent `to` a direct message among the last REPORT_EVIDENCE_SCAN of their conversation. */
+  /**
+   * Whether `from` sent `to` a direct message: among the last REPORT_EVIDENCE_SCAN of their
+   * conversation, or else among the last REPORT_INBOX_SCAN events of `to`'s inbox, read as
+   * journaled — so a conversation `to` deleted still counts (deleting an abusive conversation
+   * and then reporting its author is the natural order).
+   */
   private wroteTo(from: string, to: string): boolean {
     const recent = this.core.projections.history(to, from, Number.MAX_SAFE_INTEGER, REPORT_EVIDENCE_SCAN);
-    return recent.some(({ id }) => this.core.projections.message(id)?.from_user === from);
+    if (recent.some(({ id }) => this.core.projections.message(id)?.from_user === from)) return true;
+    let pos = this.core.durableSeq + 1;
+    for (let scanned = 0; scanned < REPORT_INBOX_SCAN; ) {
+      const chunk = this.core.journal.readBack(`inbox:${to}`, pos, 256);
+      if (chunk.length === 0) return false;
+      for (const { event } of chunk) if (event.type === 'msg_in' && (event as { from_user?: string }).from_user === from) return true;
+      scanned += chunk.length;
+      pos = chunk[chunk.length - 1].seq;
+    }
+    return false;
   }
 
   typing(auth: Auth, toAddress: string, typing: boolean) {

@@ -401,6 +401,7 @@ export class Projections {
   }
 
   private inbox(user: string, seq: number, ev: InboxEvent) {
+    if (ev.type === 'deleted') this.unreadGone(user, ev.id);
     // Both peers' inboxes carry a change: the second application rewrites the same record.
     if (this.messageChange(ev, ev.type !== 'delta' || this.message(ev.id)?.to_user === user)) return;
     switch (ev.type) {
@@ -428,6 +429,7 @@ export class Projections {
           const rec = this.message(id);
           if (!rec || rec.read_at || rec.to_user !== user) continue;
           this.updateMessage(id, { read_at: ev.at, delivered_at: rec.delivered_at ?? ev.at });
+          if (rec.deleted_at) continue; // no longer counted as unread since its delete (see `unreadGone`)
           // Counted in this conversation's unread only if it is in the conversation as it is now
           // (not in one deleted since, up to `cleared`, whose unread went with it).
           const cleared = rec.in_seq === undefined ? 0 : this.clearedUpto(user, rec.from_user);
@@ -465,6 +467,19 @@ export class Projections {
       case 'cursor':
         break;
     }
+  }
+
+  /**
+   * A message its sender deleted no longer counts as unread for its recipient (there is
+   * nothing left to read), unless it was read already or lies in a deleted conversation.
+   * Applied in the recipient's inbox (a delete is in both, once each).
+   */
+  private unreadGone(user: string, id: string) {
+    const rec = this.message(id);
+    if (!rec || rec.group || rec.to_user !== user || rec.from_user === user || rec.read_at) return;
+    if ((rec.in_seq ?? Infinity) <= this.clearedUpto(user, rec.from_user)) return;
+    const conv = this.conversation(user, rec.from_user);
+    if (conv?.unread) this.putConversation(user, rec.from_user, { ...conv, unread: conv.unread - 1 });
   }
 
   private recordIdem(user: string, ev: MsgEvent & { idem_key?: string; body_hash?: string }, seq: number) {

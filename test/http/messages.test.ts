@@ -379,6 +379,57 @@ describe('direct messages', () => {
     assert.equal(a.body.counted, true);
   });
 
+  test('a message its sender deleted is no longer unread; reading it afterwards does not count it twice', async () => {
+    const ua = await t.login('unread-a@example.com', { chat_address: 'unread-a' });
+    const ub = await t.login('unread-b@example.com', { chat_address: 'unread-b' });
+    const unread = async () => (await t.api('GET', '/api/v1/webchat/conversations', undefined, ub.token)).body.conversations.find((c: any) => c.peer === 'unread-a')?.unread;
+    const first = (await send(t, ua.token, 'unread-b', 'one')).body.message_id;
+    await send(t, ua.token, 'unread-b', 'two');
+    assert.equal(await unread(), 2);
+    assert.equal((await t.api('POST', '/api/v1/webchat/delete', { message_id: first }, ua.token)).status, 200);
+    assert.equal(await unread(), 1, 'the deleted one is not counted');
+    assert.equal((await t.api('POST', '/api/v1/webchat/read', { message_ids: [first] }, ub.token)).status, 200);
+    assert.equal(await unread(), 1, 'reading the deleted one changes nothing');
+    await t.relay.services.core.projections.rebuild();
+    assert.equal(await unread(), 1, 'the same from the journal');
+  });
+
+  test('a report by address counts after the reporter deleted the conversation (delete, then report)', async () => {
+    const rude = await t.login('rude@example.com', { chat_address: 'rude-one' });
+    const hurt = await t.login('hurt@example.com', { chat_address: 'hurt-one' });
+    assert.equal((await send(t, rude.token, 'hurt-one', 'something abusive')).status, 200);
+    assert.equal((await t.api('POST', '/api/v1/webchat/conversation/delete', { peer: 'rude-one' }, hurt.token)).status, 200);
+    const r = await t.api('POST', '/api/v1/webchat/report', { address: 'rude-one', reason: 'abuse' }, hurt.token);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.counted, true);
+  });
+
+  test('an ack refused as invalid creates no named consumer', async () => {
+    const w = await t.login('acker@example.com', { chat_address: 'acker' });
+    const bad = await t.api('POST', '/api/v1/webchat/ack', { consumer: 'never-made', upto: 10 ** 12 }, w.token);
+    assert.equal(bad.status, 400);
+    const inbox = t.relay.services.feed.inbox(w.user.id) as any;
+    assert.equal(JSON.stringify(inbox).includes('never-made'), false, 'no consumer was created');
+  });
+
+  test('a retried stream/open (same idempotency key) gets its first answer, streaming included', async () => {
+    const body = { to: 'bob', text: 'thinking', idempotency_key: 'open-once' };
+    const first = await t.api('POST', '/api/v1/webchat/stream/open', body, alice.token);
+    const again = await t.api('POST', '/api/v1/webchat/stream/open', body, alice.token);
+    assert.equal(first.status, 200);
+    assert.equal(first.body.streaming, true);
+    assert.deepEqual(again.body, first.body);
+  });
+
+  test('a blank address or report reason is a 400, not an unknown recipient', async () => {
+    const b1 = await send(t, alice.token, '   ', 'to nobody');
+    assert.equal(b1.status, 400);
+    assert.equal(b1.body.error, 'validation_failed');
+    const b2 = await t.api('POST', '/api/v1/webchat/report', { address: 'bob', reason: '   ' }, alice.token);
+    assert.equal(b2.status, 400);
+    assert.equal(b2.body.error, 'validation_failed');
+  });
+
   test('an idempotent retry gets its first answer even after the sender was renamed', async () => {
     const dan = await t.login('dan@example.com', { chat_address: 'dan' });
     const first = await send(t, dan.token, 'alice', 'once', { source: 'dan', idempotency_key: 'rename-1' });
