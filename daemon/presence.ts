@@ -1,6 +1,6 @@
 // Presence and the directory. Presence is ephemeral (memory only): a session is online while
-// it heartbeats or polls within the window or holds a live connection (a parked long-poll). What a
-// session is called (device, session name, listen channel) and whether it hides from the
+// it heartbeats or polls within the window or holds a live connection (a parked long-poll, a
+// WebSocket, an event stream). What a session is called (device, session name, listen channel) and whether it hides from the
 // directory are durable, on the account actor; so is when it was last seen, saved now and then
 // (see `saveSeen`).
 import { decideNameSession, decideProfile, type AccountContext, type AccountEvent } from '../actors/account.ts';
@@ -143,8 +143,9 @@ export class Presence {
 
   /**
    * A poll, long or not: the session is seen, as by a heartbeat (a worker that polls every few
-   * seconds, as seed 001's loop does, stays online without heartbeating too). Not saved: the
-   * session's last-seen is saved as a heartbeat's is (see `saveSeen`).
+   * seconds, as seed 001's loop does, stays online without heartbeating too). Nothing is
+   * journaled per poll: the last-seen time is saved now and then, as a heartbeat's is (see
+   * `saveSeen`).
    */
   polled(auth: Auth) {
     if (!this.core.sessionOpen(auth)) return;

@@ -250,19 +250,19 @@ export default async function realtimeRoutes(app: FastifyInstance) {
 
     socket.on('message', async (data, isBinary) => {
       const answer = slot();
+      // Every frame counts, malformed ones too.
+      const wait = frameBudget.take(req.ip);
+      const limited = (ref: unknown) =>
+        refusalFrame(ref, new Refusal('rate_limited', `rate limit: ${core.config.requestsPerIpPerMinute} frames per minute from one address`, wait));
       let frame: { type?: unknown; ref?: unknown } & Record<string, unknown>;
       try {
         if (isBinary) throw new Error('binary');
         frame = JSON.parse(data.toString());
         if (!frame || typeof frame !== 'object' || Array.isArray(frame)) throw new Error('not an object');
       } catch {
-        return answer({ type: 'error', error: 'invalid_json', message: 'each frame is one JSON object' });
+        return answer(wait ? limited(undefined) : { type: 'error', error: 'invalid_json', message: 'each frame is one JSON object' });
       }
-      const wait = frameBudget.take(req.ip);
-      if (wait) {
-        const message = `rate limit: ${core.config.requestsPerIpPerMinute} frames per minute from one address`;
-        return answer(refusalFrame(refOf(frame.ref), new Refusal('rate_limited', message, wait)));
-      }
+      if (wait) return answer(limited(refOf(frame.ref)));
       const type = frame.type as FrameType;
       const validate = validatorFor(type);
       if (!validate) {
