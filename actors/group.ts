@@ -8,6 +8,8 @@ import type { Attachment } from './inbox.ts';
 
 /** 2: the context keeps each writer's newest message number (`sent_n`); older snapshots are replayed. */
 export const GROUP_VERSION = 2;
+/** Deleted messages remembered for unread counts: an unread count past this many deletes back may count a deleted one. */
+export const DELETED_N_MAX = 1_000;
 /** After a rejection, the same user may ask to join again only after this: admins are not asked twice a minute. */
 export const JOIN_RETRY_AFTER_REJECT_MS = 24 * 3_600_000;
 /** Join requests waiting at once per group: the roster of requests is kept in the group's actor. */
@@ -45,7 +47,8 @@ export type GroupEvent =
   /** A message to the group; `n` counts the group's messages (unread = count − read n). */
   | ({ type: 'g_msg'; n: number; idem_key?: string; body_hash?: string } & GroupMessageBody)
   | { type: 'edited'; id: string; text: string; at: number; final?: boolean }
-  | { type: 'deleted'; id: string; at: number }
+  /** `n`: the deleted message's number (absent in events journaled before it was kept). */
+  | { type: 'deleted'; id: string; at: number; n?: number }
   | { type: 'delta'; id: string; delta: string; at: number }
   /** A group message (or a voice clip's transcript) translated for the members who read the group in `language` (daemon/translation.ts). */
   | { type: 'translation'; id: string; part: string; language: string; text: string; source_language: string; engine: string; pivot?: string; transcript?: string; at: number };
@@ -74,6 +77,8 @@ export interface GroupContext {
   count: number;
   /** Each writer's newest message number (absent in snapshots older than the field). */
   sent_n?: Record<string, number>;
+  /** Numbers of the latest DELETED_N_MAX deleted messages: no longer anyone's unread. */
+  deleted_n?: number[];
   last: { id: string; seq: number; at: number } | null;
   created_at: number;
 }
@@ -170,6 +175,9 @@ export const groupMachine = setup({
             last: { id: e.id, seq: e.seq, at: e.at },
             sent_n: { ...context.sent_n, [e.from_user]: e.n },
           })),
+        },
+        deleted: {
+          actions: assign(({ context, event: e }) => (e.n ? { seq: e.seq, deleted_n: [...(context.deleted_n ?? []), e.n].slice(-DELETED_N_MAX) } : { seq: e.seq })),
         },
         '*': { actions: assign(({ event }) => ({ seq: event.seq })) },
       },

@@ -458,7 +458,8 @@ export class Messaging {
   /** A change to a message goes where the message is: both inboxes, or the group's stream. */
   private async toParticipants(rec: MessageRecord, event: Extract<InboxEvent, { type: 'edited' | 'deleted' | 'delta' }>) {
     if (rec.group) {
-      this.core.applyGroup(rec.group, [event]);
+      // A delete carries the message's number: the group's unread counts leave it out.
+      this.core.applyGroup(rec.group, [event.type === 'deleted' && rec.n ? { ...event, n: rec.n } : event]);
       await this.core.commit(Object.keys(this.feed.group(rec.group).members));
       return;
     }
@@ -518,10 +519,13 @@ export class Messaging {
 
   /**
    * Unread messages of a group for a member: those after their read marker, after their own
-   * newest message (writing to a group answers what came before) and after they joined.
+   * newest message (writing to a group answers what came before) and after they joined, less
+   * those deleted since.
    */
   private groupUnread(user: string, group: GroupContext, m: Membership): number {
-    return Math.max(0, group.count - Math.max(m.read_n, group.sent_n?.[user] ?? 0));
+    const seen = Math.max(m.read_n, group.sent_n?.[user] ?? 0);
+    const deleted = group.deleted_n?.filter((n) => n > seen).length ?? 0;
+    return Math.max(0, group.count - seen - deleted);
   }
 
   history(auth: Auth, peerAddress: string, before: number | undefined, limit: number) {

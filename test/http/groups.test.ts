@@ -371,6 +371,19 @@ describe('groups', () => {
     assert.deepEqual(got.map((e: any) => [e.type, e.text ?? e.delta]), [['edit', 'Hello there']]);
   });
 
+  test('a group message deleted by its sender is no longer unread for the members, after a restart too', async () => {
+    const g = await create(owner, { name: 'Deletions', visibility: 'private', mode: 'chat', members: ['ann'] });
+    const unread = async () =>
+      (await t.api('GET', '/api/v1/webchat/conversations', undefined, ann.token)).body.conversations.find((c: any) => c.group_id === g.group_id)?.unread;
+    const first = (await send(owner, `group:${g.group_id}`, 'one')).body.message_id;
+    await send(owner, `group:${g.group_id}`, 'two');
+    assert.equal(await unread(), 2);
+    assert.equal((await t.api('POST', '/api/v1/webchat/delete', { message_id: first }, owner.token)).status, 200);
+    assert.equal(await unread(), 1);
+    await t.restart();
+    assert.equal(await unread(), 1, 'the group replayed from the journal counts the same');
+  });
+
   test('someone a user blocked cannot put them in a group', async () => {
     assert.equal((await t.api('POST', '/api/v1/webchat/block', { address: 'outsider' }, ben.token)).status, 200);
     refused(await t.api('POST', G, { name: 'Trap', members: ['ben'] }, out.token), 403, 'blocked');
