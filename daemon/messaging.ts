@@ -207,6 +207,10 @@ export class Messaging {
         parent && !parent.group && ((parent.from_user === auth.user && parent.to_user === to) || (parent.from_user === to && parent.to_user === auth.user));
       if (!inConversation) throw new Refusal('unknown_message', `reply_to "${body.reply_to}" is not a message of this conversation`);
     }
+    // A recipient who blocked the sender refuses before the loop guard is asked: the answer is
+    // `blocked`, whatever the hops (and a refused send spends none of the pair's budget).
+    const accepted = to === auth.user ? undefined : decideAccept(this.ctx(to), auth.user);
+    if (accepted?.refusal) throw accepted.refusal;
     const lane = LoopGuard.lane(auth.user, to);
     const person = this.isPerson(auth);
     const at = Date.now();

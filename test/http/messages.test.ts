@@ -338,6 +338,9 @@ describe('direct messages', () => {
     const refused = await send(t, carol.token, 'bob', 'let me in');
     assert.equal(refused.status, 403);
     assert.equal(refused.body.error, 'blocked');
+    // Blocked is the answer whatever the loop guard would say (a hop count far past its limit).
+    const hopping = await send(t, carol.token, 'bob', 'let me in', { hops: 1_000 });
+    assert.equal(hopping.body.error, 'blocked', JSON.stringify(hopping.body));
     await t.api('POST', '/api/v1/webchat/unblock', { address: 'carol' }, bob.token);
     assert.equal((await send(t, carol.token, 'bob', 'thanks')).status, 200);
   });
