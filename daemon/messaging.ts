@@ -74,7 +74,6 @@ export class Messaging {
 
   private resolveTarget(auth: Auth, address: string): Target {
     const a = address.trim().toLowerCase();
-    if (!a) throw new Refusal('validation_failed', 'the address is blank');
     if (a.startsWith('group:')) return { kind: 'group', group: this.feed.visibleGroup(auth, address.trim().slice(6)) };
     return { kind: 'user', user: this.resolveAddress(a) };
   }
