@@ -287,12 +287,10 @@ export class Feed {
     return null;
   }
 
-  /** Whether `user` deleted their conversation with this direct message in it (its copy is at or below the deletion point). */
+  /** Whether `user` deleted their conversation with this direct message in it (see Projections.inDeletedConversation). */
   private inDeletedConversation(user: string, id: string): boolean {
     const rec = this.core.projections.message(id);
-    // Records older than `in_seq` cannot tell; a sender's copy is the seq after the recipient's (both staged in one run).
-    if (!rec || rec.group || rec.in_seq === undefined) return false;
-    return rec.in_seq <= this.core.projections.clearedUpto(user, rec.from_user === user ? rec.to_user : rec.from_user);
+    return !!rec && this.core.projections.inDeletedConversation(user, rec);
   }
 
   /**

@@ -578,19 +578,15 @@ export class Messaging {
       const gid = peerAddress.trim().slice(6);
       const m = own(this.ctx(auth.user).groups, gid);
       if (!m || !isMemberNow(this.ctx(auth.user), gid)) throw new Refusal('unknown_conversation', `no conversation with "${peerAddress}"`);
-      if (!!m.archived !== archived) {
-        this.core.applyInbox(auth.user, [{ type: 'archived', peer: `group:${gid}`, archived, at: Date.now() }]);
-        await this.core.commit();
-      } else await this.core.settled(); // already so, maybe by a write not yet on disk
+      if (!!m.archived !== archived) this.core.applyInbox(auth.user, [{ type: 'archived', peer: `group:${gid}`, archived, at: Date.now() }]);
+      await this.core.commit(); // also when already so: maybe by another request's write, not yet on disk
       return { peer: `group:${gid}`, archived };
     }
     const peer = this.resolveAddress(peerAddress);
     const conv = this.core.projections.conversation(auth.user, peer);
     if (!conv) throw new Refusal('unknown_conversation', `no conversation with "${peerAddress}"`);
-    if (conv.archived !== archived) {
-      this.core.applyInbox(auth.user, [{ type: 'archived', peer, archived, at: Date.now() }]);
-      await this.core.commit();
-    } else await this.core.settled(); // already so, maybe by a write not yet on disk
+    if (conv.archived !== archived) this.core.applyInbox(auth.user, [{ type: 'archived', peer, archived, at: Date.now() }]);
+    await this.core.commit(); // also when already so: maybe by another request's write, not yet on disk
     return { peer: this.address(peer), archived };
   }
 

@@ -109,10 +109,8 @@ export class Presence {
       ...decideProfile(ctx, { display_name: body.display_name?.trim() || undefined }, now).events,
       ...decideNameSession(ctx, auth.sid, body, now).events,
     ];
-    if (events.length) {
-      registry.apply(Account, auth.user, events);
-      await this.core.commit();
-    } else await this.core.settled(); // the names it answers with may be another request's, not yet on disk
+    if (events.length) registry.apply(Account, auth.user, events);
+    await this.core.commit(); // also with nothing to write: the names it answers with may be another request's, not yet on disk
     const p = this.entry(auth);
     // Without `visible`, a session stays as it last said (hiding lasts, also across restarts).
     p.visible = body.visible ?? !registry.context<AccountContext>(Account, auth.user).sessions[auth.sid]?.hidden;

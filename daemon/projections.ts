@@ -166,6 +166,16 @@ export class Projections {
     return this.j.indexGet<number>('cleared', [user, peer]) ?? 0;
   }
 
+  /**
+   * Whether `user` deleted their conversation with this direct message in it (its copy is at or
+   * below the deletion point). Records older than `in_seq` cannot tell: no. A sender's copy is
+   * the seq after the recipient's (both staged in one run), so the recipient's seq serves both.
+   */
+  inDeletedConversation(user: string, rec: MessageRecord): boolean {
+    if (rec.group || rec.in_seq === undefined) return false;
+    return rec.in_seq <= this.clearedUpto(user, rec.from_user === user ? rec.to_user : rec.from_user);
+  }
+
   conversation(user: string, peer: string): ConversationRecord | undefined {
     const key = `${user}\u0000${peer}`;
     let rec = this.convs.get(key);
@@ -431,9 +441,8 @@ export class Projections {
           this.updateMessage(id, { read_at: ev.at, delivered_at: rec.delivered_at ?? ev.at });
           if (rec.deleted_at) continue; // no longer counted as unread since its delete (see `unreadGone`)
           // Counted in this conversation's unread only if it is in the conversation as it is now
-          // (not in one deleted since, up to `cleared`, whose unread went with it).
-          const cleared = rec.in_seq === undefined ? 0 : this.clearedUpto(user, rec.from_user);
-          if (rec.from_user !== user && (rec.in_seq ?? Infinity) > cleared) perPeer.set(rec.from_user, (perPeer.get(rec.from_user) ?? 0) + 1);
+          // (not in one deleted since, whose unread went with it).
+          if (rec.from_user !== user && !this.inDeletedConversation(user, rec)) perPeer.set(rec.from_user, (perPeer.get(rec.from_user) ?? 0) + 1);
         }
         for (const [peer, n] of perPeer) {
           const conv = this.conversation(user, peer);
@@ -477,7 +486,7 @@ export class Projections {
   private unreadGone(user: string, id: string) {
     const rec = this.message(id);
     if (!rec || rec.group || rec.to_user !== user || rec.from_user === user || rec.read_at) return;
-    if ((rec.in_seq ?? Infinity) <= this.clearedUpto(user, rec.from_user)) return;
+    if (this.inDeletedConversation(user, rec)) return;
     const conv = this.conversation(user, rec.from_user);
     if (conv?.unread) this.putConversation(user, rec.from_user, { ...conv, unread: conv.unread - 1 });
   }

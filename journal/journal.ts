@@ -199,8 +199,8 @@ function claimIsLive(claim: string): boolean {
 
 function claimWriter(path: string): string {
   const file = join(path, WRITER_FILE);
-  const inUse = (pid: string) =>
-    new JournalError(`journal at ${path} is in use by process ${pid.trim()} (named in ${file}); stop that relay first — two relays on one data dir would lose acknowledged messages`);
+  const inUse = (claim: string) =>
+    new JournalError(`journal at ${path} is in use by process ${claim.split('\n')[0].trim()} (named in ${file}); stop that relay first — two relays on one data dir would lose acknowledged messages`);
   // The claim appears with its content, in one step (a hard link to a file written first): a
   // relay starting at the same moment never reads it empty and takes it for a dead one's.
   const mine = join(path, `${WRITER_FILE}.${process.pid}`);
@@ -219,7 +219,7 @@ function claimWriter(path: string): string {
       } catch {
         continue; // let go of meanwhile: try again
       }
-      if (claimIsLive(text)) throw inUse(text.split('\n')[0]);
+      if (claimIsLive(text)) throw inUse(text);
       // A dead relay's claim is moved aside in one step, so of several relays starting at once
       // only one moves that very file; one that moved a newer claim instead (another relay's,
       // made in between) puts it back and stops.
@@ -236,7 +236,7 @@ function claimWriter(path: string): string {
         } finally {
           rmSync(aside, { force: true });
         }
-        throw inUse(moved.split('\n')[0]);
+        throw inUse(moved);
       }
       rmSync(aside, { force: true });
     }
