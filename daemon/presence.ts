@@ -235,7 +235,12 @@ export class Presence {
     for (const u of users) this.refresh(u);
   }
 
-  directory(q: string | undefined, limit: number) {
+  /**
+   * Public users and groups for `viewer`. Someone who blocked the viewer is listed (they are
+   * public) but shows the viewer no presence: offline, no last seen, no sessions — as their
+   * presence events and typing hints never reach the viewer either.
+   */
+  directory(viewer: string, q: string | undefined, limit: number) {
     const now = Date.now();
     const needle = q?.trim().toLowerCase();
     const bySession = new Map<string, SessionPresence>();
@@ -248,7 +253,9 @@ export class Presence {
       if (!rec.public_visible || rec.suspended) continue;
       const named = !needle || rec.chat_address.includes(needle) || rec.display_name.toLowerCase().includes(needle);
       if (!named && !bySessionName!.has(rec.id)) continue;
-      const entry = this.userEntry(rec, bySession, now);
+      const hidden = rec.id !== viewer && this.core.projections.hasBlocked(rec.id, viewer);
+      if (hidden && !named) continue; // not found by the names of sessions the viewer may not see
+      const entry = this.userEntry(rec, hidden ? undefined : bySession, now);
       // Found by a session's name only: that session must be listed (a hidden one does not count).
       if (!named && !entry.sessions.some((x) => sessionNames(x).includes(needle!))) continue;
       users.push(entry);
@@ -259,11 +266,12 @@ export class Presence {
     return { users: page, sessions, groups: this.publicGroups(q, limit), total: users.length };
   }
 
-  private userEntry(rec: UserRecord, bySession: Map<string, SessionPresence>, now: number) {
+  /** A user's directory entry; without `bySession`, one that shows no presence at all. */
+  private userEntry(rec: UserRecord, bySession: Map<string, SessionPresence> | undefined, now: number) {
     let lastSeen = 0;
     const sessions = [];
-    for (const s of this.core.projections.sessions(rec.id)) {
-      const p = bySession.get(s.sid);
+    for (const s of bySession ? this.core.projections.sessions(rec.id) : []) {
+      const p = bySession!.get(s.sid);
       if (p ? !p.visible : s.hidden) continue;
       const seen = p ? this.seenAt(p, now) : (s.last_seen ?? 0);
       lastSeen = Math.max(lastSeen, seen);

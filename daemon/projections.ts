@@ -281,6 +281,10 @@ export class Projections {
     }
     return out;
   }
+  /** Whether `user` blocked `other`. */
+  hasBlocked(user: string, other: string): boolean {
+    return this.j.indexGet<number>('blocks', [user, other]) !== undefined;
+  }
   blocked(user: string): string[] {
     const rows = this.j
       .index<[string, string], number>('blocks')

@@ -50,6 +50,6 @@ export default async function presenceRoutes(app: FastifyInstance) {
   app.get<{ Querystring: Static<typeof DirectoryQuery> }>(
     '/api/v1/webchat/directory',
     { preHandler: app.requireAuth, schema: { querystring: DirectoryQuery } },
-    async (req) => ({ success: true, ...presence.directory(req.query.q, req.query.limit ?? 100) }),
+    async (req) => ({ success: true, ...presence.directory(req.auth.user, req.query.q, req.query.limit ?? 100) }),
   );
 }

@@ -309,6 +309,24 @@ describe('presence and directory', () => {
     assert.deepEqual(got.body.events.filter((e: any) => e.type === 'presence'), []);
   });
 
+  test('someone I blocked still finds me in the directory, but offline, with no sessions and no last seen', async () => {
+    const kora = await t.login('kora@example.com', { chat_address: 'kora', display_name: 'Kora', public_visible: true });
+    const lev = await t.login('lev@example.com', { chat_address: 'lev' });
+    await heartbeat(t, kora.token, { device_name: 'desk', session_name: 'kora-night-shift' });
+    assert.equal(userIn(await directory(t, lev.token, '?q=kora'), 'kora').online, true, 'before the block');
+    assert.equal((await t.api('POST', '/api/v1/webchat/block', { address: 'lev' }, kora.token)).status, 200);
+
+    const seen = userIn(await directory(t, lev.token, '?q=kora'), 'kora');
+    assert.deepEqual({ online: seen.online, last_seen: seen.last_seen, sessions: seen.sessions }, { online: false, last_seen: null, sessions: [] });
+    assert.equal((await directory(t, lev.token, '?q=kora')).sessions.length, 0, 'nor in the flat session list');
+    assert.deepEqual((await directory(t, lev.token, '?q=night-shift')).users, [], 'not found by a session name it may not see');
+    const other = userIn(await directory(t, viewer.token, '?q=kora'), 'kora');
+    assert.equal(other.online, true, 'everyone else still sees her online');
+    assert.equal(other.sessions[0].session_name, 'kora-night-shift');
+    assert.equal((await t.api('POST', '/api/v1/webchat/unblock', { address: 'lev' }, kora.token)).status, 200);
+    assert.equal(userIn(await directory(t, lev.token, '?q=kora'), 'kora').online, true, 'unblocked: shown again');
+  });
+
   test('a conversation peer gets a presence event when the other goes online; a stranger does not', async () => {
     const erin = await t.login('erin@example.com', { chat_address: 'erin', display_name: 'Erin' });
     const frank = await t.login('frank@example.com', { chat_address: 'frank' });
