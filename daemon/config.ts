@@ -52,6 +52,10 @@ export const DEFAULT_LOOP_WINDOW_MS = 30_000;
 /** Bytes queued to one WebSocket / SSE client before it is told to resume from its cursor:
  * a few hundred messages, so a slow phone never makes the relay grow without bound. */
 export const DEFAULT_LIVE_BUFFER_BYTES = 1024 * 1024;
+/** Live connections (WebSockets, SSE streams, parked long-polls) one account holds at once: two
+ * per session at the session cap (a tab and a worker each). Each may have up to
+ * PCHAT_LIVE_BUFFER_BYTES queued to it, so this bounds what one account makes the relay hold. */
+export const DEFAULT_LIVE_PER_USER_MAX = 200;
 /** WebSocket pings and SSE comments: under the 60 s idle cut of common proxies and NATs. */
 export const DEFAULT_HEARTBEAT_MS = 25_000;
 /** Members per group: large stream groups are the point; this bounds the roster in memory. */
@@ -119,6 +123,7 @@ export interface Config {
   loopReplyBudget: number;
   loopWindowMs: number;
   liveBufferBytes: number;
+  livePerUserMax: number;
   heartbeatMs: number;
   groupMaxMembers: number;
   sessionsPerUserMax: number;
@@ -257,6 +262,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     loopReplyBudget: int('PCHAT_LOOP_REPLY_BUDGET', DEFAULT_LOOP_REPLY_BUDGET, 1, 1_000_000),
     loopWindowMs: int('PCHAT_LOOP_WINDOW_MS', DEFAULT_LOOP_WINDOW_MS, 100, 3_600_000),
     liveBufferBytes: int('PCHAT_LIVE_BUFFER_BYTES', DEFAULT_LIVE_BUFFER_BYTES, 4096, 1024 ** 3),
+    livePerUserMax: int('PCHAT_LIVE_PER_USER_MAX', DEFAULT_LIVE_PER_USER_MAX, 1, 1_000_000),
     heartbeatMs: int('PCHAT_HEARTBEAT_MS', DEFAULT_HEARTBEAT_MS, 100, 45_000),
     groupMaxMembers: int('PCHAT_GROUP_MAX_MEMBERS', DEFAULT_GROUP_MAX_MEMBERS, 2, 10_000_000),
     sessionsPerUserMax: int('PCHAT_SESSIONS_PER_USER_MAX', DEFAULT_SESSIONS_PER_USER_MAX, 1, 100_000),

@@ -25,6 +25,8 @@ const GROUP_ID = /^grp_[0-9a-f]{16}$/;
 const MAX_NAMED_CONSUMERS = 32;
 /** How often the marks of what live connections pushed are journaled (see `pushedSoon`). */
 const PUSHED_FLUSH_MS = 10 * 60_000;
+/** Retry-After (seconds) for a parked poll or live connection refused at the account's cap. */
+const LIVE_FULL_RETRY_SEC = 5;
 /** Consumer names: short, no spaces (they are keys in the inbox context). */
 export const CONSUMER_PATTERN = '^[A-Za-z0-9._:-]{1,64}$';
 
@@ -390,6 +392,7 @@ export class Feed {
           };
         }
         if (!live) {
+          this.assertLiveRoom(user);
           live = true;
           this.onLive(auth, 1);
         }
@@ -402,6 +405,17 @@ export class Feed {
       }
     } finally {
       if (live) this.onLive(auth, -1);
+    }
+  }
+
+  /**
+   * Refuses one more parked poll or live connection for `user` past PCHAT_LIVE_PER_USER_MAX:
+   * each holds a socket, a wake-up and up to a buffer cap of queued bytes.
+   */
+  assertLiveRoom(user: string) {
+    const max = this.core.config.livePerUserMax;
+    if (this.core.waiters.holds(user) >= max) {
+      throw new Refusal('too_many_connections', `this account already holds ${max} live connections and parked polls, the most this relay allows`, LIVE_FULL_RETRY_SEC);
     }
   }
 

@@ -44,6 +44,7 @@ export const ERRORS = {
   unsupported_media_type: [415, 'Send JSON (Content-Type: application/json).'],
   idempotency_key_reused: [422, 'This idempotency_key was used for a different request.'],
   rate_limited: [429, 'Too many requests; slow down.'],
+  too_many_connections: [429, 'This account holds as many live connections as the relay allows; close one first.'],
   loop_guard: [429, 'These two senders look like a loop of bots answering each other; the relay paused them.'],
   upload_quota_exceeded: [429, 'You have uploaded all you may today; try again tomorrow (UTC).'],
   too_many_codes: [429, 'Too many codes requested for this email; try again later.'],

@@ -124,6 +124,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       close(app.services.draining() ? 'draining' : 'logged_out');
       return () => {};
     }
+    feed.assertLiveRoom(auth.user);
     const from = Math.min(after ?? feed.cursor(auth, consumer), core.durableSeq);
     const session = new LiveSession(core, feed, auth, consumer, from, sink, bufferCap, HEARTBEAT_MS / 2);
     live.add(session, close);
@@ -348,15 +349,21 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       const after = lastId === undefined ? req.query.after : Math.max(lastId, req.query.after ?? 0);
       reply.hijack();
       const raw = reply.raw;
-      raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      raw.socket?.setNoDelay(true);
+      // The stream's head goes out with its first event (`ready`): a refusal before it (an
+      // unknown consumer, the account's connection cap) is a plain JSON error with its status.
+      const open = () => {
+        if (raw.headersSent) return;
+        raw.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        raw.socket?.setNoDelay(true);
+      };
       const write = (event: Record<string, unknown>) => {
         if (raw.writableEnded) return;
+        open();
         const id = typeof event.seq === 'number' ? `id: ${event.seq}\n` : '';
         raw.write(`${id}event: ${event.type}\ndata: ${frameJson(event)}\n\n`);
       };
@@ -380,19 +387,28 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       };
       let stop: (() => void) | undefined;
       let gone = false;
-      const ping = setInterval(() => raw.writableEnded || raw.write(`: ping ${new Date().toISOString()}\n\n`), HEARTBEAT_MS);
+      const ping = setInterval(() => raw.headersSent && !raw.writableEnded && raw.write(`: ping ${new Date().toISOString()}\n\n`), HEARTBEAT_MS);
       raw.on('close', () => {
         gone = true;
         clearInterval(ping);
         stop?.();
       });
-      start(req.auth, req.query.consumer, after, sink, () => raw.end()).then(
-        (s) => (gone ? s() : (stop = s)),
-        (err) => {
+      const refuse = (err: unknown) => {
+        if (raw.headersSent) {
           write(refusalFrame(undefined, err));
           raw.end();
-        },
-      );
+          return;
+        }
+        const r = err instanceof Refusal ? err : new Refusal('internal_error');
+        const { status, body } = errorBody(r.code, r.message === r.code ? undefined : r.message);
+        raw.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...(r.retryAfterSec ? { 'retry-after': String(r.retryAfterSec) } : {}) });
+        raw.end(JSON.stringify(body));
+      };
+      const close = (why: CloseReason) => {
+        if (raw.headersSent) raw.end();
+        else refuse(why === 'draining' ? new Refusal('draining') : new Refusal('unauthorized', 'this session was logged out'));
+      };
+      start(req.auth, req.query.consumer, after, sink, close).then((s) => (gone ? s() : (stop = s)), refuse);
     },
   );
 }

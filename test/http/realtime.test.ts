@@ -177,8 +177,8 @@ describe('WebSocket and SSE', () => {
   });
 
   test('one user on several devices: online while any connection is open', async () => {
-    const d1 = await t.login('cy@example.com', { chat_address: 'cyd', public_visible: true, device_name: 'phone' });
-    const d2 = await t.login('cy@example.com', { device_name: 'desk' });
+    const d1 = await t.login('cyd@example.com', { chat_address: 'cyd', public_visible: true, device_name: 'phone' });
+    const d2 = await t.login('cyd@example.com', { device_name: 'desk' });
     const online = async () => {
       const dir = await t.api('GET', '/api/v1/webchat/directory?q=cyd', undefined, bo.token);
       return dir.body.users.find((u: any) => u.chat_address === 'cyd')?.online;
@@ -350,6 +350,59 @@ describe('WebSocket and SSE', () => {
     assert.deepEqual(await open({ 'last-event-id': String(missed.data.seq) }), [s3.body.message_id]);
     for (const value of ['', ' ', 'abc']) {
       assert.deepEqual(await open({ 'last-event-id': value }), [s1.body.message_id, s2.body.message_id, s3.body.message_id], `Last-Event-ID ${JSON.stringify(value)}: from the URL's after`);
+    }
+  });
+});
+
+describe('live connections per account', () => {
+  test('past PCHAT_LIVE_PER_USER_MAX a WebSocket, an SSE stream and a parked poll are refused (429, Retry-After); others are not', async () => {
+    const t = await startTestRelay({ PCHAT_LIVE_PER_USER_MAX: '3' });
+    try {
+      const cy = await t.login('cyd@example.com', { chat_address: 'cyd' });
+      const dee = await t.login('dee@example.com', { chat_address: 'dee' });
+      const ws1 = await openWs(t.url, { token: cy.token });
+      await ws1.next((f) => f.type === 'ready');
+      const ctl = new AbortController();
+      const sse = await fetch(`${t.url}/api/v1/webchat/events`, { headers: { 'x-pchat-session': cy.token }, signal: ctl.signal });
+      assert.equal(sse.status, 200);
+      const sseEvents = sseReader(sse);
+      await eventually(() => sseEvents.events.some((e) => e.event === 'ready'));
+      const parked = t.api('POST', '/api/v1/webchat/poll', { wait_ms: 20_000 }, cy.token);
+      await eventually(async () => (await t.api('GET', '/health')).body.parked_polls === 1);
+
+      // The fourth of each kind is refused before it holds anything.
+      const ws4 = await openWs(t.url, { token: cy.token });
+      const refused = await ws4.next((f) => f.type === 'error');
+      assert.equal(refused.error, 'too_many_connections');
+      assert.ok(refused.retry_after > 0);
+      const sse4 = await fetch(`${t.url}/api/v1/webchat/events`, { headers: { 'x-pchat-session': cy.token } });
+      assert.equal(sse4.status, 429, 'an SSE refusal is an HTTP status, not a 200 stream with an error event');
+      assert.ok(Number(sse4.headers.get('retry-after')) > 0);
+      assert.equal((await sse4.json()).error, 'too_many_connections');
+      const poll4 = await t.api('POST', '/api/v1/webchat/poll', { wait_ms: 5_000 }, cy.token);
+      assert.equal(poll4.status, 429);
+      assert.equal(poll4.body.error, 'too_many_connections');
+      // A poll that does not park, or finds something at once, still answers.
+      assert.equal((await t.api('POST', '/api/v1/webchat/poll', {}, cy.token)).status, 200);
+      // Another account is not touched.
+      const wsDee = await openWs(t.url, { token: dee.token });
+      await wsDee.next((f) => f.type === 'ready');
+
+      // The parked poll still gets its message; a closed socket makes room.
+      assert.equal((await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'cyd', text: 'to the parked poll' }, dee.token)).status, 200);
+      assert.equal((await parked).body.events[0].message.text, 'to the parked poll');
+      ws1.ws.close();
+      await eventually(async () => {
+        const again = await openWs(t.url, { token: cy.token });
+        const first = await again.next((f) => f.type === 'ready' || f.type === 'error');
+        if (first.type === 'ready') return again;
+        again.ws.close();
+        return undefined;
+      });
+      ctl.abort();
+      wsDee.ws.close();
+    } finally {
+      await t.stop();
     }
   });
 });
