@@ -25,6 +25,12 @@ const GROUP_ID = /^grp_[0-9a-f]{16}$/;
 const MAX_NAMED_CONSUMERS = 32;
 /** How often the marks of what live connections pushed are journaled (see `pushedSoon`). */
 const PUSHED_FLUSH_MS = 10 * 60_000;
+/** Journal events one search looks at, at most (~5 µs of reads each here): past them it says where to go on (`next_before`). */
+export const SEARCH_SCAN_MAX = 10_000;
+/** Events a search looks at before it lets other requests run (a turn of the event loop). */
+const SEARCH_SLICE = 500;
+/** Events read per stream per step while searching back. */
+const SEARCH_CHUNK = 256;
 /** Retry-After (seconds) for a parked poll or live connection refused at the account's cap. */
 const LIVE_FULL_RETRY_SEC = 5;
 /** Consumer names: short, no spaces (they are keys in the inbox context). */
@@ -47,6 +53,9 @@ export function frameJson(event: object): string {
   }
   return json;
 }
+
+/** Text as search compares it: lower case, accents and other combining marks dropped. */
+export const foldText = (text: string) => (/^[\x00-\x7f]*$/.test(text) ? text : text.normalize('NFKD').replace(/\p{M}+/gu, '')).toLowerCase();
 
 export interface Batch {
   events: ClientEvent[];
@@ -416,6 +425,77 @@ export class Feed {
     const max = this.core.config.livePerUserMax;
     if (this.core.waiters.holds(user) >= max) {
       throw new Refusal('too_many_connections', `this account already holds ${max} live connections and parked polls, the most this relay allows`, LIVE_FULL_RETRY_SEC);
+    }
+  }
+
+  // ---------- search ----------
+
+  /**
+   * The caller's messages, newest first, whose text (or an attachment's name or caption) holds every word
+   * of `q` (case and accents aside): direct ones, saved ones, and those of groups while the
+   * caller was in them, each as poll shows it (a deleted conversation's are not found, a
+   * deleted message has no words). `peer` narrows it to one conversation (`group:grp_…` for a
+   * group). There is no word index: it reads back through the caller's streams, at most
+   * SEARCH_SCAN_MAX events per call, a slice per event-loop turn; `next_before` is where the
+   * next call goes on.
+   */
+  async search(auth: Auth, q: string, opts: { peer?: string; before?: number; limit: number; scanMax?: number }) {
+    const { user } = auth;
+    const terms = foldText(q).split(/\s+/).filter(Boolean);
+    if (terms.length === 0) throw new Refusal('validation_failed', 'q has no words to look for');
+    const hasAll = (text: string) => {
+      const folded = foldText(text);
+      return terms.every((t) => folded.includes(t));
+    };
+    let sources = this.sources(user);
+    let withUser: string | undefined;
+    const peer = opts.peer?.trim().toLowerCase();
+    if (peer?.startsWith('group:')) {
+      const gid = peer.slice('group:'.length);
+      sources = sources.filter((s) => s.stream === `group:${gid}`);
+      // Only groups the caller was in: anything else is unknown to them (as a private group is).
+      if (sources.length === 0) throw new Refusal('unknown_group', `you were never in a group "${gid}"`);
+    } else if (peer) {
+      withUser = this.core.projections.userByAddress(peer);
+      if (!withUser) throw new Refusal('unknown_recipient', `no chat address "${peer}" on this relay`);
+      sources = sources.filter((s) => s.stream === `inbox:${user}`);
+    }
+    const top = Math.min(opts.before ?? Number.MAX_SAFE_INTEGER, this.core.durableSeq + 1);
+    // Each stream read back in chunks, merged newest first.
+    const heads = sources.map((s) => ({ s, buf: [] as { seq: number; event: unknown }[], pos: Math.min(top, s.until + 1), done: false }));
+    const front = (h: (typeof heads)[number]) => {
+      if (h.buf.length === 0 && !h.done) {
+        const chunk = this.core.journal.readBack(h.s.stream, h.pos, SEARCH_CHUNK);
+        if (chunk.length < SEARCH_CHUNK) h.done = true;
+        if (chunk.length) h.pos = chunk[chunk.length - 1].seq;
+        h.buf = chunk.filter((e) => e.seq > h.s.from);
+        if (h.buf.length < chunk.length) h.done = true;
+      }
+      return h.buf[0];
+    };
+    const results: ClientEvent[] = [];
+    let scanned = 0;
+    let low = top;
+    for (;;) {
+      let next: (typeof heads)[number] | undefined;
+      for (const h of heads) if (front(h) && (!next || h.buf[0].seq > next.buf[0].seq)) next = h;
+      if (!next) return { results, has_more: false, next_before: null };
+      if (results.length === opts.limit || scanned === (opts.scanMax ?? SEARCH_SCAN_MAX)) return { results, has_more: true, next_before: low };
+      const { seq, event } = next.buf.shift()!;
+      if (++scanned % SEARCH_SLICE === 0) await new Promise((resume) => setImmediate(resume));
+      low = seq;
+      const ev = event as InboxEvent | GroupEvent;
+      if (ev.type !== 'msg_in' && ev.type !== 'msg_out' && ev.type !== 'g_msg') continue;
+      // The other side of a direct message (oneself for a saved one).
+      if (withUser !== undefined && (ev.type === 'msg_out' ? ev.to_user : ev.from_user) !== withUser) continue;
+      // Cheap test first, on the text as it is now and as it was sent (what a former member sees).
+      const rec = this.core.projections.message(ev.id);
+      if (!rec || (!rec.attachments?.length && !hasAll(rec.text) && !(ev.type === 'g_msg' && hasAll(ev.text)))) continue;
+      const view = this.toClient(user, next.s.stream, seq, ev, auth.sid);
+      if (!view) continue;
+      const message = view.event.message as { text?: string; attachments?: { name?: string; caption?: string }[] };
+      const words = [message.text ?? '', ...(message.attachments ?? []).flatMap((a) => [a.name ?? '', a.caption ?? ''])];
+      if (hasAll(words.join('\n'))) results.push(view.event);
     }
   }
 

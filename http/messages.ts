@@ -1,5 +1,5 @@
 // Messages and the inbox: send, streamed replies, poll, ack, read, receipt-status, edit,
-// delete, conversations, history, conversation delete/archive, block/unblock, report.
+// delete, conversations, history, search, conversation delete/archive, block/unblock, report.
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { CONSUMER_PATTERN, MAX_POLL_LIMIT } from '../daemon/feed.ts';
@@ -79,6 +79,14 @@ export const HistoryQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
 });
 
+/** Search words: a sentence or two, not a document. */
+export const SearchQuery = Type.Object({
+  q: Type.String({ minLength: 1, maxLength: 200 }),
+  peer: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  before: Type.Optional(Type.Integer({ minimum: 1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+});
+
 export default async function messageRoutes(app: FastifyInstance) {
   const { messaging, feed, core } = app.services;
   const auth = { preHandler: app.requireAuth };
@@ -145,6 +153,11 @@ export default async function messageRoutes(app: FastifyInstance) {
   app.get<{ Querystring: Static<typeof HistoryQuery> }>(`${w}/history`, { ...auth, schema: { querystring: HistoryQuery } }, async (req) => ({
     success: true,
     ...messaging.history(req.auth, req.query.peer, req.query.before, req.query.limit ?? 50),
+  }));
+
+  app.get<{ Querystring: Static<typeof SearchQuery> }>(`${w}/search`, { ...auth, schema: { querystring: SearchQuery } }, async (req) => ({
+    success: true,
+    ...(await feed.search(req.auth, req.query.q, { peer: req.query.peer, before: req.query.before, limit: req.query.limit ?? 20 })),
   }));
 
   app.post<{ Body: Static<typeof PeerBody> }>(`${w}/conversation/delete`, { ...auth, schema: { body: PeerBody } }, async (req) => ({
