@@ -54,6 +54,8 @@ export interface ConversationRecord {
   last_seq: number;
   unread: number;
   archived: boolean;
+  /** Seq of the owner's newest message to the peer: writing answers what came before, which no longer counts as unread. */
+  answered?: number;
 }
 
 export interface IdemRecord {
@@ -395,15 +397,18 @@ export class Projections {
     }
   }
 
-  private touchConversation(user: string, peer: string, ev: MsgEvent, seq: number, unreadDelta: number) {
+  /** A message in a conversation: one more unread (`unreadDelta` 1), none (0), or the owner's own answer (`answer`: nothing before it is unread). */
+  private touchConversation(user: string, peer: string, ev: MsgEvent, seq: number, unreadDelta: 0 | 1 | 'answer') {
     const prior = this.conversation(user, peer);
+    const answered = unreadDelta === 'answer' ? seq : prior?.answered;
     this.putConversation(user, peer, {
       peer,
       last_id: ev.id,
       last_at: ev.at,
       last_seq: seq,
-      unread: Math.max(0, (prior?.unread ?? 0) + unreadDelta),
+      unread: unreadDelta === 'answer' ? 0 : (prior?.unread ?? 0) + unreadDelta,
       archived: false,
+      ...(answered ? { answered } : {}),
     } satisfies ConversationRecord);
     // Chained messages need no row here (see `history`); only those journaled before the chain.
     if (ev.prev_conv === undefined) this.j.indexPut('convidx', [user, peer, seq], ev.id);
@@ -427,7 +432,7 @@ export class Projections {
       }
       case 'msg_out': {
         // The recipient's msg_in, staged just before in the same commit, wrote the record.
-        this.touchConversation(user, ev.to_user, ev, seq, 0);
+        this.touchConversation(user, ev.to_user, ev, seq, 'answer');
         this.recordIdem(user, ev, seq);
         break;
       }
@@ -444,9 +449,7 @@ export class Projections {
           if (!rec || rec.read_at || rec.to_user !== user) continue;
           this.updateMessage(id, { read_at: ev.at, delivered_at: rec.delivered_at ?? ev.at });
           if (rec.deleted_at) continue; // no longer counted as unread since its delete (see `unreadGone`)
-          // Counted in this conversation's unread only if it is in the conversation as it is now
-          // (not in one deleted since, whose unread went with it).
-          if (rec.from_user !== user && !this.inDeletedConversation(user, rec)) perPeer.set(rec.from_user, (perPeer.get(rec.from_user) ?? 0) + 1);
+          if (this.countedUnread(user, rec)) perPeer.set(rec.from_user, (perPeer.get(rec.from_user) ?? 0) + 1);
         }
         for (const [peer, n] of perPeer) {
           const conv = this.conversation(user, peer);
@@ -489,10 +492,20 @@ export class Projections {
    */
   private unreadGone(user: string, id: string) {
     const rec = this.message(id);
-    if (!rec || rec.group || rec.to_user !== user || rec.from_user === user || rec.read_at) return;
-    if (this.inDeletedConversation(user, rec)) return;
+    if (!rec || rec.group || rec.to_user !== user || rec.read_at || !this.countedUnread(user, rec)) return;
     const conv = this.conversation(user, rec.from_user);
     if (conv?.unread) this.putConversation(user, rec.from_user, { ...conv, unread: conv.unread - 1 });
+  }
+
+  /**
+   * Whether a direct message to `user`, not read yet, is counted in their conversation's
+   * unread: not their own, not in a conversation they deleted since (its unread went with it),
+   * and not before their newest answer (writing answers what came before).
+   */
+  private countedUnread(user: string, rec: MessageRecord): boolean {
+    if (rec.from_user === user || this.inDeletedConversation(user, rec)) return false;
+    const answered = this.conversation(user, rec.from_user)?.answered;
+    return !answered || rec.in_seq === undefined || rec.in_seq > answered;
   }
 
   private recordIdem(user: string, ev: MsgEvent & { idem_key?: string; body_hash?: string }, seq: number) {

@@ -15,7 +15,7 @@ describe('direct messages', () => {
   let carol: { token: string; user: any };
 
   before(async () => {
-    t = await startTestRelay({ PCHAT_AUTO_BLOCK_THRESHOLD: '2' });
+    t = await startTestRelay({ PCHAT_AUTO_BLOCK_THRESHOLD: '2', PCHAT_CODE_REQUESTS_PER_IP_PER_HOUR: '1000' });
     alice = await t.login('alice@example.com', { chat_address: 'alice', display_name: 'Alice' });
     bob = await t.login('bob@example.com', { chat_address: 'bob', display_name: 'Bob' });
     carol = await t.login('carol@example.com', { chat_address: 'carol' });
@@ -393,6 +393,27 @@ describe('direct messages', () => {
     assert.equal(await unread(), 1, 'the deleted one is not counted');
     assert.equal((await t.api('POST', '/api/v1/webchat/read', { message_ids: [first] }, ub.token)).status, 200);
     assert.equal(await unread(), 1, 'reading the deleted one changes nothing');
+    await t.relay.services.core.projections.rebuild();
+    assert.equal(await unread(), 1, 'the same from the journal');
+  });
+
+  test('answering a direct conversation clears its unread (as in groups); reading or deleting what came before does not touch newer unread', async () => {
+    const qa = await t.login('answer-a@example.com', { chat_address: 'answer-a' });
+    const qb = await t.login('answer-b@example.com', { chat_address: 'answer-b' });
+    const unread = async () => (await t.api('GET', '/api/v1/webchat/conversations', undefined, qb.token)).body.conversations.find((c: any) => c.peer === 'answer-a')?.unread;
+    const one = (await send(t, qa.token, 'answer-b', 'one')).body.message_id;
+    const two = (await send(t, qa.token, 'answer-b', 'two')).body.message_id;
+    assert.equal(await unread(), 2);
+    assert.equal((await send(t, qb.token, 'answer-a', 'answered from another device')).status, 200);
+    assert.equal(await unread(), 0, 'writing answers what came before');
+    await send(t, qa.token, 'answer-b', 'three');
+    assert.equal(await unread(), 1);
+    assert.equal((await t.api('POST', '/api/v1/webchat/read', { message_ids: [one] }, qb.token)).status, 200);
+    assert.equal((await t.api('POST', '/api/v1/webchat/delete', { message_id: two }, qa.token)).status, 200);
+    assert.equal(await unread(), 1, '"three" is still unread');
+    // No read receipts for what the answer covered: the sender still sees "two" as not read.
+    const status = (await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [one] }, qa.token)).body.statuses[0].status;
+    assert.equal(status, 'read', 'only the one read explicitly');
     await t.relay.services.core.projections.rebuild();
     assert.equal(await unread(), 1, 'the same from the journal');
   });

@@ -337,3 +337,17 @@ test('changing a chat translation language drops other-language captions; untran
   s.dropTranslations('hal', 'ca');
   assert.equal(s.find('m1')?.translation, null);
 });
+
+test('an answer from another device zeroes the conversation’s unread, as the relay counts it; an older one does not', () => {
+  const s = new ChatStore('alice', 'Alice');
+  s.applyEvent({ type: 'message', seq: 1, outgoing: false, message: raw('msg_a', 1, 'bob', 'alice', 'one') }, false);
+  s.applyEvent({ type: 'message', seq: 2, outgoing: false, message: raw('msg_b', 2, 'bob', 'alice', 'two') }, false);
+  assert.equal(s.state.conversations.bob.unread, 2);
+  s.applyEvent({ type: 'message', seq: 3, outgoing: true, message: raw('msg_c', 3, 'alice', 'bob', 'answered from my phone') }, false);
+  assert.equal(s.state.conversations.bob.unread, 0);
+  s.applyEvent({ type: 'message', seq: 4, outgoing: false, message: raw('msg_d', 4, 'bob', 'alice', 'three') }, false);
+  assert.equal(s.state.conversations.bob.unread, 1);
+  // An old answer re-read (history, a replay) is not news.
+  s.applyEvent({ type: 'message', seq: 5, outgoing: true, message: { ...raw('msg_old', 0, 'alice', 'bob', 'long ago'), seq: 5 } }, false);
+  assert.equal(s.state.conversations.bob.unread, 1);
+});

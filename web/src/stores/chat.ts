@@ -453,14 +453,17 @@ export class ChatStore extends Store<ChatState> {
         const rawGroup = ev.message.group;
         const c = this.conv(key, { title: typeof rawGroup === 'object' && rawGroup?.name ? rawGroup.name : msg.outgoing ? key : (msg.display_name ?? key) });
         if (!msg.outgoing && c.kind === 'direct' && msg.display_name) c.title = msg.display_name;
-        if (msg.created_at >= (c.last?.created_at ?? '')) {
+        const newest = msg.created_at >= (c.last?.created_at ?? '');
+        if (newest) {
           c.last = msg;
           c.updated_at = msg.created_at;
         }
         c.channel = msg.channel ?? c.channel;
         c.archived = msg.outgoing ? c.archived : false;
         delete this.state.typing[key];
-        if (!msg.outgoing && this.isUnreadFor(key, focused)) c.unread++;
+        // Writing (here or on another device) answers what came before: the relay no longer counts it unread either.
+        if (msg.outgoing) c.unread = newest ? 0 : c.unread;
+        else if (this.isUnreadFor(key, focused)) c.unread++;
         this.changed();
         return msg.outgoing ? null : msg;
       }
