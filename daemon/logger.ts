@@ -1,5 +1,7 @@
 // Structured logs (pino). Secrets never reach a log line: tokens, codes, keys and passwords
-// are redacted wherever they appear in the objects we log, including request headers.
+// are redacted wherever they appear in the objects we log, including request headers. Login
+// codes by the keys they travel under (`code` in a body, `dev_code` in a reply), not every
+// `*.code`: that is also an error's code (ENOSPC, EACCES), which the operator needs to see.
 import pino, { type Logger } from 'pino';
 
 export const REDACT_PATHS = [
@@ -9,7 +11,9 @@ export const REDACT_PATHS = [
   'req.headers["x-api-key"]',
   '*.token',
   '*.session_token',
-  '*.code',
+  'body.code',
+  '*.body.code',
+  '*.dev_code',
   '*.password',
   '*.secretKey',
   '*.secret_key',
@@ -17,6 +21,7 @@ export const REDACT_PATHS = [
   'token',
   'session_token',
   'code',
+  'dev_code',
   'password',
 ];
 
