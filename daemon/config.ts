@@ -211,6 +211,10 @@ export function loadConfig(env: Env = readEnv()): Config {
   const smtpHost = str('SMTP_HOST', '');
   let smtp: Config['smtp'] = null;
   const smtpPort = int('SMTP_PORT', DEFAULT_SMTP_PORT, 1, 65535); // checked even while unused: a typo shows now, not when SMTP_HOST is set
+  // Mail half set up (SMTP_HOST missing or misspelt) must not quietly become "codes go to the log".
+  const smtpSet = ['SMTP_USERNAME', 'SMTP_PASSWORD', 'SMTP_FROM'].filter((name) => str(name, ''));
+  if (!smtpHost && smtpSet.length) throw new ConfigError(`SMTP_HOST: required when ${smtpSet.join(', ')} ${smtpSet.length > 1 ? 'are' : 'is'} set (without it login codes are not mailed but written to the log)`);
+  if (smtpHost && str('SMTP_PASSWORD', '') && !str('SMTP_USERNAME', '')) throw new ConfigError('SMTP_USERNAME: required when SMTP_PASSWORD is set (the password is only sent with a user name)');
   if (smtpHost) {
     const port = smtpPort;
     const from = str('SMTP_FROM', str('SMTP_USERNAME', ''));

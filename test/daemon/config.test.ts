@@ -70,6 +70,13 @@ describe('loadConfig', () => {
   test('LOG_LEVEL=loud → ConfigError naming it', () => assertConfigError({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'));
   test('SMTP_HOST without SMTP_FROM → ConfigError naming SMTP_FROM', () => assertConfigError({ SMTP_HOST: 'smtp.example.com' }, 'SMTP_FROM'));
   test('PCHAT_BODY_LIMIT_BYTES=1.5 → ConfigError naming it', () => assertConfigError({ PCHAT_BODY_LIMIT_BYTES: '1.5' }, 'PCHAT_BODY_LIMIT_BYTES'));
+  test('SMTP half-configured (credentials or SMTP_FROM without SMTP_HOST) → ConfigError naming SMTP_HOST, not codes silently logged', () => {
+    for (const env of [{ SMTP_USERNAME: 'relay@example.com', SMTP_PASSWORD: 'hunter2' }, { SMTP_PASSWORD: 'hunter2' }, { SMTP_FROM: 'relay@example.com' }] as Record<string, string>[]) {
+      assertConfigError(env, 'SMTP_HOST');
+    }
+  });
+  test('SMTP_PASSWORD without SMTP_USERNAME → ConfigError naming SMTP_USERNAME (the password would go unused)', () =>
+    assertConfigError({ SMTP_HOST: 'smtp.example.com', SMTP_FROM: 'relay@example.com', SMTP_PASSWORD: 'hunter2' }, 'SMTP_USERNAME'));
   test('SMTP_PORT=x → ConfigError naming it, even with no SMTP_HOST yet', () => assertConfigError({ SMTP_PORT: 'x' }, 'SMTP_PORT'));
   test('PCHAT_TRUST_PROXY: addresses, CIDRs or loopback; "true" (trust anyone) or junk → ConfigError naming it', () => {
     assert.equal(loadConfig({}).trustProxy, null);
