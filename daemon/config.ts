@@ -145,16 +145,22 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /** `.env.local` in `dir` (if present) under the real environment, which wins. */
 export function readEnv(dir = process.cwd(), env: Env = process.env): Env {
   const file = resolve(dir, '.env.local');
   let fromFile: Env = {};
   if (existsSync(file)) {
     try {
-      fromFile = parseEnv(readFileSync(file, 'utf8')) as Env;
+      // A byte-order mark (Windows editors) would otherwise become part of the first name.
+      fromFile = parseEnv(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as Env;
     } catch (err) {
       throw new ConfigError(`.env.local: cannot be parsed (${(err as Error).message})`);
     }
+    // Node's parser joins a line without `=` to the next one's name, losing both settings.
+    const bad = Object.keys(fromFile).find((name) => !ENV_NAME_RE.test(name));
+    if (bad !== undefined) throw new ConfigError(`.env.local: ${JSON.stringify(bad.split('\n')[0])} is not a NAME=value line`);
   }
   return { ...fromFile, ...env };
 }

@@ -132,6 +132,26 @@ describe('.env.local', () => {
     assert.deepEqual(readEnv(dir, { PORT: '1' }), { PORT: '1' });
   });
 
+  test('a line that is not NAME=value → ConfigError naming .env.local and the line (it used to swallow the next setting)', () => {
+    const dir = scratch();
+    // Node's parser reads "PCHAT_FREE_MODE_ENABLED false\nPCHAT_DEV_EXPOSE_CODES" as one name: both settings were lost.
+    writeFileSync(join(dir, '.env.local'), 'PORT=6123\nPCHAT_FREE_MODE_ENABLED false\nPCHAT_DEV_EXPOSE_CODES=false\n');
+    assert.throws(() => readEnv(dir, {}), (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.match(err.message, /\.env\.local/);
+      assert.match(err.message, /PCHAT_FREE_MODE_ENABLED false/);
+      return true;
+    });
+  });
+
+  test('a byte-order mark (a file saved by Windows Notepad) does not hide the first setting', () => {
+    const dir = scratch();
+    writeFileSync(join(dir, '.env.local'), '\uFEFFPORT=6124\r\nPCHAT_FREE_MODE_ENABLED=false\r\n');
+    const c = loadConfig(readEnv(dir, {}));
+    assert.equal(c.port, 6124);
+    assert.equal(c.freeMode, false);
+  });
+
   test('a bad value in .env.local is reported by name', () => {
     const dir = scratch();
     writeFileSync(join(dir, '.env.local'), 'LOG_LEVEL=loud\n');
