@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { parseEnv } from 'node:util';
 import { loadConfig } from '../../daemon/config.ts';
 import { createLogger } from '../../daemon/logger.ts';
 import { startRelay } from '../../daemon/relay.ts';
@@ -114,6 +115,27 @@ describe('systemd units', () => {
       assert.match(spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' }).stderr, /restart specifier/);
     });
   }
+  test('pchat-relay.service: its state dirs win over a relay.env copied from .env.example (EnvironmentFile= overrides Environment=)', () => {
+    const unit = readFileSync(join(ROOT, 'systemd/pchat-relay.service'), 'utf8');
+    const directives = (name: string) => [...unit.matchAll(new RegExp(`^${name}=(.*)$`, 'gm'))].map((m) => m[1]);
+    const assign = (env: Record<string, string | undefined>, item: string) => {
+      const i = item.indexOf('=');
+      env[item.slice(0, i)] = item.slice(i + 1);
+    };
+    // systemd.exec(5): Environment= first; EnvironmentFile= overrides it; then whatever ExecStart
+    // sets through env(1). docs/private-relay.md makes relay.env a copy of .env.example.
+    const env: Record<string, string | undefined> = {};
+    for (const item of directives('Environment')) assign(env, item);
+    assert.deepEqual(directives('EnvironmentFile'), ['-/etc/pchat-relay/relay.env']);
+    Object.assign(env, parseEnv(readFileSync(join(ROOT, '.env.example'), 'utf8')));
+    const argv = directives('ExecStart')[0].split(/\s+/);
+    if (argv[0] === '/usr/bin/env') for (const item of argv.slice(1).filter((a) => a.includes('='))) assign(env, item);
+    const writable = directives('ReadWritePaths')[0];
+    for (const name of ['PCHAT_DATA_DIR', 'PCHAT_UPLOAD_DIR']) {
+      const dir = resolve(directives('WorkingDirectory')[0], env[name] ?? '');
+      assert.ok(dir.startsWith(`${writable}/`), `${name} is ${dir}: read-only under ProtectSystem=strict (only ${writable} is writable), so the relay cannot start`);
+    }
+  });
 });
 
 describe('backup and restore', () => {
