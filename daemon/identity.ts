@@ -29,9 +29,16 @@ export function loadOrCreateIdentity(dataDir: string): RelayIdentity {
     writeFileSync(file, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
     chmodSync(file, 0o600);
   }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    // Not damage: usually ownership or mode (a restore run as another user). Restoring would not help.
+    throw new ConfigError(`${file}: cannot be read by this user (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check its owner and mode (0600, the relay's user)`);
+  }
   let doc: { public_key?: string; secret_key?: string; created_at?: string };
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8'));
+    doc = JSON.parse(text);
   } catch {
     throw new ConfigError(`${file}: not valid JSON; restore it from backup (it is the relay's identity)`);
   }

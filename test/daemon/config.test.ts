@@ -3,10 +3,11 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, DEFAULT_PORT, loadConfig, readEnv } from '../../daemon/config.ts';
+import { IDENTITY_FILE } from '../../daemon/identity.ts';
 import { tempDir } from '../helpers.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -33,7 +34,7 @@ function assertConfigError(env: Record<string, string>, variable: string) {
 }
 
 /** Runs the daemon entry point; resolves with its exit code and output (killed after 15 s). */
-function runDaemon(env: Record<string, string | undefined>, cwd = ROOT, entry = 'daemon/main.ts'): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function runDaemon(env: Record<string, string | undefined>, cwd = ROOT, entry = 'daemon/main.ts', uid?: number): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
   for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
   // Never let the child think it is part of this test run.
@@ -41,7 +42,7 @@ function runDaemon(env: Record<string, string | undefined>, cwd = ROOT, entry = 
   delete childEnv.NODE_OPTIONS;
   const tsx = import.meta.resolve('tsx');
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', tsx, entry], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', tsx, entry], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], ...(uid === undefined ? {} : { uid, gid: uid }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -187,6 +188,26 @@ describe('the daemon with a bad configuration', () => {
       assert.match(lines[0], new RegExp(`\\b${named}\\b`));
     });
   }
+
+  test('an identity file the relay may not read: one stderr line saying so (EACCES), not "not valid JSON; restore it from backup"', async () => {
+    const dir = scratch();
+    const data = join(dir, 'data');
+    mkdirSync(data);
+    writeFileSync(join(data, IDENTITY_FILE), '{}\n', { mode: 0o600 });
+    // As after a restore run as root for a relay that runs as its own user (or a chmod gone wrong).
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      chmodSync(dir, 0o777);
+      chmodSync(data, 0o777);
+    } else chmodSync(join(data, IDENTITY_FILE), 0o000);
+    const res = await runDaemon({ PORT: '0', PCHAT_DATA_DIR: data, PCHAT_UPLOAD_DIR: join(dir, 'uploads'), HOME: dir }, ROOT, 'daemon/main.ts', asRoot ? 65534 : undefined);
+    assert.equal(res.signal, null, `the daemon did not exit by itself (stderr: ${res.stderr})`);
+    assert.notEqual(res.code, 0);
+    const lines = res.stderr.split('\n').filter((l) => l.trim() !== '');
+    assert.equal(lines.length, 1, `stderr:\n${res.stderr}`);
+    assert.match(lines[0], /relay_identity_ed25519\.json.*EACCES/);
+    assert.doesNotMatch(lines[0], /not valid JSON|restore it from backup/);
+  });
 
   test('a bad value from .env.local in the working directory stops it the same way', async () => {
     const dir = scratch();
