@@ -197,6 +197,17 @@ function claimIsLive(claim: string): boolean {
   }
 }
 
+/** The process id of a relay that holds the journal at `path` and still runs, if any (for tools working beside it). */
+export function liveWriter(path: string): number | undefined {
+  let claim: string;
+  try {
+    claim = readFileSync(join(path, WRITER_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  return claimIsLive(claim) ? Number.parseInt(claim, 10) : undefined;
+}
+
 function claimWriter(path: string): string {
   const file = join(path, WRITER_FILE);
   const inUse = (claim: string) =>

@@ -11,6 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { open } from 'lmdb';
 import { loadConfig, readEnv } from '../daemon/config.ts';
+import { liveWriter } from '../journal/journal.ts';
 
 export const BACKUP_FORMAT = 1;
 /** The journal's folder inside the data dir (journal/journal.ts). */
@@ -86,6 +87,9 @@ const nonEmpty = (dir: string) => existsSync(dir) && readdirSync(dir).length > 0
 
 export function restore(opts: { file: string; dataDir: string; uploadDir: string; force: boolean }): Record<string, unknown> {
   if (!existsSync(opts.file)) throw new BackupError(`no backup file at ${opts.file}`);
+  // --force moves the data dir aside: under a running relay, it would go on writing there.
+  const writer = liveWriter(join(opts.dataDir, JOURNAL_DIR));
+  if (writer !== undefined) throw new BackupError(`the journal in ${opts.dataDir} is in use by process ${writer}; stop the relay first (systemctl stop pchat-relay)`);
   const busy = [opts.dataDir, opts.uploadDir].filter(nonEmpty);
   if (busy.length && !opts.force) {
     throw new BackupError(`${busy.join(' and ')} not empty; stop the relay and pass --force (the current contents are moved aside, not deleted)`);

@@ -180,4 +180,20 @@ describe('backup and restore', () => {
       await t.stop();
     }
   });
+  test('restore --force onto the data dir of a running relay is refused (it would move the journal out from under it)', async () => {
+    const t = await startTestRelay();
+    try {
+      const a = await t.login('live@example.com', { chat_address: 'live-one' });
+      const env = { ...process.env, PCHAT_DATA_DIR: t.config.dataDir, PCHAT_UPLOAD_DIR: t.config.uploadDir };
+      const file = join(tempDir(), 'backup.tar.gz');
+      assert.equal((await run(join(ROOT, 'scripts/backup_relay.sh'), ['--out', file], { env, cwd: tempDir() })).code, 0);
+      const rs = await run(join(ROOT, 'scripts/restore_relay.sh'), [file, '--force'], { env, cwd: tempDir() });
+      assert.equal(rs.code, 1, `restore ran under a live relay: ${rs.stdout}`);
+      assert.match(rs.stderr, /^restore_relay: .*in use by process \d+.*stop/);
+      assert.ok(existsSync(join(t.config.dataDir, 'journal', 'data.mdb')), 'the live journal stays where it is');
+      assert.equal((await t.api('GET', '/api/v1/pchat/auth/me', undefined, a.token)).status, 200);
+    } finally {
+      await t.stop();
+    }
+  });
 });
