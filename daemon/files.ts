@@ -93,6 +93,8 @@ export interface Received {
   kindHint: string;
   /** True when this upload created the blob (so a failed request may remove it). */
   created: boolean;
+  /** Who sent it: its bytes count against their daily budget until registered or discarded. */
+  owner: string;
 }
 
 export class Files {
@@ -187,15 +189,21 @@ export class Files {
         this.release(sha256);
         throw err;
       }
-      return { sha256, size, name: cleanName(filename), kindHint, created };
+      // Its bytes stay counted as in flight until the request registers or discards it: a
+      // request's later files (and the user's other requests) see them against the budget.
+      return { sha256, size, name: cleanName(filename), kindHint, created, owner: auth.user };
     } catch (err) {
       await rm(tmp, { force: true });
+      this.uncount(auth.user, size);
       throw err;
-    } finally {
-      const left = (this.inflight.get(auth.user) ?? 0) - size;
-      if (left > 0) this.inflight.set(auth.user, left);
-      else this.inflight.delete(auth.user);
     }
+  }
+
+  /** Bytes no longer in flight for `user` (journaled as usage, or given up). */
+  private uncount(user: string, bytes: number) {
+    const left = (this.inflight.get(user) ?? 0) - bytes;
+    if (left > 0) this.inflight.set(user, left);
+    else this.inflight.delete(user);
   }
 
   private hold(sha: string) {
@@ -217,6 +225,7 @@ export class Files {
   async discard(received: Received[]) {
     for (const r of received) {
       this.release(r.sha256);
+      this.uncount(r.owner, r.size);
       if (!r.created || this.held.has(r.sha256) || this.core.projections.media.blobRef(r.sha256)) continue;
       const removal = rm(this.blobPath(r.sha256), { force: true }).finally(() => this.removing.delete(r.sha256));
       this.removing.set(r.sha256, removal);
@@ -227,7 +236,10 @@ export class Files {
   /** Sniffs, probes and classifies received blobs, journals their records; durable on return. */
   async register(auth: Auth, received: Received[]): Promise<FileRecord[]> {
     const records = await this.registerHeld(auth, received);
-    for (const r of received) this.release(r.sha256); // named by a record now
+    for (const r of received) {
+      this.release(r.sha256); // named by a record now
+      this.uncount(r.owner, r.size); // counted in the journaled usage now
+    }
     return records;
   }
 

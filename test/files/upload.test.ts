@@ -225,6 +225,22 @@ test('the per-user daily byte budget is a 429 that counts every upload of the da
   }
 });
 
+test('several files in one request cannot go past the daily budget together', async () => {
+  const t = await startTestRelay({ PCHAT_UPLOAD_DAILY_BYTES: '100000' });
+  try {
+    const a = await t.login('q@example.com', { chat_address: 'quota' });
+    // Each file fits the budget alone; the three together do not.
+    const many = await upload(t, a.token, [{ data: randomBytes(60_000) }, { data: randomBytes(60_000) }, { data: randomBytes(60_000) }]);
+    assert.equal(many.status, 429, JSON.stringify(many.body));
+    assert.equal(many.body.error, 'upload_quota_exceeded');
+    assert.deepEqual(readdirSync(join(t.dir, 'uploads', 'tmp')), []);
+    assert.equal((await upload(t, a.token, [{ data: randomBytes(60_000) }])).status, 200, 'a refused request spent none of the budget');
+    assert.equal((await upload(t, a.token, [{ data: randomBytes(60_000) }])).status, 429);
+  } finally {
+    await t.stop();
+  }
+});
+
 test('a failed upload does not remove the blob from under another upload of the same bytes still in progress', async () => {
   const { relay, user, stop } = await startInProcessRelay('pchat-blob-race-');
   try {
