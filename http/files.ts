@@ -35,6 +35,8 @@ export const SpeakBody = Type.Object({
 });
 
 const KIND_HINTS = new Set(['auto', 'file', 'voice', 'audio']);
+/** busboy's words for a body it cannot parse: no boundary (or one too long), or cut off before its end. */
+const MALFORMED_MULTIPART = /^(Multipart: Boundary not found|Boundary required|Unexpected end of multipart data|\w+ terminated early due to unexpected end of multipart data|The needle cannot (be an empty|have a length bigger))/;
 
 /** multipart's own errors, in our table's words. */
 function multipartRefusal(err: any, maxBytes: number, maxFiles: number): unknown {
@@ -48,6 +50,11 @@ function multipartRefusal(err: any, maxBytes: number, maxFiles: number): unknown
       return new Refusal('validation_failed', 'too many fields in the multipart body');
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return new Refusal('unsupported_media_type', 'send multipart/form-data with one or more "file" parts');
+    case 'FST_PROTO_VIOLATION':
+      return new Refusal('validation_failed', 'a multipart field may not be named __proto__ or constructor');
+  }
+  if (err instanceof Error && !(err instanceof Refusal) && MALFORMED_MULTIPART.test(err.message)) {
+    return new Refusal('bad_request', 'the multipart body is malformed or ends early (check its boundary and closing delimiter)');
   }
   return err;
 }

@@ -115,6 +115,27 @@ describe('uploads and downloads', () => {
     assert.equal((await download(t, '/api/v1/webchat/files/..%2F..%2Fetc%2Fpasswd')).status, 404);
   });
 
+  test('a malformed multipart body is a 400, not a relay error, and stores nothing', async () => {
+    const before = blobsIn(t.dir).length;
+    const part = (b: string) => `--${b}\r\nContent-Disposition: form-data; name="file"; filename="t.txt"\r\nContent-Type: text/plain\r\n\r\nbytes ${Math.random()}`;
+    const long = 'b'.repeat(300);
+    const cases: [string, string, string][] = [
+      ['no closing delimiter', 'multipart/form-data; boundary=XX', part('XX')],
+      ['no boundary', 'multipart/form-data', `${part('XX')}\r\n--XX--\r\n`],
+      ['a boundary over 256 characters', `multipart/form-data; boundary=${long}`, `${part(long)}\r\n--${long}--\r\n`],
+      ['a field named __proto__', 'multipart/form-data; boundary=XX', `--XX\r\nContent-Disposition: form-data; name="__proto__"\r\n\r\nx\r\n${part('XX')}\r\n--XX--\r\n`],
+    ];
+    for (const [what, type, body] of cases) {
+      const res = await fetch(t.url + '/api/v1/webchat/upload', { method: 'POST', body, headers: { 'content-type': type, 'x-pchat-session': alice.token } });
+      const out = await res.json();
+      assert.equal(res.status, 400, `${what}: ${JSON.stringify(out)}`);
+      assert.equal(out.success, false);
+    }
+    assert.equal(blobsIn(t.dir).length, before);
+    assert.deepEqual(readdirSync(join(t.dir, 'uploads', 'tmp')), []);
+    assert.ok(!t.logs.some((l) => l.msg === 'request failed'), 'nothing logged as a relay error');
+  });
+
   test('HTML and SVG are served as attachments under a sandbox CSP; images inline', async () => {
     const up = await upload(t, alice.token, [
       { name: 'page.png', data: '<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>' },
