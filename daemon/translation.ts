@@ -228,8 +228,14 @@ export class Translation {
     if (!target) throw new Refusal('validation_failed', 'give target, or set receive_language in language-prefs');
     const out = [];
     for (const id of ids) {
-      if (!this.visibleTo(auth.user, id)) continue;
-      for (const t of this.core.projections.media.translations(id, target)) out.push(this.recordView(t));
+      const rec = this.visibleTo(auth.user, id);
+      if (!rec || rec.deleted_at) continue; // a deleted message keeps no words, nor translations
+      // Only what still says what the message says: its text as last edited, its clips' captions.
+      const hash = sha256(wordsOf(rec.text)).slice(0, 32);
+      const clips = new Set((rec.attachments ?? []).map((a) => a.file_id));
+      for (const t of this.core.projections.media.translations(id, target)) {
+        if (t.part ? clips.has(t.part) : t.source_hash === hash) out.push(this.recordView(t));
+      }
     }
     return { target, translations: out };
   }

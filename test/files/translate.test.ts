@@ -94,6 +94,21 @@ describe('translation', () => {
     assert.deepEqual((await t.api('GET', `/api/v1/webchat/translations?message_ids=${id}&target=es`, undefined, stranger.token)).body.translations, []);
   });
 
+  test('GET translations gives no translation of words a message no longer has (edited, deleted)', async () => {
+    const s = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'bob', text: 'My secret is the big dog.' }, alice.token);
+    const id = s.body.message_id;
+    assert.equal((await t.api('POST', '/api/v1/webchat/translate', { message_id: id, target: 'es' }, bob.token)).status, 200);
+    const list = async () => (await t.api('GET', `/api/v1/webchat/translations?message_ids=${id}&target=es`, undefined, bob.token)).body.translations.map((x: any) => x.text);
+    assert.equal((await list()).length, 1);
+    const e = await t.api('POST', '/api/v1/webchat/edit', { message_id: id, text: 'The house is big.' }, alice.token);
+    assert.equal(e.status, 200, JSON.stringify(e.body));
+    assert.deepEqual(await list(), [], 'the translation of the text before the edit is not the message any more');
+    await t.api('POST', '/api/v1/webchat/translate', { message_id: id, target: 'es' }, bob.token);
+    assert.deepEqual(await list(), ['La casa es grande.']);
+    assert.equal((await t.api('POST', '/api/v1/webchat/delete', { message_id: id }, alice.token)).status, 200);
+    assert.deepEqual(await list(), [], 'a deleted message keeps no words, nor translations');
+  });
+
   test('language prefs are kept per user and per conversation', async () => {
     let r = await t.api('GET', '/api/v1/webchat/language-prefs', undefined, alice.token);
     assert.deepEqual([r.body.receive_language, r.body.per_conversation], [null, {}]);
