@@ -210,7 +210,8 @@ export default async function fileRoutes(app: FastifyInstance) {
     let language: string | null = lang ? normalizeLanguage(lang) : null;
     if (message_id) {
       const rec = core.projections.message(message_id);
-      if (!rec || (rec.from_user !== req.auth.user && rec.to_user !== req.auth.user)) throw new Refusal('unknown_message', `no message "${message_id}" in your conversations`);
+      // Direct messages one sent or received, and those of the groups one is in (as translate).
+      if (!rec || !core.seesMessage(req.auth.user, rec)) throw new Refusal('unknown_message', `no message "${message_id}" in your conversations`);
       text = wordsOf(rec.text);
       if (!text) throw new Refusal('validation_failed', 'that message has no words to read aloud');
       // A message is read in the language asked for (or the reader's receive language): translated first when needed.

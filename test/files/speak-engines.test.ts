@@ -65,6 +65,18 @@ describe('read-aloud', () => {
     assert.equal((await speak(t, stranger.token, { message_id: s.body.message_id })).status, 404);
   });
 
+  test('a group member has a group message read aloud; an outsider may not', async () => {
+    const g = await t.api('POST', '/api/v1/webchat/groups', { name: 'Aloud', visibility: 'private', mode: 'chat', members: ['bob'] }, alice.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const s = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${g.body.group.id}`, text: 'The house is big.' }, alice.token);
+    assert.equal(s.status, 200, JSON.stringify(s.body));
+    const r = await speak(t, bob.token, { message_id: s.body.message_id, language: 'en' });
+    assert.equal(r.status, 200, r.bytes.toString().slice(0, 200));
+    assert.equal(r.bytes.subarray(0, 4).toString('latin1'), 'OggS');
+    const outsider = await t.login('dan@example.com', { chat_address: 'dan' });
+    assert.equal((await speak(t, outsider.token, { message_id: s.body.message_id })).status, 404);
+  });
+
   test('too long, both or neither text and message_id, and unknown voices are refused', async () => {
     assert.equal((await speak(t, alice.token, { text: 'x'.repeat(201) })).status, 413);
     assert.equal((await speak(t, alice.token, {})).status, 400);
