@@ -187,7 +187,8 @@ export default async function fileRoutes(app: FastifyInstance) {
     let rec: FileRecord;
     let language = req.query.language ? normalizeLanguage(req.query.language) : undefined;
     if (req.isMultipart()) {
-      [rec] = await receiveAll(req, req.auth, 'voice', 1);
+      // Kind by the bytes ('auto'): a video's sound track is heard too, as by {file_id}.
+      [rec] = await receiveAll(req, req.auth, 'auto', 1);
     } else {
       const valid = (transcribeBody ??= new Ajv({ strict: false, validateSchema: false }).compile(TranscribeBody));
       if (!valid(req.body)) {

@@ -3,6 +3,9 @@
 // by the persistent pocketsphinx worker, and captioned in the receiver's language.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startTestRelay, tempDir, type TestRelay } from '../helpers.ts';
 import { spokenClip, upload } from './helpers.ts';
 
@@ -61,6 +64,18 @@ describe('voice clips and transcription', () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.text, 'open the door');
     assert.match(r.body.file_id, /^file_/);
+  });
+
+  test('a video clip sent to transcribe as multipart is heard, as it is by file_id', async () => {
+    const dir = tempDir('pchat-clip-');
+    spokenClip(dir, 'open the door', 'vid'); // writes vid.wav there
+    const video = join(dir, 'clip.webm');
+    execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=blue:s=64x64:d=3', '-i', join(dir, 'vid.wav'), '-shortest', '-c:v', 'libvpx', '-c:a', 'libopus', video]);
+    const r = await upload(t, alice.token, [{ name: 'clip.webm', data: readFileSync(video) }], '/api/v1/webchat/transcribe');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.text, 'open the door');
+    const up = await upload(t, alice.token, [{ name: 'clip.webm', data: readFileSync(video) }]);
+    assert.equal(up.body.kind, 'video');
   });
 
   test('clips over the length cap are refused with clip_too_long; non-audio with not_audio', async () => {
