@@ -25,6 +25,8 @@ export interface MessageMedia {
   onSent(msg: MessageBody): void;
   /** The same after a group send, for its members. */
   onGroupSent(msg: Omit<MessageBody, 'to_user' | 'to'>, group: string): void;
+  /** After an edit (or a streamed reply's close) is durable: the new text's receive-side translation. */
+  onEdited(rec: MessageRecord, text: string): void;
   /** The language a viewer reads a message in (null: as sent). */
   languageFor(viewer: string, rec: MessageRecord): string | null;
 }
@@ -37,6 +39,7 @@ export const NO_MEDIA: MessageMedia = {
   clientEvent: () => null,
   onSent: () => {},
   onGroupSent: () => {},
+  onEdited: () => {},
   languageFor: () => null,
 };
 
@@ -99,6 +102,10 @@ export class Media implements MessageMedia {
 
   onGroupSent(msg: Omit<MessageBody, 'to_user' | 'to'>, group: string) {
     this.translation.onGroupSent(msg, group);
+  }
+
+  onEdited(rec: MessageRecord, text: string) {
+    this.translation.onEdited(rec, text);
   }
 
   languageFor(viewer: string, rec: MessageRecord) {

@@ -322,6 +322,7 @@ export class Messaging {
     }
     this.checkText(final, false);
     await this.toParticipants(rec, { type: 'edited', id, text: final, final: true, at });
+    this.media.onEdited(rec, final); // media: the readers' translations of the whole text
     return { message_id: id, text: final, closed_at: iso(at) };
   }
 
@@ -449,6 +450,7 @@ export class Messaging {
     this.checkText(text, false);
     const at = Date.now();
     await this.toParticipants(rec, { type: 'edited', id, text, at });
+    this.media.onEdited(rec, text); // media: the readers' translations of the new text
     return { message_id: id, text, edited_at: iso(at) };
   }
 

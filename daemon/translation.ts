@@ -300,6 +300,16 @@ export class Translation {
     });
   }
 
+  /**
+   * After an edit (or a streamed reply's close): the new words translated for the readers who
+   * get translations, as after a send. Its voice clips are unchanged and keep their captions.
+   */
+  onEdited(rec: MessageRecord, text: string) {
+    const msg = { ...rec, text, attachments: undefined };
+    if (rec.group) this.onGroupSent(msg, rec.group);
+    else this.onSent(msg);
+  }
+
   /** The voice clips to caption, or undefined when there is nothing to translate (or no engine to do it). */
   private worthTranslating(msg: Pick<MessageBody, 'text' | 'attachments'>): Attachment[] | undefined {
     const voices = (msg.attachments ?? []).filter((a) => a.kind === 'voice');

@@ -163,6 +163,29 @@ describe('translation', () => {
     assert.ok(own.body.events.filter((e: any) => e.type === 'message').every((e: any) => e.message.translation === undefined || e.message.translation === null));
   });
 
+  test('an edited message reaches a reader with a receive language translated again', async () => {
+    const erin = await t.login('erin@example.com', { chat_address: 'erin' });
+    const frank = await t.login('frank@example.com', { chat_address: 'frank' });
+    await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: 'es' }, frank.token);
+    await t.api('POST', '/api/v1/webchat/poll', {}, frank.token);
+    const translationsFor = async (id: string, n: number) => {
+      const got: any[] = [];
+      for (let i = 0; i < 20 && got.length < n; i++) {
+        const p = await t.api('POST', '/api/v1/webchat/poll', { wait_ms: 500 }, frank.token);
+        got.push(...p.body.events.filter((e: any) => e.type === 'translation' && e.message_id === id));
+      }
+      return got.map((e) => e.text);
+    };
+    const s = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'frank', text: 'The dog is big.' }, erin.token);
+    assert.deepEqual(await translationsFor(s.body.message_id, 1), ['El perro es grande.']);
+    assert.equal((await t.api('POST', '/api/v1/webchat/edit', { message_id: s.body.message_id, text: 'The house is big.' }, erin.token)).status, 200);
+    assert.deepEqual(await translationsFor(s.body.message_id, 1), ['La casa es grande.'], 'the edit is followed by the new text translated');
+    await t.relay.services.media.translation.settled();
+    const again = await t.api('POST', '/api/v1/webchat/poll', { after: 0, limit: 500 }, frank.token);
+    const msg = again.body.events.find((e: any) => e.type === 'message' && e.message.id === s.body.message_id);
+    assert.equal(msg.message.translation?.text, 'La casa es grande.', 'read again, the message carries the new translation');
+  });
+
   test('group members get receive-side translations in their own language; members may translate group messages', async () => {
     const carol = await t.login('carol@example.com', { chat_address: 'carol' });
     const dave = await t.login('dave@example.com', { chat_address: 'dave' });
