@@ -54,7 +54,8 @@ export function isInlineSafe(mime: string): boolean {
 /** The client's filename reduced to a safe display name: no folders, no control characters. */
 export function cleanName(raw: string | undefined): string {
   const base = (raw ?? '').split(/[\\/]/).pop() ?? '';
-  const clean = base.replace(/[\u0000-\u001f\u007f"]/g, '').replace(/^\.+/, '').trim().slice(0, 200);
+  // Bidirectional controls go too: "photo\u202egpj.exe" would show as "photoexe.jpg".
+  const clean = base.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069"]/g, '').replace(/^\.+/, '').trim().slice(0, 200);
   return clean || 'file';
 }
 

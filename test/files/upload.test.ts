@@ -170,6 +170,15 @@ describe('uploads and downloads', () => {
     assert.match(d.headers.get('content-disposition')!, /^attachment; filename="evil\.sh"/);
   });
 
+  test('a filename cannot hide its real extension behind bidirectional controls', async () => {
+    const up = await upload(t, alice.token, [{ name: 'holiday\u202egpj.exe', data: 'MZ not a picture' }, { name: 'café \u2067x\u2069.txt', data: 'text' }]);
+    assert.equal(up.status, 200, JSON.stringify(up.body));
+    assert.deepEqual(up.body.files.map((f: any) => f.name), ['holidaygpj.exe', 'café x.txt'], 'other non-ASCII stays');
+    assert.ok(!/[\u202a-\u202e\u2066-\u2069]/.test(up.body.attachment));
+    const d = await download(t, up.body.files[0].url);
+    assert.ok(!decodeURIComponent(d.headers.get('content-disposition')!).includes('\u202e'));
+  });
+
   test('an upload cut off mid-body leaves no partial blob and no temp file', async () => {
     const before = blobsIn(t.dir).length;
     const boundary = 'XYZBOUNDARY';
