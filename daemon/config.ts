@@ -124,6 +124,8 @@ export interface Config {
   loopWindowMs: number;
   liveBufferBytes: number;
   livePerUserMax: number;
+  /** PCHAT_* / SMTP_* settings given but not the relay's (probably misspelt): start-up warns of them. */
+  unknownSettings: string[];
   heartbeatMs: number;
   groupMaxMembers: number;
   sessionsPerUserMax: number;
@@ -183,21 +185,30 @@ function trustedProxies(raw: string): string | null {
   return items.join(',');
 }
 
+/** Settings of the same families read by other tools (the CLI, the phone bridge): not typos of the relay's. */
+const OTHER_TOOLS = /^PCHAT_(RELAY_URL|BRIDGE_\w*|CLI_\w*)$/;
+
 export function loadConfig(env: Env = readEnv()): Config {
+  /** Every setting name looked at: a PCHAT_* / SMTP_* name never looked at is probably misspelt. */
+  const known = new Set<string>();
   const str = (name: string, fallback: string) => {
+    known.add(name);
     const v = env[name];
     return v === undefined || v.trim() === '' ? fallback : v.trim();
   };
   const int = (name: string, fallback: number, min: number, max: number) => {
+    known.add(name);
     const raw = env[name];
     if (raw === undefined || raw.trim() === '') return fallback;
-    const n = Number(raw.trim());
+    // Decimal digits only: Number() would also take 0x1F90, 1e3 and -0.
+    const n = /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) {
       throw new ConfigError(`${name}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
     }
     return n;
   };
   const bool = (name: string, fallback: boolean) => {
+    known.add(name);
     const raw = env[name];
     if (raw === undefined || raw.trim() === '') return fallback;
     const v = raw.trim().toLowerCase();
@@ -245,7 +256,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     return { engine: name, url: url?.replace(/\/+$/, '') ?? null, apiKey: str(`${prefix}_API_KEY`, '') || null, model: str(`${prefix}_MODEL`, '') || null };
   };
 
-  return {
+  const config: Omit<Config, 'unknownSettings'> = {
     host,
     port: int('PORT', DEFAULT_PORT, 0, 65535),
     trustProxy: trustedProxies(str('PCHAT_TRUST_PROXY', '')),
@@ -290,4 +301,8 @@ export function loadConfig(env: Env = readEnv()): Config {
       voice: str('PCHAT_SPEAK_VOICE', '') || null,
     },
   };
+  const unknownSettings = Object.keys(env)
+    .filter((name) => /^(PCHAT|SMTP)_/.test(name) && !known.has(name) && !OTHER_TOOLS.test(name))
+    .sort();
+  return { ...config, unknownSettings };
 }

@@ -35,13 +35,21 @@ async function main() {
     }
     throw err;
   }
+  if (config.unknownSettings.length) {
+    log.warn({ settings: config.unknownSettings }, `unknown settings ignored (misspelt?): ${config.unknownSettings.join(', ')}; see the README's configuration table`);
+  }
   log.info(
     { url: relay.url, data_dir: config.dataDir, upload_dir: config.uploadDir, smtp: !!config.smtp, dev_codes: config.devExposeCodes },
     `pChat relay listening on ${relay.url}`,
   );
   const stop = async (signal: string) => {
     log.info({ signal }, 'draining: answering parked polls, flushing the journal');
-    await relay.close();
+    try {
+      await relay.close();
+    } catch (err) {
+      log.fatal({ err }, 'stopping failed; what was acknowledged is on disk, the rest is replayed or retried at the next start');
+      process.exit(1);
+    }
     log.info('stopped cleanly');
     process.exit(0);
   };

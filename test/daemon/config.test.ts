@@ -71,6 +71,15 @@ describe('loadConfig', () => {
   test('LOG_LEVEL=loud → ConfigError naming it', () => assertConfigError({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'));
   test('SMTP_HOST without SMTP_FROM → ConfigError naming SMTP_FROM', () => assertConfigError({ SMTP_HOST: 'smtp.example.com' }, 'SMTP_FROM'));
   test('PCHAT_BODY_LIMIT_BYTES=1.5 → ConfigError naming it', () => assertConfigError({ PCHAT_BODY_LIMIT_BYTES: '1.5' }, 'PCHAT_BODY_LIMIT_BYTES'));
+  test('integers are decimal digits: PORT=0x1F90, 1e3 or 8080abc → ConfigError naming PORT', () => {
+    for (const port of ['0x1F90', '1e3', '8080abc', '80.0']) assertConfigError({ PORT: port }, 'PORT');
+    assert.equal(loadConfig({ PORT: ' 8080 ' }).port, 8080);
+  });
+  test('PCHAT_* / SMTP_* names the relay does not read are listed as unknown (a misspelt PCHAT_FREE_MODE leaves sign-up open)', () => {
+    const c = loadConfig({ PCHAT_FREE_MODE: 'false', SMTP_HOTS: 'smtp.example.com', PCHAT_FREE_MODE_ENABLED: 'true', PCHAT_RELAY_URL: 'http://x', PCHAT_BRIDGE_STATE_DIR: '/x', HOME: '/root' });
+    assert.deepEqual(c.unknownSettings, ['PCHAT_FREE_MODE', 'SMTP_HOTS']);
+    assert.deepEqual(loadConfig({}).unknownSettings, []);
+  });
   test('SMTP half-configured (credentials or SMTP_FROM without SMTP_HOST) → ConfigError naming SMTP_HOST, not codes silently logged', () => {
     for (const env of [{ SMTP_USERNAME: 'relay@example.com', SMTP_PASSWORD: 'hunter2' }, { SMTP_PASSWORD: 'hunter2' }, { SMTP_FROM: 'relay@example.com' }] as Record<string, string>[]) {
       assertConfigError(env, 'SMTP_HOST');
