@@ -1,6 +1,6 @@
 // The relay's Ed25519 identity (tweetnacl). Created once on first start, file mode 0600.
 // It signs what leaves rarely (identity document, launch links), never per message.
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fsyncSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
 import { ConfigError } from './config.ts';
@@ -26,8 +26,30 @@ export function loadOrCreateIdentity(dataDir: string): RelayIdentity {
       secret_key: Buffer.from(kp.secretKey).toString('base64'),
       created_at: createdAt,
     };
-    writeFileSync(file, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-    chmodSync(file, 0o600);
+    // Whole or not at all: written and flushed beside it, then linked into place (a power cut
+    // must not leave an empty key file, and a second start racing this one keeps the first key).
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      fchmodSync(fd, 0o600);
+      writeSync(fd, JSON.stringify(doc, null, 2) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      unlinkSync(tmp);
+    }
+    const dir = openSync(dataDir, 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
   }
   let text: string;
   try {

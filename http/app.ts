@@ -165,7 +165,8 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     }
     if (err.statusCode === 429) return sendError(reply, 'rate_limited', err.message);
     if (err.statusCode === 503) return sendError(reply, 'draining');
-    req.log.error({ err, url: req.url }, 'request failed');
+    // A session token in a URL (an auto-login link to the app) never reaches the log.
+    req.log.error({ err, url: req.url.replace(/pct_[A-Za-z0-9_-]+/g, 'pct_[redacted]') }, 'request failed');
     return sendError(reply, 'internal_error');
   });
 

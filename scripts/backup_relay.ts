@@ -5,7 +5,7 @@
 //   backup:  scripts/backup_relay.sh [--out FILE.tar.gz] [--data-dir DIR] [--upload-dir DIR]
 //   restore: scripts/restore_relay.sh FILE.tar.gz [--data-dir DIR] [--upload-dir DIR] [--force]
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, cpSync, openSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -74,9 +74,11 @@ export async function backup(opts: { dataDir: string; uploadDir: string; out: st
     };
     writeFileSync(join(stage, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     mkdirSync(dirname(opts.out), { recursive: true });
-    tar(['-czf', opts.out, '-C', stage, 'manifest.json', 'data', 'uploads']);
-    // It holds the relay's secret identity key.
+    // It holds the relay's secret identity key: 0600 from its first byte (tar writes into the
+    // file as it is, so it is never readable by others while tar runs or if it fails).
+    closeSync(openSync(opts.out, 'w', 0o600));
     chmodSync(opts.out, 0o600);
+    tar(['-czf', opts.out, '-C', stage, 'manifest.json', 'data', 'uploads']);
     return { ...manifest, file: opts.out };
   } finally {
     rmSync(stage, { recursive: true, force: true });
