@@ -93,11 +93,28 @@ Exit codes: 0 ok, 1 refused by the relay, 2 bad usage, 3 relay unreachable, 4 lo
 Personas live in \${XDG_CONFIG_HOME:-~/.config}/pchat/personas/ (mode 0600; they hold tokens).
 `;
 
+/**
+ * Free-text flags take the next argument whatever it starts with: a model's reply is often a
+ * markdown list ("- item") or a number ("-3 °C"), which parseArgs would otherwise refuse as
+ * "ambiguous" (the seed's argparse takes them). Joined as --flag=value before parsing.
+ */
+const TEXT_FLAGS = new Set(['--message', '--caption', '--name']);
+
+function joinTextValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--') return out.concat(argv.slice(i));
+    if (TEXT_FLAGS.has(argv[i]) && i + 1 < argv.length) out.push(`${argv[i]}=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
 export function parse(argv: string[]): Options {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: joinTextValues(argv),
       allowPositionals: true,
       strict: true,
       options: {

@@ -139,6 +139,19 @@ describe('webchat-cli', () => {
     assert.match(two.stdout, /alex \(Alex\): text two\n$/);
   });
 
+  test('text that starts with a dash (a markdown list, a negative number) is sent as given', async () => {
+    const list = '- step one\n- step two';
+    const r = await agent('--to', 'alex', '--message', list, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const [sent] = jsonLines(r.stdout);
+    const minus = await agent('--to', 'alex', '--message', '-3 °C outside', '--json');
+    assert.equal(minus.code, 0, minus.stderr);
+    const got = await t.api('POST', '/api/v1/webchat/poll', { after: 0, limit: 500 }, alex.token);
+    const texts = got.body.messages.filter((m: any) => m.from === 'codex-agent').map((m: any) => m.text);
+    assert.deepEqual(texts.slice(-2), [list, '-3 °C outside']);
+    assert.ok(got.body.messages.some((m: any) => m.id === sent.message_id));
+  });
+
   test('--to group:grp_… sends to a group', async () => {
     const g = await t.api('POST', '/api/v1/webchat/groups', { name: 'Builds', visibility: 'private', mode: 'chat' }, alex.token);
     assert.equal(g.status, 200, JSON.stringify(g.body));
