@@ -179,6 +179,8 @@ export async function watch(s: Session, o: Options, printer: Printer): Promise<v
         clearInterval(idle);
         if (ws === sock) ws = undefined;
         if (stop.signal.aborted) return resolve();
+        // 4001: the relay took the upgrade but not the token (expired, or the session logged out).
+        if (code === 4001) closeReason ??= new CliError('session token refused', EXIT.auth, 'unauthorized', 401);
         reject(closeReason ?? new Error(`connection closed (${code}${why.length ? ` ${why}` : ''})`));
       });
     });

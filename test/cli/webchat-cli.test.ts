@@ -267,6 +267,26 @@ describe('webchat-cli', () => {
     }
   });
 
+  test('watch (ws) logs in again at once when the relay closes the socket with 4001 (session logged out)', async () => {
+    const c = newConfigDir();
+    assert.equal((await runCli(c, ['relogin@example.com', ...R, '--chat-address', 'relogin-bot', '--quiet-url'])).code, 0);
+    const old = persona(c, 'relogin@example.com').token;
+    const w = new LiveCli(c, ['relogin@example.com', '--quiet-url', '--watch', '--json', '--transport', 'ws', '--interval', '0.2']);
+    try {
+      await w.line((l) => l.type === 'ready');
+      const from = w.lines.length;
+      assert.equal((await t.api('POST', '/api/v1/pchat/auth/logout', {}, old)).status, 200);
+      // Well before the 20 s heartbeat, which would otherwise be the first to notice.
+      await w.line((l) => l.type === 'ready', 8000, from);
+      const m = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'relogin-bot', text: 'after the logout' }, alex.token);
+      assert.equal(m.status, 200, JSON.stringify(m.body));
+      await w.line((l) => l.message_id === m.body.message_id, 5000);
+      assert.notEqual(persona(c, 'relogin@example.com').token, old);
+    } finally {
+      assert.equal(await w.stop(), 0, w.stderr);
+    }
+  });
+
   describe('errors: one line on stderr, non-zero exit, no stack trace', () => {
     test('unreachable relay', async () => {
       const port = await new Promise<number>((r) => {
