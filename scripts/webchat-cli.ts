@@ -61,6 +61,8 @@ async function run(o: Options) {
 }
 
 async function main() {
+  // stdout closed by its reader (EPIPE): printing stops there (Printer.event), not a crash.
+  process.stdout.on('error', () => {});
   try {
     const o = parse(process.argv.slice(2));
     check(o);

@@ -103,11 +103,19 @@ export function textLines(e: OutEvent): string[] {
   }
 }
 
+/** stdout's reader is gone (EPIPE and the like): nothing more we print reaches anyone. */
+export const stdoutClosed = () => process.stdout.errored !== null || process.stdout.destroyed;
+
 export class Printer {
   constructor(readonly json: boolean) {}
 
-  event(e: OutEvent) {
+  /**
+   * Prints one event; false when stdout is closed (the reader went away, e.g. `| head -n 1`).
+   * A pipe write fails synchronously, so the caller can leave the cursor before that event.
+   */
+  event(e: OutEvent): boolean {
     process.stdout.write(this.json ? JSON.stringify(e) + '\n' : textLines(e).join('\n') + '\n');
+    return !stdoutClosed();
   }
 
   /** Status lines: JSON objects on stdout with --json, else text on stderr (stdout stays data). */

@@ -1,7 +1,7 @@
 // Reading the inbox: a poll that claims from the persona's cursor, prints what is new, and
 // stores the cursor. Watch mode reuses `Reader` for every batch, whatever transport it came by.
 import type { Options } from './args.ts';
-import { Printer, toOut } from './format.ts';
+import { Printer, stdoutClosed, toOut } from './format.ts';
 import type { Session } from './session.ts';
 
 export interface PollAnswer {
@@ -25,20 +25,25 @@ export class Reader {
   take(events: any[], serverCursor?: number): number {
     const p = this.session.persona;
     let printed = 0;
-    let top = p.cursor ?? 0;
-    for (const ev of events) {
+    let top = p.cursor;
+    // stdout closed (the reader went away): what it did not get stays after the cursor.
+    let closed = stdoutClosed();
+    for (const ev of closed ? [] : events) {
       if (typeof ev?.seq !== 'number') continue;
       if (p.cursor !== undefined && ev.seq <= p.cursor) continue; // already printed (at-least-once delivery)
       const out = toOut(this.session.client.base, ev);
       if (out) {
-        this.printer.event(out);
+        if (!this.printer.event(out)) {
+          closed = true;
+          break;
+        }
         printed++;
       }
-      top = Math.max(top, ev.seq);
+      top = Math.max(top ?? 0, ev.seq);
     }
     // The first read of a fresh persona starts where the relay's session cursor is.
-    if (p.cursor === undefined && serverCursor !== undefined) top = Math.max(top, serverCursor);
-    if (top !== p.cursor && (p.cursor === undefined || top > p.cursor)) {
+    if (p.cursor === undefined && serverCursor !== undefined && !closed) top = Math.max(top ?? 0, serverCursor);
+    if (top !== undefined && (p.cursor === undefined || top > p.cursor)) {
       p.cursor = top;
       this.session.save();
     }
@@ -63,7 +68,7 @@ export async function inbox(s: Session, o: Options, printer: Printer): Promise<n
   while (printed < o.limit) {
     const r = await s.client.call<PollAnswer>('POST', '/api/v1/webchat/poll', reader.pollBody(o.limit - printed));
     printed += reader.take(r.events, r.cursor);
-    if (!r.has_more || r.events.length === 0) break;
+    if (!r.has_more || r.events.length === 0 || stdoutClosed()) break;
   }
   return printed;
 }

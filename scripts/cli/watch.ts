@@ -49,8 +49,11 @@ export async function watch(s: Session, o: Options, printer: Printer): Promise<v
   };
   const onInt = () => onSignal('SIGINT');
   const onTerm = () => onSignal('SIGTERM');
+  // The reader of stdout went away (`| grep -m1 …` got its line): stop as on a signal, offline.
+  const onStdoutClosed = () => !stopping && onSignal('stdout closed');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  process.stdout.on('error', onStdoutClosed);
 
   const ready = (transport: string) => {
     const p = s.persona;
@@ -218,6 +221,7 @@ export async function watch(s: Session, o: Options, printer: Printer): Promise<v
     clearInterval(hbTimer);
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    process.stdout.off('error', onStdoutClosed);
   }
   if (fatalError) throw fatalError;
 

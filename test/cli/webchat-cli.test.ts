@@ -267,6 +267,23 @@ describe('webchat-cli', () => {
     }
   });
 
+  test('watch whose stdout reader went away (| grep -m1) stops cleanly and keeps the undelivered message', async () => {
+    await agent('--inbox');
+    const w = new LiveCli(cfg, ['agent@example.com', '--quiet-url', '--watch', '--json']);
+    await w.line((l) => l.type === 'ready');
+    const a = await sendFromAlex('the one grep waits for');
+    await w.line((l) => l.message_id === a.message_id);
+    w.child.stdout!.destroy(); // the reader exits; the next line meets EPIPE
+    const b = await sendFromAlex('nobody is reading this one yet');
+    const code = await Promise.race([w.exited, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+    assert.equal(code, 0, w.stderr);
+    assert.doesNotMatch(w.stderr, /EPIPE|\n\s+at /);
+    const offline = await t.api('GET', '/api/v1/webchat/directory?q=codex-agent', undefined, alex.token);
+    assert.equal(offline.body.users[0].online, false);
+    const next = jsonLines((await agent('--inbox', '--json')).stdout).filter((e) => e.type === 'message');
+    assert.deepEqual(next.map((e) => e.message_id), [b.message_id]);
+  });
+
   test('watch (ws) logs in again at once when the relay closes the socket with 4001 (session logged out)', async () => {
     const c = newConfigDir();
     assert.equal((await runCli(c, ['relogin@example.com', ...R, '--chat-address', 'relogin-bot', '--quiet-url'])).code, 0);
