@@ -5,6 +5,7 @@ import { CliError, EXIT } from './cli/errors.ts';
 import { Printer } from './cli/format.ts';
 import { inbox } from './cli/inbox.ts';
 import { listPersonas } from './cli/personas.ts';
+import { search } from './cli/search.ts';
 import { send } from './cli/send.ts';
 import { guiUrl, openSession, presenceBody } from './cli/session.ts';
 import { watch } from './cli/watch.ts';
@@ -43,8 +44,11 @@ async function run(o: Options) {
       `${p.display_name} <${p.email}> as ${p.chat_address} on ${p.relay}\nGUI: ${url}`,
     );
   }
-  const acting = o.to || o.inbox || o.watch;
-  if (o.to) {
+  const acting = o.to || o.inbox || o.watch || o.search !== undefined;
+  if (o.search !== undefined) {
+    const n = await search(s, o, printer);
+    if (!n && !o.json) process.stderr.write('webchat-cli: nothing found\n');
+  } else if (o.to) {
     const r = await send(s, o);
     printer.result(
       { type: 'sent', ...r },

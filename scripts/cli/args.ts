@@ -26,6 +26,7 @@ export interface Options {
   caption?: string;
   attachmentKind: 'auto' | 'file' | 'voice';
   inbox: boolean;
+  search?: string;
   limit: number;
   watch: boolean;
   interval: number;
@@ -44,6 +45,7 @@ Usage:
   webchat-cli EMAIL --to ADDR --message T  send a message
   webchat-cli EMAIL --inbox                claim and print new messages once
   webchat-cli EMAIL --watch                stay online and print messages as they arrive
+  webchat-cli EMAIL --search WORDS         find your messages holding every word (newest first)
   webchat-cli --list                       list the personas stored on this computer
 
 Identity:
@@ -71,7 +73,10 @@ Send:
 
 Receive:
   --inbox                   claim and print what arrived since the last run
-  --limit N                 inbox batch size (default ${DEFAULT_LIMIT})
+  --limit N                 inbox batch size, or most search results (default ${DEFAULT_LIMIT})
+  --search WORDS            your messages (sent and received, direct, saved and group) holding
+                            every word, case and accents aside, newest first; --to ADDR (or
+                            group:grp_…) looks in that conversation only
   --watch                   presence on, stream messages / edits / deletions / attachment links,
                             reconnect with backoff, presence off on Ctrl-C or SIGTERM
   --interval SECONDS        pause between polls when the relay cannot hold a long-poll, and the
@@ -87,6 +92,7 @@ Examples:
   webchat-cli ai@example.com --to alex --file ./report.pdf --file ./shot.png --caption "today"
   webchat-cli ai@example.com --to alex --file ./note.ogg            # sent as a voice clip
   webchat-cli ai@example.com --inbox --limit 50
+  webchat-cli ai@example.com --search "deploy rollback" --to alex --json
   webchat-cli ai@example.com --watch --json --quiet-url | my-model-loop
 
 Exit codes: 0 ok, 1 refused by the relay, 2 bad usage, 3 relay unreachable, 4 login failed.
@@ -98,7 +104,7 @@ Personas live in \${XDG_CONFIG_HOME:-~/.config}/pchat/personas/ (mode 0600; they
  * markdown list ("- item") or a number ("-3 °C"), which parseArgs would otherwise refuse as
  * "ambiguous" (the seed's argparse takes them). Joined as --flag=value before parsing.
  */
-const TEXT_FLAGS = new Set(['--message', '--caption', '--name']);
+const TEXT_FLAGS = new Set(['--message', '--caption', '--name', '--search']);
 
 function joinTextValues(argv: string[]): string[] {
   const out: string[] = [];
@@ -134,6 +140,7 @@ export function parse(argv: string[]): Options {
         caption: { type: 'string' },
         'attachment-kind': { type: 'string' },
         inbox: { type: 'boolean' },
+        search: { type: 'string' },
         limit: { type: 'string' },
         watch: { type: 'boolean' },
         interval: { type: 'string' },
@@ -185,6 +192,7 @@ export function parse(argv: string[]): Options {
     caption: v.caption,
     attachmentKind: oneOf('attachment-kind', v['attachment-kind'], ['auto', 'file', 'voice'] as const, 'auto'),
     inbox: !!v.inbox,
+    search: v.search,
     limit: number('limit', v.limit, DEFAULT_LIMIT, 1, 500, true),
     watch: !!v.watch,
     interval: number('interval', v.interval, DEFAULT_INTERVAL_S, 0.1, 3600, false),
@@ -203,7 +211,11 @@ export function check(o: Options): void {
   if (!o.email) throw usage('give the persona EMAIL (or --list)');
   const sending = o.message !== undefined || o.files.length > 0;
   if (sending && !o.to) throw usage('--message and --file need --to');
-  if (o.to && !sending) throw usage('--to needs --message or --file');
+  if (o.search !== undefined) {
+    if (!o.search.trim()) throw usage('--search is empty');
+    if (sending || o.inbox || o.watch) throw usage('--search goes alone (with --to for one conversation, --limit, --json)');
+  }
+  if (o.to && !sending && o.search === undefined) throw usage('--to needs --message or --file (or --search)');
   if (o.message !== undefined && !o.message.trim() && o.files.length === 0) throw usage('--message is empty');
   if (o.caption !== undefined && o.files.length === 0) throw usage('--caption goes with --file');
   if (o.replyTo && !o.to) throw usage('--reply-to goes with --to');

@@ -152,6 +152,30 @@ describe('webchat-cli', () => {
     assert.ok(got.body.messages.some((m: any) => m.id === sent.message_id));
   });
 
+  test('--search finds sent and received messages with every word, newest first; --to narrows it; --limit caps it', async () => {
+    await sendFromAlex('The Zürich deploy is green');
+    assert.equal((await agent('--to', 'alex', '--message', 'zurich DEPLOY noted')).code, 0);
+    assert.equal((await agent('--to', 'codex-agent', '--message', 'note: zurich deploy checklist')).code, 0);
+    const all = await agent('--search', 'deploy zurich', '--json');
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(
+      jsonLines(all.stdout).map((e) => [e.from, e.text]),
+      [
+        ['codex-agent', 'note: zurich deploy checklist'],
+        ['codex-agent', 'zurich DEPLOY noted'],
+        ['alex', 'The Zürich deploy is green'],
+      ],
+    );
+    const withAlex = await agent('--search', 'deploy zurich', '--to', 'alex', '--limit', '1', '--json');
+    assert.deepEqual(jsonLines(withAlex.stdout).map((e) => e.text), ['zurich DEPLOY noted']);
+    const none = await agent('--search', 'no-such-words-anywhere');
+    assert.equal(none.code, 0);
+    assert.equal(none.stdout, '');
+    assert.match(none.stderr, /nothing found/);
+    const bad = await agent('--search', 'x', '--message', 'y', '--to', 'alex');
+    assert.equal(bad.code, 2);
+  });
+
   test('--to group:grp_… sends to a group', async () => {
     const g = await t.api('POST', '/api/v1/webchat/groups', { name: 'Builds', visibility: 'private', mode: 'chat' }, alex.token);
     assert.equal(g.status, 200, JSON.stringify(g.body));
