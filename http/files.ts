@@ -163,7 +163,8 @@ export default async function fileRoutes(app: FastifyInstance) {
     reply.header('Content-Disposition', contentDisposition(inline ? 'inline' : 'attachment', rec.name));
     if (!inline) reply.header('Content-Security-Policy', 'sandbox');
     const match = req.headers['if-none-match'];
-    if (match && match.split(',').some((t) => t.trim() === etag || t.trim() === '*')) return reply.code(304).send();
+    // Weak comparison (RFC 9110 13.1.2): a cache may send our tag back as W/"…".
+    if (match && match.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*')) return reply.code(304).send();
     const ifRange = req.headers['if-range'];
     const range = ifRange && ifRange !== etag ? null : parseRange(req.headers.range, rec.size);
     if (range === 'unsatisfiable') {

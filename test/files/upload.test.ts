@@ -72,6 +72,8 @@ describe('uploads and downloads', () => {
     const etag = (await download(t, body.url)).headers.get('etag')!;
     d = await download(t, body.url, { 'if-none-match': etag });
     assert.equal(d.status, 304);
+    d = await download(t, body.url, { 'if-none-match': `"other", W/${etag}` });
+    assert.equal(d.status, 304, 'a weak form of the tag (as a proxy may send it) matches too');
     d = await download(t, body.url, { range: 'bytes=0-9', 'if-range': '"stale"' });
     assert.equal(d.status, 200, 'a stale If-Range gets the whole file');
     assert.equal(d.bytes.length, 10_000);
