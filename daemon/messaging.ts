@@ -447,7 +447,7 @@ export class Messaging {
     const rec = this.ownMessage(auth, id, 'edit');
     if (rec.deleted_at) throw new Refusal('message_deleted', 'the message was deleted');
     this.assertMayChange(auth, rec);
-    this.checkText(text, false);
+    this.checkText(text, !!rec.attachments?.length); // a photo's words may be taken back; the photo stays
     const at = Date.now();
     await this.toParticipants(rec, { type: 'edited', id, text, at });
     this.media.onEdited(rec, text); // media: the readers' translations of the new text

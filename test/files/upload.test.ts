@@ -220,6 +220,15 @@ describe('uploads and downloads', () => {
     assert.deepEqual(m2.attachments, [{ file_id: notes.file_id, kind: 'file', name: 'notes.txt', size: 13, mime: 'text/plain', url: notes.url }]);
     const d = await download(t, m2.attachments[0].url);
     assert.equal(d.bytes.toString(), 'meeting notes');
+
+    // The words of a message with attachments can be edited away (the attachments stay); a text-only one cannot.
+    const cleared = await t.api('POST', '/api/v1/webchat/edit', { message_id: s1.body.message_id, text: '' }, alice.token);
+    assert.equal(cleared.status, 200, JSON.stringify(cleared.body));
+    const after = (await t.api('POST', '/api/v1/webchat/poll', { after: 0, limit: 500, peek: true }, bob.token)).body.messages.find((m: any) => m.id === s1.body.message_id);
+    assert.equal(after.text, '');
+    assert.equal(after.attachments.length, 1);
+    const plain = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'bob', text: 'words only' }, alice.token);
+    assert.equal((await t.api('POST', '/api/v1/webchat/edit', { message_id: plain.body.message_id, text: ' ' }, alice.token)).status, 400);
   });
 
   test('an unknown attachment file id refuses the send and stores nothing', async () => {
