@@ -82,6 +82,12 @@ interface Source {
 export class Feed {
   /** Called when a session starts or stops holding a live connection (long-poll, WS, SSE). */
   onLive: (auth: Auth, delta: 1 | -1) => void = () => {};
+  /**
+   * Live connections and parked polls each user holds, for PCHAT_LIVE_PER_USER_MAX. Counted
+   * from admission to end, not from the waiters' sets: a woken poll is out of those until it
+   * parks again, and a connection let in meanwhile would take its place past the cap.
+   */
+  private readonly held = new Map<string, number>();
   /** Told of every poll (presence counts it as a heartbeat). */
   onPoll: (auth: Auth) => void = () => {};
   /** Files and translation (daemon/media.ts): attachment details and translations out. */
@@ -403,7 +409,7 @@ export class Feed {
         if (!live) {
           this.assertLiveRoom(user);
           live = true;
-          this.onLive(auth, 1);
+          this.live(auth, 1);
         }
         await waiters.wait(user, remaining, signal);
         // A logout (of this session, or logout-all) wakes its parked polls: they end now, as
@@ -413,7 +419,7 @@ export class Feed {
         }
       }
     } finally {
-      if (live) this.onLive(auth, -1);
+      if (live) this.live(auth, -1);
     }
   }
 
@@ -423,9 +429,17 @@ export class Feed {
    */
   assertLiveRoom(user: string) {
     const max = this.core.config.livePerUserMax;
-    if (this.core.waiters.holds(user) >= max) {
+    if ((this.held.get(user) ?? 0) >= max) {
       throw new Refusal('too_many_connections', `this account already holds ${max} live connections and parked polls, the most this relay allows`, LIVE_FULL_RETRY_SEC);
     }
+  }
+
+  /** A live connection or parked poll of `auth` begins (1) or ends (-1); admitted by `assertLiveRoom` first. */
+  live(auth: Auth, delta: 1 | -1) {
+    const n = (this.held.get(auth.user) ?? 0) + delta;
+    if (n > 0) this.held.set(auth.user, n);
+    else this.held.delete(auth.user);
+    this.onLive(auth, delta);
   }
 
   // ---------- search ----------

@@ -64,7 +64,7 @@ export class LiveSession {
   start() {
     this.core.waiters.register(this.auth.user, this.id);
     this.unsubscribe = this.core.waiters.subscribe(this.auth.user, () => this.schedule());
-    this.feed.onLive(this.auth, 1);
+    this.feed.live(this.auth, 1);
     this.pump();
   }
 
@@ -74,7 +74,7 @@ export class LiveSession {
     clearTimeout(this.retry);
     this.unsubscribe();
     this.core.waiters.forget(this.auth.user, this.id);
-    this.feed.onLive(this.auth, -1);
+    this.feed.live(this.auth, -1);
     this.onStop();
   }
 

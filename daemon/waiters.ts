@@ -88,11 +88,6 @@ export class Waiters {
     return this.closed;
   }
 
-  /** Parked polls and live connections `user` holds now. */
-  holds(user: string): number {
-    return (this.parked.get(user)?.size ?? 0) + (this.listeners.get(user)?.size ?? 0);
-  }
-
   get parkedCount() {
     let n = 0;
     for (const set of this.parked.values()) n += set.size;

@@ -405,4 +405,49 @@ describe('live connections per account', () => {
       await t.stop();
     }
   });
+
+  test('a parked poll woken by nothing it shows keeps its place: a connection opened meanwhile is refused, not let in past the cap', async () => {
+    const t = await startTestRelay({ PCHAT_LIVE_PER_USER_MAX: '2' });
+    try {
+      const G = '/api/v1/webchat/groups';
+      const owner = await t.login('own@example.com', { chat_address: 'own' });
+      const cy = await t.login('cyd@example.com', { chat_address: 'cyd' });
+      const eve = await t.login('eve@example.com', { chat_address: 'eve' });
+      // cyd observes a stream group: someone joining or leaving it wakes cyd's readers, and
+      // shows them nothing (that is for the admins), so a parked poll parks again.
+      const id = (await t.api('POST', G, { name: 'Feed', visibility: 'public', mode: 'stream' }, owner.token)).body.group.id;
+      assert.equal((await t.api('POST', `${G}/${id}/join-requests`, {}, cy.token)).status, 200);
+      await t.api('POST', '/api/v1/webchat/poll', {}, cy.token);
+      const parked = t.api('POST', '/api/v1/webchat/poll', { wait_ms: 20_000 }, cy.token);
+      await eventually(async () => (await t.api('GET', '/health')).body.parked_polls === 1);
+      const ws1 = await openWs(t.url, { token: cy.token });
+      await ws1.next((f) => f.type === 'ready'); // the cap: one parked poll, one WebSocket
+
+      let stop = false;
+      const churn = (async () => {
+        while (!stop) {
+          await t.api('POST', `${G}/${id}/join-requests`, {}, eve.token);
+          await t.api('POST', `${G}/${id}/leave`, {}, eve.token);
+        }
+      })();
+      try {
+        for (let i = 0; i < 40; i++) {
+          const ws = await openWs(t.url, { token: cy.token });
+          const first = await ws.next((f) => f.type === 'ready' || f.type === 'error');
+          const health = (await t.api('GET', '/health')).body;
+          await ws.close();
+          assert.equal(first.error, 'too_many_connections', `let in past the cap: ${health.parked_polls} parked poll(s), ${health.websockets.open} WebSockets`);
+        }
+      } finally {
+        stop = true;
+        await churn;
+      }
+      assert.equal((await t.api('GET', '/health')).body.parked_polls, 1, 'the poll is still parked');
+      await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'cyd', text: 'to the parked poll' }, owner.token);
+      assert.equal((await parked).body.events[0].message.text, 'to the parked poll');
+      ws1.ws.close();
+    } finally {
+      await t.stop();
+    }
+  });
 });
