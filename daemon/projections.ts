@@ -500,12 +500,13 @@ export class Projections {
   /**
    * Whether a direct message to `user`, not read yet, is counted in their conversation's
    * unread: not their own, not in a conversation they deleted since (its unread went with it),
-   * and not before their newest answer (writing answers what came before).
+   * and not before their newest answer (writing answers what came before). A record without
+   * `in_seq` is older than the field, so older than any `answered` (a rebuild gives it one).
    */
   private countedUnread(user: string, rec: MessageRecord): boolean {
     if (rec.from_user === user || this.inDeletedConversation(user, rec)) return false;
     const answered = this.conversation(user, rec.from_user)?.answered;
-    return !answered || rec.in_seq === undefined || rec.in_seq > answered;
+    return !answered || (rec.in_seq !== undefined && rec.in_seq > answered);
   }
 
   private recordIdem(user: string, ev: MsgEvent & { idem_key?: string; body_hash?: string }, seq: number) {

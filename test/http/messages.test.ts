@@ -419,6 +419,39 @@ describe('direct messages', () => {
     assert.equal(await unread(), 1, 'the same from the journal');
   });
 
+  test('a message journaled before records kept in_seq, answered since, does not take from the unread of newer ones when read or deleted', async () => {
+    const la = await t.login('legacy-a@example.com', { chat_address: 'legacy-a' });
+    const lb = await t.login('legacy-b@example.com', { chat_address: 'legacy-b' });
+    const { core } = t.relay.services;
+    const unread = async () => (await t.api('GET', '/api/v1/webchat/conversations', undefined, lb.token)).body.conversations.find((c: any) => c.peer === 'legacy-a')?.unread;
+    // Two messages whose records an older relay wrote: no `in_seq` (nor `prev_conv`).
+    const ids = [0, 1].map((i) => `msg_oldunread${i}${'0'.repeat(11)}`);
+    for (const id of ids) {
+      const body = { id, from_user: la.user.id, to_user: lb.user.id, from: 'legacy-a', to: 'legacy-b', text: `old ${id}`, sender_session: 'ses_x', at: Date.now() };
+      core.applyInbox(lb.user.id, [{ type: 'msg_in', ...body }]);
+      core.applyInbox(la.user.id, [{ type: 'msg_out', ...body }]);
+    }
+    await core.commit();
+    for (const id of ids) {
+      const { in_seq: _drop, ...rec } = core.projections.message(id)!;
+      core.journal.indexPut('msgs', id, rec);
+    }
+    await core.commit();
+    await t.restart(); // records read back from the index, as an upgraded relay finds them
+    assert.equal(t.relay.services.core.projections.message(ids[0])?.in_seq, undefined);
+    assert.equal(await unread(), 2);
+    assert.equal((await send(t, lb.token, 'legacy-a', 'my answer')).status, 200);
+    assert.equal(await unread(), 0, 'the answer covers the old ones too');
+    await send(t, la.token, 'legacy-b', 'new, unread');
+    assert.equal(await unread(), 1);
+    assert.equal((await t.api('POST', '/api/v1/webchat/read', { message_ids: [ids[0]] }, lb.token)).status, 200);
+    assert.equal(await unread(), 1, 'reading an old one the answer covered takes nothing from the new one');
+    assert.equal((await t.api('POST', '/api/v1/webchat/delete', { message_id: ids[1] }, la.token)).status, 200);
+    assert.equal(await unread(), 1, 'nor does its sender deleting one');
+    await t.relay.services.core.projections.rebuild();
+    assert.equal(await unread(), 1, 'the same from the journal');
+  });
+
   test('a report by address counts after the reporter deleted the conversation (delete, then report)', async () => {
     const rude = await t.login('rude@example.com', { chat_address: 'rude-one' });
     const hurt = await t.login('hurt@example.com', { chat_address: 'hurt-one' });
