@@ -476,7 +476,7 @@ export class Feed {
     }
     const top = Math.min(opts.before ?? Number.MAX_SAFE_INTEGER, this.core.durableSeq + 1);
     // Each stream read back in chunks, merged newest first.
-    const heads = sources.map((s) => ({ s, buf: [] as { seq: number; event: unknown }[], pos: Math.min(top, s.until + 1), done: false }));
+    const heads = sources.map((s) => ({ s, buf: [] as { seq: number; event: unknown }[], pos: Math.min(top, s.until + 1), done: false, leftAt: undefined as number | undefined }));
     const front = (h: (typeof heads)[number]) => {
       if (h.buf.length === 0 && !h.done) {
         const chunk = this.core.journal.readBack(h.s.stream, h.pos, SEARCH_CHUNK);
@@ -486,6 +486,12 @@ export class Feed {
         if (h.buf.length < chunk.length) h.done = true;
       }
       return h.buf[0];
+    };
+    /** When the caller left the group of this span (Infinity while in it): its closing event's time. */
+    const leftAt = (h: (typeof heads)[number]) => {
+      if (h.s.until === Number.MAX_SAFE_INTEGER) return Infinity;
+      h.leftAt ??= (this.core.journal.readOne(h.s.stream, h.s.until)?.event as { at?: number } | undefined)?.at ?? Infinity;
+      return h.leftAt;
     };
     const results: ClientEvent[] = [];
     let scanned = 0;
@@ -505,6 +511,10 @@ export class Feed {
       // Cheap test first, on the text as it is now and as it was sent (what a former member sees).
       const rec = this.core.projections.message(ev.id);
       if (!rec || (!rec.attachments?.length && !hasAll(rec.text) && !(ev.type === 'g_msg' && hasAll(ev.text)))) continue;
+      // A former member reads a group's messages as sent (see toClient), and poll follows one
+      // deleted while they were in with its delete event; a search result has none to follow,
+      // so such a message is not found (its words are gone for them too).
+      if (ev.type === 'g_msg' && rec.deleted_at !== null && rec.deleted_at <= leftAt(next) && !isMemberNow(this.inbox(user), rec.group!)) continue;
       const view = this.toClient(user, next.s.stream, seq, ev, auth.sid);
       if (!view) continue;
       const message = view.event.message as { text?: string; attachments?: { name?: string; caption?: string }[] };

@@ -97,6 +97,18 @@ describe('search', () => {
     assert.deepEqual(texts(await search(ana, 'q=rollback')), ['rollback plan beta', 'rollback plan alpha']);
   });
 
+  test('a former member does not find a group message deleted while they were in the group', async () => {
+    const g = (await t.api('POST', G, { name: 'Keys', visibility: 'private', mode: 'chat' }, ana.token)).body.group;
+    assert.equal((await t.api('POST', `${G}/${g.group_id}/members`, { member_address: 'cem' }, ana.token)).status, 200);
+    const oops = await send(ana, `group:${g.group_id}`, 'vault combination 4711');
+    await send(ana, `group:${g.group_id}`, 'vault is open');
+    assert.equal((await t.api('POST', '/api/v1/webchat/delete', { message_id: oops }, ana.token)).status, 200);
+    assert.deepEqual(texts(await search(cem, 'q=vault')), ['vault is open'], 'a member: the deleted one is gone');
+    assert.equal((await t.api('POST', `${G}/${g.group_id}/leave`, undefined, cem.token)).status, 200);
+    assert.deepEqual(texts(await search(cem, 'q=vault')), ['vault is open'], 'having left, still gone');
+    assert.deepEqual(texts(await search(cem, 'q=4711')), []);
+  });
+
   test('bad queries get 400 and say why', async () => {
     for (const [query, why] of [
       ['', 'no q'],
