@@ -623,7 +623,7 @@ export class Feed {
   }
 
   /** Ephemeral events pushed to every current member of a group but `except`. */
-  pushToGroup(group: GroupContext, event: EphemeralEvent, except?: string) {
-    for (const member of Object.keys(group.members)) if (member !== except) this.core.waiters.push(member, event);
+  pushToGroup(group: GroupContext, event: EphemeralEvent, except: readonly string[] = []) {
+    for (const member of Object.keys(group.members)) if (!except.includes(member)) this.core.waiters.push(member, event);
   }
 }

@@ -672,7 +672,8 @@ export class Messaging {
       // Observers of a stream group do not type into it (refused as their sends are).
       const write = decideWrite(target.group, auth.user);
       if (write.refusal) throw write.refusal;
-      this.feed.pushToGroup(target.group, { ...event, group_id: target.group.id }, auth.user);
+      // Not to someone the typer blocked: they are not told the typer is around (see Presence.refresh).
+      this.feed.pushToGroup(target.group, { ...event, group_id: target.group.id }, [auth.user, ...this.ctx(auth.user).blocked]);
       return;
     }
     const to = target.user;

@@ -27,7 +27,7 @@ describe('presence and directory', () => {
   let viewer: Session;
 
   before(async () => {
-    t = await startTestRelay();
+    t = await startTestRelay({ PCHAT_CODE_REQUESTS_PER_IP_PER_HOUR: '1000' });
     viewer = await t.login('viewer@example.com', { chat_address: 'viewer' });
   });
   after(() => t.stop());
@@ -307,6 +307,22 @@ describe('presence and directory', () => {
     assert.equal((await heartbeat(t, hilde.token)).body.online, true);
     const got = await poll(t, igor.token, { wait_ms: 300 });
     assert.deepEqual(got.body.events.filter((e: any) => e.type === 'presence'), []);
+  });
+
+  test('someone I blocked gets no typing hint of mine in a group we share (as they get no presence)', async () => {
+    const kit = await t.login('kit@example.com', { chat_address: 'kit' });
+    const lux = await t.login('lux@example.com', { chat_address: 'lux' });
+    const moe = await t.login('moe@example.com', { chat_address: 'moe' });
+    const g = (await t.api('POST', '/api/v1/webchat/groups', { name: 'Book club', visibility: 'private', mode: 'chat' }, kit.token)).body.group;
+    for (const member of ['lux', 'moe']) assert.equal((await t.api('POST', `/api/v1/webchat/groups/${g.group_id}/members`, { member_address: member }, kit.token)).status, 200);
+    assert.equal((await t.api('POST', '/api/v1/webchat/block', { address: 'lux' }, kit.token)).status, 200);
+    await poll(t, lux.token);
+    await poll(t, moe.token);
+    assert.equal((await t.api('POST', '/api/v1/webchat/typing', { to: `group:${g.group_id}` }, kit.token)).status, 200);
+    assert.equal((await heartbeat(t, kit.token, { typing_to: `group:${g.group_id}` })).status, 200);
+    const typing = async (who: Session) => (await poll(t, who.token, { wait_ms: 300 })).body.events.filter((e: any) => e.type === 'typing').map((e: any) => e.from);
+    assert.deepEqual(await typing(moe), ['kit'], 'the other members see her typing');
+    assert.deepEqual(await typing(lux), [], 'the one she blocked does not');
   });
 
   test('someone I blocked still finds me in the directory, but offline, with no sessions and no last seen', async () => {
