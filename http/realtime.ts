@@ -29,6 +29,8 @@ export const LiveQuery = Type.Object({
 const Ref = Type.Union([Type.String({ maxLength: 128 }), Type.Number()]);
 /** How long a connection told to resume may take to close before it is cut (and what is queued to it freed). */
 const CLOSE_GRACE_MS = 2_000;
+/** When an SSE client refused for a passing reason (a restart) comes back, by default: about a restart's length. */
+const SSE_RETRY_SEC = 2;
 /** Commands of one connection in progress at once; past this the socket is not read until some are answered. */
 const INFLIGHT_MAX = 256;
 
@@ -394,13 +396,20 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         stop?.();
       });
       const refuse = (err: unknown) => {
-        if (raw.headersSent) {
+        const r = err instanceof Refusal ? err : new Refusal('internal_error');
+        const { status, body } = errorBody(r.code, r.message === r.code ? undefined : r.message);
+        // A browser's EventSource gives up for good on a non-200 answer: a refusal that passes
+        // (a restart, the account's connection cap) is a stream that says when to come back.
+        const passing = status === 503 || status === 429;
+        if (raw.headersSent || passing) {
+          if (passing && !raw.headersSent) {
+            open();
+            raw.write(`retry: ${(r.retryAfterSec ?? SSE_RETRY_SEC) * 1000}\n\n`);
+          }
           write(refusalFrame(undefined, err));
           raw.end();
           return;
         }
-        const r = err instanceof Refusal ? err : new Refusal('internal_error');
-        const { status, body } = errorBody(r.code, r.message === r.code ? undefined : r.message);
         raw.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...(r.retryAfterSec ? { 'retry-after': String(r.retryAfterSec) } : {}) });
         raw.end(JSON.stringify(body));
       };

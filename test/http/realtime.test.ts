@@ -375,10 +375,16 @@ describe('live connections per account', () => {
       const refused = await ws4.next((f) => f.type === 'error');
       assert.equal(refused.error, 'too_many_connections');
       assert.ok(refused.retry_after > 0);
+      // SSE: a stream that tells an EventSource when to come back (it gives up for good on a non-200).
       const sse4 = await fetch(`${t.url}/api/v1/webchat/events`, { headers: { 'x-pchat-session': cy.token } });
-      assert.equal(sse4.status, 429, 'an SSE refusal is an HTTP status, not a 200 stream with an error event');
-      assert.ok(Number(sse4.headers.get('retry-after')) > 0);
-      assert.equal((await sse4.json()).error, 'too_many_connections');
+      assert.equal(sse4.status, 200);
+      const text = await sse4.text();
+      assert.match(text, /^retry: 5000\n\n/);
+      assert.match(text, /event: error\ndata: \{[^\n]*"error":"too_many_connections"/);
+      // A refusal that will not pass (a reserved consumer name) is a plain HTTP error.
+      const bad = await fetch(`${t.url}/api/v1/webchat/events?consumer=ses_mine`, { headers: { 'x-pchat-session': dee.token } });
+      assert.equal(bad.status, 400);
+      assert.equal((await bad.json()).error, 'validation_failed');
       const poll4 = await t.api('POST', '/api/v1/webchat/poll', { wait_ms: 5_000 }, cy.token);
       assert.equal(poll4.status, 429);
       assert.equal(poll4.body.error, 'too_many_connections');
