@@ -147,22 +147,42 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
-const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A setting line's start: `NAME=` (optionally `export NAME=`). */
+const SETTING_LINE = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=\s*(.*)$/;
+
+/** The first line of a dotenv text that is neither blank, a comment, a setting nor inside a quoted value. */
+function notSettingLine(text: string): string | undefined {
+  let quote: string | undefined; // the quote a multi-line value is still open in
+  for (const line of text.split(/\r?\n/)) {
+    if (quote) {
+      if (line.includes(quote)) quote = undefined;
+      continue;
+    }
+    if (!line.trim() || line.trim().startsWith('#')) continue;
+    const m = SETTING_LINE.exec(line);
+    if (!m) return line.trim();
+    const value = m[1];
+    if (/^["'`]/.test(value) && !value.slice(1).includes(value[0])) quote = value[0];
+  }
+  return undefined;
+}
 
 /** `.env.local` in `dir` (if present) under the real environment, which wins. */
 export function readEnv(dir = process.cwd(), env: Env = process.env): Env {
   const file = resolve(dir, '.env.local');
   let fromFile: Env = {};
   if (existsSync(file)) {
+    // A byte-order mark (Windows editors) would otherwise become part of the first name.
+    const text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
+    // A line without `=` loses settings silently: Node 20's parser joins it to the next line's
+    // name, Node 22+ drops it. Either way the operator meant something: say which line.
+    const bad = notSettingLine(text);
+    if (bad !== undefined) throw new ConfigError(`.env.local: ${JSON.stringify(bad)} is not a NAME=value line`);
     try {
-      // A byte-order mark (Windows editors) would otherwise become part of the first name.
-      fromFile = parseEnv(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as Env;
+      fromFile = parseEnv(text) as Env;
     } catch (err) {
       throw new ConfigError(`.env.local: cannot be parsed (${(err as Error).message})`);
     }
-    // Node's parser joins a line without `=` to the next one's name, losing both settings.
-    const bad = Object.keys(fromFile).find((name) => !ENV_NAME_RE.test(name));
-    if (bad !== undefined) throw new ConfigError(`.env.local: ${JSON.stringify(bad.split('\n')[0])} is not a NAME=value line`);
   }
   return { ...fromFile, ...env };
 }

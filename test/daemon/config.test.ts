@@ -154,6 +154,15 @@ describe('.env.local', () => {
     });
   });
 
+  test('comments, blank lines, export and quoted values over several lines are settings, not bad lines', () => {
+    const dir = scratch();
+    writeFileSync(join(dir, '.env.local'), '# relay\n\nexport PORT=6125\nPCHAT_RELAY_NAME="two\nlines"\n  SMTP_FROM = relay@example.com\n');
+    const env = readEnv(dir, {});
+    assert.equal(env.PORT, '6125');
+    assert.equal(env.PCHAT_RELAY_NAME, 'two\nlines');
+    assert.equal(env.SMTP_FROM, 'relay@example.com');
+  });
+
   test('a byte-order mark (a file saved by Windows Notepad) does not hide the first setting', () => {
     const dir = scratch();
     writeFileSync(join(dir, '.env.local'), '\uFEFFPORT=6124\r\nPCHAT_FREE_MODE_ENABLED=false\r\n');
