@@ -351,3 +351,15 @@ test('an answer from another device zeroes the conversation’s unread, as the r
   s.applyEvent({ type: 'message', seq: 5, outgoing: true, message: { ...raw('msg_old', 0, 'alice', 'bob', 'long ago'), seq: 5 } }, false);
   assert.equal(s.state.conversations.bob.unread, 1);
 });
+
+test('messages the conversation list already counted are not counted again when the stream replays them after a reload', () => {
+  // A reload resumes the stream from the stored cursor after loading the list: the relay's
+  // unread (3) already covers the replayed messages; only a newer one adds to it.
+  const s = new ChatStore('alice', 'Alice');
+  s.loadConversations([{ kind: 'direct', peer: 'bob', display_name: 'Bob', unread: 3, updated_at: raw('m', 7, 'bob', 'alice', '').created_at, last_message: raw('msg_7', 7, 'bob', 'alice', 'three') }]);
+  for (const [id, seq] of [['msg_5', 5], ['msg_6', 6], ['msg_7', 7]] as const) s.applyEvent({ type: 'message', seq, outgoing: false, message: raw(id, seq, 'bob', 'alice', id) }, false);
+  assert.equal(s.state.conversations.bob.unread, 3);
+  assert.equal(s.totalUnread(), 3);
+  s.applyEvent({ type: 'message', seq: 8, outgoing: false, message: raw('msg_8', 8, 'bob', 'alice', 'four') }, false);
+  assert.equal(s.state.conversations.bob.unread, 4);
+});

@@ -452,6 +452,9 @@ export class ChatStore extends Store<ChatState> {
         this.insert(key, msg);
         const rawGroup = ev.message.group;
         const c = this.conv(key, { title: typeof rawGroup === 'object' && rawGroup?.name ? rawGroup.name : msg.outgoing ? key : (msg.display_name ?? key) });
+        // At or before the newest message the conversation list gave, the relay's unread count
+        // already has it (the stream replays from the stored cursor after a reload or reconnect).
+        const counted = msg.seq !== undefined && c.last?.seq !== undefined && c.last.seq >= msg.seq;
         if (!msg.outgoing && c.kind === 'direct' && msg.display_name) c.title = msg.display_name;
         const newest = msg.created_at >= (c.last?.created_at ?? '');
         if (newest) {
@@ -463,7 +466,7 @@ export class ChatStore extends Store<ChatState> {
         delete this.state.typing[key];
         // Writing (here or on another device) answers what came before: the relay no longer counts it unread either.
         if (msg.outgoing) c.unread = newest ? 0 : c.unread;
-        else if (this.isUnreadFor(key, focused)) c.unread++;
+        else if (!counted && this.isUnreadFor(key, focused)) c.unread++;
         this.changed();
         return msg.outgoing ? null : msg;
       }
