@@ -147,6 +147,22 @@ describe('WebChat in chromium', () => {
     assert.equal(await bubble(bob.page, 'Replying to you (edited)').count(), 0);
   });
 
+  test('Escape out of an edit empties the message box, so Enter does not send the old text again', async () => {
+    const p = alice.page;
+    const box = p.getByRole('textbox', { name: 'Message' });
+    await box.click();
+    await box.press('ArrowUp'); // edits her last message
+    await p.getByText(/^Editing message/).waitFor();
+    assert.equal(await box.inputValue(), 'Hello Bob, from Alice');
+    await box.press('Escape');
+    await p.getByText(/^Editing message/).waitFor({ state: 'detached' });
+    await p.waitForFunction(() => (document.getElementById('composer') as HTMLTextAreaElement).value === '', null, { timeout: 2000 });
+    await box.press('Enter');
+    await sendText(p, 'after the cancelled edit');
+    await bubble(bob.page, 'after the cancelled edit').waitFor();
+    assert.equal(await bubble(bob.page, 'Hello Bob, from Alice').count(), 1);
+  });
+
   test('saved messages, conversation search, archive and the channel filters', async () => {
     const p = alice.page;
     await p.getByRole('button', { name: 'Saved messages' }).click();

@@ -35,8 +35,12 @@ export function Composer({ convKey, readOnly }: { convKey: string; readOnly: boo
 
   const editing = u.editing ? chat.find(u.editing) : undefined;
   const replying = u.replyTo ? chat.find(u.replyTo) : undefined;
+  const wasEditing = useRef(false);
   useEffect(() => {
     if (editing) setText(editing.text);
+    // An edit ended elsewhere (Escape): its text must not stay behind to be sent as a new message.
+    else if (wasEditing.current) setText('');
+    wasEditing.current = !!editing;
   }, [u.editing]);
 
   if (readOnly) {
