@@ -282,6 +282,28 @@ describe('WebChat in chromium', () => {
     await p.setViewportSize({ width: 1280, height: 800 });
   });
 
+  test("a long last message on a 375 px phone keeps the list's controls on screen", async () => {
+    const p = bob.page;
+    await p.setViewportSize({ width: 375, height: 740 });
+    try {
+      const long = `A long line to preview ${'and more words '.repeat(40)}`;
+      await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'bob', text: long }, alice.token);
+      await bubble(p, 'A long line to preview').waitFor();
+      await p.getByRole('button', { name: 'Back to conversations' }).click();
+      await p.getByRole('listbox', { name: 'Conversation list' }).getByText('A long line to preview', { exact: false }).waitFor();
+      await screenshot(p, 'list-phone-long-preview');
+      const { page, view } = await p.evaluate(() => ({ page: document.documentElement.scrollWidth, view: window.innerWidth }));
+      assert.ok(page <= view, `the page is ${page} px wide on a ${view} px screen`);
+      for (const name of ['New chat', 'Settings', 'Saved messages']) {
+        const box = (await p.getByRole('button', { name, exact: true }).boundingBox())!;
+        assert.ok(box.x + box.width <= 375, `${name} at x=${box.x}`);
+      }
+      await p.getByRole('option', { name: /^Alice/ }).click();
+    } finally {
+      await p.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+
   test('reconnects after a relay restart: an offline banner, then nothing lost or doubled', async () => {
     await alice.page.getByRole('option', { name: /^Bob/ }).click();
     // A third user on long-poll (the WebSocket fallback) rides through the restart too.
