@@ -304,6 +304,26 @@ describe('WebChat in chromium', () => {
     }
   });
 
+  test('archiving the open conversation on a phone goes back to the list', async () => {
+    const p = bob.page;
+    await p.setViewportSize({ width: 375, height: 740 });
+    try {
+      await p.getByRole('log', { name: 'Messages with Alice' }).waitFor();
+      await p.getByRole('button', { name: 'Archive conversation' }).click();
+      // Not an empty pane without a way back.
+      await p.getByRole('listbox', { name: 'Conversation list' }).waitFor({ timeout: 2000 });
+      await p.getByRole('option', { name: /^Alice/ }).waitFor({ state: 'detached' });
+      await p.getByRole('button', { name: 'Archived' }).click();
+      await p.getByRole('option', { name: /^Alice/ }).click();
+      await p.getByRole('button', { name: 'Unarchive conversation' }).click();
+      await p.getByRole('button', { name: 'Back to conversations' }).click();
+      await p.getByRole('button', { name: '← Back to chats' }).click();
+      await p.getByRole('option', { name: /^Alice/ }).click();
+    } finally {
+      await p.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+
   test('reconnects after a relay restart: an offline banner, then nothing lost or doubled', async () => {
     await alice.page.getByRole('option', { name: /^Bob/ }).click();
     // A third user on long-poll (the WebSocket fallback) rides through the restart too.

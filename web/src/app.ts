@@ -336,7 +336,11 @@ export async function setArchived(key: string, archived: boolean): Promise<void>
   await attempt(async () => {
     await api.post('/api/v1/webchat/conversation/archive', { peer: key, archived });
     chat.ensureConversation(key, { archived });
-    if (archived && chat.state.active === key) chat.setActive(null);
+    if (archived && chat.state.active === key) {
+      chat.setActive(null);
+      // On a phone the conversation filled the screen: show the list, not an empty pane.
+      ui.set({ pane: 'list' });
+    }
   }, archived ? 'Conversation archived.' : 'Conversation restored.');
 }
 
