@@ -99,6 +99,28 @@ describe('WebChat groups in chromium', () => {
     assert.equal(await bubble(p, 'Deploying to staging… done.').count(), 1);
   });
 
+  test('the group dialog offers only roles the relay takes; in a stream group a member is its observer', async () => {
+    const people = ['cyd', 'dee', 'eli'];
+    for (const a of people) await relay.login(`${a}@example.com`, { display_name: a, chat_address: a });
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Ann log', visibility: 'private', mode: 'stream' }, ann.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const p = ann.page;
+    await p.getByRole('option', { name: /Ann log/ }).click();
+    await p.getByRole('button', { name: 'Group members and settings' }).click();
+    const gd = p.getByRole('dialog', { name: /Group: Ann log/ });
+    const roles = await gd.getByLabel('Role').locator('option').evaluateAll((os) => os.map((o) => [(o as HTMLOptionElement).value, o.textContent ?? '']));
+    assert.ok(roles.length <= people.length);
+    for (const [i, [role]] of roles.entries()) {
+      await gd.getByLabel('Add member by chat address').fill(people[i]);
+      await gd.getByLabel('Role').selectOption(role);
+      await gd.getByRole('button', { name: 'Add', exact: true }).click();
+      await gd.getByText(`${people[i]} · ${role}`).or(gd.getByRole('alert')).waitFor();
+      assert.equal(await gd.getByRole('alert').count(), 0, `role ${role}: ${await gd.getByRole('alert').textContent().catch(() => '')}`);
+    }
+    assert.ok(roles.some(([, label]) => /observer/.test(label)), 'the stream group says who observes');
+    await p.keyboard.press('Escape');
+  });
+
   test('join requests: a user asks from the directory, an admin approves in the group dialog', async () => {
     const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Approvals club', visibility: 'public', mode: 'chat', join_policy: 'approval' }, ann.token);
     const gid = g.body.group?.group_id ?? g.body.group_id;

@@ -114,10 +114,10 @@ export function GroupDialog() {
           </label>
           <label>
             Role
+            {/* The relay's roles; a stream group's members are its observers (no role of their own). */}
             <select value={role} onChange={(e) => setRole(e.currentTarget.value)}>
-              <option value="member">member</option>
+              <option value="member">{g?.mode === 'stream' ? 'member (observer: reads only)' : 'member'}</option>
               <option value="admin">admin</option>
-              <option value="observer">observer</option>
             </select>
           </label>
           <button type="submit" disabled={!addr.trim()}>
