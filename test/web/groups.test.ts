@@ -121,6 +121,19 @@ describe('WebChat groups in chromium', () => {
     await p.keyboard.press('Escape');
   });
 
+  test('a refused add keeps the typed address to correct, beside the reason', async () => {
+    const p = ann.page;
+    await p.getByRole('option', { name: /Ann log/ }).click();
+    await p.getByRole('button', { name: 'Group members and settings' }).click();
+    const gd = p.getByRole('dialog', { name: /Group: Ann log/ });
+    const field = gd.getByLabel('Add member by chat address');
+    await field.fill('nobody-by-that-name');
+    await gd.getByRole('button', { name: 'Add', exact: true }).click();
+    await gd.getByRole('alert').waitFor();
+    assert.equal(await field.inputValue(), 'nobody-by-that-name');
+    await p.keyboard.press('Escape');
+  });
+
   test('join requests: a user asks from the directory, an admin approves in the group dialog', async () => {
     const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Approvals club', visibility: 'public', mode: 'chat', join_policy: 'approval' }, ann.token);
     const gid = g.body.group?.group_id ?? g.body.group_id;

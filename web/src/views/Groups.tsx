@@ -80,14 +80,17 @@ export function GroupDialog() {
     }
   };
   useEffect(() => void load(), [id]);
-  const act = async (fn: () => Promise<unknown>) => {
+  /** True when the relay took it. */
+  const act = async (fn: () => Promise<unknown>): Promise<boolean> => {
     try {
       await fn();
       setError(null);
       await load();
       await loadGroups();
+      return true;
     } catch (err) {
       setError(errorText(err));
+      return false;
     }
   };
   return (
@@ -105,7 +108,7 @@ export function GroupDialog() {
           class="row"
           onSubmit={(e) => {
             e.preventDefault();
-            void act(() => api.post(`${base}/members`, { member_address: addr.trim(), role })).then(() => setAddr(''));
+            void act(() => api.post(`${base}/members`, { member_address: addr.trim(), role })).then((ok) => ok && setAddr(''));
           }}
         >
           <label class="grow">
