@@ -363,3 +363,14 @@ test('messages the conversation list already counted are not counted again when 
   s.applyEvent({ type: 'message', seq: 8, outgoing: false, message: raw('msg_8', 8, 'bob', 'alice', 'four') }, false);
   assert.equal(s.state.conversations.bob.unread, 4);
 });
+
+test('an edit or delete of the newest message updates the sidebar preview before the conversation is opened', () => {
+  // After a reload the newest message is known only from the conversation list (no history yet).
+  const s = new ChatStore('alice', 'Alice');
+  s.loadConversations([{ kind: 'direct', peer: 'bob', display_name: 'Bob', unread: 0, updated_at: raw('m', 7, 'bob', 'alice', '').created_at, last_message: raw('msg_7', 7, 'bob', 'alice', 'meet at 5') }]);
+  s.applyEvent({ type: 'edit', seq: 8, message_id: 'msg_7', text: 'meet at 6', edited_at: 'x' });
+  assert.equal(s.state.conversations.bob.last!.text, 'meet at 6');
+  s.applyEvent({ type: 'delete', seq: 9, message_id: 'msg_7' });
+  assert.equal(s.state.conversations.bob.last!.deleted, true);
+  assert.equal(s.state.conversations.bob.last!.text, '');
+});

@@ -390,7 +390,7 @@ export class ChatStore extends Store<ChatState> {
 
   private patchMsg(id: string, patch: (m: Msg) => Partial<Msg>): Msg | undefined {
     const key = this.state.index[id];
-    if (!key) return undefined;
+    if (!key) return this.patchLast(id, patch);
     const m = this.state.msgs[key];
     if (!m) return undefined;
     let out: Msg | undefined;
@@ -403,6 +403,15 @@ export class ChatStore extends Store<ChatState> {
     if (c?.last?.id === id && out) c.last = out;
     this.changed();
     return out;
+  }
+
+  /** A conversation's newest message known only from the conversation list (its history not loaded yet). */
+  private patchLast(id: string, patch: (m: Msg) => Partial<Msg>): Msg | undefined {
+    const c = Object.values(this.state.conversations).find((x) => x.last?.id === id);
+    if (!c?.last) return undefined;
+    c.last = { ...c.last, ...patch(c.last) };
+    this.changed();
+    return c.last;
   }
 
   patchStatus(id: string, status: MsgStatus): void {
