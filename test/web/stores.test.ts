@@ -374,3 +374,25 @@ test('an edit or delete of the newest message updates the sidebar preview before
   assert.equal(s.state.conversations.bob.last!.deleted, true);
   assert.equal(s.state.conversations.bob.last!.text, '');
 });
+
+test('a message its sender deletes before it was read no longer counts as unread, as the relay counts it', () => {
+  const s = new ChatStore('alice', 'Alice');
+  s.applyEvent({ type: 'message', seq: 1, outgoing: false, message: raw('msg_1', 1, 'bob', 'alice', 'one') }, false);
+  s.applyEvent({ type: 'message', seq: 2, outgoing: true, message: raw('msg_2', 2, 'alice', 'bob', 'answer') }, false);
+  s.applyEvent({ type: 'message', seq: 3, outgoing: false, message: raw('msg_3', 3, 'bob', 'alice', 'oops') }, false);
+  s.applyEvent({ type: 'message', seq: 4, outgoing: false, message: raw('msg_4', 4, 'bob', 'alice', 'four') }, false);
+  assert.equal(s.state.conversations.bob.unread, 2);
+  s.applyEvent({ type: 'delete', seq: 5, message_id: 'msg_3' });
+  assert.equal(s.state.conversations.bob.unread, 1);
+  s.applyEvent({ type: 'delete', seq: 6, message_id: 'msg_3' }); // the same delete again
+  s.applyEvent({ type: 'delete', seq: 7, message_id: 'msg_1' }); // answered already: not counted
+  assert.equal(s.state.conversations.bob.unread, 1);
+  s.takeUnread('bob');
+  s.applyEvent({ type: 'delete', seq: 8, message_id: 'msg_4' }); // read
+  assert.equal(s.state.conversations.bob.unread, 0);
+  // Known only from the conversation list (after a reload): its newest, unread, deleted.
+  s.loadConversations([{ kind: 'direct', peer: 'carol', unread: 1, updated_at: raw('m', 9, 'carol', 'alice', '').created_at, last_message: raw('msg_9', 9, 'carol', 'alice', 'hi') }]);
+  s.applyEvent({ type: 'delete', seq: 10, message_id: 'msg_9' });
+  assert.equal(s.state.conversations.carol.unread, 0);
+  assert.equal(s.totalUnread(), 0);
+});

@@ -405,6 +405,18 @@ export class ChatStore extends Store<ChatState> {
     return out;
   }
 
+  /** A message its sender deleted before it was read leaves the unread count, as it leaves the relay's. */
+  private uncount(id: string): void {
+    const key = this.state.index[id];
+    const list = key ? (this.state.msgs[key]?.list ?? []) : [];
+    const c = key ? this.state.conversations[key] : Object.values(this.state.conversations).find((x) => x.last?.id === id);
+    const m = key ? list.find((x) => x.id === id) : c?.last;
+    if (!c?.unread || !m || m.outgoing || m.deleted || m.status === 'read') return;
+    // Before an answer of ours it was not counted (writing answers what came before).
+    if (m.seq !== undefined && list.some((x) => x.outgoing && x.seq !== undefined && x.seq > m.seq!)) return;
+    c.unread--;
+  }
+
   /** A conversation's newest message known only from the conversation list (its history not loaded yet). */
   private patchLast(id: string, patch: (m: Msg) => Partial<Msg>): Msg | undefined {
     const c = Object.values(this.state.conversations).find((x) => x.last?.id === id);
@@ -490,6 +502,7 @@ export class ChatStore extends Store<ChatState> {
         });
         return null;
       case 'delete':
+        this.uncount(ev.message_id);
         this.patchMsg(ev.message_id, () => ({ deleted: true, text: '', attachments: [] }));
         return null;
       case 'receipt':
