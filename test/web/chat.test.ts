@@ -153,7 +153,8 @@ describe('WebChat in chromium', () => {
     await box.click();
     await box.press('ArrowUp'); // edits her last message
     await p.getByText(/^Editing message/).waitFor();
-    assert.equal(await box.inputValue(), 'Hello Bob, from Alice');
+    // The text comes in an effect after the bar renders: wait for it, then for it to go.
+    await p.waitForFunction(() => (document.getElementById('composer') as HTMLTextAreaElement).value === 'Hello Bob, from Alice', null, { timeout: 2000 });
     await box.press('Escape');
     await p.getByText(/^Editing message/).waitFor({ state: 'detached' });
     await p.waitForFunction(() => (document.getElementById('composer') as HTMLTextAreaElement).value === '', null, { timeout: 2000 });
