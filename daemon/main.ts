@@ -53,8 +53,17 @@ async function main() {
     log.info('stopped cleanly');
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  // Handled for good, not once: Ctrl-C on `npm start` reaches the relay twice (from the
+  // terminal, and forwarded by npm a moment later), and a second signal with no handler left
+  // would kill it mid-drain. Repeats while draining are noted and otherwise ignored.
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) return log.info({ signal }, 'already draining');
+    stopping = true;
+    void stop(signal);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 }
 
 void main();

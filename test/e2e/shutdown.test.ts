@@ -54,6 +54,33 @@ test('SIGTERM answers a parked long-poll at once and exits cleanly', { timeout: 
   }
 });
 
+test('Ctrl-C on `npm start` (SIGINT to its whole process group: npm forwards it to the relay too) still drains and stops cleanly', { timeout: 60_000 }, async () => {
+  const dir = tempDir('pchat-int-');
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  // npm itself, in a process group of its own, as a terminal runs it.
+  const npm = spawn('npm', ['start', '--ignore-scripts'], {
+    cwd: join(import.meta.dirname, '..', '..'),
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', PCHAT_DATA_DIR: join(dir, 'data'), PCHAT_UPLOAD_DIR: join(dir, 'up') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  npm.stdout!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((r) => npm.once('exit', () => r()));
+  try {
+    await eventually(() => request(base, 'GET', '/health').then((r) => r.status === 200, () => false), 30_000, 100);
+    process.kill(-npm.pid!, 'SIGINT');
+    await exited;
+    await eventually(() => /stopped cleanly/.test(out), 10_000);
+  } finally {
+    try {
+      process.kill(-npm.pid!, 'SIGKILL');
+    } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a request that reaches the relay while it drains is refused with 503 draining in the error envelope', async () => {
   const t = await startTestRelay();
   const { token } = await t.login('d@example.com');
