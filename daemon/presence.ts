@@ -268,10 +268,12 @@ export class Presence {
 
   /** A user's directory entry; without `bySession`, one that shows no presence at all. */
   private userEntry(rec: UserRecord, bySession: Map<string, SessionPresence> | undefined, now: number) {
+    const who = { chat_address: rec.chat_address, display_name: rec.display_name, avatar_file_id: rec.avatar_file_id };
+    if (!bySession) return { ...who, online: false, last_seen: null, sessions: [] };
     let lastSeen = 0;
     const sessions = [];
-    for (const s of bySession ? this.core.projections.sessions(rec.id) : []) {
-      const p = bySession!.get(s.sid);
+    for (const s of this.core.projections.sessions(rec.id)) {
+      const p = bySession.get(s.sid);
       if (p ? !p.visible : s.hidden) continue;
       const seen = p ? this.seenAt(p, now) : (s.last_seen ?? 0);
       lastSeen = Math.max(lastSeen, seen);
@@ -288,9 +290,7 @@ export class Presence {
       });
     }
     return {
-      chat_address: rec.chat_address,
-      display_name: rec.display_name,
-      avatar_file_id: rec.avatar_file_id,
+      ...who,
       online: sessions.some((s) => s.online),
       last_seen: iso(lastSeen),
       sessions,

@@ -58,9 +58,14 @@ let validRef: ValidateFunction | undefined;
 /** A `ref` as an answer echoes it: only a valid one (a frame refused before validation may carry anything). */
 const refOf = (ref: unknown) => ((validRef ??= ajv.compile(Ref))(ref) ? ref : undefined);
 
-function refusalFrame(ref: unknown, err: unknown) {
+/** Any failure as a refusal from the error table, with its status and body (unknown ones are internal). */
+function refusalOf(err: unknown) {
   const r = err instanceof Refusal ? err : new Refusal('internal_error');
-  const { body } = errorBody(r.code, r.message === r.code ? undefined : r.message);
+  return { r, ...errorBody(r.code, r.message === r.code ? undefined : r.message) };
+}
+
+function refusalFrame(ref: unknown, err: unknown) {
+  const { r, body } = refusalOf(err);
   return { type: 'error', ref, error: body.error, message: body.message, ...(r.retryAfterSec ? { retry_after: r.retryAfterSec } : {}) };
 }
 
@@ -351,8 +356,8 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       const after = lastId === undefined ? req.query.after : Math.max(lastId, req.query.after ?? 0);
       reply.hijack();
       const raw = reply.raw;
-      // The stream's head goes out with its first event (`ready`): a refusal before it (an
-      // unknown consumer, the account's connection cap) is a plain JSON error with its status.
+      // The stream's head goes out with its first event (`ready`), so a refusal before it can
+      // still be a plain JSON error with its status (see `refuse`).
       const open = () => {
         if (raw.headersSent) return;
         raw.writeHead(200, {
@@ -396,22 +401,21 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         stop?.();
       });
       const refuse = (err: unknown) => {
-        const r = err instanceof Refusal ? err : new Refusal('internal_error');
-        const { status, body } = errorBody(r.code, r.message === r.code ? undefined : r.message);
+        const { r, status, body } = refusalOf(err);
         // A browser's EventSource gives up for good on a non-200 answer: a refusal that passes
         // (a restart, the account's connection cap) is a stream that says when to come back.
         const passing = status === 503 || status === 429;
-        if (raw.headersSent || passing) {
-          if (passing && !raw.headersSent) {
-            open();
-            raw.write(`retry: ${(r.retryAfterSec ?? SSE_RETRY_SEC) * 1000}\n\n`);
-          }
-          write(refusalFrame(undefined, err));
-          raw.end();
+        if (!raw.headersSent && !passing) {
+          raw.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...(r.retryAfterSec ? { 'retry-after': String(r.retryAfterSec) } : {}) });
+          raw.end(JSON.stringify(body));
           return;
         }
-        raw.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...(r.retryAfterSec ? { 'retry-after': String(r.retryAfterSec) } : {}) });
-        raw.end(JSON.stringify(body));
+        if (!raw.headersSent) {
+          open();
+          raw.write(`retry: ${(r.retryAfterSec ?? SSE_RETRY_SEC) * 1000}\n\n`);
+        }
+        write(refusalFrame(undefined, err));
+        raw.end();
       };
       const close = (why: CloseReason) => {
         if (raw.headersSent) raw.end();

@@ -7,6 +7,9 @@ import { startTestRelay, type TestRelay } from '../helpers.ts';
 const send = (t: TestRelay, token: string, to: string, text: string, extra: Record<string, unknown> = {}) =>
   t.api('POST', '/api/v1/messages', { channel: 'pchat', to, text, ...extra }, token);
 const poll = (t: TestRelay, token: string, body: Record<string, unknown> = {}) => t.api('POST', '/api/v1/webchat/poll', body, token);
+/** The unread count of `peer`'s conversation in the conversation list of `token`'s owner. */
+const unreadOf = async (t: TestRelay, token: string, peer: string) =>
+  (await t.api('GET', '/api/v1/webchat/conversations', undefined, token)).body.conversations.find((c: any) => c.peer === peer)?.unread;
 
 describe('direct messages', () => {
   let t: TestRelay;
@@ -97,7 +100,7 @@ describe('direct messages', () => {
     for (let i = 0; i < 5; i++) old.push((await send(t, una.token, 'vic', `old ${i}`)).body.message_id);
     assert.equal((await t.api('POST', '/api/v1/webchat/conversation/delete', { peer: 'una' }, vic.token)).status, 200);
     await send(t, una.token, 'vic', 'new');
-    const unread = async () => (await t.api('GET', '/api/v1/webchat/conversations', undefined, vic.token)).body.conversations.find((c: any) => c.peer === 'una')?.unread;
+    const unread = () => unreadOf(t, vic.token, 'una');
     assert.equal(await unread(), 1);
     assert.equal((await t.api('POST', '/api/v1/webchat/read', { message_ids: old }, vic.token)).status, 200);
     assert.equal(await unread(), 1, 'the new message is still unread');
@@ -385,7 +388,7 @@ describe('direct messages', () => {
   test('a message its sender deleted is no longer unread; reading it afterwards does not count it twice', async () => {
     const ua = await t.login('unread-a@example.com', { chat_address: 'unread-a' });
     const ub = await t.login('unread-b@example.com', { chat_address: 'unread-b' });
-    const unread = async () => (await t.api('GET', '/api/v1/webchat/conversations', undefined, ub.token)).body.conversations.find((c: any) => c.peer === 'unread-a')?.unread;
+    const unread = () => unreadOf(t, ub.token, 'unread-a');
     const first = (await send(t, ua.token, 'unread-b', 'one')).body.message_id;
     await send(t, ua.token, 'unread-b', 'two');
     assert.equal(await unread(), 2);
@@ -400,7 +403,7 @@ describe('direct messages', () => {
   test('answering a direct conversation clears its unread (as in groups); reading or deleting what came before does not touch newer unread', async () => {
     const qa = await t.login('answer-a@example.com', { chat_address: 'answer-a' });
     const qb = await t.login('answer-b@example.com', { chat_address: 'answer-b' });
-    const unread = async () => (await t.api('GET', '/api/v1/webchat/conversations', undefined, qb.token)).body.conversations.find((c: any) => c.peer === 'answer-a')?.unread;
+    const unread = () => unreadOf(t, qb.token, 'answer-a');
     const one = (await send(t, qa.token, 'answer-b', 'one')).body.message_id;
     const two = (await send(t, qa.token, 'answer-b', 'two')).body.message_id;
     assert.equal(await unread(), 2);
@@ -423,7 +426,7 @@ describe('direct messages', () => {
     const la = await t.login('legacy-a@example.com', { chat_address: 'legacy-a' });
     const lb = await t.login('legacy-b@example.com', { chat_address: 'legacy-b' });
     const { core } = t.relay.services;
-    const unread = async () => (await t.api('GET', '/api/v1/webchat/conversations', undefined, lb.token)).body.conversations.find((c: any) => c.peer === 'legacy-a')?.unread;
+    const unread = () => unreadOf(t, lb.token, 'legacy-a');
     // Two messages whose records an older relay wrote: no `in_seq` (nor `prev_conv`).
     const ids = [0, 1].map((i) => `msg_oldunread${i}${'0'.repeat(11)}`);
     for (const id of ids) {

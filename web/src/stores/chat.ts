@@ -409,7 +409,7 @@ export class ChatStore extends Store<ChatState> {
   private uncount(id: string): void {
     const key = this.state.index[id];
     const list = key ? (this.state.msgs[key]?.list ?? []) : [];
-    const c = key ? this.state.conversations[key] : Object.values(this.state.conversations).find((x) => x.last?.id === id);
+    const c = key ? this.state.conversations[key] : this.withLast(id);
     const m = key ? list.find((x) => x.id === id) : c?.last;
     if (!c?.unread || !m || m.outgoing || m.deleted || m.status === 'read') return;
     // Before an answer of ours it was not counted (writing answers what came before).
@@ -417,9 +417,14 @@ export class ChatStore extends Store<ChatState> {
     c.unread--;
   }
 
+  /** The conversation whose newest message is `id` (known from the conversation list even before its history is loaded). */
+  private withLast(id: string) {
+    return Object.values(this.state.conversations).find((x) => x.last?.id === id);
+  }
+
   /** A conversation's newest message known only from the conversation list (its history not loaded yet). */
   private patchLast(id: string, patch: (m: Msg) => Partial<Msg>): Msg | undefined {
-    const c = Object.values(this.state.conversations).find((x) => x.last?.id === id);
+    const c = this.withLast(id);
     if (!c?.last) return undefined;
     c.last = { ...c.last, ...patch(c.last) };
     this.changed();
@@ -486,8 +491,9 @@ export class ChatStore extends Store<ChatState> {
         c.archived = msg.outgoing ? c.archived : false;
         delete this.state.typing[key];
         // Writing (here or on another device) answers what came before: the relay no longer counts it unread either.
-        if (msg.outgoing) c.unread = newest ? 0 : c.unread;
-        else if (!counted && this.isUnreadFor(key, focused)) c.unread++;
+        if (msg.outgoing) {
+          if (newest) c.unread = 0;
+        } else if (!counted && this.isUnreadFor(key, focused)) c.unread++;
         this.changed();
         return msg.outgoing ? null : msg;
       }
