@@ -56,6 +56,14 @@ export const DEFAULT_LIVE_BUFFER_BYTES = 1024 * 1024;
  * per session at the session cap (a tab and a worker each). Each may have up to
  * PCHAT_LIVE_BUFFER_BYTES queued to it, so this bounds what one account makes the relay hold. */
 export const DEFAULT_LIVE_PER_USER_MAX = 200;
+/** Inbound callbacks one account subscribes at once: a few integrations each, not a fan-out service. */
+export const DEFAULT_CALLBACKS_PER_USER_MAX = 10;
+/** Tries of one event before it is dead-lettered: with the doubling backoff from 2 s, some 3–4 minutes of trying (a receiver restarting, a deploy). */
+export const DEFAULT_CALLBACK_ATTEMPTS = 8;
+/** The first retry's wait; each next one doubles (with jitter), up to 10 minutes. */
+export const DEFAULT_CALLBACK_RETRY_BASE_MS = 2_000;
+/** How long a callback URL has to answer one delivery: a receiver should queue, not work, before answering. */
+export const DEFAULT_CALLBACK_TIMEOUT_MS = 10_000;
 /** WebSocket pings and SSE comments: under the 60 s idle cut of common proxies and NATs. */
 export const DEFAULT_HEARTBEAT_MS = 25_000;
 /** Members per group: large stream groups are the point; this bounds the roster in memory. */
@@ -124,6 +132,12 @@ export interface Config {
   loopWindowMs: number;
   liveBufferBytes: number;
   livePerUserMax: number;
+  /** Callback URLs may be private / loopback / link-local addresses (a LAN install calling its own machines). */
+  callbacksAllowPrivate: boolean;
+  callbacksPerUserMax: number;
+  callbackAttempts: number;
+  callbackRetryBaseMs: number;
+  callbackTimeoutMs: number;
   /** PCHAT_* / SMTP_* settings given but not the relay's (probably misspelt): start-up warns of them. */
   unknownSettings: string[];
   heartbeatMs: number;
@@ -304,6 +318,11 @@ export function loadConfig(env: Env = readEnv()): Config {
     loopWindowMs: int('PCHAT_LOOP_WINDOW_MS', DEFAULT_LOOP_WINDOW_MS, 100, 3_600_000),
     liveBufferBytes: int('PCHAT_LIVE_BUFFER_BYTES', DEFAULT_LIVE_BUFFER_BYTES, 4096, 1024 ** 3),
     livePerUserMax: int('PCHAT_LIVE_PER_USER_MAX', DEFAULT_LIVE_PER_USER_MAX, 1, 1_000_000),
+    callbacksAllowPrivate: bool('PCHAT_CALLBACKS_ALLOW_PRIVATE', false),
+    callbacksPerUserMax: int('PCHAT_CALLBACKS_PER_USER_MAX', DEFAULT_CALLBACKS_PER_USER_MAX, 0, 10_000),
+    callbackAttempts: int('PCHAT_CALLBACK_ATTEMPTS', DEFAULT_CALLBACK_ATTEMPTS, 1, 100),
+    callbackRetryBaseMs: int('PCHAT_CALLBACK_RETRY_BASE_MS', DEFAULT_CALLBACK_RETRY_BASE_MS, 10, 3_600_000),
+    callbackTimeoutMs: int('PCHAT_CALLBACK_TIMEOUT_MS', DEFAULT_CALLBACK_TIMEOUT_MS, 100, 300_000),
     heartbeatMs: int('PCHAT_HEARTBEAT_MS', DEFAULT_HEARTBEAT_MS, 100, 45_000),
     groupMaxMembers: int('PCHAT_GROUP_MAX_MEMBERS', DEFAULT_GROUP_MAX_MEMBERS, 2, 10_000_000),
     sessionsPerUserMax: int('PCHAT_SESSIONS_PER_USER_MAX', DEFAULT_SESSIONS_PER_USER_MAX, 1, 100_000),

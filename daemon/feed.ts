@@ -5,7 +5,7 @@
 // Group messages are written once, to the group's stream; a 1,000-member group costs one
 // write per message, and each member's reader pays a range read instead.
 import { own, Refusal } from '../actors/decision.ts';
-import { cursorOf, decideClaim, decideOpenConsumer, isMemberNow, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
+import { cursorOf, decideClaim, decideCloseConsumers, decideOpenConsumer, isMemberNow, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
 import { decideSee, isAdmin, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
 import { Core, Group, Inbox, iso } from './core.ts';
@@ -126,6 +126,7 @@ export class Feed {
   consumerOf(auth: Auth, consumer?: string): string {
     if (consumer === undefined || consumer === auth.sid) return auth.sid;
     if (consumer.startsWith('ses_')) throw new Refusal('validation_failed', 'consumer names starting "ses_" are reserved for sessions; pick another name');
+    if (consumer.startsWith('cb_')) throw new Refusal('validation_failed', 'consumer names starting "cb_" are reserved for callbacks; pick another name');
     return consumer;
   }
 
@@ -137,13 +138,25 @@ export class Feed {
     const consumer = this.consumerOf(auth, consumerName);
     const ctx = this.inbox(auth.user);
     if (own(ctx.cursors, consumer) !== undefined) return consumer;
-    const named = Object.keys(ctx.cursors).filter((c) => !c.startsWith('ses_')).length;
+    const named = Object.keys(ctx.cursors).filter((c) => !c.startsWith('ses_') && !c.startsWith('cb_')).length;
     if (consumer !== auth.sid && named >= MAX_NAMED_CONSUMERS) {
       throw new Refusal('conflict', `this inbox already has ${named} named consumers (the limit); reuse one`);
     }
     this.core.applyInbox(auth.user, decideOpenConsumer(ctx, consumer, Date.now()).events);
     await this.core.commit();
     return consumer;
+  }
+
+  /** Stages a consumer of the relay's own (a callback's), starting after everything journaled so far: it gets what arrives from now on. */
+  openConsumerAt(user: string, consumer: string, at: number) {
+    const ctx = this.inbox(user);
+    if (own(ctx.cursors, consumer) !== undefined) return;
+    this.core.applyInbox(user, [{ type: 'cursor', consumer, upto: Math.max(ctx.top, this.core.journal.lastSeq), at }]);
+  }
+
+  /** Stages the end of a consumer of the relay's own: its cursor goes. */
+  closeConsumer(user: string, consumer: string) {
+    this.core.applyInbox(user, decideCloseConsumers(this.inbox(user), [consumer], Date.now()).events);
   }
 
   cursor(auth: Auth, consumer?: string): number {

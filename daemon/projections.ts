@@ -5,6 +5,7 @@ import { eventBytes, type Journal, type StoredEvent } from '../journal/journal.t
 import type { InboxEvent, MessageBody } from '../actors/inbox.ts';
 import { profileFields, type AccountEvent } from '../actors/account.ts';
 import { settingsFields, type GroupEvent, type JoinPolicy, type Mode, type Visibility } from '../actors/group.ts';
+import type { CallbackEvent } from '../actors/callbacks.ts';
 import { MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
 import { RecordCache } from './record-cache.ts';
 
@@ -16,7 +17,7 @@ export const PROJECTION_VERSION = 6;
 /** Earlier addresses a user keeps after renames; past this many the oldest is released. */
 export const RETIRED_ADDRESSES_MAX = 5;
 
-export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'cleared', 'idem', 'blocks', 'reports', 'groups', ...MEDIA_INDEXES] as const;
+export const INDEXES = ['users', 'emails', 'addresses', 'tokens', 'sessions', 'msgs', 'convs', 'convidx', 'cleared', 'idem', 'blocks', 'reports', 'groups', 'callbacks', ...MEDIA_INDEXES] as const;
 
 export interface UserRecord {
   id: string;
@@ -304,6 +305,16 @@ export class Projections {
     return this.j.index<string, UserRecord>('users').getRange({}).map(({ value }) => value);
   }
 
+  /** Every inbound callback subscription, as (user, id): the relay starts their workers at boot. */
+  callbackKeys(): [string, string][] {
+    return Array.from(this.j.index<[string, string], number>('callbacks').getKeys({}));
+  }
+
+  private callback(user: string, ev: CallbackEvent) {
+    if (ev.type === 'cb_added') this.j.indexPut('callbacks', [user, ev.sub.id], ev.at);
+    else if (ev.type === 'cb_removed') this.j.indexRemove('callbacks', [user, ev.id]);
+  }
+
   /** Applies one event to the indexes. Called for every staged event and on rebuild. */
   apply(stream: string, seq: number, event: StoredEvent) {
     const colon = stream.indexOf(':');
@@ -312,6 +323,7 @@ export class Projections {
     if (kind === 'inbox') this.inbox(id, seq, event as InboxEvent);
     else if (kind === 'group') this.group(id, seq, event as GroupEvent);
     else if (kind === 'user') this.account(id, event as AccountEvent);
+    else if (kind === 'callbacks') this.callback(id, event as CallbackEvent);
     else this.media.apply(kind, id, event);
   }
 

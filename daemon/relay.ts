@@ -12,6 +12,7 @@ import { Core } from './core.ts';
 import { loadOrCreateIdentity } from './identity.ts';
 import { createLogger } from './logger.ts';
 import { createMailer } from './mailer.ts';
+import { CallbackService } from './callbacks.ts';
 import { Feed } from './feed.ts';
 import { Groups } from './groups.ts';
 import { LiveRegistry } from './live.ts';
@@ -35,6 +36,7 @@ export interface Services {
   live: LiveRegistry;
   presence: Presence;
   media: Media;
+  callbacks: CallbackService;
   draining: () => boolean;
 }
 
@@ -75,14 +77,16 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
       // A typing hint to an unknown address is dropped, not an error for the heartbeat.
     }
   };
+  const callbacks = new CallbackService(core, feed);
   let draining = false;
-  const services: Services = { core, accounts, messaging, feed, groups, live, presence, media, draining: () => draining };
+  const services: Services = { core, accounts, messaging, feed, groups, live, presence, media, callbacks, draining: () => draining };
 
   const app = await buildApp(services, log);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  callbacks.start();
 
   const presenceTimer = setInterval(() => {
     presence.sweep();
@@ -110,6 +114,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         clearInterval(passivateTimer);
         core.waiters.wakeAll();
         live.closeAll();
+        callbacks.close(); // deliveries in flight are cut: their events go out again after the restart
         // Keep-alive sockets that were busy when closing began would otherwise hold close()
         // open until their idle timeout.
         const straggler = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);

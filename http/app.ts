@@ -16,6 +16,7 @@ import healthRoutes from './health.ts';
 import messageRoutes from './messages.ts';
 import presenceRoutes from './presence.ts';
 import groupRoutes from './groups.ts';
+import callbackRoutes from './callbacks.ts';
 import realtimeRoutes from './realtime.ts';
 import fileRoutes from './files.ts';
 import translateRoutes from './translate.ts';
@@ -187,6 +188,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(presenceRoutes);
   await app.register(messageRoutes);
   await app.register(groupRoutes);
+  await app.register(callbackRoutes);
   await app.register(realtimeRoutes);
   await app.register(fileRoutes);
   await app.register(translateRoutes);

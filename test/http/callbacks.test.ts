@@ -1,0 +1,224 @@
+// Inbound callbacks against a real relay and a real HTTP receiver on loopback: signed
+// deliveries (HMAC with the subscription's secret, Ed25519 with the relay's key), filters,
+// retries with backoff, dead letters, at-least-once across a restart, removal, and the
+// refusal of private targets on a relay that does not allow them.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import nacl from 'tweetnacl';
+import { eventually, startTestRelay, type TestRelay } from '../helpers.ts';
+
+const CB = '/api/v1/webchat/callbacks/inbound';
+
+interface Delivery {
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  raw: string;
+  body: any;
+}
+
+/** A webhook receiver on loopback: records every POST; `answer` decides each status. */
+async function receiver() {
+  const got: Delivery[] = [];
+  let answer = (_d: Delivery): number => 200;
+  const server: Server = createServer((req, res) => {
+    let raw = '';
+    req.setEncoding('utf8');
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const d = { path: req.url ?? '', headers: req.headers, raw, body: JSON.parse(raw) };
+      got.push(d);
+      res.writeHead(answer(d), { 'content-type': 'text/plain' }).end('receiver says no');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    got,
+    url: (path: string) => `http://127.0.0.1:${port}${path}`,
+    on: (fn: (d: Delivery) => number) => (answer = fn),
+    texts: (path: string) => got.filter((d) => d.path === path && d.body.event.type === 'message').map((d) => d.body.event.message.text),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+describe('inbound callbacks', () => {
+  let t: TestRelay;
+  let rx: Awaited<ReturnType<typeof receiver>>;
+  let ana: { token: string }, bo: { token: string }, cy: { token: string };
+  const send = async (from: { token: string }, to: string, text: string) => {
+    const res = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to, text }, from.token);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.message_id as string;
+  };
+  const subscribe = async (who: { token: string }, body: Record<string, unknown>) => {
+    const res = await t.api('POST', CB, body, who.token);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.callback;
+  };
+
+  before(async () => {
+    rx = await receiver();
+    t = await startTestRelay({ PCHAT_CALLBACKS_ALLOW_PRIVATE: 'true', PCHAT_CALLBACK_RETRY_BASE_MS: '30', PCHAT_CALLBACK_ATTEMPTS: '3' });
+    ana = await t.login('ana@example.com', { chat_address: 'ana' });
+    bo = await t.login('bo@example.com', { chat_address: 'bob' });
+    cy = await t.login('cy@example.com', { chat_address: 'cyd' });
+  });
+  after(async () => {
+    await t.stop();
+    await rx.close();
+  });
+
+  test('a new message is POSTed, signed with the secret and by the relay; the message counts as delivered', async () => {
+    const cb = await subscribe(ana, { url: rx.url('/all'), secret: 'a-secret-of-sixteen+' });
+    assert.match(cb.id, /^cb_[0-9a-f]{16}$/);
+    assert.equal(cb.secret, 'a-secret-of-sixteen+');
+    const id = await send(bo, 'ana', 'hello hook');
+    const d = await eventually(() => rx.got.find((x) => x.path === '/all' && x.body.event.message?.id === id));
+    assert.equal(d.body.type, 'pchat.event');
+    assert.equal(d.body.callback_id, cb.id);
+    assert.equal(d.body.chat_address, 'ana');
+    assert.equal(d.body.event.type, 'message');
+    assert.equal(d.body.event.message.text, 'hello hook');
+    assert.equal(d.body.event.message.from, 'bob');
+    assert.equal(d.headers['x-pchat-delivery-id'], `${cb.id}:${d.body.event.seq}`);
+    const ts = String(d.headers['x-pchat-timestamp']);
+    const signed = `${ts}.${d.raw}`;
+    assert.equal(d.headers['x-pchat-signature'], `sha256=${createHmac('sha256', 'a-secret-of-sixteen+').update(signed).digest('hex')}`);
+    const wellKnown = (await t.api('GET', '/.well-known/pchat-relay')).body;
+    const sig = Buffer.from(String(d.headers['x-pchat-relay-signature']).replace(/^ed25519=/, ''), 'base64');
+    assert.ok(nacl.sign.detached.verify(Buffer.from(signed), sig, Buffer.from(wellKnown.public_key, 'base64')), 'the relay signature verifies with the published key');
+    // The hook took it: the sender sees it delivered.
+    await eventually(async () => {
+      const st = await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [id] }, bo.token);
+      return JSON.stringify(st.body).includes('delivered') || undefined;
+    });
+    // The list shows it, without the secret.
+    const list = (await t.api('GET', CB, undefined, ana.token)).body.callbacks;
+    const mine = list.find((c: any) => c.id === cb.id);
+    assert.equal(mine.secret, undefined);
+    assert.ok(mine.delivered >= 1);
+    assert.equal(mine.last_status, 200);
+    await t.api('DELETE', `${CB}/${cb.id}`, undefined, ana.token);
+  });
+
+  test('filters: keywords, sources and event types; the own messages only when asked', async () => {
+    const cb = await subscribe(ana, { url: rx.url('/alerts'), keywords: ['ALERT', 'oom'], sources: ['bob'] });
+    const mirror = await subscribe(ana, { url: rx.url('/mine'), include_outgoing: true, event_types: ['message'] });
+    await send(cy, 'ana', 'ALERT from cy');
+    await send(bo, 'ana', 'just chatting');
+    await send(bo, 'ana', 'disk full: Alert!');
+    await send(ana, 'bob', 'my own alert');
+    await send(bo, 'ana', 'OOM on build box');
+    await eventually(() => rx.texts('/alerts').length === 2 || undefined);
+    await eventually(() => rx.texts('/mine').length === 5 || undefined);
+    assert.deepEqual(rx.texts('/alerts'), ['disk full: Alert!', 'OOM on build box']);
+    assert.deepEqual(rx.texts('/mine'), ['ALERT from cy', 'just chatting', 'disk full: Alert!', 'my own alert', 'OOM on build box']);
+    assert.ok(rx.got.filter((d) => d.path === '/mine').every((d) => d.body.event.type === 'message'));
+    for (const c of [cb, mirror]) assert.equal((await t.api('DELETE', `${CB}/${c.id}`, undefined, ana.token)).status, 200);
+  });
+
+  test('a failing URL is tried again with backoff, in order; past the budget the event is dead-lettered and the next goes out', async () => {
+    const cb = await subscribe(bo, { url: rx.url('/flaky') });
+    let fails = 2;
+    rx.on((d) => (d.path === '/flaky' && d.body.event.message?.text === 'first' && fails-- > 0 ? 503 : d.path === '/flaky' && d.body.event.message?.text === 'doomed' ? 500 : 200));
+    await send(ana, 'bob', 'first');
+    await send(ana, 'bob', 'second');
+    await eventually(() => rx.texts('/flaky').includes('second') || undefined);
+    // first failed twice, then went out, and only then second: order kept.
+    assert.deepEqual(rx.texts('/flaky'), ['first', 'first', 'first', 'second']);
+    const tries = rx.got.filter((d) => d.path === '/flaky' && d.body.event.message?.text === 'first').map((d) => d.headers['x-pchat-attempt']);
+    assert.deepEqual(tries, ['1', '2', '3']);
+    await send(ana, 'bob', 'doomed');
+    await send(ana, 'bob', 'after');
+    await eventually(() => rx.texts('/flaky').includes('after') || undefined);
+    assert.equal(rx.texts('/flaky').filter((x) => x === 'doomed').length, 3);
+    const view = (await t.api('GET', `${CB}/${cb.id}`, undefined, bo.token)).body.callback;
+    assert.equal(view.dead_letters.length, 1);
+    assert.equal(view.dead_letters[0].attempts, 3);
+    assert.equal(view.dead_letters[0].event_type, 'message');
+    assert.match(view.dead_letters[0].error, /HTTP 500: receiver says no/);
+    rx.on(() => 200);
+    await t.api('DELETE', `${CB}/${cb.id}`, undefined, bo.token);
+  });
+
+  test('what could not go out before a restart goes out after it; a removed callback gets nothing more', async () => {
+    const cb = await subscribe(cy, { url: rx.url('/durable') });
+    rx.on((d) => (d.path === '/durable' ? 502 : 200));
+    await send(ana, 'cyd', 'across the restart');
+    await eventually(() => rx.texts('/durable').length >= 1 || undefined);
+    await t.restart({ PCHAT_CALLBACK_ATTEMPTS: '50' });
+    rx.on(() => 200);
+    await eventually(() => rx.texts('/durable').length >= 2 || undefined, 10_000);
+    assert.ok(rx.texts('/durable').every((x) => x === 'across the restart'));
+    const view = (await t.api('GET', `${CB}/${cb.id}`, undefined, cy.token)).body.callback;
+    assert.equal(view.last_status, 200);
+    const before = rx.texts('/durable').length;
+    assert.equal((await t.api('DELETE', `${CB}/${cb.id}`, undefined, cy.token)).status, 200);
+    await send(ana, 'cyd', 'after removal');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(rx.texts('/durable').length, before);
+    assert.equal((await t.api('DELETE', `${CB}/${cb.id}`, undefined, cy.token)).body.error, 'unknown_callback');
+  });
+
+  test('bad input is refused and changes nothing; the cb_ consumers are the relay’s own', async () => {
+    const bad = [
+      [{ url: 'ftp://example.com/x' }, 'validation_failed'],
+      [{ url: 'not a url' }, 'validation_failed'],
+      [{ url: 'http://user:pw@example.com/x' }, 'validation_failed'],
+      [{ url: rx.url('/x'), event_types: ['nope'] }, 'validation_failed'],
+      [{ url: rx.url('/x'), filterz: [] }, 'validation_failed'],
+      [{ url: rx.url('/x'), secret: 'short' }, 'validation_failed'],
+    ] as const;
+    for (const [body, error] of bad) {
+      const res = await t.api('POST', CB, body, bo.token);
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(res.body.error, error);
+    }
+    assert.equal((await t.api('GET', CB, undefined, bo.token)).body.callbacks.length, 0);
+    assert.equal((await t.api('GET', CB)).status, 401);
+    // Someone else's callback is unknown to you.
+    const cb = await subscribe(ana, { url: rx.url('/ana-only') });
+    assert.equal((await t.api('GET', `${CB}/${cb.id}`, undefined, bo.token)).status, 404);
+    assert.equal((await t.api('DELETE', `${CB}/${cb.id}`, undefined, bo.token)).status, 404);
+    assert.equal((await t.api('POST', CB, { url: rx.url('/ana-only') }, ana.token)).status, 409);
+    const poll = await t.api('POST', '/api/v1/webchat/poll', { consumer: `cb_${cb.id.slice(3)}` }, ana.token);
+    assert.equal(poll.status, 400);
+    await t.api('DELETE', `${CB}/${cb.id}`, undefined, ana.token);
+  });
+});
+
+describe('inbound callbacks on a relay that calls public addresses only (the default)', () => {
+  let t: TestRelay;
+  before(async () => {
+    t = await startTestRelay({ PCHAT_CALLBACKS_PER_USER_MAX: '1' });
+  });
+  after(() => t.stop());
+
+  test('loopback, private, link-local and mapped addresses are refused, by IP or by name', async () => {
+    const who = await t.login('dee@example.com', { chat_address: 'dee' });
+    for (const url of ['http://127.0.0.1:9/x', 'http://localhost:9/x', 'http://10.1.2.3/x', 'http://169.254.169.254/latest', 'http://[::1]/x', 'http://[::ffff:127.0.0.1]/x', 'https://192.168.1.10/x']) {
+      const res = await t.api('POST', CB, { url }, who.token);
+      assert.equal(res.status, 400, url);
+      assert.equal(res.body.error, 'callback_target_refused', url);
+    }
+    // A public address literal is taken (nothing is called until an event comes), up to the cap.
+    assert.equal((await t.api('POST', CB, { url: 'https://93.184.215.14/hook' }, who.token)).status, 200);
+    const more = await t.api('POST', CB, { url: 'https://93.184.215.15/hook' }, who.token);
+    assert.equal(more.status, 409);
+    assert.equal(more.body.error, 'too_many_callbacks');
+  });
+
+  test('a name is checked again at every connection: one that resolves to a private address then is not called', async () => {
+    const rx = await receiver();
+    try {
+      const send = (t.relay.services.callbacks as any).send.bind(t.relay.services.callbacks);
+      const url = rx.url('/rebound').replace('127.0.0.1', 'localhost');
+      await assert.rejects(send(url, { 'content-type': 'application/json' }, '{}', new AbortController().signal, 2000), /private address/);
+      assert.equal(rx.got.length, 0);
+    } finally {
+      await rx.close();
+    }
+  });
+});
