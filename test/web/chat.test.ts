@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type { Browser } from 'playwright-core';
 import { startTestRelay, type TestRelay } from '../helpers.ts';
 import { bubble, launch, openAs, screenshot, sendText, startChat, watchProblems, type UserPage } from './browser.ts';
+import { TYPING_TTL_MS } from '../../web/src/stores/chat.ts';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -112,6 +113,33 @@ describe('WebChat in chromium', () => {
     await alice.page.getByText('Bob is typing…').waitFor({ state: 'detached' });
     await screenshot(alice.page, 'chat-desktop');
     await screenshot(bob.page, 'chat-desktop-bob');
+  });
+
+  test('"typing…" in the conversation list runs out when typing:false never comes (closed tab, lost network)', async () => {
+    const uma = await relay.login('uma@example.com', { display_name: 'Uma', chat_address: 'uma' });
+    const tia = await openAs(browser, relay, 'tia@example.com', 'Tia', 'tia');
+    const p = tia.page;
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'tia', text: 'Hi Tia' }, uma.token);
+    const conv = p.getByRole('option', { name: /^Uma/ });
+    await conv.getByText('Hi Tia').waitFor();
+    // Time is faked: the indicator's time-to-live passes without waiting for it.
+    await p.clock.install();
+    const typing = await relay.api('POST', '/api/v1/webchat/typing', { to: 'tia', typing: true }, uma.token);
+    assert.equal(typing.status, 200, JSON.stringify(typing.body));
+    await conv.getByText('typing…').waitFor();
+    // Uma's tab closes: no typing:false follows.
+    await p.clock.fastForward(TYPING_TTL_MS + 1000);
+    await conv.getByText('Hi Tia').waitFor({ timeout: 2000 });
+    assert.equal(await conv.getByText('typing…').count(), 0);
+    // The open conversation's header runs on the same clock.
+    await conv.click();
+    await relay.api('POST', '/api/v1/webchat/typing', { to: 'tia', typing: true }, uma.token);
+    await p.getByText('Uma is typing…').waitFor();
+    await p.clock.fastForward(TYPING_TTL_MS + 1000);
+    await p.getByText('Uma is typing…').waitFor({ state: 'detached', timeout: 2000 });
+    await conv.getByText('Hi Tia').waitFor();
+    assert.deepEqual(tia.problems, []);
+    await tia.context.close();
   });
 
   test('reply, edit and delete show on the other side', async () => {

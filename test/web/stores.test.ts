@@ -163,6 +163,9 @@ test('typing shows until typing:false or its time-to-live runs out', () => {
   s.applyEvent({ type: 'typing', from: 'bob', display_name: 'Bob', typing: true });
   assert.equal(s.typingIn('bob'), 'Bob');
   assert.equal(s.typingIn('bob', Date.now() + 60_000), null);
+  // Views re-render when it runs out (nothing else changes then).
+  assert.equal(s.typingEnds(), s.state.typing.bob.until);
+  assert.equal(s.typingEnds(Date.now() + 60_000), null);
   s.applyEvent({ type: 'typing', from: 'bob', typing: false });
   assert.equal(s.typingIn('bob'), null);
 });

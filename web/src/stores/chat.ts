@@ -561,6 +561,13 @@ export class ChatStore extends Store<ChatState> {
     return t && t.until > now ? t.name : null;
   }
 
+  /** When the first typing indicator still showing runs out (null: none shows). */
+  typingEnds(now = Date.now()): number | null {
+    let first: number | null = null;
+    for (const t of Object.values(this.state.typing)) if (t.until > now && (first === null || t.until < first)) first = t.until;
+    return first;
+  }
+
   /** Incoming messages of a conversation not yet marked read; zeroes its unread count. */
   takeUnread(key: string): string[] {
     const m = this.state.msgs[key];

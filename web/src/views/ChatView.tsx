@@ -4,7 +4,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { chat, ui, convLangs, groups, canWrite, loadOlder, markRead, setArchived, setBlocked, attempt, captionLanguage, setConversationLanguage, translationLanguages } from '../app.ts';
 import { TRANSLATE_OFF } from '../stores/languages.ts';
 import { Menu } from './Menu.tsx';
-import { useStore, rovingKeys } from './hooks.ts';
+import { useStore, useTypingExpiry, rovingKeys } from './hooks.ts';
 import { Avatar } from './Avatar.tsx';
 import { MessageItem } from './Message.tsx';
 import { Composer } from './Composer.tsx';
@@ -22,14 +22,9 @@ export function ChatView() {
   const [size, setSize] = useState(WINDOW_STEP);
   const logRef = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
-  const [, tick] = useState(0);
+  useTypingExpiry(chat);
 
   useEffect(() => setSize(WINDOW_STEP), [key]);
-  // Re-render when a typing indicator expires.
-  useEffect(() => {
-    const t = setInterval(() => key && chat.state.typing[key] && tick((n) => n + 1), 1000);
-    return () => clearInterval(t);
-  }, [key]);
   // Back to the page (focus, or the tab shown again): what arrived meanwhile is now read.
   useEffect(() => {
     const onBack = () => key && document.visibilityState === 'visible' && void markRead(key);

@@ -3,13 +3,14 @@
 import { useRef } from 'preact/hooks';
 import { chat, logins, ui, openConversation, switchLogin, logout } from '../app.ts';
 import { CHANNEL_FILTERS } from '../lib/parse.ts';
-import { useStore, rovingKeys } from './hooks.ts';
+import { useStore, useTypingExpiry, rovingKeys } from './hooks.ts';
 import { Avatar } from './Avatar.tsx';
 import { Icon } from './Icon.tsx';
 
 export function Sidebar() {
   const c = useStore(chat);
   const l = useStore(logins);
+  useTypingExpiry(chat);
   const listRef = useRef<HTMLUListElement>(null);
   const convs = chat.visibleConversations();
   const activeIndex = Math.max(0, convs.findIndex((x) => x.key === c.active));
