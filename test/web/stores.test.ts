@@ -83,6 +83,24 @@ test('an optimistic send is confirmed, and not doubled when the stream echoes it
   assert.equal(s.find(p3.localId!)!.status, 'failed');
 });
 
+test('failed sends go again once the relay is back, oldest first; refused ones do not', (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 });
+  const s = new ChatStore('alice');
+  const a = s.addPending('bob', 'a');
+  t.mock.timers.tick(1000);
+  const b = s.addPending('carol', 'b');
+  t.mock.timers.tick(1000);
+  const c = s.addPending('bob', 'c');
+  const refused = s.addPending('bob', 'refused');
+  s.failSent(c.localId!, 'The relay cannot be reached.', true);
+  s.failSent(a.localId!, 'The relay cannot be reached.', true);
+  s.failSent(b.localId!, 'The relay cannot be reached.', true);
+  s.failSent(refused.localId!, 'The recipient does not accept messages from you.');
+  assert.deepEqual(s.toResend().map((m) => m.text), ['a', 'b', 'c']);
+  s.patchStatus(a.localId!, 'pending');
+  assert.deepEqual(s.toResend().map((m) => m.text), ['b', 'c']);
+});
+
 test('an echo of our own send before its HTTP answer replaces the pending copy; saved messages are ours', () => {
   const s = new ChatStore('alice');
   const p = s.addPending('alice', 'note');

@@ -147,8 +147,12 @@ export async function startSession(): Promise<void> {
     onState: (state, transport) => {
       const wasDown = chat.state.conn === 'reconnecting';
       chat.setConn(state, transport);
-      // Back after an outage: the sidebar may have missed changes made elsewhere.
-      if (state === 'online' && wasDown) void refreshConversations();
+      // Back after an outage: the sidebar may have missed changes made elsewhere, and what
+      // could not be sent meanwhile goes now.
+      if (state === 'online' && wasDown) {
+        void refreshConversations();
+        void resendFailed();
+      }
     },
     onUnauthorized: () => {
       ui.notify('The relay ended this session; sign in again.', 'error');
@@ -291,7 +295,8 @@ export async function send(key: string, text: string, attachments: Attachment[] 
   await deliver(pending);
 }
 
-async function deliver(pending: Msg): Promise<void> {
+/** Sends a pending message (its local id is the idempotency key); true when the relay took it. */
+async function deliver(pending: Msg): Promise<boolean> {
   try {
     const out = await api.post('/api/v1/messages', {
       channel: 'pchat',
@@ -303,18 +308,39 @@ async function deliver(pending: Msg): Promise<void> {
       ...(pending.attachments.length ? { attachments: pending.attachments.map((a) => ({ file_id: a.file_id, kind: a.kind, ...(a.caption ? { caption: a.caption } : {}) })) } : {}),
     });
     chat.confirmSent(pending.localId!, out);
+    return true;
   } catch (err) {
-    chat.failSent(pending.localId!, errorText(err));
+    // No answer (offline, the relay restarting or overloaded): worth sending again once it is
+    // back. A refusal (blocked, too long, …) would only be refused again.
+    const unanswered = err instanceof ApiError && (err.status === 0 || err.status >= 500);
+    chat.failSent(pending.localId!, errorText(err), unanswered);
+    return false;
   }
 }
 
 /** Sends a failed message again with the same idempotency key (no duplicate if it did land). */
-export async function retry(localId: string): Promise<void> {
+export async function retry(localId: string): Promise<boolean> {
   const key = chat.state.index[localId];
   const m = chat.state.msgs[key]?.list.find((x) => x.localId === localId);
-  if (!m) return;
+  if (!m) return false;
   chat.patchStatus(localId, 'pending');
-  await deliver(m);
+  return deliver(m);
+}
+
+let resending = false;
+/**
+ * The relay is reachable again: messages that failed for want of it go again, oldest first,
+ * each with its own idempotency key (one that did land is answered, not sent twice). The first
+ * that fails again stops the round, so none overtakes an earlier one; the next reconnect goes on.
+ */
+async function resendFailed(): Promise<void> {
+  if (resending) return;
+  resending = true;
+  try {
+    for (const m of chat.toResend()) if (!(await retry(m.localId!))) break;
+  } finally {
+    resending = false;
+  }
 }
 
 export async function editMessage(id: string, text: string): Promise<void> {

@@ -46,6 +46,8 @@ export interface Msg {
   channel?: string;
   translation?: Translation | null;
   error?: string;
+  /** A failed send that never got an answer from the relay: sent again once it is back. */
+  resend?: boolean;
 }
 
 export type ConvKind = 'direct' | 'saved' | 'group';
@@ -371,12 +373,20 @@ export class ChatStore extends Store<ChatState> {
     this.changed();
   }
 
-  failSent(localId: string, error: string): void {
+  /** `resend`: the relay was not reached (or could not answer), so the send may go again by itself. */
+  failSent(localId: string, error: string, resend = false): void {
     const key = this.state.index[localId];
     if (!key) return;
     const m = this.messages(key);
-    m.list = m.list.map((x) => (x.localId === localId ? { ...x, status: 'failed', error } : x));
+    m.list = m.list.map((x) => (x.localId === localId ? { ...x, status: 'failed', error, resend } : x));
     this.changed();
+  }
+
+  /** Failed sends to go again once the relay is back, in the order they were written. */
+  toResend(): Msg[] {
+    return Object.values(this.state.msgs)
+      .flatMap((m) => m.list.filter((x) => x.localId && x.status === 'failed' && x.resend))
+      .sort((a, b) => a.created_at.localeCompare(b.created_at));
   }
 
   dropLocal(localId: string): void {

@@ -93,7 +93,13 @@ export function MessageItem({ msg, tabbable, group, captions = true }: { msg: Ms
             {STATUS_ICON[msg.status]}
           </span>
         )}
-        {msg.error && <span class="error"> {msg.error}</span>}
+        {msg.error && (
+          <span class="error">
+            {' '}
+            {msg.error}
+            {msg.status === 'failed' && msg.resend ? ' Sends when the relay is back.' : ''}
+          </span>
+        )}
         {visible.length > 0 && (
           <button class="icon more" aria-label="Message actions" aria-haspopup="menu" aria-expanded={menu} tabIndex={-1} onClick={() => setMenu(!menu)}>
             ⋯

@@ -1,0 +1,92 @@
+// Sends that failed for want of the relay go again by themselves once the realtime connection
+// is back: in the order they were written, each with its own idempotency key, so one the relay
+// did take (its answer lost on the way) is not sent twice. Real relay, Debian's chromium.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser, Request } from 'playwright-core';
+import { startTestRelay, type TestRelay } from '../helpers.ts';
+import { bubble, launch, openAs, screenshot, sendText, startChat, type UserPage } from './browser.ts';
+
+describe('WebChat sends again what failed while the relay was away', () => {
+  let relay: TestRelay;
+  let browser: Browser;
+  let dan: UserPage;
+  let eve: { token: string };
+
+  before(async () => {
+    [relay, browser] = await Promise.all([startTestRelay(), launch()]);
+    eve = await relay.login('eve@example.com', { display_name: 'Eve', chat_address: 'eve', public_visible: true });
+    dan = await openAs(browser, relay, 'dan@example.com', 'Dan', 'dan');
+  });
+  after(async () => {
+    await browser?.close();
+    await relay?.stop();
+  });
+
+  test('messages that failed while the relay was down are sent once it is back, in order, none twice', async () => {
+    const p = dan.page;
+    await startChat(p, 'eve');
+    await sendText(p, 'one');
+    await bubble(p, 'one').getByLabel('Sent', { exact: true }).waitFor();
+
+    // "two" reaches the relay but its answer is lost: the browser sees a network error, and the
+    // relay gets the very same request only after that (as through a slow proxy).
+    let lost: Request | undefined;
+    await p.route('**/api/v1/messages', async (route) => {
+      lost = route.request();
+      await route.abort('connectionreset');
+    }, { times: 1 });
+    await sendText(p, 'two');
+    await bubble(p, 'two').getByLabel('Not sent').waitFor();
+    const landed = await relay.api('POST', '/api/v1/messages', lost!.postDataJSON(), dan.token);
+    assert.equal(landed.status, 200, JSON.stringify(landed.body));
+    assert.ok(lost!.postDataJSON().idempotency_key, 'the send carries an idempotency key');
+
+    // The relay goes away: "three" and "four" fail, and only a Retry by hand is on offer.
+    await relay.relay.close();
+    await p.getByRole('status').filter({ hasText: 'Connection lost — reconnecting…' }).waitFor({ timeout: 15_000 });
+    await sendText(p, 'three');
+    await bubble(p, 'three').getByLabel('Not sent').waitFor();
+    await sendText(p, 'four');
+    await bubble(p, 'four').getByLabel('Not sent').waitFor();
+    await bubble(p, 'three').getByRole('button', { name: 'Message actions' }).click();
+    await p.getByRole('menuitem', { name: 'Retry' }).waitFor();
+    await p.keyboard.press('Escape');
+    await screenshot(p, 'resend-offline');
+    await p.setViewportSize({ width: 375, height: 740 });
+    await screenshot(p, 'resend-offline-phone');
+    await p.setViewportSize({ width: 1280, height: 800 });
+
+    // Back: the app sends them again without being asked.
+    await relay.restart();
+    await bubble(p, 'four').getByLabel('Sent', { exact: true }).waitFor({ timeout: 15_000 });
+    for (const text of ["one", "two", "three", "four"]) assert.equal(await bubble(p, text).count(), 1, `"${text}" shows once`);
+    assert.equal(await p.getByRole('log').getByLabel('Not sent').count(), 0);
+    const history = await relay.api('GET', '/api/v1/webchat/history?peer=dan', undefined, eve.token);
+    assert.deepEqual(
+      history.body.messages.map((m: any) => m.text),
+      ['one', 'two', 'three', 'four'],
+    );
+  });
+
+  test('a send the relay refused is left to a Retry by hand: it would be refused again', async () => {
+    const p = dan.page;
+    assert.equal((await relay.api('POST', '/api/v1/webchat/block', { address: 'dan' }, eve.token)).status, 200);
+    await sendText(p, 'five, refused');
+    await bubble(p, 'five, refused').getByLabel('Not sent').waitFor();
+    // Eve changes her mind, then the connection drops and comes back.
+    assert.equal((await relay.api('POST', '/api/v1/webchat/unblock', { address: 'dan' }, eve.token)).status, 200);
+    await relay.restart();
+    await p.getByRole('status').filter({ hasText: 'Connection lost — reconnecting…' }).waitFor({ state: 'detached', timeout: 15_000 });
+    await p.getByText('Online · live').waitFor({ timeout: 15_000 });
+    await sendText(p, 'six');
+    await bubble(p, 'six').getByLabel('Sent', { exact: true }).waitFor();
+    const history = await relay.api('GET', '/api/v1/webchat/history?peer=dan', undefined, eve.token);
+    assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-2), ['four', 'six']);
+    await bubble(p, 'five, refused').getByLabel('Not sent').waitFor();
+  });
+
+  test('no console errors beyond the failed requests', () => {
+    assert.deepEqual(dan.problems, []);
+  });
+});
