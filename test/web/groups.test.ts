@@ -173,6 +173,56 @@ describe('WebChat groups in chromium', () => {
     await p.getByRole('log', { name: 'Messages with Build Bot' }).or(p.getByRole('log', { name: 'Messages with build-bot' })).waitFor();
   });
 
+  test('leaving a group: asked first, then its conversation leaves the list and the open chat closes; the owner is refused with the relay\'s reason', async () => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Book club', visibility: 'private', mode: 'chat' }, ann.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const gid = g.body.group?.group_id ?? g.body.group_id;
+    assert.equal((await relay.api('POST', `/api/v1/webchat/groups/${gid}/members`, { member_address: 'ben' }, ann.token)).status, 200);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${gid}`, text: 'Chapter one tonight' }, ann.token);
+    const members = async () => (await relay.api('GET', `/api/v1/webchat/groups/${gid}/members`, undefined, ann.token)).body.members.map((m: any) => m.chat_address);
+
+    const p = ben.page;
+    await p.getByRole('option', { name: /Book club/ }).click();
+    await bubble(p, 'Chapter one tonight').waitFor();
+    await p.getByRole('button', { name: 'Group members and settings' }).click();
+    const gd = p.getByRole('dialog', { name: /Group: Book club/ });
+    await gd.getByRole('button', { name: 'Leave group' }).waitFor();
+    await screenshot(p, 'group-leave');
+    // Asked first: saying no changes nothing.
+    let asked = '';
+    p.once('dialog', (d) => ((asked = d.message()), void d.dismiss()));
+    await gd.getByRole('button', { name: 'Leave group' }).click();
+    assert.match(asked, /^Leave Book club\?/);
+    assert.ok((await members()).includes('ben'));
+    p.once('dialog', (d) => void d.accept());
+    await gd.getByRole('button', { name: 'Leave group' }).click();
+    await gd.waitFor({ state: 'detached' });
+    await p.getByRole('option', { name: /Book club/ }).waitFor({ state: 'detached' });
+    assert.equal(await p.getByRole('log', { name: 'Messages with Book club' }).count(), 0);
+    await p.getByText('Choose a conversation').waitFor();
+    await p.getByText('You left Book club.').waitFor();
+    assert.ok(!(await members()).includes('ben'));
+    // The relay agrees: after a reload it is not back.
+    await p.reload();
+    await p.getByRole('option', { name: /Team room/ }).waitFor();
+    assert.equal(await p.getByRole('option', { name: /Book club/ }).count(), 0);
+
+    // The owner may not leave (the group is handed over first): the relay's reason shows.
+    const a = ann.page;
+    await a.getByRole('option', { name: /Book club/ }).click();
+    await a.getByRole('button', { name: 'Group members and settings' }).click();
+    const ad = a.getByRole('dialog', { name: /Group: Book club/ });
+    a.once('dialog', (d) => void d.accept());
+    await ad.getByRole('button', { name: 'Leave group' }).click();
+    await ad.getByRole('alert').filter({ hasText: /owner cannot leave/ }).waitFor();
+    await a.setViewportSize({ width: 375, height: 740 });
+    await screenshot(a, 'group-leave-refused-phone');
+    await a.setViewportSize({ width: 1280, height: 800 });
+    await a.keyboard.press('Escape');
+    await a.getByRole('log', { name: 'Messages with Book club' }).waitFor();
+    assert.ok((await members()).includes('ann'));
+  });
+
   test('no console errors or CSP violations', () => {
     assert.deepEqual(ann.problems, []);
     assert.deepEqual(ben.problems, []);

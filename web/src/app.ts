@@ -173,6 +173,8 @@ function onEvents(events: any[], login: Login): void {
     const msg = chat.applyEvent(ev, focused);
     if (msg) fresh.push(msg);
     if (ev.type === 'group') groupChanged = true;
+    // Left on another device (or here: then it is gone already).
+    if (ev.type === 'group' && ev.action === 'left' && ev.address === chat.state.me) forgetGroup(ev.group_id);
   }
   if (groupChanged) void loadGroups().then(refreshConversations);
   logins.saveCursor(login, chat.state.cursor);
@@ -516,6 +518,24 @@ export async function loadGroups(): Promise<void> {
   } catch {
     // No groups on this relay (yet).
   }
+}
+
+/**
+ * Leaves a group. Its conversation leaves the list (the relay's list no longer has it either)
+ * and closes if open. The relay refuses the owner (the group is handed over first): that
+ * refusal is thrown for the caller to show.
+ */
+export async function leaveGroup(id: string): Promise<void> {
+  await api.post(`/api/v1/webchat/groups/${encodeURIComponent(id)}/leave`);
+  forgetGroup(id);
+  await loadGroups();
+}
+
+function forgetGroup(id: string): void {
+  const key = `group:${id}`;
+  // On a phone the conversation filled the screen: show the list, not an empty pane.
+  if (chat.state.active === key) ui.set({ pane: 'list', replyTo: null, editing: null, convSearchOpen: false });
+  chat.dropConversation(key);
 }
 
 export async function createGroup(body: { name: string; visibility: string; mode: string; join_policy?: string }): Promise<void> {

@@ -240,6 +240,16 @@ export class ChatStore extends Store<ChatState> {
     return this.state.avatars[key] ?? null;
   }
 
+  /** Forgets a conversation and its loaded messages (a group left); closes it if it was open. */
+  dropConversation(key: string): void {
+    delete this.state.conversations[key];
+    delete this.state.msgs[key];
+    delete this.state.typing[key];
+    for (const [id, k] of Object.entries(this.state.index)) if (k === key) delete this.state.index[id];
+    if (this.state.active === key) this.state.active = null;
+    this.changed();
+  }
+
   setActive(key: string | null): void {
     this.state.active = key;
     if (key) this.conv(key);

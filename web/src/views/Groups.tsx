@@ -1,7 +1,7 @@
 // Groups: create (public / private, chat / stream, open / approval), and for admins the
-// member list, add / remove members, and join requests to approve or reject.
+// member list, add / remove members, and join requests to approve or reject. Members leave.
 import { useEffect, useState } from 'preact/hooks';
-import { ui, groups, createGroup, attempt, currentApi, errorText, loadGroups } from '../app.ts';
+import { ui, groups, createGroup, attempt, currentApi, errorText, leaveGroup, loadGroups } from '../app.ts';
 import { useStore } from './hooks.ts';
 import { Dialog } from './Dialog.tsx';
 
@@ -67,6 +67,7 @@ export function GroupDialog() {
   const [addr, setAddr] = useState('');
   const [role, setRole] = useState('member');
   const [error, setError] = useState<string | null>(null);
+  const [leaveError, setLeaveError] = useState<string | null>(null);
   const api = currentApi();
   const base = `/api/v1/webchat/groups/${id}`;
   const load = async () => {
@@ -93,8 +94,20 @@ export function GroupDialog() {
       return false;
     }
   };
+  const name = g?.name ?? id;
+  const leave = async () => {
+    const back = g?.visibility === 'private' ? ' Only an admin can add you again.' : '';
+    if (!confirm(`Leave ${name}? You will no longer get its messages.${back}`)) return;
+    try {
+      await leaveGroup(id);
+      ui.close();
+      ui.notify(`You left ${name}.`);
+    } catch (err) {
+      setLeaveError(errorText(err));
+    }
+  };
   return (
-    <Dialog title={`Group: ${g?.name ?? id}`} wide>
+    <Dialog title={`Group: ${name}`} wide>
       <p class="muted">
         {g?.visibility ?? ''} · {g?.mode === 'stream' ? 'stream (only admins write)' : 'chat'} · your role: {g?.role ?? 'observer'}
       </p>
@@ -174,6 +187,20 @@ export function GroupDialog() {
           </ul>
         )}
       </section>
+      {g?.member && (
+        <section aria-label="Leave">
+          {leaveError && (
+            <p class="error" role="alert">
+              {leaveError}
+            </p>
+          )}
+          <div class="row end">
+            <button class="danger" onClick={() => void leave()}>
+              Leave group
+            </button>
+          </div>
+        </section>
+      )}
     </Dialog>
   );
 }
