@@ -2,9 +2,9 @@
 // user intents into relay calls. Views call these functions and render the stores.
 import { Api, ApiError } from './lib/api.ts';
 import { Realtime } from './lib/realtime.ts';
-import { parseAutoLogin } from './lib/parse.ts';
+import { conversationKey, parseAutoLogin } from './lib/parse.ts';
 import { notificationFor, shouldNotify, type NotifyContext } from './lib/notify.ts';
-import { ChatStore, type Attachment, type Msg } from './stores/chat.ts';
+import { ChatStore, toMsg, type Attachment, type Msg } from './stores/chat.ts';
 import { LoginsStore, type Login } from './stores/logins.ts';
 import { UiStore } from './stores/ui.ts';
 import { ConvLanguagesStore, TRANSLATE_OFF } from './stores/languages.ts';
@@ -25,6 +25,12 @@ const HEARTBEAT_MS = 25_000;
 const RETRANSLATE_RECENT = 20;
 /** Send typing:true at most this often while keys are pressed. */
 const TYPING_EVERY_MS = 3000;
+/** Search hits asked for at once; "More" asks for as many again. */
+const SEARCH_PAGE = 20;
+/** The relay takes search words up to this long. */
+const SEARCH_MAX_CHARS = 200;
+/** Showing a search hit loads older history at most this many pages (of 50) back to find it. */
+const REVEAL_PAGES_MAX = 20;
 
 export function currentApi(): Api {
   return api;
@@ -281,6 +287,71 @@ async function loadCaptions(key: string, raws: any[]): Promise<void> {
     if (chat.find(t.message_id)?.translation) continue;
     chat.applyEvent({ type: 'translation', message_id: t.message_id, text: t.text, language: t.language, ...(t.transcript ? { transcript: t.transcript } : {}) });
   }
+}
+
+/** Loads older history of a conversation until message `id` is in it (within REVEAL_PAGES_MAX pages); true when it is. */
+export async function loadUntil(key: string, id: string): Promise<boolean> {
+  for (let pages = 0; chat.state.index[id] !== key && pages < REVEAL_PAGES_MAX; pages++) {
+    const m = chat.messages(key);
+    if (m.loaded && !m.hasMore) break;
+    const had = m.list.length;
+    await loadOlder(key);
+    if (chat.messages(key).list.length === had) break; // nothing came (an error was shown)
+  }
+  return chat.state.index[id] === key;
+}
+
+/** Opens a conversation at one of its messages (a search hit); ChatView loads back to it. */
+export async function showMessage(key: string, id: string): Promise<void> {
+  if (chat.state.active !== key) await openConversation(key);
+  ui.set({ pane: 'chat', focusMsg: id });
+}
+
+// ---------- search ----------
+
+export interface Hit {
+  key: string;
+  /** The conversation's name, as the list shows it. */
+  title: string;
+  msg: Msg;
+}
+
+export interface HitPage {
+  hits: Hit[];
+  hasMore: boolean;
+  /** Where the next page goes on from (the relay's `next_before`). */
+  nextBefore: number | null;
+}
+
+/**
+ * The relay's search over your messages, newest first, loaded or not; `peer` narrows it to one
+ * conversation (an address, or `group:grp_…`). Where the relay has no search for it (an older
+ * relay, a phone-bridge conversation) the loaded messages are searched instead.
+ */
+export async function searchMessages(q: string, opts: { peer?: string; before?: number | null } = {}): Promise<HitPage> {
+  const params = new URLSearchParams({ q: q.slice(0, SEARCH_MAX_CHARS), limit: String(SEARCH_PAGE) });
+  if (opts.peer) params.set('peer', opts.peer);
+  if (opts.before) params.set('before', String(opts.before));
+  const me = chat.state.me;
+  const titled = (key: string, msg: Msg, named?: string): Hit => ({ key, msg, title: chat.state.conversations[key]?.title ?? named ?? (msg.outgoing ? key : (msg.display_name ?? key)) });
+  let out: any;
+  try {
+    out = await api.get(`/api/v1/webchat/search?${params}`);
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404) || opts.before) throw err;
+    const keys = opts.peer ? [opts.peer] : Object.keys(chat.state.msgs);
+    const hits = keys.flatMap((key) => chat.searchIn(key, q).map((msg) => titled(key, msg)));
+    return { hits: hits.sort((a, b) => b.msg.created_at.localeCompare(a.msg.created_at)), hasMore: false, nextBefore: null };
+  }
+  const hits = (out.results ?? [])
+    .filter((ev: any) => ev?.message)
+    .map((ev: any) => {
+      const msg = toMsg(ev.message, me, ev.outgoing);
+      if (msg.from === me && msg.to === me) msg.outgoing = true;
+      const group = ev.message.group;
+      return titled(conversationKey(msg, me, msg.outgoing), msg, typeof group === 'object' && group?.name ? group.name : undefined);
+    });
+  return { hits, hasMore: !!out.has_more, nextBefore: out.next_before ?? null };
 }
 
 export async function markRead(key: string): Promise<void> {

@@ -32,6 +32,8 @@ export interface UiState {
   prefs: Prefs;
   convSearch: string;
   convSearchOpen: boolean;
+  /** A message to scroll to and focus in the open conversation (a search hit), once it is loaded. */
+  focusMsg: string | null;
   recording: boolean;
 }
 
@@ -51,6 +53,7 @@ export class UiStore extends Store<UiState> {
       prefs: { ...DEFAULT_PREFS, ...readJson<Partial<Prefs>>(kv, PREFS_KEY, {}) },
       convSearch: '',
       convSearchOpen: false,
+      focusMsg: null,
       recording: false,
     });
   }

@@ -1,7 +1,7 @@
 // One conversation: header, the message log (a bounded window with "load older"), the
 // composer. Stream groups show observers a read-only composer.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { chat, ui, convLangs, groups, canWrite, loadOlder, markRead, setArchived, setBlocked, attempt, captionLanguage, setConversationLanguage, translationLanguages } from '../app.ts';
+import { chat, ui, convLangs, groups, canWrite, loadOlder, loadUntil, markRead, setArchived, setBlocked, attempt, captionLanguage, setConversationLanguage, translationLanguages } from '../app.ts';
 import { TRANSLATE_OFF } from '../stores/languages.ts';
 import { Menu } from './Menu.tsx';
 import { useStore, useTypingExpiry, rovingKeys } from './hooks.ts';
@@ -10,6 +10,7 @@ import { MessageItem } from './Message.tsx';
 import { Composer } from './Composer.tsx';
 import { exportConversation } from './exporting.ts';
 import { Icon } from './Icon.tsx';
+import { MessageHits } from './Search.tsx';
 
 /** Messages rendered at once; "Load older" widens the window by this much. */
 export const WINDOW_STEP = 100;
@@ -22,9 +23,29 @@ export function ChatView() {
   const [size, setSize] = useState(WINDOW_STEP);
   const logRef = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
+  const [reveal, setReveal] = useState<string | null>(null);
   useTypingExpiry(chat);
 
   useEffect(() => setSize(WINDOW_STEP), [key]);
+  // A search hit to show: older history is loaded back to it and the window widened to hold it.
+  useEffect(() => {
+    const id = u.focusMsg;
+    if (!key || !id) return;
+    ui.set({ focusMsg: null });
+    void loadUntil(key, id).then((found) => {
+      if (chat.state.active !== key) return;
+      if (!found) return ui.notify('That message is further back than the app loads at once: use "Load older messages" to go on.');
+      const list = chat.state.msgs[key]?.list ?? [];
+      stick.current = false;
+      setSize((s) => Math.max(s, list.length - list.findIndex((x) => x.id === id)));
+      setReveal(id);
+    });
+  }, [u.focusMsg, key]);
+  useEffect(() => {
+    if (!reveal) return;
+    focusMessage(reveal);
+    setReveal(null);
+  }, [reveal]);
   // Back to the page (focus, or the tab shown again): what arrived meanwhile is now read.
   useEffect(() => {
     const onBack = () => key && document.visibilityState === 'visible' && void markRead(key);
@@ -69,7 +90,6 @@ export function ChatView() {
     }
     requestAnimationFrame(() => el && (el.scrollTop = el.scrollHeight - before));
   };
-  const found = u.convSearchOpen && u.convSearch ? chat.searchIn(key, u.convSearch) : [];
   const captions = captionLanguage(key) !== null;
 
   return (
@@ -118,20 +138,7 @@ export function ChatView() {
       {u.convSearchOpen && (
         <div class="conv-search" role="search">
           <input type="search" autofocus aria-label="Search in this conversation" placeholder="Search in this conversation" value={u.convSearch} onInput={(e) => ui.set({ convSearch: e.currentTarget.value })} />
-          <span class="muted" role="status">
-            {u.convSearch ? `${found.length} found` : ''}
-          </span>
-          {found.length > 0 && (
-            <ul class="found">
-              {found.slice(-20).map((f) => (
-                <li key={f.id}>
-                  <button class="link" onClick={() => focusMessage(f.id)}>
-                    {f.text.slice(0, 80) || f.attachments[0]?.name}
-                  </button>
-                </li>
-              ))}
-            </ul>
-          )}
+          <MessageHits query={u.convSearch} peer={key} />
         </div>
       )}
       <div

@@ -6,6 +6,7 @@ import { CHANNEL_FILTERS } from '../lib/parse.ts';
 import { useStore, useTypingExpiry, rovingKeys } from './hooks.ts';
 import { Avatar } from './Avatar.tsx';
 import { Icon } from './Icon.tsx';
+import { MessageHits, SEARCH_MIN_CHARS } from './Search.tsx';
 
 export function Sidebar() {
   const c = useStore(chat);
@@ -57,8 +58,8 @@ export function Sidebar() {
         <input
           id="conv-search"
           type="search"
-          placeholder="Search conversations"
-          aria-label="Search conversations"
+          placeholder="Search conversations and messages"
+          aria-label="Search conversations and messages"
           value={c.search}
           onInput={(e) => chat.setFilter({ search: e.currentTarget.value })}
         />
@@ -78,47 +79,55 @@ export function Sidebar() {
           Saved messages
         </button>
       </div>
-      <ul class="convs" role="listbox" aria-label="Conversation list" ref={listRef} onKeyDown={(e) => rovingKeys(e, listRef.current, '[role=option]')}>
-        {convs.length === 0 && (
-          <li class="empty muted" role="presentation">
-            {c.search ? 'No conversation matches.' : c.showArchived ? 'No archived conversations.' : 'No conversations yet. Start one with New chat.'}
-          </li>
-        )}
-        {convs.map((conv, i) => {
-          const typingName = chat.typingIn(conv.key);
-          const last = conv.last;
-          const preview = typingName ? 'typing…' : last ? (last.deleted ? 'Message deleted' : last.text || (last.attachments.length ? `📎 ${last.attachments[0].name ?? last.attachments[0].kind}` : '')) : '';
-          return (
-            <li
-              key={conv.key}
-              role="option"
-              aria-selected={conv.key === c.active}
-              tabIndex={i === activeIndex ? 0 : -1}
-              class={`conv ${conv.key === c.active ? 'active' : ''}`}
-              onClick={() => void openConversation(conv.key)}
-              onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), void openConversation(conv.key))}
-            >
-              <Avatar name={conv.title} fileId={chat.avatarOf(conv.key)} label={`Picture of ${conv.title}`} decorative online={c.online[conv.key]} />
-              <span class="conv-main">
-                <span class="conv-title">
-                  {conv.kind === 'group' ? '# ' : ''}
-                  {conv.title}
-                  {conv.unread > 0 && <span class="sr-only">, {conv.unread} unread</span>}
-                </span>
-                <span class={`conv-preview ${typingName ? 'typing' : ''}`}>{preview}</span>
-              </span>
-              <span class="conv-meta">
-                {last && <time>{shortTime(last.created_at)}</time>}
-                {conv.unread > 0 && (
-                  <span class="badge" aria-hidden="true">
-                    {conv.unread}
-                  </span>
-                )}
-              </span>
+      <div class="side-list">
+        <ul class="convs" role="listbox" aria-label="Conversation list" ref={listRef} onKeyDown={(e) => rovingKeys(e, listRef.current, '[role=option]')}>
+          {convs.length === 0 && (
+            <li class="empty muted" role="presentation">
+              {c.search ? 'No conversation matches.' : c.showArchived ? 'No archived conversations.' : 'No conversations yet. Start one with New chat.'}
             </li>
-          );
-        })}
-      </ul>
+          )}
+          {convs.map((conv, i) => {
+            const typingName = chat.typingIn(conv.key);
+            const last = conv.last;
+            const preview = typingName ? 'typing…' : last ? (last.deleted ? 'Message deleted' : last.text || (last.attachments.length ? `📎 ${last.attachments[0].name ?? last.attachments[0].kind}` : '')) : '';
+            return (
+              <li
+                key={conv.key}
+                role="option"
+                aria-selected={conv.key === c.active}
+                tabIndex={i === activeIndex ? 0 : -1}
+                class={`conv ${conv.key === c.active ? 'active' : ''}`}
+                onClick={() => void openConversation(conv.key)}
+                onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), void openConversation(conv.key))}
+              >
+                <Avatar name={conv.title} fileId={chat.avatarOf(conv.key)} label={`Picture of ${conv.title}`} decorative online={c.online[conv.key]} />
+                <span class="conv-main">
+                  <span class="conv-title">
+                    {conv.kind === 'group' ? '# ' : ''}
+                    {conv.title}
+                    {conv.unread > 0 && <span class="sr-only">, {conv.unread} unread</span>}
+                  </span>
+                  <span class={`conv-preview ${typingName ? 'typing' : ''}`}>{preview}</span>
+                </span>
+                <span class="conv-meta">
+                  {last && <time>{shortTime(last.created_at)}</time>}
+                  {conv.unread > 0 && (
+                    <span class="badge" aria-hidden="true">
+                      {conv.unread}
+                    </span>
+                  )}
+                </span>
+              </li>
+            );
+          })}
+        </ul>
+        {c.search.trim().length >= SEARCH_MIN_CHARS && (
+          <section class="side-hits" aria-label="Messages">
+            <h3>Messages</h3>
+            <MessageHits query={c.search} />
+          </section>
+        )}
+      </div>
       <footer class="side-foot">
         <span class="muted">{c.conn === 'online' ? `Online · ${c.transport === 'ws' ? 'live' : 'long-poll'}` : c.conn}</span>
         <button class="link" onClick={() => void logout()}>
