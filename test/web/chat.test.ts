@@ -127,10 +127,14 @@ describe('WebChat in chromium', () => {
     const typing = await relay.api('POST', '/api/v1/webchat/typing', { to: 'tia', typing: true }, uma.token);
     assert.equal(typing.status, 200, JSON.stringify(typing.body));
     await conv.getByText('typing…').waitFor();
+    await p.setViewportSize({ width: 375, height: 740 });
+    await screenshot(p, 'typing-list-phone');
     // Uma's tab closes: no typing:false follows.
     await p.clock.fastForward(TYPING_TTL_MS + 1000);
     await conv.getByText('Hi Tia').waitFor({ timeout: 2000 });
     assert.equal(await conv.getByText('typing…').count(), 0);
+    await screenshot(p, 'typing-expired-phone');
+    await p.setViewportSize({ width: 1280, height: 800 });
     // The open conversation's header runs on the same clock.
     await conv.click();
     await relay.api('POST', '/api/v1/webchat/typing', { to: 'tia', typing: true }, uma.token);

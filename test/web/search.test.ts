@@ -51,6 +51,9 @@ describe('WebChat message search in chromium', () => {
     // One: the group's "treasure hunt" is another conversation.
     await bar.getByRole('status').filter({ hasText: '1 found' }).waitFor();
     await screenshot(p, 'search-in-conversation');
+    await p.setViewportSize({ width: 375, height: 740 });
+    await screenshot(p, 'search-in-conversation-phone');
+    await p.setViewportSize({ width: 1280, height: 800 });
     await bar.getByRole('button', { name: /the treasure map is under the oak/ }).click();
     const found = bubble(p, 'the treasure map is under the oak');
     await found.waitFor();
