@@ -311,6 +311,8 @@ describe('WebChat in chromium', () => {
     await p.setViewportSize({ width: 900, height: 800 });
     await p.getByRole('listbox', { name: 'Conversation list' }).waitFor();
     assert.equal(await p.getByRole('log').isVisible(), true);
+    // With the list beside the chat there is nothing to go back to.
+    assert.equal(await p.getByRole('button', { name: 'Back to conversations' }).isVisible(), false);
     await screenshot(p, 'chat-tablet');
     await p.setViewportSize({ width: 1280, height: 800 });
   });
