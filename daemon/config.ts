@@ -87,6 +87,12 @@ export const DEFAULT_TRANSCRIBE_ENGINE = 'pocketsphinx';
 export const DEFAULT_SPEAK_ENGINE = 'espeak';
 /** HTTP engines get this long per call; a slow engine must not hold a request forever. */
 export const DEFAULT_ENGINE_TIMEOUT_MS = 60_000;
+/** Engine programs (ffmpeg, ffprobe, espeak-ng, flite) run at once: the 2-core box this relay is
+ * sized for, where more decoders at a time only share the same cores and take memory each. */
+export const DEFAULT_MEDIA_JOBS_MAX = 2;
+/** Engine runs waiting for a slot: a multi-file upload (PCHAT_UPLOAD_MAX_FILES) from a user or
+ * so. Past that the box is behind by more than a client should wait: it is told to come back. */
+export const DEFAULT_MEDIA_QUEUE_MAX = 32;
 
 export interface EngineConfig<E extends string> {
   engine: E;
@@ -152,6 +158,9 @@ export interface Config {
   /** Where engine programs (ffmpeg, apertium, pocketsphinx, espeak-ng, flite) are looked up. */
   enginePath: string;
   engineTimeoutMs: number;
+  /** Engine programs run at once, and runs that may wait for one (past it: 503 engines_busy). */
+  mediaJobsMax: number;
+  mediaQueueMax: number;
   translate: EngineConfig<'apertium' | 'libretranslate' | 'openai' | 'off'>;
   transcribe: EngineConfig<'pocketsphinx' | 'openai' | 'off'>;
   speak: EngineConfig<'espeak' | 'openai' | 'off'> & { voice: string | null };
@@ -333,6 +342,8 @@ export function loadConfig(env: Env = readEnv()): Config {
     speakMaxChars: int('PCHAT_SPEAK_MAX_CHARS', DEFAULT_SPEAK_MAX_CHARS, 1, 1_000_000),
     enginePath: str('PCHAT_ENGINE_PATH', env.PATH ?? '/usr/local/bin:/usr/bin:/bin'),
     engineTimeoutMs: int('PCHAT_ENGINE_TIMEOUT_MS', DEFAULT_ENGINE_TIMEOUT_MS, 100, 3_600_000),
+    mediaJobsMax: int('PCHAT_MEDIA_JOBS_MAX', DEFAULT_MEDIA_JOBS_MAX, 1, 256),
+    mediaQueueMax: int('PCHAT_MEDIA_QUEUE_MAX', DEFAULT_MEDIA_QUEUE_MAX, 0, 100_000),
     translate: engine('PCHAT_TRANSLATE', DEFAULT_TRANSLATE_ENGINE, ['apertium', 'libretranslate', 'openai', 'off'] as const, ['libretranslate', 'openai']),
     transcribe: engine('PCHAT_TRANSCRIBE', DEFAULT_TRANSCRIBE_ENGINE, ['pocketsphinx', 'openai', 'off'] as const, ['openai']),
     speak: {

@@ -279,7 +279,12 @@ export class Files {
     let peaks: number[] | null = null;
     if (kind === 'voice' && this.audio.available) {
       // Recorders (MediaRecorder's webm) often write no duration: the samples tell it.
-      const pcm = await this.audio.pcm(path, WAVEFORM_RATE, VOICE_CLIP_MAX_SECONDS).catch(() => null);
+      // A clip ffmpeg cannot decode goes without; engines busy (engines_busy) refuse the upload:
+      // the record is written once, and a retry gets the waveform.
+      const pcm = await this.audio.pcm(path, WAVEFORM_RATE, VOICE_CLIP_MAX_SECONDS).catch((err) => {
+        if (err instanceof Refusal) throw err;
+        return null;
+      });
       if (pcm) {
         peaks = waveform(pcm);
         duration ??= Math.round((pcm.length / 2 / WAVEFORM_RATE) * 1000) / 1000;

@@ -4,6 +4,7 @@
 import type { Attachment, InboxEvent, MessageBody } from '../actors/inbox.ts';
 import type { Core } from './core.ts';
 import { Audio } from './engines/audio.ts';
+import { EngineJobs } from './engines/proc.ts';
 import { createSpeaker, type Speaker } from './engines/speak.ts';
 import { createTranscriber } from './engines/transcribe.ts';
 import { createTranslator, LibreTranslateTranslator } from './engines/translate.ts';
@@ -57,7 +58,7 @@ export class Media implements MessageMedia {
 
   constructor(private readonly core: Core) {
     const { config } = core;
-    this.audio = new Audio(config.enginePath, config.engineTimeoutMs);
+    this.audio = new Audio(config.enginePath, config.engineTimeoutMs, new EngineJobs(config.mediaJobsMax, config.mediaQueueMax));
     this.files = new Files(core, this.audio, createTranscriber(config, this.audio));
     this.translation = new Translation(core, createTranslator(config), this.files);
     this.speaker = createSpeaker(config, this.audio);

@@ -53,6 +53,7 @@ export const ERRORS = {
   too_many_codes: [429, 'Too many codes requested for this email; try again later.'],
   too_many_attempts: [429, 'Too many wrong codes; try again later.'],
   draining: [503, 'The relay is shutting down; retry shortly.'],
+  engines_busy: [503, 'The media engines are busy; retry after the Retry-After seconds.'],
   engine_unavailable: [503, 'That capability is off on this relay; the message says what to install.'],
   engine_failed: [502, 'The engine failed on this input; it was logged.'],
   internal_error: [500, 'Something went wrong on the relay; it was logged.'],

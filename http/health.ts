@@ -16,6 +16,7 @@ export default async function healthRoutes(app: FastifyInstance) {
     parked_polls: core.waiters.parkedCount,
     websockets: app.services.live.websockets(),
     capabilities: app.services.media.capabilities(),
+    engine_jobs: app.services.media.audio.jobs.load,
   }));
 
   app.get('/.well-known/pchat-relay', async () => ({

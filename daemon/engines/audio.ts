@@ -1,6 +1,8 @@
 // ffmpeg / ffprobe: what a media file holds, decoding any common clip to 16 kHz mono PCM, the
-// waveform summary voice clips carry, and encoding speech to ogg/opus.
-import { EngineError, run, which } from './proc.ts';
+// waveform summary voice clips carry, and encoding speech to ogg/opus. Each run takes one of
+// the relay's engine slots (EngineJobs, PCHAT_MEDIA_JOBS_MAX).
+import { Refusal } from '../../actors/decision.ts';
+import { EngineError, EngineJobs, run, which } from './proc.ts';
 
 /** The rate pocketsphinx's en-us model was trained on (and plenty for a waveform). */
 export const PCM_RATE = 16_000;
@@ -20,6 +22,8 @@ export class Audio {
   constructor(
     enginePath: string,
     private readonly timeoutMs: number,
+    /** Every engine program started per request runs through it (speech synthesis too). */
+    readonly jobs: EngineJobs,
   ) {
     this.ffmpeg = which('ffmpeg', enginePath);
     this.ffprobe = which('ffprobe', enginePath);
@@ -32,7 +36,7 @@ export class Audio {
   async probe(file: string): Promise<Probe | null> {
     if (!this.ffprobe) return null;
     try {
-      const out = await run(this.ffprobe, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file], { timeoutMs: this.timeoutMs });
+      const out = await this.jobs.run(() => run(this.ffprobe!, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file], { timeoutMs: this.timeoutMs }));
       const info = JSON.parse(out.toString()) as { format?: { duration?: string }; streams?: { codec_type?: string; disposition?: { attached_pic?: number } }[] };
       const streams = info.streams ?? [];
       const d = Number(info.format?.duration);
@@ -42,7 +46,8 @@ export class Audio {
         hasVideo: streams.some((s) => s.codec_type === 'video' && !s.disposition?.attached_pic),
         hasAudio: streams.some((s) => s.codec_type === 'audio'),
       };
-    } catch {
+    } catch (err) {
+      if (err instanceof Refusal) throw err; // engines_busy: not a verdict on the file
       return null; // not a media file ffprobe understands
     }
   }
@@ -51,18 +56,24 @@ export class Audio {
   async pcm(file: string, rate = PCM_RATE, maxSeconds?: number): Promise<Buffer> {
     if (!this.ffmpeg) throw new EngineError('ffmpeg is not installed');
     const limit = maxSeconds ? ['-t', String(maxSeconds)] : [];
-    return run(this.ffmpeg, ['-nostdin', '-v', 'error', '-i', file, ...limit, '-vn', '-ac', '1', '-ar', String(rate), '-f', 's16le', '-acodec', 'pcm_s16le', '-'], {
-      timeoutMs: this.timeoutMs,
-    });
+    const ffmpeg = this.ffmpeg;
+    return this.jobs.run(() =>
+      run(ffmpeg, ['-nostdin', '-v', 'error', '-i', file, ...limit, '-vn', '-ac', '1', '-ar', String(rate), '-f', 's16le', '-acodec', 'pcm_s16le', '-'], {
+        timeoutMs: this.timeoutMs,
+      }),
+    );
   }
 
   /** Encodes WAV (or any input ffmpeg reads) from a buffer to ogg/opus. */
   async toOggOpus(input: Buffer): Promise<Buffer> {
     if (!this.ffmpeg) throw new EngineError('ffmpeg is not installed');
-    return run(this.ffmpeg, ['-nostdin', '-v', 'error', '-i', 'pipe:0', '-ac', '1', '-c:a', 'libopus', '-b:a', '32k', '-f', 'ogg', 'pipe:1'], {
-      input,
-      timeoutMs: this.timeoutMs,
-    });
+    const ffmpeg = this.ffmpeg;
+    return this.jobs.run(() =>
+      run(ffmpeg, ['-nostdin', '-v', 'error', '-i', 'pipe:0', '-ac', '1', '-c:a', 'libopus', '-b:a', '32k', '-f', 'ogg', 'pipe:1'], {
+        input,
+        timeoutMs: this.timeoutMs,
+      }),
+    );
   }
 }
 

@@ -71,6 +71,47 @@ export function run(
   });
 }
 
+/** Retry-After (seconds) when every engine slot is taken and the queue is full: a queue of
+ * probes and voice-clip decodes clears in a few seconds. */
+export const ENGINES_BUSY_RETRY_SEC = 5;
+
+/**
+ * Bounds the engine programs started per request (ffmpeg, ffprobe, espeak-ng, flite): at most
+ * `max` run at once, up to `queueMax` more wait in order, and past that a run is refused with
+ * 503 engines_busy (Retry-After) instead of forking one more process. (The persistent workers
+ * are one process each already: pocketsphinx, apertium.)
+ */
+export class EngineJobs {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    readonly max: number,
+    readonly queueMax: number,
+  ) {}
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running < this.max) this.running++;
+    else if (this.waiting.length < this.queueMax) await new Promise<void>((start) => this.waiting.push(start));
+    else {
+      throw new Refusal('engines_busy', `the relay's media engines are busy (${this.max} running, ${this.waiting.length} waiting); retry in ${ENGINES_BUSY_RETRY_SEC} s`, ENGINES_BUSY_RETRY_SEC);
+    }
+    try {
+      return await job();
+    } finally {
+      // The slot passes straight to the next in line, so `running` never drops under the queue.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+
+  /** Runs going now and waiting (in /health). */
+  get load() {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+}
+
 /** What a route answers when a capability's engine is not installed or not configured. */
 export function unavailable(capability: string, hint: string): Refusal {
   return new Refusal('engine_unavailable', `${capability} is off on this relay: ${hint}`);

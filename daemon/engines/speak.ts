@@ -85,11 +85,13 @@ export class EspeakSpeaker implements Speaker {
     if (!this.languages.includes(language)) throw noVoice(language, this.languages);
     const opts = { timeoutMs: this.config.engineTimeoutMs };
     // Text goes in on stdin (espeak) or as one argument (flite): never through a shell.
-    const wav =
-      language === 'en' && this.flite
+    const flite = language === 'en' ? this.flite : null;
+    const wav = await this.audio.jobs.run(() =>
+      flite
         ? // flite opens its output by name and node's stdout is a socket: `cat` gives it a pipe.
-          await run('sh', ['-c', '"$0" "$@" | cat', this.flite, '-voice', this.config.speak.voice ?? FLITE_VOICE, '-t', text, '-o', '/dev/stdout'], opts)
-        : await run(this.espeak!, ['-v', ESPEAK_VOICE[language] ?? language, '--stdin', '--stdout'], { ...opts, input: text });
+          run('sh', ['-c', '"$0" "$@" | cat', flite, '-voice', this.config.speak.voice ?? FLITE_VOICE, '-t', text, '-o', '/dev/stdout'], opts)
+        : run(this.espeak!, ['-v', ESPEAK_VOICE[language] ?? language, '--stdin', '--stdout'], { ...opts, input: text }),
+    );
     return { audio: await this.audio.toOggOpus(wav), mime: 'audio/ogg', language, engine: language === 'en' && this.flite ? 'flite' : 'espeak-ng' };
   }
 
