@@ -30,7 +30,13 @@ export interface TranscriptBody {
   duration: number | null;
 }
 
-export type FileEvent = ({ type: 'uploaded'; at: number } & FileBody) | ({ type: 'transcribed'; sha256: string; at: number } & TranscriptBody);
+export type FileEvent =
+  | ({ type: 'uploaded'; at: number } & FileBody)
+  | ({ type: 'transcribed'; sha256: string; at: number } & TranscriptBody)
+  /** No message named the file within PCHAT_UNSENT_UPLOAD_TTL_HOURS: its id is gone for good. */
+  | { type: 'removed'; reason: 'unsent'; sha256: string; at: number }
+  /** The blob of a removed file, which no other file shared, was deleted from the upload dir. */
+  | { type: 'blob_removed'; sha256: string; at: number };
 
 export interface TranslationBody {
   /** '' for the message text, or the voice clip whose transcript this translates. */

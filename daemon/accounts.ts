@@ -6,6 +6,7 @@ import { decideCloseSessions, decideCreate, decideProfile, decideSessionUse, pro
 import { CODE_TTL_MS, decideIssue, decideVerify, type LoginContext } from '../actors/login.ts';
 import { decideCloseConsumers, decideOpenConsumer, type InboxContext } from '../actors/inbox.ts';
 import { Account, Core, Inbox, Login, iso, randomHex, sha256 } from './core.ts';
+import { fileGone } from './files.ts';
 import type { Mailer } from './mailer.ts';
 import type { UserRecord } from './projections.ts';
 
@@ -225,6 +226,7 @@ export class Accounts {
     if (body.avatar_file_id) {
       const file = projections.media.file(body.avatar_file_id);
       if (!file || file.owner !== auth.user) throw new Refusal('unknown_file', `no file "${body.avatar_file_id}" of yours; upload the picture first`);
+      if (file.gone_at) throw fileGone(body.avatar_file_id);
       if (!file.mime.startsWith('image/')) throw new Refusal('validation_failed', `avatar_file_id must be an image; "${body.avatar_file_id}" is ${file.mime}`);
     }
     if (body.chat_address !== undefined) {

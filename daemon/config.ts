@@ -93,6 +93,9 @@ export const DEFAULT_MEDIA_JOBS_MAX = 2;
 /** Engine runs waiting for a slot: a multi-file upload (PCHAT_UPLOAD_MAX_FILES) from a user or
  * so. Past that the box is behind by more than a client should wait: it is told to come back. */
 export const DEFAULT_MEDIA_QUEUE_MAX = 32;
+/** An upload no message names is removed this long after it came: the GUI sends what it uploads
+ * at once and a script moments later; a day also covers a draft left overnight. 0 keeps them. */
+export const DEFAULT_UNSENT_UPLOAD_TTL_HOURS = 24;
 
 export interface EngineConfig<E extends string> {
   engine: E;
@@ -161,6 +164,8 @@ export interface Config {
   /** Engine programs run at once, and runs that may wait for one (past it: 503 engines_busy). */
   mediaJobsMax: number;
   mediaQueueMax: number;
+  /** An upload no message (nor profile picture) names is removed this long after it came (0: never). */
+  unsentUploadTtlMs: number;
   translate: EngineConfig<'apertium' | 'libretranslate' | 'openai' | 'off'>;
   transcribe: EngineConfig<'pocketsphinx' | 'openai' | 'off'>;
   speak: EngineConfig<'espeak' | 'openai' | 'off'> & { voice: string | null };
@@ -344,6 +349,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     engineTimeoutMs: int('PCHAT_ENGINE_TIMEOUT_MS', DEFAULT_ENGINE_TIMEOUT_MS, 100, 3_600_000),
     mediaJobsMax: int('PCHAT_MEDIA_JOBS_MAX', DEFAULT_MEDIA_JOBS_MAX, 1, 256),
     mediaQueueMax: int('PCHAT_MEDIA_QUEUE_MAX', DEFAULT_MEDIA_QUEUE_MAX, 0, 100_000),
+    unsentUploadTtlMs: int('PCHAT_UNSENT_UPLOAD_TTL_HOURS', DEFAULT_UNSENT_UPLOAD_TTL_HOURS, 0, 87_600) * 3_600_000,
     translate: engine('PCHAT_TRANSLATE', DEFAULT_TRANSLATE_ENGINE, ['apertium', 'libretranslate', 'openai', 'off'] as const, ['libretranslate', 'openai']),
     transcribe: engine('PCHAT_TRANSCRIBE', DEFAULT_TRANSCRIBE_ENGINE, ['pocketsphinx', 'openai', 'off'] as const, ['openai']),
     speak: {

@@ -10,6 +10,13 @@
 // - An upload is acknowledged only after its `uploaded` event is committed (journal flushed).
 // - A file id is a 128-bit random capability: whoever holds it may download the file (browsers
 //   load <img>/<audio> without headers) and attach it to a message.
+// - An upload no message names (nor a profile picture) within PCHAT_UNSENT_UPLOAD_TTL_HOURS is
+//   removed by `sweepUnsent`: its `removed` event is journaled first, so from then on its id
+//   answers 410 file_gone (a send naming it included); then its blob is deleted unless another
+//   file shares the bytes, and `blob_removed` is journaled. A crash between the two leaves the
+//   blob listed in `orphan_blobs`, and a later pass deletes it. A file a message names is never
+//   removed this way: the decision and the send are each one synchronous run, so whichever
+//   stages first is seen by the other.
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
@@ -25,7 +32,7 @@ import type { Audio } from './engines/audio.ts';
 import { waveform } from './engines/audio.ts';
 import type { Transcriber } from './engines/transcribe.ts';
 import { unavailable } from './engines/proc.ts';
-import { usageDay, type FileRecord } from './media-projections.ts';
+import { FILE_URL_RE, usageDay, type FileRecord } from './media-projections.ts';
 import type { ActorKind } from './registry.ts';
 
 export const FileStream: ActorKind = { prefix: 'file', machine: mediaStreamMachine, version: MEDIA_VERSION };
@@ -38,11 +45,16 @@ export const VOICE_CLIP_MAX_SECONDS = 15 * 60;
 const WAVEFORM_RATE = 8_000;
 /** Most attachments one message may carry. */
 export const MAX_ATTACHMENTS = 20;
+/** Files removed, and blobs deleted, per sweeper pass: a pass is a short stall, never a long one. */
+const SWEEP_BATCH = 200;
+
+/** A removed unsent upload's id, named again (a send, a download, a profile picture). */
+export const fileGone = (id: string) =>
+  new Refusal('file_gone', `"${id}" was uploaded but no message sent it within PCHAT_UNSENT_UPLOAD_TTL_HOURS, so it was removed; upload the file again`);
 
 export const fileUrl = (id: string) => `/api/v1/webchat/files/${id}`;
 
-/** Attachment references in text: the metadata line upload returns, or a bare file URL. */
-const FILE_URL_RE = /\/api\/v1\/webchat\/files\/(file_[0-9a-f]{32})/g;
+/** Attachment references in text: the metadata line upload returns, or a bare file URL (FILE_URL_RE). */
 const META_RE = /\[attachment:(image|video|audio|voice|file)\]/;
 
 /** Served inline: media a browser renders without running anything. Everything else downloads. */
@@ -130,6 +142,7 @@ export class Files {
   known(id: string): FileRecord {
     const rec = this.record(id);
     if (!rec) throw new Refusal('unknown_file', `no file "${id}" on this relay`);
+    if (rec.gone_at) throw fileGone(id);
     return rec;
   }
 
@@ -227,11 +240,45 @@ export class Files {
     for (const r of received) {
       this.release(r.sha256);
       this.uncount(r.owner, r.size);
-      if (!r.created || this.held.has(r.sha256) || this.core.projections.media.blobRef(r.sha256)) continue;
+      if (!r.created || this.held.has(r.sha256) || this.core.projections.media.blobFiles(r.sha256)) continue;
       const removal = rm(this.blobPath(r.sha256), { force: true }).finally(() => this.removing.delete(r.sha256));
       this.removing.set(r.sha256, removal);
       await removal;
     }
+  }
+
+  /**
+   * One pass of the unsent-upload sweeper (see the header): removes up to SWEEP_BATCH files
+   * uploaded before `now` - PCHAT_UNSENT_UPLOAD_TTL_HOURS that no message names, then deletes
+   * up to SWEEP_BATCH blobs no file names any more. `more`: a batch was full, call again soon.
+   */
+  async sweepUnsent(now = Date.now()): Promise<{ removed: number; blobs: number; more: boolean }> {
+    const ttl = this.core.config.unsentUploadTtlMs;
+    const media = this.core.projections.media;
+    let removed = 0;
+    const due = ttl ? media.unsentBefore(now - ttl, SWEEP_BATCH) : [];
+    for (const id of due) {
+      // The list is what is committed: a send staged since may name the file (seen here, staged).
+      const rec = media.file(id);
+      if (!rec || rec.gone_at || !media.unsent(rec)) continue;
+      this.core.registry.apply(FileStream, id, [{ type: 'removed', reason: 'unsent', sha256: rec.sha256, at: now }]);
+      removed++;
+    }
+    if (removed) await this.core.commit();
+    const orphans = media.orphanBlobs(SWEEP_BATCH);
+    let blobs = 0;
+    for (const { sha256: sha, file_id } of orphans) {
+      // As `discard`: decided in one synchronous run, and marked, so an upload of the same bytes
+      // either holds them already (kept) or waits for the removal and stores them again.
+      if (this.held.has(sha) || this.removing.has(sha) || media.blobFiles(sha)) continue;
+      const removal = rm(this.blobPath(sha), { force: true }).finally(() => this.removing.delete(sha));
+      this.removing.set(sha, removal);
+      await removal;
+      this.core.registry.apply(FileStream, file_id, [{ type: 'blob_removed', sha256: sha, at: Date.now() }]);
+      blobs++;
+    }
+    if (blobs) await this.core.commit();
+    return { removed, blobs, more: due.length === SWEEP_BATCH || orphans.length === SWEEP_BATCH };
   }
 
   /** Sniffs, probes and classifies received blobs, journals their records; durable on return. */

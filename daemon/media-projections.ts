@@ -5,11 +5,16 @@ import type { Journal, StoredEvent } from '../journal/journal.ts';
 import { RecordCache } from './record-cache.ts';
 import type { FileBody, FileEvent, LanguagePrefs, PrefsEvent, TranscriptBody, TranslationBody, XlateEvent } from '../actors/media.ts';
 
-export const MEDIA_INDEXES = ['files', 'blobs', 'transcripts', 'upload_usage', 'xlate', 'langprefs'] as const;
+export const MEDIA_INDEXES = ['files', 'blobs', 'unsent', 'orphan_blobs', 'transcripts', 'upload_usage', 'xlate', 'langprefs'] as const;
 
 export interface FileRecord extends FileBody {
   created_at: number;
+  /** Removed as never sent (see Files.sweepUnsent): the id answers 410 file_gone. */
+  gone_at?: number;
 }
+
+/** A file's URL, as upload answers it and as it appears in a message's text. */
+export const FILE_URL_RE = /\/api\/v1\/webchat\/files\/(file_[0-9a-f]{32})/g;
 
 export type TranslationRecord = TranslationBody & { message_id: string; at: number };
 
@@ -32,9 +37,35 @@ export class MediaProjections {
   file(id: string): FileRecord | undefined {
     return this.j.indexGet<FileRecord>('files', id);
   }
-  /** A file id that names this blob (any: they share the bytes). */
-  blobRef(sha: string): string | undefined {
-    return this.j.indexGet<string>('blobs', sha);
+  /** How many files (not removed) name this blob: they share the bytes. */
+  blobFiles(sha: string): number {
+    return this.j.indexGet<number>('blobs', sha) ?? 0;
+  }
+  /** Whether no message (nor profile picture) has named this file yet. */
+  unsent(rec: FileRecord): boolean {
+    return this.j.indexGet<number>('unsent', [rec.created_at, rec.file_id]) !== undefined;
+  }
+  /** Ids of files never named by a message and uploaded before `before`, oldest first (committed state). */
+  unsentBefore(before: number, limit: number): string[] {
+    return Array.from(this.j.index<[number, string], number>('unsent').getKeys({ start: [0], end: [before], limit }).map((key) => key[1]));
+  }
+  /** Blobs no file names any more whose bytes may still be on disk, with the file last removed. */
+  orphanBlobs(limit: number): { sha256: string; file_id: string }[] {
+    return Array.from(this.j.index<string, string>('orphan_blobs').getRange({ limit }).map(({ key, value }) => ({ sha256: key, file_id: value })));
+  }
+
+  /**
+   * A message (or a profile picture) names file `id`: it is no longer an unsent upload, and
+   * never removed as one. A send resolves its text's file links into attachments; `namedIn`
+   * reads links in text too, for what is not resolved: edits and streamed deltas.
+   */
+  named(id: string) {
+    const rec = this.file(id);
+    if (rec && this.unsent(rec)) this.j.indexRemove('unsent', [rec.created_at, id]);
+  }
+  namedIn(text: string | undefined) {
+    if (!text?.includes('/files/file_')) return;
+    for (const m of text.matchAll(FILE_URL_RE)) this.named(m[1]);
   }
   transcript(sha: string): TranscriptBody | undefined {
     return this.j.indexGet<TranscriptBody>('transcripts', sha);
@@ -68,9 +99,26 @@ export class MediaProjections {
       if (ev.type === 'uploaded') {
         const { type: _t, at, ...body } = ev;
         this.j.indexPut('files', id, { ...body, created_at: at } satisfies FileRecord);
-        if (!this.blobRef(ev.sha256)) this.j.indexPut('blobs', ev.sha256, id);
+        this.j.indexPut('unsent', [at, id], 1);
+        this.j.indexPut('blobs', ev.sha256, this.blobFiles(ev.sha256) + 1);
+        // Bytes a removed file left behind are someone's again (see Files.receive).
+        if (this.j.indexGet('orphan_blobs', ev.sha256) !== undefined) this.j.indexRemove('orphan_blobs', ev.sha256);
         const day = usageDay(at);
         this.j.indexPut('upload_usage', [ev.owner, day], this.usage(ev.owner, day) + ev.size);
+      } else if (ev.type === 'removed') {
+        const rec = this.file(id);
+        if (!rec || rec.gone_at) return;
+        this.j.indexPut('files', id, { ...rec, gone_at: ev.at } satisfies FileRecord);
+        this.j.indexRemove('unsent', [rec.created_at, id]);
+        const left = this.blobFiles(rec.sha256) - 1;
+        if (left > 0) this.j.indexPut('blobs', rec.sha256, left);
+        else {
+          this.j.indexRemove('blobs', rec.sha256);
+          this.j.indexPut('orphan_blobs', rec.sha256, id); // until `blob_removed` says the bytes are gone
+        }
+      } else if (ev.type === 'blob_removed') {
+        // Only the entry this file's removal made: bytes uploaded again since are another matter.
+        if (this.j.indexGet('orphan_blobs', ev.sha256) === id) this.j.indexRemove('orphan_blobs', ev.sha256);
       } else if (ev.type === 'transcribed') {
         this.j.indexPut('transcripts', ev.sha256, { text: ev.text, language: ev.language, engine: ev.engine, duration: ev.duration } satisfies TranscriptBody);
       }

@@ -12,8 +12,10 @@ import { RecordCache } from './record-cache.ts';
 /**
  * 5: index records are JSON (journal format 3), no longer msgpack. 6: a rename keeps the old
  * address reserved for its owner (a rebuild must agree with a live store on who owns which).
+ * 7: uploads no message names are listed (`unsent`), and blobs count the files naming them,
+ * for the unsent-upload sweeper (which must never take a file a message names).
  */
-export const PROJECTION_VERSION = 6;
+export const PROJECTION_VERSION = 7;
 /** Earlier addresses a user keeps after renames; past this many the oldest is released. */
 export const RETIRED_ADDRESSES_MAX = 5;
 
@@ -349,6 +351,8 @@ export class Projections {
       read_at: null,
     };
     this.put(this.msgs, 'msgs', ev.id, rec);
+    if (ev.attachments) for (const a of ev.attachments) this.media.named(a.file_id);
+    this.media.namedIn(ev.text);
   }
 
   /**
@@ -360,11 +364,13 @@ export class Projections {
     switch (ev.type) {
       case 'edited':
         this.updateMessage(ev.id, { text: ev.text, edited_at: ev.final ? null : ev.at, ...(ev.final ? { streaming: false } : {}) });
+        this.media.namedIn(ev.text); // a file link written in by an edit is named too
         return true;
       case 'deleted':
         this.updateMessage(ev.id, { text: '', attachments: undefined, deleted_at: ev.at, streaming: false });
         return true;
       case 'delta': {
+        this.media.namedIn(ev.delta); // (a link cut across two deltas is named by the closing edit)
         const rec = fold ? this.message(ev.id) : undefined;
         if (rec?.streaming) this.put(this.msgs, 'msgs', ev.id, { ...rec, text: rec.text + ev.delta });
         return true;
@@ -541,6 +547,7 @@ export class Projections {
           suspended: false,
         };
         this.put(this.users, 'users', user, rec);
+        if (rec.avatar_file_id) this.media.named(rec.avatar_file_id);
         this.j.indexPut('emails', ev.email, user);
         this.put(this.addresses, 'addresses', ev.chat_address, user);
         break;
@@ -564,6 +571,7 @@ export class Projections {
           this.put(this.addresses, 'addresses', changes.chat_address, user);
         }
         this.put(this.users, 'users', user, { ...rec, ...changes, ...(retired?.length ? { retired } : {}) });
+        if (changes.avatar_file_id) this.media.named(changes.avatar_file_id); // a profile picture is not an unsent upload
         break;
       }
       case 'session_opened':

@@ -26,6 +26,10 @@ const PRESENCE_SWEEP_MS = 5_000;
 const DRAIN_GRACE_MS = 5_000;
 /** How often idle actors are looked for. */
 const PASSIVATE_SWEEP_MS = 30_000;
+/** How often uploads nobody sent are looked for: they wait a day (by default), minutes more is nothing. */
+const UNSENT_SWEEP_MS = 10 * 60_000;
+/** ... and how soon the next pass comes when one found more than its batch. */
+const UNSENT_SWEEP_AGAIN_MS = 1_000;
 
 export interface Services {
   core: Core;
@@ -100,6 +104,25 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
   }, PASSIVATE_SWEEP_MS);
   presenceTimer.unref();
   passivateTimer.unref();
+  // Uploads no message named within PCHAT_UNSENT_UPLOAD_TTL_HOURS (Files.sweepUnsent), a batch a pass.
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<void> | undefined;
+  const sweepUnsent = (delay: number) => {
+    sweepTimer = setTimeout(() => {
+      sweeping = media.files.sweepUnsent().then(
+        (r) => {
+          if (r.removed || r.blobs) log.info({ removed: r.removed, blobs_deleted: r.blobs }, 'unsent uploads removed');
+          if (!draining) sweepUnsent(r.more ? UNSENT_SWEEP_AGAIN_MS : UNSENT_SWEEP_MS);
+        },
+        (err: Error) => {
+          log.error({ err: err.message }, 'removing unsent uploads failed; trying again later');
+          if (!draining) sweepUnsent(UNSENT_SWEEP_MS);
+        },
+      );
+    }, delay);
+    sweepTimer.unref();
+  };
+  if (config.unsentUploadTtlMs) sweepUnsent(UNSENT_SWEEP_MS);
 
   let closing: Promise<void> | undefined;
   return {
@@ -112,6 +135,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         draining = true;
         clearInterval(presenceTimer);
         clearInterval(passivateTimer);
+        clearTimeout(sweepTimer);
         core.waiters.wakeAll();
         live.closeAll();
         callbacks.close(); // deliveries in flight are cut: their events go out again after the restart
@@ -120,6 +144,7 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
         const straggler = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);
         await app.close();
         clearTimeout(straggler);
+        await sweeping; // a pass under way finishes its commits before the journal closes
         presence.saveSeen(Date.now(), true); // connections are closed: every session's last seen, made durable by the drain
         await core.drain(); // sends still waiting for their turn land (and are durable) first
         await feed.flushPushed(); // and what live connections pushed of group messages
