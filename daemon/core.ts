@@ -30,6 +30,8 @@ export class Core {
   readonly projections: Projections;
   readonly waiters = new Waiters();
   private fatal = false;
+  /** Why the journal failed, once a commit did (see `commit`): /health reports it until the exit. */
+  private fault: string | undefined;
   /** Writes nobody waits for, staged by the next commit (each returns the users to wake). */
   private deferred: ((wake: Set<string>) => void)[] = [];
   private deferredTimer: NodeJS.Timeout | undefined;
@@ -62,6 +64,7 @@ export class Core {
     } catch (err) {
       if (!this.fatal) {
         this.fatal = true;
+        this.fault = `a journal commit failed (${(err as Error).message}); the relay is exiting to restart from the journal`;
         this.log.fatal({ err: (err as Error).message }, 'journal commit failed; exiting so the relay restarts from the journal');
         setImmediate(() => process.exit(70));
       }
@@ -154,6 +157,11 @@ export class Core {
    */
   settled(): Promise<void> | undefined {
     return this.journal.lastSeq > this.journal.durableSeq ? this.journal.commit() : undefined;
+  }
+
+  /** Why the journal takes no writes any more (a commit failed), or undefined while it does. */
+  get journalFault(): string | undefined {
+    return this.fault;
   }
 
   /** Highest seq on disk: readers never look past it. */

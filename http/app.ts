@@ -135,8 +135,9 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
 
   // Callback hooks, not async ones: they run on every request, and an async hook costs a
   // promise and a microtask turn each time.
-  app.addHook('onRequest', (_req, reply, done) => {
-    if (services.draining()) return sendError(reply, 'draining');
+  app.addHook('onRequest', (req, reply, done) => {
+    // /health answers for itself: 503 with the journal's state and why.
+    if (services.draining() && req.routeOptions.url !== '/health') return sendError(reply, 'draining');
     done();
   });
   // While draining, answers close their keep-alive connection so shutdown need not wait for it.

@@ -1,0 +1,65 @@
+// GET /health tells the truth about the journal: 503 with the reason once a commit failed (the
+// relay is about to exit and restart from the journal) and while the relay drains.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { startTestRelay } from '../helpers.ts';
+
+test('after a journal commit failed, /health answers 503 with the journal not ok and why', async () => {
+  const t = await startTestRelay({ LOG_LEVEL: 'silent' });
+  const exit = process.exit;
+  const exits: (number | undefined)[] = [];
+  process.exit = ((code?: number) => void exits.push(code)) as typeof process.exit;
+  const { core } = t.relay.services;
+  try {
+    const alice = await t.login('alice@example.com', { chat_address: 'alice' });
+    await t.login('bob@example.com', { chat_address: 'bob' });
+    assert.equal((await t.api('GET', '/health')).body.journal.ok, true);
+
+    const commit = core.journal.commit.bind(core.journal);
+    let failNext = true;
+    core.journal.commit = () => {
+      if (!failNext) return commit();
+      failNext = false;
+      return commit().then(() => Promise.reject(new Error('ENOSPC: no space left on device (simulated)')));
+    };
+    const send = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'bob', text: 'lost to a full disk' }, alice.token);
+    assert.equal(send.status, 500);
+    await new Promise((resume) => setImmediate(resume));
+    assert.deepEqual(exits, [70], 'the relay would exit now');
+
+    const h = await t.api('GET', '/health');
+    assert.equal(h.status, 503);
+    assert.equal(h.body.success, false);
+    assert.equal(h.body.status, 'failing');
+    assert.equal(h.body.journal.ok, false);
+    assert.match(h.body.journal.reason, /journal commit failed \(ENOSPC/);
+  } finally {
+    process.exit = exit;
+    (core as unknown as { fatal: boolean }).fatal = false; // it did not exit here: let it close
+    await t.stop();
+  }
+});
+
+test('while the relay drains, /health answers 503 with the journal not ok and why', async () => {
+  const t = await startTestRelay();
+  const { hostname, port } = new URL(t.url);
+  // A request half sent when the drain begins (its connection is busy, so it is not closed
+  // as idle) and finished during it.
+  const socket = connect(Number(port), hostname);
+  await new Promise((r) => socket.once('connect', r));
+  let raw = '';
+  socket.on('data', (d) => (raw += d));
+  const closed = new Promise((r) => socket.once('close', r));
+  socket.write('GET /health HTTP/1.1\r\nHost: x\r\n');
+  await new Promise((r) => setTimeout(r, 50));
+  const stopping = t.stop();
+  socket.write('\r\n');
+  await closed;
+  await stopping;
+  assert.match(raw, /^HTTP\/1\.1 503 /, raw);
+  const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
+  assert.equal(body.status, 'draining');
+  assert.equal(body.journal.ok, false);
+  assert.match(body.journal.reason, /shutting down/);
+});
