@@ -1,8 +1,9 @@
-// `npm start`: load config, start the relay, drain on SIGTERM/SIGINT.
+// `npm start`: load config, start the relay, drain on SIGTERM/SIGINT (and stop cleanly on one
+// that comes during start-up).
 import { ConfigError, loadConfig } from './config.ts';
 import { JournalError } from '../journal/journal.ts';
 import { createLogger } from './logger.ts';
-import { startRelay } from './relay.ts';
+import { StartAborted, startRelay, type Relay } from './relay.ts';
 
 async function main() {
   let config;
@@ -16,10 +17,42 @@ async function main() {
     throw err;
   }
   const log = createLogger(config.logLevel);
-  let relay;
+  let relay: Relay | undefined;
+  const stop = async (running: Relay, signal: string) => {
+    log.info({ signal }, 'draining: answering parked polls, flushing the journal');
+    try {
+      await running.close();
+    } catch (err) {
+      log.fatal({ err }, 'stopping failed; what was acknowledged is on disk, the rest is replayed or retried at the next start');
+      process.exit(1);
+    }
+    log.info('stopped cleanly');
+    process.exit(0);
+  };
+  // Signals are handled from the start, not once listening: one that came while the journal
+  // opens and the projections rebuild (minutes, for a big journal) killed the relay with its
+  // journal claim (writer.pid) left behind. Start-up now stops at its next step, closes what it
+  // opened and exits 0. And for good, not once: Ctrl-C on `npm start` reaches the relay twice
+  // (from the terminal, and forwarded by npm a moment later), and a second signal with no
+  // handler left would kill it mid-drain. Repeats while stopping are noted and ignored.
+  const starting = new AbortController();
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) return log.info({ signal }, 'already stopping');
+    stopping = true;
+    if (relay) return void stop(relay, signal);
+    log.info({ signal }, 'stopping during start-up: closing the journal before listening');
+    starting.abort(new StartAborted(`${signal} during start-up`));
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   try {
-    relay = await startRelay(config, log);
+    relay = await startRelay(config, log, { signal: starting.signal });
   } catch (err) {
+    if (err instanceof StartAborted) {
+      log.info('stopped cleanly before listening');
+      process.exit(0);
+    }
     if (err instanceof JournalError || err instanceof ConfigError) {
       process.stderr.write(`pchat-relay: cannot start: ${err.message}\n`);
       process.exit(err instanceof JournalError ? 74 : 78);
@@ -42,28 +75,8 @@ async function main() {
     { url: relay.url, data_dir: config.dataDir, upload_dir: config.uploadDir, smtp: !!config.smtp, dev_codes: config.devExposeCodes },
     `pChat relay listening on ${relay.url}`,
   );
-  const stop = async (signal: string) => {
-    log.info({ signal }, 'draining: answering parked polls, flushing the journal');
-    try {
-      await relay.close();
-    } catch (err) {
-      log.fatal({ err }, 'stopping failed; what was acknowledged is on disk, the rest is replayed or retried at the next start');
-      process.exit(1);
-    }
-    log.info('stopped cleanly');
-    process.exit(0);
-  };
-  // Handled for good, not once: Ctrl-C on `npm start` reaches the relay twice (from the
-  // terminal, and forwarded by npm a moment later), and a second signal with no handler left
-  // would kill it mid-drain. Repeats while draining are noted and otherwise ignored.
-  let stopping = false;
-  const onSignal = (signal: string) => {
-    if (stopping) return log.info({ signal }, 'already draining');
-    stopping = true;
-    void stop(signal);
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
+  // A signal after start-up's last step, while it began listening: drain as usual.
+  if (stopping) void stop(relay, 'signal during start-up');
 }
 
 void main();

@@ -616,8 +616,12 @@ export class Projections {
     }
   }
 
-  /** Rebuilds every index from the journal when the projection version changed. */
-  async rebuildIfStale(): Promise<boolean> {
+  /**
+   * Rebuilds every index from the journal when the projection version changed; `starting` is
+   * told first (it can take a while). Stopped by `signal` between chunks: the version is
+   * written only at the end, so the next start rebuilds again.
+   */
+  async rebuildIfStale(signal?: AbortSignal, starting?: () => void): Promise<boolean> {
     const version = this.j.getMeta<number>('projection_version');
     if (version === PROJECTION_VERSION) return false;
     if (version === undefined && this.j.isEmpty()) {
@@ -625,11 +629,12 @@ export class Projections {
       await this.j.commit();
       return false;
     }
-    await this.rebuild();
+    starting?.();
+    await this.rebuild(signal);
     return true;
   }
 
-  async rebuild() {
+  async rebuild(signal?: AbortSignal) {
     this.users.clear();
     this.tokens.clear();
     this.addresses.clear();
@@ -640,8 +645,11 @@ export class Projections {
     let n = 0;
     for (const { stream, seq, event } of this.j.all()) {
       this.apply(stream, seq, event);
-      // Keep each transaction a manageable size.
-      if (++n % 10_000 === 0) await this.j.commit();
+      // Keep each transaction a manageable size (and hear a stop between them).
+      if (++n % 10_000 === 0) {
+        await this.j.commit();
+        signal?.throwIfAborted();
+      }
     }
     this.j.setMeta('projection_version', PROJECTION_VERSION);
     await this.j.commit();

@@ -9,7 +9,7 @@ import { buildApp } from '../http/app.ts';
 import { Accounts } from './accounts.ts';
 import { ConfigError, type Config } from './config.ts';
 import { Core } from './core.ts';
-import { loadOrCreateIdentity } from './identity.ts';
+import { loadOrCreateIdentity, type RelayIdentity } from './identity.ts';
 import { createLogger } from './logger.ts';
 import { createMailer } from './mailer.ts';
 import { CallbackService } from './callbacks.ts';
@@ -52,15 +52,49 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-export async function startRelay(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Relay> {
+/**
+ * Why start-up was stopped (main.ts aborts with it on SIGTERM/SIGINT): `startRelay` throws its
+ * `signal`'s reason at its next step, having closed what it opened, the journal's claim too.
+ */
+export class StartAborted extends Error {}
+
+export async function startRelay(config: Config, log: Logger = createLogger(config.logLevel), opts: { signal?: AbortSignal } = {}): Promise<Relay> {
   ensureDir(config.dataDir, 'PCHAT_DATA_DIR');
   ensureDir(config.uploadDir, 'PCHAT_UPLOAD_DIR');
   const identity = loadOrCreateIdentity(config.dataDir);
   const journal = Journal.open(config.dataDir, (message) => log.info(message));
+  // What start-up opened, closed again in reverse if it stops before listening (a signal, a port
+  // in use, a failed rebuild): the journal last, so its writer claim (writer.pid) goes with it.
+  const undo: (() => unknown)[] = [() => journal.close()];
+  try {
+    return await startOn(journal, config, log, identity, undo, opts.signal);
+  } catch (err) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch {
+        // closing what is left matters more than why one part would not
+      }
+    }
+    throw err;
+  }
+}
+
+async function startOn(
+  journal: Journal,
+  config: Config,
+  log: Logger,
+  identity: RelayIdentity,
+  undo: (() => unknown)[],
+  signal: AbortSignal | undefined,
+): Promise<Relay> {
   const core = new Core(config, journal, identity, log);
-  if (await core.projections.rebuildIfStale()) log.info('projections rebuilt from the journal');
+  const rebuilt = await core.projections.rebuildIfStale(signal, () => log.info('rebuilding the projections from the journal; the relay listens when done'));
+  if (rebuilt) log.info('projections rebuilt from the journal');
+  signal?.throwIfAborted();
 
   const mailer = createMailer(config, log);
+  undo.push(() => mailer.close());
   const accounts = new Accounts(core, mailer);
   const feed = new Feed(core);
   const messaging = new Messaging(core, feed);
@@ -71,7 +105,9 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
   feed.onPoll = (auth) => presence.polled(auth);
   presence.publicGroups = (q, limit) => groups.publicGroups(q, limit);
   const media = new Media(core);
+  undo.push(() => media.close());
   await media.init();
+  signal?.throwIfAborted();
   messaging.media = media;
   feed.media = media;
   presence.onTyping = (auth, to, typing) => {
@@ -86,6 +122,8 @@ export async function startRelay(config: Config, log: Logger = createLogger(conf
   const services: Services = { core, accounts, messaging, feed, groups, live, presence, media, callbacks, draining: () => draining };
 
   const app = await buildApp(services, log);
+  undo.push(() => app.close());
+  signal?.throwIfAborted();
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
