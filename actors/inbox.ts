@@ -111,7 +111,7 @@ export interface InboxContext {
   /** Seq of the last event folded here (passive events are not: the stream's head is the registry's). */
   seq: number;
   cursors: Record<string, number>;
-  /** Highest cursor of any consumer: where a new consumer starts. */
+  /** Highest cursor of any consumer but the relay's own (see `isRelayConsumer`): where a new consumer starts. */
   top: number;
   /** Highest seq a live connection pushed (absent in snapshots older than the field). */
   pushed?: number;
@@ -138,7 +138,7 @@ export const inboxMachine = setup({
           actions: assign(({ context, event }) => ({
             seq: event.seq,
             cursors: { ...context.cursors, [event.consumer]: Math.max(event.upto, own(context.cursors, event.consumer) ?? 0) },
-            top: Math.max(context.top, event.upto),
+            top: isRelayConsumer(event.consumer) ? context.top : Math.max(context.top, event.upto),
           })),
         },
         pushed: {
@@ -207,6 +207,14 @@ export const inboxMachine = setup({
 });
 
 // ---- command handlers: pure decisions over the context ----
+
+/**
+ * A consumer of the relay's own (a callback's, `cb_…`): it keeps a cursor like any other, but
+ * it is no device of the user's, so it moves neither `top` (where a new session starts: past
+ * what a filtered callback skipped, a new phone would get nothing) nor what counts as delivered
+ * of a group's messages (read from `top`).
+ */
+export const isRelayConsumer = (consumer: string) => consumer.startsWith('cb_');
 
 /** Where a consumer's cursor is; a new consumer starts where the most advanced one is. */
 export function cursorOf(ctx: InboxContext, consumer: string): number {

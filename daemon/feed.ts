@@ -5,7 +5,7 @@
 // Group messages are written once, to the group's stream; a 1,000-member group costs one
 // write per message, and each member's reader pays a range read instead.
 import { own, Refusal } from '../actors/decision.ts';
-import { cursorOf, decideClaim, decideCloseConsumers, decideOpenConsumer, isMemberNow, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
+import { cursorOf, decideClaim, decideCloseConsumers, decideOpenConsumer, isMemberNow, isRelayConsumer, type InboxContext, type InboxEvent } from '../actors/inbox.ts';
 import { decideSee, isAdmin, type GroupContext, type GroupEvent } from '../actors/group.ts';
 import { assertOwnAddress, type Auth } from './accounts.ts';
 import { Core, Group, Inbox, iso } from './core.ts';
@@ -126,7 +126,7 @@ export class Feed {
   consumerOf(auth: Auth, consumer?: string): string {
     if (consumer === undefined || consumer === auth.sid) return auth.sid;
     if (consumer.startsWith('ses_')) throw new Refusal('validation_failed', 'consumer names starting "ses_" are reserved for sessions; pick another name');
-    if (consumer.startsWith('cb_')) throw new Refusal('validation_failed', 'consumer names starting "cb_" are reserved for callbacks; pick another name');
+    if (isRelayConsumer(consumer)) throw new Refusal('validation_failed', 'consumer names starting "cb_" are reserved for callbacks; pick another name');
     return consumer;
   }
 
@@ -138,7 +138,7 @@ export class Feed {
     const consumer = this.consumerOf(auth, consumerName);
     const ctx = this.inbox(auth.user);
     if (own(ctx.cursors, consumer) !== undefined) return consumer;
-    const named = Object.keys(ctx.cursors).filter((c) => !c.startsWith('ses_') && !c.startsWith('cb_')).length;
+    const named = Object.keys(ctx.cursors).filter((c) => !c.startsWith('ses_') && !isRelayConsumer(c)).length;
     if (consumer !== auth.sid && named >= MAX_NAMED_CONSUMERS) {
       throw new Refusal('conflict', `this inbox already has ${named} named consumers (the limit); reuse one`);
     }

@@ -162,6 +162,26 @@ describe('inbound callbacks', () => {
     assert.equal((await t.api('DELETE', `${CB}/${cb.id}`, undefined, cy.token)).body.error, 'unknown_callback');
   });
 
+  test('a callback is no device of the user: it moves neither where a new session starts nor what counts as delivered in a group', async () => {
+    const gus = await t.login('gus@example.com', { chat_address: 'gus' });
+    const hal = await t.login('hal@example.com', { chat_address: 'hal' });
+    const cb = await subscribe(hal, { url: rx.url('/marker'), keywords: ['marker'] });
+    const gid = (await t.api('POST', '/api/v1/webchat/groups', { name: 'Ops' }, gus.token)).body.group.group_id;
+    assert.equal((await t.api('POST', `/api/v1/webchat/groups/${gid}/members`, { member_address: 'hal' }, gus.token)).status, 200);
+    const inGroup = await send(gus, `group:${gid}`, 'to the group');
+    await send(gus, 'hal', 'while you were away');
+    await send(gus, 'hal', 'the marker');
+    // In order: once the marker went out, the callback's cursor is past the two it filtered out.
+    await eventually(() => rx.texts('/marker').includes('the marker') || undefined);
+    const st = await t.api('POST', '/api/v1/webchat/receipt-status', { message_ids: [inGroup] }, gus.token);
+    assert.equal(st.body.statuses[0].delivered_count, 0, 'no device of hal has the group message');
+    // A device hal logs in on now gets what no device of theirs has claimed yet.
+    const phone = await t.login('hal@example.com');
+    const p = await t.api('POST', '/api/v1/webchat/poll', {}, phone.token);
+    assert.deepEqual(p.body.messages.map((m: any) => m.text), ['to the group', 'while you were away', 'the marker']);
+    await t.api('DELETE', `${CB}/${cb.id}`, undefined, hal.token);
+  });
+
   test('bad input is refused and changes nothing; the cb_ consumers are the relay’s own', async () => {
     const bad = [
       [{ url: 'ftp://example.com/x' }, 'validation_failed'],
