@@ -422,7 +422,7 @@ export class CallbackService {
             done(null, list[0].address, list[0].family);
           });
     return new Promise((resolve, reject) => {
-      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'POST', headers, signal, timeout: timeoutMs, lookup: guard }, (res: IncomingMessage) => {
+      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'POST', headers, signal, lookup: guard }, (res: IncomingMessage) => {
         const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
         let text = '';
         res.setEncoding('utf8');
@@ -432,7 +432,13 @@ export class CallbackService {
         res.on('end', () => resolve({ code: res.statusCode ?? 0, text: text.slice(0, ERROR_BODY_BYTES).replace(/\s+/g, ' ').trim() }));
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      // One deadline for the whole exchange: a socket timeout counts only silence, so an answer
+      // that trickles in a byte at a time would hold its callback (and a socket) for ever.
+      const deadline = setTimeout(() => {
+        reject(new Error(`no answer within ${timeoutMs} ms`));
+        req.destroy();
+      }, timeoutMs);
+      req.on('close', () => clearTimeout(deadline));
       req.on('error', reject);
       req.end(body);
     });

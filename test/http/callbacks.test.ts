@@ -242,3 +242,46 @@ describe('inbound callbacks on a relay that calls public addresses only (the def
     }
   });
 });
+
+describe('inbound callbacks and receivers that take their time', () => {
+  let t: TestRelay;
+  before(async () => {
+    t = await startTestRelay({ PCHAT_CALLBACKS_ALLOW_PRIVATE: 'true', PCHAT_CALLBACK_RETRY_BASE_MS: '30', PCHAT_CALLBACK_TIMEOUT_MS: '300' });
+  });
+  after(() => t.stop());
+
+  test('an answer that trickles in is cut at PCHAT_CALLBACK_TIMEOUT_MS, not held as long as bytes keep coming', async () => {
+    const tries: string[] = [];
+    const drips = new Set<NodeJS.Timeout>();
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        tries.push(String(req.headers['x-pchat-attempt']));
+        if (tries.length > 1) return void res.writeHead(200).end('ok');
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const drip = setInterval(() => res.write('.'), 40); // never silent for the socket timeout, never done
+        drips.add(drip);
+        res.on('close', () => clearInterval(drip));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const ivy = await t.login('ivy@example.com', { chat_address: 'ivy' });
+      const jon = await t.login('jon@example.com', { chat_address: 'jon' });
+      const res = await t.api('POST', CB, { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/slow` }, ivy.token);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal((await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'ivy', text: 'take your time' }, jon.token)).status, 200);
+      await eventually(() => tries.length >= 2 || undefined, 3000);
+      assert.deepEqual(tries, ['1', '2']);
+      const view = await eventually(async () => {
+        const v = (await t.api('GET', `${CB}/${res.body.callback.id}`, undefined, ivy.token)).body.callback;
+        return v.delivered === 1 ? v : undefined;
+      });
+      assert.equal(view.last_status, 200);
+    } finally {
+      for (const drip of drips) clearInterval(drip);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
