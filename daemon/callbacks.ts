@@ -77,6 +77,8 @@ interface Hook {
   retry?: NodeJS.Timeout;
   /** Tries of the event at the head of the queue so far. */
   attempts: number;
+  /** The seq of that event: one that went out of sight while waiting (its conversation deleted) leaves the next its own tries. */
+  head: number | null;
   next_attempt_at: number | null;
   delivered: number;
   last_attempt_at: number | null;
@@ -210,6 +212,7 @@ export class CallbackService {
       again: false,
       stopped: false,
       attempts: 0,
+      head: null,
       next_attempt_at: null,
       delivered: 0,
       last_attempt_at: null,
@@ -372,6 +375,10 @@ export class CallbackService {
     });
     const timestamp = String(Math.floor(at / 1000));
     const signed = `${timestamp}.${body}`;
+    if (hook.head !== event.seq) {
+      hook.head = event.seq as number;
+      hook.attempts = 0;
+    }
     hook.attempts++;
     hook.last_attempt_at = at;
     const headers = {

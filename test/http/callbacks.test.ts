@@ -285,3 +285,37 @@ describe('inbound callbacks and receivers that take their time', () => {
     }
   });
 });
+
+describe('inbound callbacks whose event in retry goes out of sight', () => {
+  let t: TestRelay;
+  let rx: Awaited<ReturnType<typeof receiver>>;
+  before(async () => {
+    rx = await receiver();
+    t = await startTestRelay({ PCHAT_CALLBACKS_ALLOW_PRIVATE: 'true', PCHAT_CALLBACK_RETRY_BASE_MS: '400', PCHAT_CALLBACK_ATTEMPTS: '3' });
+  });
+  after(async () => {
+    await t.stop();
+    await rx.close();
+  });
+
+  test('the next event gets its own tries, not what is left of the budget of one that went out of sight', async () => {
+    const kim = await t.login('kim@example.com', { chat_address: 'kim' });
+    const lee = await t.login('lee@example.com', { chat_address: 'lee' });
+    const mia = await t.login('mia@example.com', { chat_address: 'mia' });
+    const cb = (await t.api('POST', CB, { url: rx.url('/gone') }, kim.token)).body.callback;
+    const tries = (text: string) => rx.got.filter((d) => d.body.event.message?.text === text).map((d) => d.headers['x-pchat-attempt']);
+    let nextFails = 1;
+    rx.on((d) => (d.body.event.message?.text === 'vanishing' ? 500 : d.body.event.message?.text === 'next' && nextFails-- > 0 ? 500 : 200));
+    assert.equal((await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'kim', text: 'vanishing' }, lee.token)).status, 200);
+    await eventually(() => tries('vanishing').length === 2 || undefined);
+    // Kim deletes that conversation while its message waits for a third try: the message is not in kim's feed any more.
+    assert.equal((await t.api('POST', '/api/v1/webchat/conversation/delete', { peer: 'lee' }, kim.token)).status, 200);
+    assert.equal((await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'kim', text: 'next' }, mia.token)).status, 200);
+    await eventually(() => rx.texts('/gone').filter((x) => x === 'next').length === 2 || undefined);
+    assert.deepEqual(tries('vanishing'), ['1', '2']);
+    assert.deepEqual(tries('next'), ['1', '2']);
+    const view = (await t.api('GET', `${CB}/${cb.id}`, undefined, kim.token)).body.callback;
+    assert.deepEqual(view.dead_letters, []);
+    assert.equal(view.last_status, 200);
+  });
+});
