@@ -75,6 +75,8 @@ interface Hook {
   again: boolean;
   stopped: boolean;
   retry?: NodeJS.Timeout;
+  /** The request in flight: cut when the hook stops (removed, shutdown). */
+  abort?: AbortController;
   /** Tries of the event at the head of the queue so far. */
   attempts: number;
   /** The seq of that event: one that went out of sight while waiting (its conversation deleted) leaves the next its own tries. */
@@ -90,7 +92,6 @@ interface Hook {
 
 export class CallbackService {
   private readonly hooks = new Map<string, Hook>();
-  private readonly inflight = new Set<AbortController>();
   private readonly signingKey: KeyObject;
   private closed = false;
 
@@ -153,8 +154,10 @@ export class CallbackService {
     if (decision.refusal) throw decision.refusal;
     this.core.registry.apply(Callbacks, auth.user, decision.events);
     this.feed.closeConsumer(auth.user, callbackConsumer(id));
-    await this.core.commit();
+    // Stopped as it is staged, not after the commit: a delivery landing meanwhile would go on to
+    // the next event and claim, journaling a cursor for the consumer just closed.
     this.stop(id);
+    await this.core.commit();
     return { removed: id };
   }
 
@@ -231,6 +234,7 @@ export class CallbackService {
     if (!hook) return;
     hook.stopped = true;
     clearTimeout(hook.retry);
+    hook.abort?.abort();
     hook.unsubscribe();
     this.hooks.delete(id);
   }
@@ -393,7 +397,7 @@ export class CallbackService {
       'x-pchat-relay-signature': `ed25519=${sign(null, Buffer.from(signed), this.signingKey).toString('base64')}`,
     };
     const abort = new AbortController();
-    this.inflight.add(abort);
+    hook.abort = abort;
     try {
       const status = await this.send(sub.url, headers, body, abort.signal, config.callbackTimeoutMs);
       hook.last_status = status.code;
@@ -409,7 +413,7 @@ export class CallbackService {
       hook.last_status = null;
       hook.last_error = (err as Error).message;
     } finally {
-      this.inflight.delete(abort);
+      hook.abort = undefined;
     }
     return 'failed';
   }
@@ -455,6 +459,5 @@ export class CallbackService {
   close() {
     this.closed = true;
     for (const id of [...this.hooks.keys()]) this.stop(id);
-    for (const abort of this.inflight) abort.abort();
   }
 }

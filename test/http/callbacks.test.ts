@@ -182,6 +182,52 @@ describe('inbound callbacks', () => {
     await t.api('DELETE', `${CB}/${cb.id}`, undefined, hal.token);
   });
 
+  test('a callback removed while a delivery is in flight: the request is cut, nothing more goes out, its consumer stays gone', async () => {
+    const held: { res: import('node:http').ServerResponse; cut: boolean }[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const h = { res, cut: false };
+        res.on('close', () => (h.cut = !res.writableFinished));
+        held.push(h); // answered by the test, or never
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const core = t.relay.services.core;
+    const commit = core.commit;
+    try {
+      const nia = await t.login('nia@example.com', { chat_address: 'nia' });
+      const cb = await subscribe(nia, { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/held` });
+      await send(bo, 'nia', 'one');
+      await eventually(() => held.length === 1 || undefined);
+      await send(bo, 'nia', 'two');
+      // Commits wait while the DELETE is decided (staged) but not yet on disk: the window a delivery can land in.
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      core.commit = async (wake) => {
+        await gate;
+        return commit.call(core, wake);
+      };
+      const deleting = t.api('DELETE', `${CB}/${cb.id}`, undefined, nia.token);
+      const consumer = `cb_${cb.id.slice(3)}`;
+      await eventually(() => !(consumer in t.relay.services.feed.inbox(nia.user.id).cursors) || undefined);
+      // The receiver answers just then, unless the relay has hung up.
+      await eventually(() => held[0].res.destroyed || undefined, 300).catch(() => {});
+      if (!held[0].res.destroyed) held[0].res.writeHead(200).end('ok');
+      await new Promise((r) => setTimeout(r, 100));
+      open();
+      assert.equal((await deleting).status, 200);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(held[0].cut, true, 'the delivery in flight was cut');
+      assert.equal(held.length, 1, 'nothing more went out');
+      assert.ok(!(consumer in t.relay.services.feed.inbox(nia.user.id).cursors), 'the removed callback has no cursor');
+    } finally {
+      core.commit = commit;
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   test('bad input is refused and changes nothing; the cb_ consumers are the relay’s own', async () => {
     const bad = [
       [{ url: 'ftp://example.com/x' }, 'validation_failed'],
