@@ -421,6 +421,12 @@ export class CallbackService {
   /** POSTs `body`; resolves with the status (and the start of a failed answer's body). Redirects are not followed. */
   private send(target: string, headers: Record<string, string>, body: string, signal: AbortSignal, timeoutMs: number): Promise<{ code: number; text: string }> {
     const url = new URL(target);
+    // A literal address is never looked up, so the guard below would not see it: checked here
+    // (a callback made while PCHAT_CALLBACKS_ALLOW_PRIVATE was on is not called once it is off).
+    const literal = url.hostname.replace(/^\[|\]$/g, '');
+    if (!this.core.config.callbacksAllowPrivate && isIP(literal) && isPrivateAddress(literal)) {
+      return Promise.reject(Object.assign(new Error(`${literal} is a private address`), { code: 'EPRIVATE' }));
+    }
     const guard: LookupFunction | undefined = this.core.config.callbacksAllowPrivate
       ? undefined
       : (hostname, options, done) =>

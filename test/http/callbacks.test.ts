@@ -365,3 +365,29 @@ describe('inbound callbacks whose event in retry goes out of sight', () => {
     assert.equal(view.last_status, 200);
   });
 });
+
+describe('inbound callbacks made while private targets were allowed', () => {
+  test('are not called once the relay is restarted without PCHAT_CALLBACKS_ALLOW_PRIVATE, an IP literal as much as a name', async () => {
+    const rx = await receiver();
+    const t = await startTestRelay({ PCHAT_CALLBACKS_ALLOW_PRIVATE: 'true' });
+    try {
+      const oli = await t.login('oli@example.com', { chat_address: 'oli' });
+      const pam = await t.login('pam@example.com', { chat_address: 'pam' });
+      const byIp = (await t.api('POST', CB, { url: rx.url('/by-ip') }, oli.token)).body.callback;
+      const byName = (await t.api('POST', CB, { url: rx.url('/by-name').replace('127.0.0.1', 'localhost') }, oli.token)).body.callback;
+      await t.restart({ PCHAT_CALLBACKS_ALLOW_PRIVATE: 'false' });
+      assert.equal((await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'oli', text: 'inside' }, pam.token)).status, 200);
+      for (const cb of [byIp, byName]) {
+        const view = await eventually(async () => {
+          const v = (await t.api('GET', `${CB}/${cb.id}`, undefined, oli.token)).body.callback;
+          return v.last_error ? v : undefined;
+        });
+        assert.match(view.last_error, /private/, cb.url);
+      }
+      assert.deepEqual(rx.got, []);
+    } finally {
+      await t.stop();
+      await rx.close();
+    }
+  });
+});
