@@ -3,7 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 
-const Words = (maxLength: number) => Type.Array(Type.String({ minLength: 1, maxLength }), { maxItems: 50 });
+/** Filter words: a blank one would leave a filter that lets nothing through. */
+const Words = (maxLength: number) => Type.Array(Type.String({ minLength: 1, maxLength, pattern: '\\S' }), { maxItems: 50 });
 export const SubscribeBody = Type.Object(
   {
     url: Type.String({ minLength: 1, maxLength: 2048 }),

@@ -236,6 +236,9 @@ describe('inbound callbacks', () => {
       [{ url: rx.url('/x'), event_types: ['nope'] }, 'validation_failed'],
       [{ url: rx.url('/x'), filterz: [] }, 'validation_failed'],
       [{ url: rx.url('/x'), secret: 'short' }, 'validation_failed'],
+      // Blank words would leave a filter that lets nothing through.
+      [{ url: rx.url('/x'), keywords: ['  '] }, 'validation_failed'],
+      [{ url: rx.url('/x'), sources: [' '] }, 'validation_failed'],
     ] as const;
     for (const [body, error] of bad) {
       const res = await t.api('POST', CB, body, bo.token);
