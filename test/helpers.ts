@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { loadConfig, type Config } from '../daemon/config.ts';
@@ -244,4 +244,25 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A request half sent when the relay starts draining (its connection is busy, so it is not
+ * closed as idle) and finished during the drain: `head` goes first, `rest` once `t.stop()` has
+ * begun. Resolves with the status and the parsed JSON body of the answer, once both are done.
+ */
+export async function requestDuringDrain(t: TestRelay, head: string, rest: string): Promise<{ raw: string; body: any }> {
+  const { hostname, port } = new URL(t.url);
+  const socket = connect(Number(port), hostname);
+  await new Promise((r) => socket.once('connect', r));
+  let raw = '';
+  socket.on('data', (d) => (raw += d));
+  const closed = new Promise((r) => socket.once('close', r));
+  socket.write(head);
+  await new Promise((r) => setTimeout(r, 50));
+  const stopping = t.stop();
+  socket.write(rest);
+  await closed;
+  await stopping;
+  return { raw, body: JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) };
 }

@@ -2,8 +2,7 @@
 // relay is about to exit and restart from the journal) and while the relay drains.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
-import { startTestRelay } from '../helpers.ts';
+import { requestDuringDrain, startTestRelay } from '../helpers.ts';
 
 test('after a journal commit failed, /health answers 503 with the journal not ok and why', async () => {
   const t = await startTestRelay({ LOG_LEVEL: 'silent' });
@@ -43,22 +42,8 @@ test('after a journal commit failed, /health answers 503 with the journal not ok
 
 test('while the relay drains, /health answers 503 with the journal not ok and why', async () => {
   const t = await startTestRelay();
-  const { hostname, port } = new URL(t.url);
-  // A request half sent when the drain begins (its connection is busy, so it is not closed
-  // as idle) and finished during it.
-  const socket = connect(Number(port), hostname);
-  await new Promise((r) => socket.once('connect', r));
-  let raw = '';
-  socket.on('data', (d) => (raw += d));
-  const closed = new Promise((r) => socket.once('close', r));
-  socket.write('GET /health HTTP/1.1\r\nHost: x\r\n');
-  await new Promise((r) => setTimeout(r, 50));
-  const stopping = t.stop();
-  socket.write('\r\n');
-  await closed;
-  await stopping;
+  const { raw, body } = await requestDuringDrain(t, 'GET /health HTTP/1.1\r\nHost: x\r\n', '\r\n');
   assert.match(raw, /^HTTP\/1\.1 503 /, raw);
-  const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
   assert.equal(body.status, 'draining');
   assert.equal(body.journal.ok, false);
   assert.match(body.journal.reason, /shutting down/);

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { rmSync, statSync } from 'node:fs';
 import { buildDaemon, npmStartArgs } from '../../scripts/build-daemon.ts';
 import { buildWeb } from '../../scripts/build-web.ts';
-import { connect } from 'node:net';
-import { eventually, freePort, request, startTestRelay, tempDir } from '../helpers.ts';
+import { eventually, freePort, request, requestDuringDrain, startTestRelay, tempDir } from '../helpers.ts';
 
 // Both no-ops when `npm test`'s pretest has just built them.
 before(() => Promise.all([buildDaemon(), buildWeb()]), { timeout: 180_000 });
@@ -84,22 +83,8 @@ test('Ctrl-C on `npm start` (SIGINT to its whole process group: npm forwards it 
 test('a request that reaches the relay while it drains is refused with 503 draining in the error envelope', async () => {
   const t = await startTestRelay();
   const { token } = await t.login('d@example.com');
-  const { hostname, port } = new URL(t.url);
-  // A request half sent when the drain begins (its connection is busy, so it is not closed
-  // as idle) and finished during it.
-  const socket = connect(Number(port), hostname);
-  await new Promise((r) => socket.once('connect', r));
-  let raw = '';
-  socket.on('data', (d) => (raw += d));
-  const closed = new Promise((r) => socket.once('close', r));
-  socket.write(`GET /api/v1/pchat/auth/me HTTP/1.1\r\nHost: x\r\n`);
-  await new Promise((r) => setTimeout(r, 50));
-  const stopping = t.stop();
-  socket.write(`X-PChat-Session: ${token}\r\n\r\n`);
-  await closed;
-  await stopping;
+  const { raw, body } = await requestDuringDrain(t, 'GET /api/v1/pchat/auth/me HTTP/1.1\r\nHost: x\r\n', `X-PChat-Session: ${token}\r\n\r\n`);
   assert.match(raw, /^HTTP\/1\.1 503 /, raw);
-  const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
   assert.equal(body.success, false);
   assert.equal(body.error, 'draining');
   assert.match(body.message, /shutting down/);
