@@ -1,7 +1,7 @@
 // Inbound callbacks (webhooks): the relay POSTs a user's new events to URLs they subscribed,
 // filtered, signed, retried, and dead-lettered (docs/callbacks.md).
 //
-// Each subscription reads the user's feed through its own named consumer `cb_<id>` — the same
+// Each subscription reads the user's feed through its own consumer, named as itself (`cb_…`) — the same
 // events, in the same order, as poll and the WebSocket — and moves that consumer's journaled
 // cursor past an event once its URL answered 2xx (or the event did not pass the filters, or was
 // given up on). So delivery is at-least-once across restarts: what was in flight when the relay
@@ -13,8 +13,7 @@
 // given and at every connection (the name is resolved again then, so it cannot be pointed
 // elsewhere later). PCHAT_CALLBACKS_ALLOW_PRIVATE=true lets a LAN install call its own machines.
 import { createHmac, createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { lookup } from 'node:dns';
-import { promises as dns } from 'node:dns';
+import { lookup, promises as dns } from 'node:dns';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
@@ -29,8 +28,6 @@ import type { ActorKind } from './registry.ts';
 
 export const Callbacks: ActorKind = { prefix: 'callbacks', machine: callbacksMachine, version: CALLBACKS_VERSION, input: (user) => ({ user }) };
 
-/** The named consumer a subscription reads the feed as (clients may not use the `cb_` prefix). */
-export const callbackConsumer = (id: string) => `cb_${id.slice('cb_'.length)}`;
 /** Events read from the feed per step. */
 const READ_BATCH = 50;
 /** Longest wait between two tries of one event, whatever the backoff says. */
@@ -47,6 +44,10 @@ for (const [net, bits] of [
   ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 3],
 ] as const) PRIVATE.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [['::', 127], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
+
+/** A URL's host without an IPv6 literal's brackets: what isIP and the resolver take. */
+const bareHost = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');
+const is2xx = (status: number) => status >= 200 && status < 300;
 
 /** Whether `address` (an IP) is in a private, loopback, link-local or reserved range. */
 export function isPrivateAddress(address: string): boolean {
@@ -131,7 +132,7 @@ export class CallbackService {
     const decision = decideAdd(this.ctx(auth.user), sub, this.core.config.callbacksPerUserMax, sub.created_at);
     if (decision.refusal) throw decision.refusal;
     this.core.registry.apply(Callbacks, auth.user, decision.events);
-    this.feed.openConsumerAt(auth.user, callbackConsumer(sub.id), sub.created_at);
+    this.feed.openConsumerAt(auth.user, sub.id, sub.created_at);
     await this.core.commit();
     this.run(auth.user, sub.id);
     return { ...this.view(auth.user, sub), secret: sub.secret };
@@ -153,7 +154,7 @@ export class CallbackService {
     const decision = decideRemove(this.ctx(auth.user), id, Date.now());
     if (decision.refusal) throw decision.refusal;
     this.core.registry.apply(Callbacks, auth.user, decision.events);
-    this.feed.closeConsumer(auth.user, callbackConsumer(id));
+    this.feed.closeConsumer(auth.user, id);
     // Stopped as it is staged, not after the commit: a delivery landing meanwhile would go on to
     // the next event and claim, journaling a cursor for the consumer just closed.
     this.stop(id);
@@ -167,7 +168,7 @@ export class CallbackService {
     return {
       ...rest,
       created_at: iso(created_at),
-      cursor: cursorOf(this.feed.inbox(user), callbackConsumer(sub.id)),
+      cursor: cursorOf(this.feed.inbox(user), sub.id),
       state: !h || h.stopped ? 'stopped' : h.retry ? 'retrying' : h.busy ? 'delivering' : 'idle',
       attempts: h?.attempts ?? 0,
       next_attempt_at: iso(h?.next_attempt_at),
@@ -192,7 +193,7 @@ export class CallbackService {
     if (url.username || url.password) throw new Refusal('validation_failed', 'url must not carry credentials; check the X-PChat-Signature header with your secret instead');
     url.hash = '';
     if (this.core.config.callbacksAllowPrivate) return url.href;
-    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const host = bareHost(url);
     let addresses: string[];
     try {
       addresses = isIP(host) ? [host] : (await dns.lookup(host, { all: true })).map((a) => a.address);
@@ -265,7 +266,7 @@ export class CallbackService {
       hook.again = false;
       const sub = own(this.ctx(hook.user).subs, hook.id);
       if (!sub || hook.stopped || this.closed) return;
-      const consumer = callbackConsumer(hook.id);
+      const consumer = hook.id; // a callback reads as the consumer named as itself (cb_…, reserved)
       const from = cursorOf(this.feed.inbox(hook.user), consumer);
       const batch = this.feed.readBatch(hook.user, consumer, from, READ_BATCH);
       const firstDelivery = new Map(batch.delivered.map((rec) => [rec.id, rec]));
@@ -296,8 +297,8 @@ export class CallbackService {
       }
       if (!waiting && !batch.more) upto = Math.max(upto, batch.scanned);
       const moved = upto > from;
+      // Durable with the cursor: a dead letter staged above (it moved the cursor past its event).
       if (moved || delivered.length) await this.feed.advance(this.asAuth(hook.user), consumer, upto, delivered);
-      await this.core.commit(); // a dead letter staged above, if nothing else carried it
       if (waiting) {
         const backoff = Math.min(RETRY_CAP_MS, config.callbackRetryBaseMs * 2 ** (hook.attempts - 1));
         this.retryLater(hook, backoff * (0.5 + Math.random() / 2)); // jitter: failing hooks do not all come back at once
@@ -401,7 +402,7 @@ export class CallbackService {
     try {
       const status = await this.send(sub.url, headers, body, abort.signal, config.callbackTimeoutMs);
       hook.last_status = status.code;
-      if (status.code >= 200 && status.code < 300) {
+      if (is2xx(status.code)) {
         hook.attempts = 0;
         hook.delivered++;
         hook.last_success_at = Date.now();
@@ -423,7 +424,7 @@ export class CallbackService {
     const url = new URL(target);
     // A literal address is never looked up, so the guard below would not see it: checked here
     // (a callback made while PCHAT_CALLBACKS_ALLOW_PRIVATE was on is not called once it is off).
-    const literal = url.hostname.replace(/^\[|\]$/g, '');
+    const literal = bareHost(url);
     if (!this.core.config.callbacksAllowPrivate && isIP(literal) && isPrivateAddress(literal)) {
       return Promise.reject(Object.assign(new Error(`${literal} is a private address`), { code: 'EPRIVATE' }));
     }
@@ -440,7 +441,7 @@ export class CallbackService {
           });
     return new Promise((resolve, reject) => {
       const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'POST', headers, signal, lookup: guard }, (res: IncomingMessage) => {
-        const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
+        const ok = is2xx(res.statusCode ?? 0);
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {

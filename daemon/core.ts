@@ -29,8 +29,7 @@ export class Core {
   readonly registry: Registry;
   readonly projections: Projections;
   readonly waiters = new Waiters();
-  private fatal = false;
-  /** Why the journal failed, once a commit did (see `commit`): /health reports it until the exit. */
+  /** Why the journal failed, once a commit did (see `commit`): no commit is acknowledged after it, and /health reports it until the exit. */
   private fault: string | undefined;
   /** Writes nobody waits for, staged by the next commit (each returns the users to wake). */
   private deferred: ((wake: Set<string>) => void)[] = [];
@@ -62,8 +61,7 @@ export class Core {
     try {
       await this.journal.commit();
     } catch (err) {
-      if (!this.fatal) {
-        this.fatal = true;
+      if (this.fault === undefined) {
         this.fault = `a journal commit failed (${(err as Error).message}); the relay is exiting to restart from the journal`;
         this.log.fatal({ err: (err as Error).message }, 'journal commit failed; exiting so the relay restarts from the journal');
         setImmediate(() => process.exit(70));
@@ -72,7 +70,7 @@ export class Core {
     }
     // A later batch can commit after an earlier one failed (disk space freed in between): its
     // events follow ones that are not on disk, so it is not acknowledged either.
-    if (this.fatal) throw new Error('an earlier journal commit failed; the relay is restarting');
+    if (this.fault !== undefined) throw new Error('an earlier journal commit failed; the relay is restarting');
     for (const user of wake) this.waiters.wake(user);
   }
 

@@ -241,10 +241,15 @@ export class Files {
       this.release(r.sha256);
       this.uncount(r.owner, r.size);
       if (!r.created || this.held.has(r.sha256) || this.core.projections.media.blobFiles(r.sha256)) continue;
-      const removal = rm(this.blobPath(r.sha256), { force: true }).finally(() => this.removing.delete(r.sha256));
-      this.removing.set(r.sha256, removal);
-      await removal;
+      await this.removeBlob(r.sha256);
     }
+  }
+
+  /** Deletes a blob, marked as being removed meanwhile (an upload of the same bytes waits for it). Decide first, in the same synchronous run. */
+  private removeBlob(sha: string): Promise<void> {
+    const removal = rm(this.blobPath(sha), { force: true }).finally(() => this.removing.delete(sha));
+    this.removing.set(sha, removal);
+    return removal;
   }
 
   /**
@@ -271,9 +276,7 @@ export class Files {
       // As `discard`: decided in one synchronous run, and marked, so an upload of the same bytes
       // either holds them already (kept) or waits for the removal and stores them again.
       if (this.held.has(sha) || this.removing.has(sha) || media.blobFiles(sha)) continue;
-      const removal = rm(this.blobPath(sha), { force: true }).finally(() => this.removing.delete(sha));
-      this.removing.set(sha, removal);
-      await removal;
+      await this.removeBlob(sha);
       this.core.registry.apply(FileStream, file_id, [{ type: 'blob_removed', sha256: sha, at: Date.now() }]);
       blobs++;
     }

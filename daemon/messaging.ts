@@ -50,7 +50,9 @@ export interface SendReply {
 
 type Target = { kind: 'user'; user: string } | { kind: 'group'; group: GroupContext };
 
-const PHONE_CHANNELS = new Set(['sms', 'wa', 'tg', 'email', 'notify']);
+/** Every channel a send (or a callback's filter) may name: WebChat's own, then the phone bridge's. */
+export const CHANNELS = ['pchat', 'sms', 'wa', 'tg', 'email', 'notify'] as const;
+const PHONE_CHANNELS = new Set<string>(CHANNELS.slice(1));
 
 export class Messaging {
   private readonly inflight = new Map<string, Promise<{ hash: string; reply: SendReply }>>();
@@ -154,7 +156,7 @@ export class Messaging {
       if (PHONE_CHANNELS.has(channel)) {
         throw new Refusal('channel_unavailable', `channel "${channel}" needs a phone bridge or SMTP route; none is configured on this relay`);
       }
-      throw new Refusal('validation_failed', `channel must be one of pchat, sms, wa, tg, email, notify`);
+      throw new Refusal('validation_failed', `channel must be one of ${CHANNELS.join(', ')}`);
     }
     body = { ...body, attachments: this.media.resolveAttachments(body) }; // media: checked + parsed from text
     const text = body.text ?? '';

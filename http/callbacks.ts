@@ -2,6 +2,7 @@
 // delivery looks like and how to check its signatures: docs/callbacks.md.
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
+import { CHANNELS } from '../daemon/messaging.ts';
 
 /** Filter words: a blank one would leave a filter that lets nothing through. */
 const Words = (maxLength: number) => Type.Array(Type.String({ minLength: 1, maxLength, pattern: '\\S' }), { maxItems: 50 });
@@ -10,7 +11,7 @@ export const SubscribeBody = Type.Object(
     url: Type.String({ minLength: 1, maxLength: 2048 }),
     /** HMAC key for X-PChat-Signature; the relay makes one when absent. */
     secret: Type.Optional(Type.String({ minLength: 16, maxLength: 256 })),
-    channels: Type.Optional(Type.Array(Type.Union(['pchat', 'sms', 'wa', 'tg', 'email', 'notify'].map((c) => Type.Literal(c))), { maxItems: 6 })),
+    channels: Type.Optional(Type.Array(Type.Union(CHANNELS.map((c) => Type.Literal(c))), { maxItems: CHANNELS.length })),
     event_types: Type.Optional(Type.Array(Type.Union(['message', 'edit', 'delete', 'delta', 'receipt', 'group', 'translation'].map((t) => Type.Literal(t))), { maxItems: 7 })),
     sources: Type.Optional(Words(64)),
     keywords: Type.Optional(Words(200)),

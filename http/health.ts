@@ -19,7 +19,7 @@ export default async function healthRoutes(app: FastifyInstance) {
       status: fault ? 'failing' : draining ? 'draining' : 'ok',
       version: RELAY_VERSION,
       uptime_s: Math.round((Date.now() - started) / 1000),
-      journal: reason ? { ok: false, reason, actors_loaded: core.registry.size } : { ok: true, actors_loaded: core.registry.size },
+      journal: { ok: !reason, ...(reason ? { reason } : {}), actors_loaded: core.registry.size },
       parked_polls: core.waiters.parkedCount,
       websockets: app.services.live.websockets(),
       capabilities: app.services.media.capabilities(),

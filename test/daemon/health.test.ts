@@ -35,7 +35,7 @@ test('after a journal commit failed, /health answers 503 with the journal not ok
     assert.match(h.body.journal.reason, /journal commit failed \(ENOSPC/);
   } finally {
     process.exit = exit;
-    (core as unknown as { fatal: boolean }).fatal = false; // it did not exit here: let it close
+    (core as unknown as { fault?: string }).fault = undefined; // it did not exit here: let it close
     await t.stop();
   }
 });
