@@ -24,7 +24,7 @@ import { Presence } from './presence.ts';
 const PRESENCE_SWEEP_MS = 5_000;
 /** In-flight requests get this long to finish once draining starts. */
 const DRAIN_GRACE_MS = 5_000;
-/** How often idle actors are looked for. */
+/** How often idle actors are looked for (at most: twice per PCHAT_ACTOR_IDLE_MS when that is shorter). */
 const PASSIVATE_SWEEP_MS = 30_000;
 /** How often uploads nobody sent are looked for: they wait a day (by default), minutes more is nothing. */
 const UNSENT_SWEEP_MS = 10 * 60_000;
@@ -135,11 +135,17 @@ async function startOn(
     core.waiters.sweep();
     messaging.loopGuard.sweep();
   }, PRESENCE_SWEEP_MS);
-  const passivateTimer = setInterval(async () => {
-    await journal.commit();
-    const n = core.registry.passivate(config.actorIdleMs);
-    if (n) log.debug({ passivated: n, loaded: core.registry.size }, 'idle actors passivated');
-  }, PASSIVATE_SWEEP_MS);
+  // Staged writes go to disk before their actors leave memory. A failed commit is Core's to
+  // report (the relay exits and restarts from the journal); the sweep just skips its turn.
+  const passivateTimer = setInterval(() => {
+    core.commit().then(
+      () => {
+        const n = core.registry.passivate(config.actorIdleMs);
+        if (n) log.debug({ passivated: n, loaded: core.registry.size }, 'idle actors passivated');
+      },
+      () => {},
+    );
+  }, Math.min(PASSIVATE_SWEEP_MS, config.actorIdleMs / 2));
   presenceTimer.unref();
   passivateTimer.unref();
   // Uploads no message named within PCHAT_UNSENT_UPLOAD_TTL_HOURS (Files.sweepUnsent), a batch a pass.

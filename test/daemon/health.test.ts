@@ -40,6 +40,31 @@ test('after a journal commit failed, /health answers 503 with the journal not ok
   }
 });
 
+test('a commit that fails in the idle-actor sweep is reported like any other (the relay exits), not left an unhandled rejection', async () => {
+  const t = await startTestRelay({ LOG_LEVEL: 'silent', PCHAT_ACTOR_IDLE_MS: '1000' }); // swept every 500 ms
+  const exit = process.exit;
+  const exits: (number | undefined)[] = [];
+  process.exit = ((code?: number) => void exits.push(code)) as typeof process.exit;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  const { core } = t.relay.services;
+  const commit = core.journal.commit.bind(core.journal);
+  try {
+    core.journal.commit = () => Promise.reject(new Error('EIO: i/o error (simulated)'));
+    await new Promise((resume) => setTimeout(resume, 1200));
+    assert.deepEqual(unhandled, [], 'nothing left unhandled');
+    assert.deepEqual(exits, [70], 'the relay would exit to restart from the journal');
+    assert.equal((await t.api('GET', '/health')).status, 503);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    process.exit = exit;
+    core.journal.commit = commit;
+    (core as unknown as { fault?: string }).fault = undefined; // it did not exit here: let it close
+    await t.stop();
+  }
+});
+
 test('while the relay drains, /health answers 503 with the journal not ok and why', async () => {
   const t = await startTestRelay();
   const { raw, body } = await requestDuringDrain(t, 'GET /health HTTP/1.1\r\nHost: x\r\n', '\r\n');
