@@ -16,11 +16,12 @@ import { createHmac, createPrivateKey, sign, type KeyObject } from 'node:crypto'
 import { lookup, promises as dns } from 'node:dns';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { own, Refusal } from '../actors/decision.ts';
 import { callbacksMachine, CALLBACKS_VERSION, decideAdd, decideDead, decideRemove, type CallbacksContext, type Subscription } from '../actors/callbacks.ts';
 import { cursorOf } from '../actors/inbox.ts';
 import type { Auth } from './accounts.ts';
+import { bareHost, isPrivateAddress } from './addresses.ts';
 import { iso, randomHex, type Core } from './core.ts';
 import { foldText, type ClientEvent, type Feed } from './feed.ts';
 import type { MessageRecord } from './projections.ts';
@@ -37,24 +38,7 @@ const ERROR_BODY_BYTES = 200;
 /** PKCS#8 header of an Ed25519 private key, before its 32-byte seed (RFC 8410). */
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
-/** Addresses a callback may not reach unless the operator allows private targets. */
-const PRIVATE = new BlockList();
-for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 3],
-] as const) PRIVATE.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['::', 127], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
-
-/** A URL's host without an IPv6 literal's brackets: what isIP and the resolver take. */
-const bareHost = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');
 const is2xx = (status: number) => status >= 200 && status < 300;
-
-/** Whether `address` (an IP) is in a private, loopback, link-local or reserved range. */
-export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return PRIVATE.check(mapped[1], 'ipv4');
-  return PRIVATE.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
-}
 
 export interface SubscribeBody {
   url: string;

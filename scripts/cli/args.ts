@@ -54,7 +54,8 @@ Identity:
   --persona LABEL           a second persona for the same email (its own session and cursor)
   --chat-address ADDR       stable chat address (the relay refuses one that is taken)
   --relay URL               relay URL (default: the persona's relay, else $PCHAT_RELAY_URL,
-                            else http://127.0.0.1:5110)
+                            else http://127.0.0.1:5110); without a scheme, http:// for
+                            LAN and loopback hosts and https:// for any other
   --relay-mode MODE         public | private (shown in the GUI URL; default private)
   --computer NAME           device name shown in the directory
   --session-name NAME       session name shown in the directory

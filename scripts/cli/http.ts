@@ -1,6 +1,8 @@
 // A small JSON client for one relay. Maps every way a request can fail to one CliError line:
 // connection refused / DNS / timeout → EXIT.unreachable, `{success:false,…}` → the relay's own
 // message with its code, anything that is not pChat JSON → a sentence naming the status.
+import { isIP } from 'node:net';
+import { bareHost, isPrivateAddress } from '../../daemon/addresses.ts';
 import { CliError, EXIT } from './errors.ts';
 
 /** Plain requests; a relay that takes longer than this is treated as unreachable. */
@@ -13,11 +15,24 @@ export interface CallOptions {
   auth?: boolean;
 }
 
+/**
+ * Whether a relay named without a scheme is on this machine or the LAN, where it runs plain
+ * http: a loopback, private or link-local address, `localhost`, a name without a dot (a LAN
+ * host) or one under a local-only domain. Anywhere else it is https, so a session token does
+ * not cross the internet in clear because a scheme was left out.
+ */
+function isLocalHost(url: URL): boolean {
+  const host = bareHost(url).toLowerCase().replace(/\.$/, '');
+  if (isIP(host)) return isPrivateAddress(host);
+  return !host.includes('.') || /\.(localhost|local|lan|home|internal|home\.arpa)$/.test(host);
+}
+
 export function normalizeRelay(raw: string): string {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw);
   let url: URL;
   try {
-    url = new URL(withScheme);
+    url = new URL(hasScheme ? raw : `http://${raw}`);
+    if (!hasScheme && !isLocalHost(url)) url = new URL(`https://${raw}`);
   } catch {
     throw new CliError(`--relay ${JSON.stringify(raw)} is not a URL`, EXIT.usage);
   }

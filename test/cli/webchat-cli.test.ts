@@ -5,8 +5,21 @@ import assert from 'node:assert/strict';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { normalizeRelay } from '../../scripts/cli/http.ts';
 import { startTestRelay, type TestRelay } from '../helpers.ts';
 import { assertOneErrorLine, jsonLines, LiveCli, newConfigDir, persona, personaFiles, runCli } from './cli-helpers.ts';
+
+test('--relay without a scheme: http:// on loopback and the LAN, https:// anywhere else (the token is not sent in clear)', () => {
+  for (const local of ['127.0.0.1:5110', 'localhost:5110', '192.168.1.20:5110', '10.0.0.7', '[::1]:5110', '[fe80::1]:5110', 'relaybox:5110', 'relay.local', 'box.lan:8080']) {
+    assert.match(normalizeRelay(local), /^http:\/\//, local);
+  }
+  for (const remote of ['relay.example.com', 'relay.example.com:8443', '203.0.114.9', '[2606:4700::1111]', 'chat.example.org/pchat/']) {
+    assert.match(normalizeRelay(remote), /^https:\/\//, remote);
+  }
+  assert.equal(normalizeRelay('chat.example.org/pchat/'), 'https://chat.example.org/pchat');
+  assert.equal(normalizeRelay('http://relay.example.com'), 'http://relay.example.com', 'an explicit scheme is kept');
+  assert.equal(normalizeRelay('HTTPS://10.0.0.7:5110/'), 'https://10.0.0.7:5110');
+});
 
 describe('webchat-cli', () => {
   let t: TestRelay;
