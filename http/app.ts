@@ -96,7 +96,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   });
 
   // Our own JSON parser, so a poisoned body is explained as such (Fastify's hides why). An
-  // empty body is no body (a route that needs one says so: "body must be object").
+  // empty body is no body (see the preValidation hook below).
   const parseJson = (text: string, done: (err: Error | null, body?: unknown) => void) => {
     if (text.trim() === '') return done(null, undefined);
     try {
@@ -138,6 +138,14 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   app.addHook('onRequest', (req, reply, done) => {
     // /health answers for itself: 503 with the journal's state and why.
     if (services.draining() && req.routeOptions.url !== '/health') return sendError(reply, 'draining');
+    done();
+  });
+  // A POST with no body has an empty one: the seeds list routes whose fields are all optional
+  // without a body (`POST …/poll`, `…/join-requests`), and a schema alone refuses a missing body
+  // ("body must be object"). A route that needs a field still says which; a PUT (an update)
+  // still has to say what it changes.
+  app.addHook('preValidation', (req, _reply, done) => {
+    if (req.body === undefined && req.method === 'POST' && req.routeOptions.schema?.body) req.body = {};
     done();
   });
   // While draining, answers close their keep-alive connection so shutdown need not wait for it.

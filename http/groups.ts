@@ -88,9 +88,9 @@ export default async function groupRoutes(app: FastifyInstance) {
   }));
 
   // Creating a join request; in an open group this joins at once.
-  app.post<Id & { Body: Static<typeof JoinBody> }>(`${g}/:id/join-requests`, { ...auth, schema: { params: GroupParams, body: Type.Optional(JoinBody) } }, async (req) => ({
+  app.post<Id & { Body: Static<typeof JoinBody> }>(`${g}/:id/join-requests`, { ...auth, schema: { params: GroupParams, body: JoinBody } }, async (req) => ({
     success: true,
-    ...(await groups.join(req.auth, req.params.id, req.body?.note)),
+    ...(await groups.join(req.auth, req.params.id, req.body.note)),
   }));
 
   app.post<{ Params: Static<typeof RequestParams>; Body: Static<typeof DecideBody> }>(

@@ -1,0 +1,51 @@
+// The user's seed documents (../shared/seeds/001, 002) walked as a client written against them
+// would call the relay: their routes, bodies and fields. One test per divergence found.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestRelay, type TestRelay } from '../helpers.ts';
+
+const G = '/api/v1/webchat/groups';
+
+describe('seed conformance', () => {
+  let t: TestRelay;
+  let owner: { token: string };
+  let asker: { token: string };
+
+  before(async () => {
+    t = await startTestRelay({ PCHAT_CODE_REQUESTS_PER_IP_PER_HOUR: '1000' });
+    owner = await t.login('owner@example.com', { chat_address: 'seed-owner' });
+    asker = await t.login('asker@example.com', { chat_address: 'seed-asker' });
+  });
+  after(() => t.stop());
+
+  test('routes whose fields are all optional take no body: the seed\'s worker loop polls and beats presence bare', async () => {
+    // 002's AI worker loop: `POST /api/v1/webchat/poll`, `POST /api/v1/webchat/presence`.
+    const beat = await t.api('POST', '/api/v1/webchat/presence', undefined, asker.token);
+    assert.equal(beat.status, 200, JSON.stringify(beat.body));
+    assert.equal(beat.body.online, true);
+    await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'seed-asker', text: 'bare poll' }, owner.token);
+    const poll = await t.api('POST', '/api/v1/webchat/poll', undefined, asker.token);
+    assert.equal(poll.status, 200, JSON.stringify(poll.body));
+    assert.deepEqual(poll.body.messages.map((m: any) => m.text), ['bare poll']);
+    // A route that needs a field still refuses, naming it.
+    const send = await t.api('POST', '/api/v1/messages', undefined, owner.token);
+    assert.equal(send.status, 400);
+    assert.equal(send.body.error, 'validation_failed');
+    assert.match(send.body.message, /channel/);
+  });
+
+  test('a join request posted with no body (the seed lists the route, no body) is created', async () => {
+    const g = await t.api('POST', G, { name: 'Approvals', visibility: 'public', join_policy: 'approval' }, owner.token);
+    const id = g.body.group.group_id;
+    // `curl -X POST …/join-requests` sends no body and no Content-Type.
+    const bare = await t.api('POST', `${G}/${id}/join-requests`, undefined, asker.token);
+    assert.equal(bare.status, 200, JSON.stringify(bare.body));
+    assert.equal(bare.body.status, 'requested');
+    // A JSON client with nothing to say sends the header and an empty body.
+    const g2 = await t.api('POST', G, { name: 'Approvals 2', visibility: 'public', join_policy: 'approval' }, owner.token);
+    const empty = await t.api('POST', `${G}/${g2.body.group.group_id}/join-requests`, '', asker.token, { 'content-type': 'application/json' });
+    assert.equal(empty.status, 200, JSON.stringify(empty.body));
+    const list = await t.api('GET', `${G}/${id}/join-requests`, undefined, owner.token);
+    assert.deepEqual(list.body.requests.map((r: any) => [r.address, r.note]), [['seed-asker', null]]);
+  });
+});
