@@ -151,6 +151,7 @@ export class CallbackService {
     const { secret: _secret, created_at, ...rest } = sub;
     return {
       ...rest,
+      cb_id: sub.id, // the seed's name for it (DELETE …/callbacks/inbound/<cb_id>)
       created_at: iso(created_at),
       cursor: cursorOf(this.feed.inbox(user), sub.id),
       state: !h || h.stopped ? 'stopped' : h.retry ? 'retrying' : h.busy ? 'delivering' : 'idle',

@@ -12,7 +12,7 @@ describe('seed conformance', () => {
   let asker: { token: string };
 
   before(async () => {
-    t = await startTestRelay({ PCHAT_CODE_REQUESTS_PER_IP_PER_HOUR: '1000' });
+    t = await startTestRelay({ PCHAT_CODE_REQUESTS_PER_IP_PER_HOUR: '1000', PCHAT_CALLBACKS_ALLOW_PRIVATE: 'true' });
     owner = await t.login('owner@example.com', { chat_address: 'seed-owner' });
     asker = await t.login('asker@example.com', { chat_address: 'seed-asker' });
   });
@@ -47,5 +47,21 @@ describe('seed conformance', () => {
     assert.equal(empty.status, 200, JSON.stringify(empty.body));
     const list = await t.api('GET', `${G}/${id}/join-requests`, undefined, owner.token);
     assert.deepEqual(list.body.requests.map((r: any) => [r.address, r.note]), [['seed-asker', null]]);
+  });
+
+  test('a callback names its id cb_id, as the seed\'s DELETE …/callbacks/inbound/<cb_id> does', async () => {
+    const path = '/api/v1/webchat/callbacks/inbound';
+    // The seed's subscribe body (a local URL: this relay is told it may call private addresses).
+    const sub = await t.api('POST', path, { url: 'http://127.0.0.1:9/inbound', channels: ['pchat', 'sms', 'wa'], keywords: ['ALERT', 'OOM'] }, owner.token);
+    assert.equal(sub.status, 200, JSON.stringify(sub.body));
+    const cbId = sub.body.callback.cb_id;
+    assert.match(cbId, /^cb_[0-9a-f]{16}$/);
+    assert.equal(sub.body.callback.id, cbId);
+    const list = await t.api('GET', path, undefined, owner.token);
+    assert.deepEqual(list.body.callbacks.map((c: any) => c.cb_id), [cbId]);
+    assert.equal((await t.api('GET', `${path}/${cbId}`, undefined, owner.token)).body.callback.cb_id, cbId);
+    const gone = await t.api('DELETE', `${path}/${cbId}`, undefined, owner.token);
+    assert.equal(gone.status, 200);
+    assert.equal((await t.api('GET', path, undefined, owner.token)).body.callbacks.length, 0);
   });
 });
