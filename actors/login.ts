@@ -17,7 +17,7 @@ export const MAX_FAILURES_PER_HOUR = 10;
 const HOUR = 3_600_000;
 
 export type LoginEvent =
-  | { type: 'code_issued'; code_hash: string; expires_at: number; at: number }
+  | { type: 'code_issued'; code_hash: string; expires_at: number; at: number; display_name?: string }
   | { type: 'code_failed'; at: number }
   | { type: 'code_used'; at: number };
 
@@ -26,6 +26,8 @@ export interface LoginContext {
   code_hash: string | null;
   expires_at: number;
   tries: number;
+  /** The display name request-code was given with the pending code (the seed sends it there). */
+  display_name?: string;
   /** Times of issued codes and of failures in the last hour (pruned on write). */
   issued: number[];
   failures: number[];
@@ -39,7 +41,7 @@ export const loginMachine = setup({
   actions: {
     issue: assign(({ context, event }) => {
       const e = event as Extract<Sequenced, { type: 'code_issued' }>;
-      return { seq: e.seq, code_hash: e.code_hash, expires_at: e.expires_at, tries: 0, issued: [...recent(context.issued, e.at), e.at] };
+      return { seq: e.seq, code_hash: e.code_hash, expires_at: e.expires_at, tries: 0, display_name: e.display_name, issued: [...recent(context.issued, e.at), e.at] };
     }),
   },
 }).createMachine({
@@ -63,6 +65,7 @@ export const loginMachine = setup({
             actions: assign(({ context, event }) => ({
               seq: event.seq,
               code_hash: null,
+              display_name: undefined,
               tries: context.tries + 1,
               failures: [...recent(context.failures, event.at), event.at],
             })),
@@ -77,7 +80,7 @@ export const loginMachine = setup({
         ],
         code_used: {
           target: 'idle',
-          actions: assign(({ event }) => ({ seq: event.seq, code_hash: null, tries: 0 })),
+          actions: assign(({ event }) => ({ seq: event.seq, code_hash: null, display_name: undefined, tries: 0 })),
         },
       },
     },
@@ -88,7 +91,7 @@ function retryAfter(times: number[], now: number): number {
   return Math.max(1, Math.ceil((Math.min(...times) + HOUR - now) / 1000));
 }
 
-export function decideIssue(ctx: LoginContext, codeHash: string, now: number): Decision<LoginEvent> {
+export function decideIssue(ctx: LoginContext, codeHash: string, now: number, displayName?: string): Decision<LoginEvent> {
   const issued = recent(ctx.issued, now);
   if (issued.length >= MAX_CODES_PER_HOUR) {
     return refuse('too_many_codes', 'too many codes requested for this email; try again later', retryAfter(issued, now));
@@ -97,7 +100,7 @@ export function decideIssue(ctx: LoginContext, codeHash: string, now: number): D
   if (failures.length >= MAX_FAILURES_PER_HOUR) {
     return refuse('too_many_attempts', 'too many wrong codes for this email; try again later', retryAfter(failures, now));
   }
-  return accept({ type: 'code_issued', code_hash: codeHash, expires_at: now + CODE_TTL_MS, at: now });
+  return accept({ type: 'code_issued', code_hash: codeHash, expires_at: now + CODE_TTL_MS, at: now, ...(displayName ? { display_name: displayName } : {}) });
 }
 
 export function decideVerify(ctx: LoginContext, matches: (hash: string) => boolean, now: number): Decision<LoginEvent> {

@@ -70,7 +70,7 @@ export class Accounts {
     return sha256(`login:${email}`).slice(0, 32);
   }
 
-  async requestCode(email: string): Promise<{ sent: true; expires_in: number; dev_code?: string }> {
+  async requestCode(email: string, displayName?: string): Promise<{ sent: true; expires_in: number; dev_code?: string }> {
     const { config, registry, projections } = this.core;
     const known = projections.userByEmail(email) !== undefined;
     const reply = { sent: true as const, expires_in: CODE_TTL_MS / 1000 };
@@ -81,7 +81,7 @@ export class Accounts {
     const now = Date.now();
     const id = this.loginId(email);
     const hash = mailed ? this.codeHash(email, code) : randomHex(32);
-    const decision = decideIssue(registry.context<LoginContext>(Login, id), hash, now);
+    const decision = decideIssue(registry.context<LoginContext>(Login, id), hash, now, displayName);
     if (decision.refusal) throw decision.refusal;
     registry.apply(Login, id, decision.events);
     await this.core.commit();
@@ -125,6 +125,9 @@ export class Accounts {
       const owner = projections.userByAddress(wanted);
       if (owner && owner !== existing) throw new Refusal('address_taken', `chat address "${wanted}" is taken`);
     }
+    // The name request-code was given names a new account when verify-code gives none. Never an
+    // existing one's: anyone may request a code for an email, so that name is not the owner's word.
+    const requestedName = registry.context<LoginContext>(Login, loginId).display_name;
     registry.apply(Login, loginId, decision.events);
 
     let user = existing;
@@ -133,7 +136,7 @@ export class Accounts {
       const chatAddress = wanted ?? this.freeAddress();
       const profile: Profile = {
         // Not the email's local part: the name is shown to peers and searched in the directory.
-        display_name: body.display_name?.trim() || chatAddress,
+        display_name: body.display_name?.trim() || requestedName || chatAddress,
         chat_address: chatAddress,
         public_visible: body.public_visible ?? false,
         avatar_file_id: null,

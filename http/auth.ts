@@ -49,7 +49,7 @@ export default async function authRoutes(app: FastifyInstance) {
   app.post<{ Body: Static<typeof RequestCodeBody> }>(
     `${base}/request-code`,
     { schema: { body: RequestCodeBody }, config: { rateLimit: { max: core.config.codeRequestsPerIpPerHour, timeWindow: HOUR } } },
-    async (req) => ({ success: true, ...(await accounts.requestCode(req.body.email.trim().toLowerCase())) }),
+    async (req) => ({ success: true, ...(await accounts.requestCode(req.body.email.trim().toLowerCase(), req.body.display_name?.trim() || undefined)) }),
   );
 
   app.post<{ Body: Static<typeof VerifyCodeBody> }>(

@@ -64,4 +64,19 @@ describe('seed conformance', () => {
     assert.equal(gone.status, 200);
     assert.equal((await t.api('GET', path, undefined, owner.token)).body.callbacks.length, 0);
   });
+
+  test('the display_name sent with request-code names the new account when verify-code sends none', async () => {
+    const auth = '/api/v1/pchat/auth';
+    const asked = await t.api('POST', `${auth}/request-code`, { email: 'named@example.com', display_name: 'Codex Agent', purpose: 'login' });
+    const ok = await t.api('POST', `${auth}/verify-code`, { email: 'named@example.com', code: asked.body.dev_code });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.user.display_name, 'Codex Agent');
+    // verify-code's own name wins; and an existing account keeps its name whatever a code request says.
+    const again = await t.api('POST', `${auth}/request-code`, { email: 'named@example.com', display_name: 'Someone Else', purpose: 'login' });
+    const back = await t.api('POST', `${auth}/verify-code`, { email: 'named@example.com', code: again.body.dev_code });
+    assert.equal(back.body.user.display_name, 'Codex Agent');
+    const other = await t.api('POST', `${auth}/request-code`, { email: 'other@example.com', display_name: 'From Request', purpose: 'login' });
+    const both = await t.api('POST', `${auth}/verify-code`, { email: 'other@example.com', code: other.body.dev_code, display_name: 'From Verify' });
+    assert.equal(both.body.user.display_name, 'From Verify');
+  });
 });
