@@ -11,6 +11,7 @@ import { Refusal } from '../actors/decision.ts';
 import type { Auth } from '../daemon/accounts.ts';
 import type { Services } from '../daemon/relay.ts';
 import { errorBody } from './errors.ts';
+import { allowCrossOrigin } from './cors.ts';
 import authRoutes from './auth.ts';
 import healthRoutes from './health.ts';
 import messageRoutes from './messages.ts';
@@ -132,6 +133,9 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     req.auth = auth;
     done();
   });
+
+  // First, so that every answer (a refusal while draining too) is readable by a GUI on another site.
+  allowCrossOrigin(app as unknown as FastifyInstance);
 
   // Callback hooks, not async ones: they run on every request, and an async hook costs a
   // promise and a microtask turn each time.

@@ -79,4 +79,31 @@ describe('seed conformance', () => {
     const both = await t.api('POST', `${auth}/verify-code`, { email: 'other@example.com', code: other.body.dev_code, display_name: 'From Verify' });
     assert.equal(both.body.user.display_name, 'From Verify');
   });
+
+  test('a WebChat GUI served from another site may call this relay (CORS): the seed points one GUI at any relay', async () => {
+    // 002: private_relay_link --site https://your-webchat-site.example.com/… --relay https://relay.example.com,
+    // and Settings → Private Server Relay → URL. The browser asks first (preflight), then calls.
+    const site = { origin: 'https://your-webchat-site.example.com' };
+    const pre = await t.api('OPTIONS', '/api/v1/webchat/poll', undefined, undefined, {
+      ...site,
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type,x-pchat-session',
+    });
+    assert.equal(pre.status, 204, JSON.stringify(pre.body));
+    assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+    assert.match(pre.headers.get('access-control-allow-methods') ?? '', /POST/);
+    assert.match(pre.headers.get('access-control-allow-headers') ?? '', /x-pchat-session/i);
+    assert.match(pre.headers.get('access-control-allow-headers') ?? '', /content-type/i);
+    const poll = await t.api('POST', '/api/v1/webchat/poll', { chat_address: 'seed-asker' }, asker.token, site);
+    assert.equal(poll.status, 200);
+    assert.equal(poll.headers.get('access-control-allow-origin'), '*');
+    // Errors too, so the app can read why (and Retry-After when there is one).
+    const refused = await t.api('GET', '/api/v1/pchat/auth/me', undefined, 'pct_nope', site);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers.get('access-control-allow-origin'), '*');
+    assert.match(refused.headers.get('access-control-expose-headers') ?? '', /retry-after/i);
+    // A cross-site form post (no preflight) is still refused.
+    const form = await t.api('POST', '/api/v1/pchat/auth/request-code', '{"email":"x@example.com"}', undefined, { ...site, 'content-type': 'text/plain' });
+    assert.equal(form.status, 415);
+  });
 });
