@@ -1,6 +1,7 @@
 // Real-time delivery: WebSocket `GET /api/v1/webchat/ws` and SSE `GET /api/v1/webchat/events`.
 // Both stream exactly the feed's events from a cursor (docs/realtime.md). A token never goes
 // in a URL: the header, or (WebSocket, for browsers) a first `auth` frame.
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { WebSocket } from 'ws';
@@ -357,10 +358,12 @@ export default async function realtimeRoutes(app: FastifyInstance) {
       reply.hijack();
       const raw = reply.raw;
       // The stream's head goes out with its first event (`ready`), so a refusal before it can
-      // still be a plain JSON error with its status (see `refuse`).
+      // still be a plain JSON error with its status (see `refuse`). Hijacked, it is written by
+      // hand: the headers set before (CORS, rate limit) are carried over.
       const open = () => {
         if (raw.headersSent) return;
         raw.writeHead(200, {
+          ...(reply.getHeaders() as OutgoingHttpHeaders),
           'content-type': 'text/event-stream; charset=utf-8',
           'cache-control': 'no-cache, no-transform',
           connection: 'keep-alive',
@@ -406,7 +409,7 @@ export default async function realtimeRoutes(app: FastifyInstance) {
         // (a restart, the account's connection cap) is a stream that says when to come back.
         const passing = status === 503 || status === 429;
         if (!raw.headersSent && !passing) {
-          raw.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...(r.retryAfterSec ? { 'retry-after': String(r.retryAfterSec) } : {}) });
+          raw.writeHead(status, { ...(reply.getHeaders() as OutgoingHttpHeaders), 'content-type': 'application/json; charset=utf-8', ...(r.retryAfterSec ? { 'retry-after': String(r.retryAfterSec) } : {}) });
           raw.end(JSON.stringify(body));
           return;
         }

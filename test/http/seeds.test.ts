@@ -106,4 +106,17 @@ describe('seed conformance', () => {
     const form = await t.api('POST', '/api/v1/pchat/auth/request-code', '{"email":"x@example.com"}', undefined, { ...site, 'content-type': 'text/plain' });
     assert.equal(form.status, 415);
   });
+
+  test('the SSE stream is readable from another site as well (its head is written by hand)', async () => {
+    const abort = new AbortController();
+    const res = await fetch(`${t.url}/api/v1/webchat/events`, { headers: { 'x-pchat-session': asker.token, origin: 'https://your-webchat-site.example.com' }, signal: abort.signal });
+    try {
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+      assert.equal(res.headers.get('access-control-allow-origin'), '*');
+    } finally {
+      abort.abort();
+      await res.body?.cancel().catch(() => {});
+    }
+  });
 });
