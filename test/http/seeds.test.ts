@@ -107,6 +107,27 @@ describe('seed conformance', () => {
     assert.equal(form.status, 415);
   });
 
+  test('with login codes exposed (PCHAT_DEV_EXPOSE_CODES), no other site may read request-code: the code would log it in as anyone', async () => {
+    const site = { origin: 'https://evil.example.net' };
+    const asked = await t.api('POST', '/api/v1/pchat/auth/request-code', { email: 'victim@example.com', purpose: 'login' }, undefined, site);
+    assert.equal(asked.status, 200);
+    assert.match(asked.body.dev_code, /^\d{6}$/, 'this test relay exposes codes');
+    assert.equal(asked.headers.get('access-control-allow-origin'), null, 'the browser keeps the answer from the page');
+    // Every other answer stays readable, verify-code too (it needs the code).
+    const verify = await t.api('POST', '/api/v1/pchat/auth/verify-code', { email: 'victim@example.com', code: '000000' }, undefined, site);
+    assert.equal(verify.headers.get('access-control-allow-origin'), '*');
+    // A relay that mails its codes (or logs them) answers request-code readably: a GUI elsewhere logs in there.
+    const mailing = await startTestRelay({ PCHAT_DEV_EXPOSE_CODES: 'false', LOG_LEVEL: 'silent' });
+    try {
+      const r = await mailing.api('POST', '/api/v1/pchat/auth/request-code', { email: 'someone@example.com', purpose: 'login' }, undefined, site);
+      assert.equal(r.status, 200);
+      assert.equal(r.body.dev_code, undefined);
+      assert.equal(r.headers.get('access-control-allow-origin'), '*');
+    } finally {
+      await mailing.stop();
+    }
+  });
+
   test('the SSE stream is readable from another site as well (its head is written by hand)', async () => {
     const abort = new AbortController();
     const res = await fetch(`${t.url}/api/v1/webchat/events`, { headers: { 'x-pchat-session': asker.token, origin: 'https://your-webchat-site.example.com' }, signal: abort.signal });
