@@ -219,6 +219,31 @@ export async function httpEngine(url: string, init: { body: string | FormData; a
   } catch (err) {
     throw new EngineError(`${url}: ${(err as Error).message}`);
   }
-  if (!res.ok) throw new EngineError(`${url} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+  if (!res.ok) throw new EngineError(`${url} answered ${res.status}: ${(await res.text().catch(() => '')).slice(0, 200)}`);
   return res;
+}
+
+/**
+ * An HTTP engine's 2xx body as a JSON object. The timeout still runs while the body comes, so
+ * a body cut off, too slow, not JSON (a proxy's HTML page) or not an object is an EngineError
+ * (502 engine_failed), not a relay error.
+ */
+export async function engineJson(url: string, res: Response): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch (err) {
+    throw new EngineError(`${url} answered no JSON: ${(err as Error).message}`);
+  }
+  if (!body || typeof body !== 'object') throw new EngineError(`${url} answered ${String(body).slice(0, 100)}, not a JSON object`);
+  return body as Record<string, unknown>;
+}
+
+/** An HTTP engine's 2xx body as bytes; cut off or too slow is an EngineError (as engineJson). */
+export async function engineBytes(url: string, res: Response): Promise<Buffer> {
+  try {
+    return Buffer.from(await res.arrayBuffer());
+  } catch (err) {
+    throw new EngineError(`${url} broke off its answer: ${(err as Error).message}`);
+  }
 }

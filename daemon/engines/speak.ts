@@ -7,7 +7,7 @@ import { Refusal } from '../../actors/decision.ts';
 import type { Config } from '../config.ts';
 import type { Audio } from './audio.ts';
 import { languageName } from './languages.ts';
-import { EngineError, httpEngine, run, unavailable, which } from './proc.ts';
+import { EngineError, engineBytes, httpEngine, run, unavailable, which } from './proc.ts';
 import { openaiUrl } from './translate.ts';
 
 export interface Speech {
@@ -109,12 +109,13 @@ export class OpenAISpeaker implements Speaker {
   async speak(text: string, language: string): Promise<Speech> {
     if (!this.languages.includes(language)) throw noVoice(language, this.languages);
     const { url, apiKey, model, voice } = this.config.speak;
-    const res = await httpEngine(openaiUrl(url!, '/audio/speech'), {
+    const endpoint = openaiUrl(url!, '/audio/speech');
+    const res = await httpEngine(endpoint, {
       body: JSON.stringify({ model: model ?? 'tts-1', input: text, voice: voice ?? 'alloy', response_format: 'opus' }),
       apiKey,
       timeoutMs: this.config.engineTimeoutMs,
     });
-    const audio = Buffer.from(await res.arrayBuffer());
+    const audio = await engineBytes(endpoint, res);
     if (audio.subarray(0, 4).toString('latin1') !== 'OggS') throw new EngineError('the speech engine did not answer with ogg/opus audio');
     return { audio, mime: 'audio/ogg', language, engine: this.engine };
   }

@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { Refusal } from '../../actors/decision.ts';
 import type { Config } from '../config.ts';
 import type { Audio } from './audio.ts';
-import { EngineError, httpEngine, unavailable, which, Worker } from './proc.ts';
+import { EngineError, engineJson, httpEngine, unavailable, which, Worker } from './proc.ts';
 import { openaiUrl } from './translate.ts';
 
 export interface Transcript {
@@ -137,8 +137,9 @@ export class OpenAITranscriber implements Transcriber {
     form.set('model', model ?? 'whisper-1');
     form.set('response_format', 'verbose_json');
     if (language) form.set('language', language);
-    const res = await httpEngine(openaiUrl(url!, '/audio/transcriptions'), { body: form, apiKey, timeoutMs: this.config.engineTimeoutMs });
-    const body = (await res.json()) as { text?: string; language?: string };
+    const endpoint = openaiUrl(url!, '/audio/transcriptions');
+    const res = await httpEngine(endpoint, { body: form, apiKey, timeoutMs: this.config.engineTimeoutMs });
+    const body = (await engineJson(endpoint, res)) as { text?: string; language?: string };
     if (typeof body.text !== 'string') throw new EngineError('the transcription engine answered without text');
     const heard = body.language && body.language.length <= 3 ? body.language : language ?? 'und';
     return { text: body.text.trim(), language: heard, engine: this.engine };

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { Refusal } from '../../actors/decision.ts';
 import type { Config } from '../config.ts';
 import { languageName, toCode } from './languages.ts';
-import { EngineError, httpEngine, unavailable, which, Worker } from './proc.ts';
+import { EngineError, engineJson, httpEngine, unavailable, which, Worker } from './proc.ts';
 
 /** Apertium's hub: most Debian pairs have Spanish on one side. */
 export const PIVOT_LANGUAGE = 'es';
@@ -254,7 +254,7 @@ export class LibreTranslateTranslator implements Translator {
       apiKey: null,
       timeoutMs: this.config.engineTimeoutMs,
     });
-    const body = (await res.json()) as { translatedText?: string };
+    const body = (await engineJson(`${url}/translate`, res)) as { translatedText?: string };
     if (typeof body.translatedText !== 'string') throw new EngineError(`${url}/translate answered without translatedText`);
     return { text: body.translatedText, source, target, engine: this.engine };
   }
@@ -279,7 +279,8 @@ export class OpenAIChatTranslator implements Translator {
 
   async translate(text: string, source: string, target: string): Promise<Translation> {
     const { url, apiKey, model } = this.config.translate;
-    const res = await httpEngine(openaiUrl(url!, '/chat/completions'), {
+    const endpoint = openaiUrl(url!, '/chat/completions');
+    const res = await httpEngine(endpoint, {
       body: JSON.stringify({
         model: model ?? 'gpt-4o-mini',
         temperature: 0,
@@ -291,7 +292,7 @@ export class OpenAIChatTranslator implements Translator {
       apiKey,
       timeoutMs: this.config.engineTimeoutMs,
     });
-    const body = (await res.json()) as { choices?: { message?: { content?: string } }[] };
+    const body = (await engineJson(endpoint, res)) as { choices?: { message?: { content?: string } }[] };
     const out = body.choices?.[0]?.message?.content;
     if (typeof out !== 'string') throw new EngineError('the chat engine answered without a message');
     return { text: out.trim(), source, target, engine: this.engine };

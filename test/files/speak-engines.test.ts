@@ -164,6 +164,57 @@ test('HTTP engines: a LibreTranslate-compatible server and an OpenAI-compatible 
   }
 });
 
+test('an HTTP engine answering 200 with no JSON, null, or a body that stalls is a 502 engine_failed, not a relay error', async () => {
+  let mode = 'html';
+  // What a misconfigured proxy in front of an engine, or an engine that hangs mid-answer, sends.
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/languages') {
+        res.setHeader('content-type', 'application/json');
+        return res.end(JSON.stringify([{ code: 'en', targets: ['de'] }, { code: 'de', targets: ['en'] }]));
+      }
+      if (mode === 'html') return res.end('<html><body>502 Bad Gateway</body></html>');
+      res.setHeader('content-type', mode === 'stall' && req.url === '/v1/audio/speech' ? 'audio/ogg' : 'application/json');
+      if (mode === 'null') return res.end('null');
+      res.write(req.url === '/v1/audio/speech' ? 'OggS' : '{"translatedText":'); // and nothing more
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const t = await startTestRelay({
+    PCHAT_TRANSLATE_ENGINE: 'libretranslate',
+    PCHAT_TRANSLATE_URL: base,
+    PCHAT_TRANSCRIBE_ENGINE: 'openai',
+    PCHAT_TRANSCRIBE_URL: `${base}/v1`,
+    PCHAT_SPEAK_ENGINE: 'openai',
+    PCHAT_SPEAK_URL: `${base}/v1`,
+    PCHAT_ENGINE_TIMEOUT_MS: '500',
+  });
+  try {
+    const a = await t.login('a@example.com', { chat_address: 'amy' });
+    const up = await upload(t, a.token, [{ name: 'h.ogg', data: spokenClip(tempDir('pchat-clip-'), 'hello').ogg }]);
+    for (const m of ['html', 'null', 'stall']) {
+      mode = m;
+      const calls = [
+        ['/api/v1/webchat/translate-text', { text: `Good morning ${m}`, source: 'en', target: 'de' }],
+        ['/api/v1/webchat/transcribe', { file_id: up.body.file_id }],
+        ['/api/v1/webchat/speak', { text: `hello ${m}`, language: 'en' }],
+      ] as const;
+      for (const [path, body] of calls) {
+        const r = await t.api('POST', path, body, a.token);
+        assert.equal(r.status, 502, `${m} ${path}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body.error, 'engine_failed');
+      }
+    }
+    assert.ok(!t.logs.some((l) => l.msg === 'request failed'), 'nothing logged as a relay error');
+  } finally {
+    await t.stop();
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
 test('an HTTP engine without its URL stops start-up with one clear line', async () => {
   const { loadConfig, ConfigError } = await import('../../daemon/config.ts');
   assert.throws(() => loadConfig({ PCHAT_TRANSLATE_ENGINE: 'libretranslate' }), (e: Error) => e instanceof ConfigError && /PCHAT_TRANSLATE_URL/.test(e.message));
