@@ -104,7 +104,7 @@ export interface Received {
   size: number;
   name: string;
   kindHint: string;
-  /** True when this upload created the blob (so a failed request may remove it). */
+  /** True when this upload stored the bytes; false when it found them there already. */
   created: boolean;
   /** Who sent it: its bytes count against their daily budget until registered or discarded. */
   owner: string;
@@ -231,16 +231,19 @@ export class Files {
   }
 
   /**
-   * A request that failed: lets go of its blobs, and removes those it created that no file
-   * record names and no other request in progress holds (one uploading the same bytes found
-   * the blob there and counts on it). The decision is made in one synchronous run and the
-   * removal is marked, so a request that finds the blob afterwards waits for it to be gone.
+   * A request that failed: lets go of its blobs (all of them first: it may carry the same bytes
+   * twice), and removes those no file record names and no other request in progress holds (one
+   * uploading the same bytes counts on them), whoever stored them: the last request to let go
+   * of unnamed bytes removes them. The decision is made in one synchronous run and the removal
+   * is marked, so a request that finds the blob afterwards waits for it to be gone.
    */
   async discard(received: Received[]) {
     for (const r of received) {
       this.release(r.sha256);
       this.uncount(r.owner, r.size);
-      if (!r.created || this.held.has(r.sha256) || this.core.projections.media.blobFiles(r.sha256)) continue;
+    }
+    for (const r of received) {
+      if (this.held.has(r.sha256) || this.removing.has(r.sha256) || this.core.projections.media.blobFiles(r.sha256)) continue;
       await this.removeBlob(r.sha256);
     }
   }

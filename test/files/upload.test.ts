@@ -138,6 +138,19 @@ describe('uploads and downloads', () => {
     assert.ok(!t.logs.some((l) => l.msg === 'request failed'), 'nothing logged as a relay error');
   });
 
+  test('a failed request that carried the same bytes twice leaves no blob behind', async () => {
+    const before = blobsIn(t.dir).length;
+    const data = randomBytes(50_000);
+    // Both files arrive whole; a bad field after them fails the request.
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(data)]), 'a.bin');
+    form.append('file', new Blob([new Uint8Array(data)]), 'b.bin');
+    form.append('kind', 'bogus');
+    const res = await fetch(t.url + '/api/v1/webchat/upload', { method: 'POST', body: form, headers: { 'x-pchat-session': alice.token } });
+    assert.equal(res.status, 400, JSON.stringify(await res.json()));
+    assert.equal(blobsIn(t.dir).length, before, 'nothing kept that no file names (nor counted against a budget)');
+  });
+
   test('HTML and SVG are served as attachments under a sandbox CSP; images inline', async () => {
     const up = await upload(t, alice.token, [
       { name: 'page.png', data: '<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>' },
@@ -299,6 +312,15 @@ test('a failed upload does not remove the blob from under another upload of the 
     const [rec] = await files.register(bob, [b]);
     assert.equal(rec.size, 5_000);
     assert.ok(existsSync(files.blobPath(sha)));
+
+    // Two uploads of the same bytes that both fail: the blob goes with the last to let go.
+    const same = randomBytes(4_000);
+    const d = await files.receive(alice, Readable.from([same]), 'd.bin', 'file');
+    const e = await files.receive(bob, Readable.from([same]), 'e.bin', 'file');
+    await files.discard([d]);
+    assert.ok(existsSync(files.blobPath(d.sha256)), 'Bob still holds it');
+    await files.discard([e]);
+    assert.equal(existsSync(files.blobPath(d.sha256)), false, 'nobody holds or names it');
 
     // Unheld and unnamed, a failed upload's blob goes; the next upload of the bytes stores it again.
     const c = await files.receive(alice, Readable.from([randomBytes(3_000)]), 'c.bin', 'file');
