@@ -38,6 +38,9 @@ const KIND_HINTS = new Set(['auto', 'file', 'voice', 'audio']);
 /** busboy's words for a body it cannot parse: no boundary (or one too long), or cut off before its end. */
 const MALFORMED_MULTIPART = /^(Multipart: Boundary not found|Boundary required|Unexpected end of multipart data|\w+ terminated early due to unexpected end of multipart data|The needle cannot (be an empty|have a length bigger))/;
 
+/** What a client whose multipart body is cut or malformed is told. */
+const ENDS_EARLY = 'the multipart body is malformed or ends early (check its boundary and closing delimiter)';
+
 /** multipart's own errors, in our table's words. */
 function multipartRefusal(err: any, maxBytes: number, maxFiles: number): unknown {
   switch (err?.code) {
@@ -53,8 +56,10 @@ function multipartRefusal(err: any, maxBytes: number, maxFiles: number): unknown
     case 'FST_PROTO_VIOLATION':
       return new Refusal('validation_failed', 'a multipart field may not be named __proto__ or constructor');
   }
+  // The same cut, when multipart destroys the part while it is being read.
+  if (err?.code === 'ERR_STREAM_PREMATURE_CLOSE') return new Refusal('bad_request', ENDS_EARLY);
   if (err instanceof Error && !(err instanceof Refusal) && MALFORMED_MULTIPART.test(err.message)) {
-    return new Refusal('bad_request', 'the multipart body is malformed or ends early (check its boundary and closing delimiter)');
+    return new Refusal('bad_request', ENDS_EARLY);
   }
   return err;
 }
@@ -127,6 +132,9 @@ export default async function fileRoutes(app: FastifyInstance) {
           continue;
         }
         if (received.length >= maxFiles) throw new Refusal('too_many_files', `at most ${maxFiles} file(s) here`);
+        // A part the body ended inside can come already destroyed, without an error: reading
+        // it would wait forever (and hold this request's blobs and budget).
+        if (part.file.destroyed && !part.file.readableEnded) throw new Refusal('bad_request', ENDS_EARLY);
         received.push(await files.receive(a, part.file, part.filename, kind));
       }
       if (received.length === 0) throw new Refusal('validation_failed', 'no file in the multipart body (send it as a "file" part)');

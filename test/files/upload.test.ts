@@ -138,6 +138,28 @@ describe('uploads and downloads', () => {
     assert.ok(!t.logs.some((l) => l.msg === 'request failed'), 'nothing logged as a relay error');
   });
 
+  test('a body that ends inside its second file is a 400, not a hang nor a 500, and keeps nothing', async () => {
+    const before = blobsIn(t.dir).length;
+    const part = (name: string, data: string) => `--XX\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n${data}`;
+    for (const size of [10, 50_000]) {
+      const first = randomBytes(size).toString('latin1');
+      const second = randomBytes(size).toString('latin1');
+      // The first file is whole; the second has no closing boundary after it, and nothing ends the body.
+      const res = await fetch(t.url + '/api/v1/webchat/upload', {
+        method: 'POST',
+        body: Buffer.from(`${part('one.bin', first)}\r\n${part('two.bin', second)}\r\n`, 'latin1'),
+        headers: { 'content-type': 'multipart/form-data; boundary=XX', 'x-pchat-session': alice.token },
+        signal: AbortSignal.timeout(5_000),
+      });
+      const out = await res.json();
+      assert.equal(res.status, 400, `${size} bytes: ${JSON.stringify(out)}`);
+      assert.equal(out.error, 'bad_request');
+    }
+    assert.equal(blobsIn(t.dir).length, before);
+    assert.deepEqual(readdirSync(join(t.dir, 'uploads', 'tmp')), []);
+    assert.ok(!t.logs.some((l) => l.msg === 'request failed'), 'nothing logged as a relay error');
+  });
+
   test('a failed request that carried the same bytes twice leaves no blob behind', async () => {
     const before = blobsIn(t.dir).length;
     const data = randomBytes(50_000);
