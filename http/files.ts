@@ -79,7 +79,10 @@ export async function engineCall<T>(req: FastifyRequest, fn: () => Promise<T>): 
 
 function contentDisposition(kind: 'inline' | 'attachment', name: string) {
   const ascii = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
-  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+  // RFC 8187 allows fewer bare characters than encodeURIComponent leaves: ' ( ) * are escaped
+  // too, or strict parsers reject the whole header ("Ann's notes.pdf").
+  const ext = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `${kind}; filename="${ascii}"; filename*=UTF-8''${ext}`;
 }
 
 /** One `bytes=a-b` range, or null for the whole file (no header, several ranges, stale If-Range). */

@@ -216,6 +216,16 @@ describe('uploads and downloads', () => {
     assert.ok(!decodeURIComponent(d.headers.get('content-disposition')!).includes('\u202e'));
   });
 
+  test("a filename with an apostrophe or parentheses is sent as a valid RFC 8187 filename*", async () => {
+    const name = "Ann's notes (v2)*.txt";
+    const up = await upload(t, alice.token, [{ name, data: 'notes' }]);
+    assert.equal(up.body.name, name);
+    const cd = (await download(t, up.body.url)).headers.get('content-disposition')!;
+    const ext = /filename\*=UTF-8''(.*)$/.exec(cd)?.[1] ?? '';
+    assert.match(ext, /^(%[0-9A-F]{2}|[A-Za-z0-9!#$&+.^_`|~-])+$/, `only attr-chars and %XX: ${cd}`);
+    assert.equal(decodeURIComponent(ext), name);
+  });
+
   test('an upload cut off mid-body leaves no partial blob and no temp file', async () => {
     const before = blobsIn(t.dir).length;
     const boundary = 'XYZBOUNDARY';
