@@ -416,14 +416,19 @@ export class Files {
     };
   }
 
+  /** Refuses a language the speech engine does not hear: also before a clip is stored to be heard in it. */
+  assertHears(language: string | undefined) {
+    if (language && !this.transcriber.unavailableHint && !this.transcriber.languages.includes(language)) {
+      throw new Refusal('unsupported_language', `this relay's speech engine hears ${this.transcriber.languages.join(', ')}, not ${language}`);
+    }
+  }
+
   /** Transcript of a file: cached per blob (journaled), computed once even when asked twice at once. */
   async transcribe(rec: FileRecord, language?: string): Promise<TranscriptBody & { cached: boolean }> {
     const cached = this.core.projections.media.transcript(rec.sha256);
     if (cached && (!language || cached.language === language)) return { ...cached, cached: true };
     if (this.transcriber.unavailableHint) throw unavailable('transcription', this.transcriber.unavailableHint);
-    if (language && !this.transcriber.languages.includes(language)) {
-      throw new Refusal('unsupported_language', `this relay's speech engine hears ${this.transcriber.languages.join(', ')}, not ${language}`);
-    }
+    this.assertHears(language);
     if (!rec.mime.startsWith('audio/') && !rec.mime.startsWith('video/')) {
       throw new Refusal('not_audio', `"${rec.name}" is ${rec.mime}, not an audio clip`);
     }

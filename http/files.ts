@@ -199,6 +199,7 @@ export default async function fileRoutes(app: FastifyInstance) {
     let rec: FileRecord;
     let language = req.query.language ? normalizeLanguage(req.query.language) : undefined;
     if (req.isMultipart()) {
+      files.assertHears(language); // before the clip is stored and counted against the budget
       // Kind by the bytes ('auto'): a video's sound track is heard too, as by {file_id}.
       [rec] = await receiveAll(req, req.auth, 'auto', 1);
     } else {

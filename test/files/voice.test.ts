@@ -4,7 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestRelay, tempDir, type TestRelay } from '../helpers.ts';
 import { spokenClip, upload } from './helpers.ts';
@@ -64,6 +65,16 @@ describe('voice clips and transcription', () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.text, 'open the door');
     assert.match(r.body.file_id, /^file_/);
+  });
+
+  test('multipart transcription in a language the engine does not hear is refused before the clip is stored', async () => {
+    const other = spokenClip(tempDir('pchat-clip-'), 'good night', 'night');
+    const r = await upload(t, alice.token, [{ name: 'night.webm', data: other.webm }], '/api/v1/webchat/transcribe?language=zh');
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.equal(r.body.error, 'unsupported_language');
+    const sha = createHash('sha256').update(other.webm).digest('hex');
+    assert.equal(t.relay.services.core.projections.media.blobFiles(sha), 0, 'no file record');
+    assert.equal(existsSync(join(t.dir, 'uploads', 'blobs', sha.slice(0, 2), sha)), false, 'no blob');
   });
 
   test('a video clip sent to transcribe as multipart is heard, as it is by file_id', async () => {
