@@ -119,7 +119,7 @@ export class Files {
   private readonly held = new Map<string, number>();
   /** Blobs being removed by `discard`, by sha256. */
   private readonly removing = new Map<string, Promise<void>>();
-  /** Transcriptions running, by blob: a second request for the same clip waits for the first. */
+  /** Transcriptions running, by blob and language: a second request for the same clip and language waits for the first. */
   private readonly transcribing = new Map<string, Promise<TranscriptBody>>();
 
   constructor(
@@ -423,7 +423,7 @@ export class Files {
     }
   }
 
-  /** Transcript of a file: cached per blob (journaled), computed once even when asked twice at once. */
+  /** Transcript of a file: cached per blob (journaled), computed once even when asked twice at once (in one language). */
   async transcribe(rec: FileRecord, language?: string): Promise<TranscriptBody & { cached: boolean }> {
     const cached = this.core.projections.media.transcript(rec.sha256);
     if (cached && (!language || cached.language === language)) return { ...cached, cached: true };
@@ -441,7 +441,9 @@ export class Files {
     }
     const max = this.core.config.transcribeMaxSeconds;
     if (duration > max) throw new Refusal('clip_too_long', `the clip is ${duration.toFixed(1)} s long; this relay transcribes clips up to ${max} s`);
-    let running = this.transcribing.get(rec.sha256);
+    // By blob and language: a request for another language must not get this one's answer.
+    const key = `${rec.sha256}\u0000${language ?? ''}`;
+    let running = this.transcribing.get(key);
     if (!running) {
       running = (async () => {
         const t = await this.transcriber.transcribe(path, language);
@@ -450,8 +452,8 @@ export class Files {
         await this.core.commit();
         return body;
       })();
-      this.transcribing.set(rec.sha256, running);
-      running.finally(() => this.transcribing.delete(rec.sha256)).catch(() => {});
+      this.transcribing.set(key, running);
+      running.finally(() => this.transcribing.delete(key)).catch(() => {});
     }
     return { ...(await running), cached: false };
   }

@@ -215,6 +215,30 @@ test('an HTTP engine answering 200 with no JSON, null, or a body that stalls is 
   }
 });
 
+test('the same clip transcribed in two languages at once: each request gets the language it asked for', async () => {
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const language = /name="language"\r\n\r\n(\w+)/.exec(body)?.[1] ?? 'en';
+      res.setHeader('content-type', 'application/json');
+      setTimeout(() => res.end(JSON.stringify({ text: `heard in ${language}`, language })), 300); // a slow engine: the second request comes while the first runs
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const t = await startTestRelay({ PCHAT_TRANSCRIBE_ENGINE: 'openai', PCHAT_TRANSCRIBE_URL: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1` });
+  try {
+    const a = await t.login('a@example.com', { chat_address: 'amy' });
+    const up = await upload(t, a.token, [{ name: 'h.ogg', data: spokenClip(tempDir('pchat-clip-'), 'hola').ogg }]);
+    const [es, fr] = await Promise.all(['es', 'fr'].map((language) => t.api('POST', '/api/v1/webchat/transcribe', { file_id: up.body.file_id, language }, a.token)));
+    assert.deepEqual([es.body.language, es.body.text], ['es', 'heard in es']);
+    assert.deepEqual([fr.body.language, fr.body.text], ['fr', 'heard in fr']);
+  } finally {
+    await t.stop();
+    server.close();
+  }
+});
+
 test('an HTTP engine without its URL stops start-up with one clear line', async () => {
   const { loadConfig, ConfigError } = await import('../../daemon/config.ts');
   assert.throws(() => loadConfig({ PCHAT_TRANSLATE_ENGINE: 'libretranslate' }), (e: Error) => e instanceof ConfigError && /PCHAT_TRANSLATE_URL/.test(e.message));
