@@ -18,9 +18,9 @@
 //   removed this way: the decision and the send are each one synchronous run, so whichever
 //   stages first is seen by the other.
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Refusal } from '../actors/decision.ts';
@@ -129,7 +129,9 @@ export class Files {
   ) {
     this.blobDir = join(core.config.uploadDir, 'blobs');
     this.tmpDir = join(core.config.uploadDir, 'tmp');
-    mkdirSync(this.blobDir, { recursive: true });
+    // The folders made here are synced into their parents before any upload is acknowledged.
+    const made = mkdirSync(this.blobDir, { recursive: true });
+    if (made) for (let dir = this.blobDir; dir !== dirname(made); dir = dirname(dir)) syncDirSync(dirname(dir));
     mkdirSync(this.tmpDir, { recursive: true });
     // Leftovers of uploads cut off by a crash: never acknowledged, so never referenced.
     for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true });
@@ -192,11 +194,12 @@ export class Files {
         if (existsSync(dest)) {
           await rm(tmp, { force: true });
         } else {
-          mkdirSync(join(this.blobDir, sha256.slice(0, 2)), { recursive: true });
+          const shard = join(this.blobDir, sha256.slice(0, 2));
+          // A new shard folder is an entry of blobs/: that is synced too, or a power cut could
+          // lose the folder with the blob an answer said was stored.
+          if (mkdirSync(shard, { recursive: true })) await syncDir(this.blobDir);
           await rename(tmp, dest);
-          const dir = await open(join(this.blobDir, sha256.slice(0, 2)), 'r');
-          await dir.sync();
-          await dir.close();
+          await syncDir(shard);
           created = true;
         }
       } catch (err) {
@@ -456,5 +459,24 @@ export class Files {
       running.finally(() => this.transcribing.delete(key)).catch(() => {});
     }
     return { ...(await running), cached: false };
+  }
+}
+
+/** Makes a folder's entries (a file renamed into it, a folder made in it) durable. */
+async function syncDir(path: string) {
+  const dir = await open(path, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+function syncDirSync(path: string) {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
