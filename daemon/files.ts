@@ -14,12 +14,14 @@
 //   removed by `sweepUnsent`: its `removed` event is journaled first, so from then on its id
 //   answers 410 file_gone (a send naming it included); then its blob is deleted unless another
 //   file shares the bytes, and `blob_removed` is journaled. A crash between the two leaves the
-//   blob listed in `orphan_blobs`, and a later pass deletes it. A file a message names is never
+//   blob listed in `orphan_blobs`, and a later pass deletes it. A crash after an upload's blob
+//   was moved into place and before its record was committed leaves bytes nothing names:
+//   `sweepStrays` deletes them soon after the next start. A file a message names is never
 //   removed this way: the decision and the send are each one synchronous run, so whichever
 //   stages first is seen by the other.
 import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -47,6 +49,8 @@ const WAVEFORM_RATE = 8_000;
 export const MAX_ATTACHMENTS = 20;
 /** Files removed, and blobs deleted, per sweeper pass: a pass is a short stall, never a long one. */
 const SWEEP_BATCH = 200;
+/** A blob's file name: its bytes' sha256. */
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** A removed unsent upload's id, named again (a send, a download, a profile picture). */
 export const fileGone = (id: string) =>
@@ -288,6 +292,28 @@ export class Files {
     }
     if (blobs) await this.core.commit();
     return { removed, blobs, more: due.length === SWEEP_BATCH || orphans.length === SWEEP_BATCH };
+  }
+
+  /**
+   * Deletes stray blobs: bytes in blobs/ that no file record names and that are not listed as
+   * orphans (those are the sweeper's, which journals their removal). A crash after an upload's
+   * blob was moved into place and before its record was committed leaves one: never
+   * acknowledged, so nothing refers to it. Run once after start; each decision is made in one
+   * synchronous run against uploads in progress, as `discard`'s. Returns how many it deleted.
+   */
+  async sweepStrays(): Promise<number> {
+    const media = this.core.projections.media;
+    let deleted = 0;
+    for (const shard of await readdir(this.blobDir)) {
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      for (const sha of await readdir(join(this.blobDir, shard))) {
+        if (!SHA256_HEX.test(sha) || sha.slice(0, 2) !== shard) continue;
+        if (this.held.has(sha) || this.removing.has(sha) || media.blobFiles(sha) || media.listedOrphan(sha)) continue;
+        await this.removeBlob(sha);
+        deleted++;
+      }
+    }
+    return deleted;
   }
 
   /** Sniffs, probes and classifies received blobs, journals their records; durable on return. */

@@ -49,6 +49,10 @@ export class MediaProjections {
   unsentBefore(before: number, limit: number): string[] {
     return Array.from(this.j.index<[number, string], number>('unsent').getKeys({ start: [0], end: [before], limit }).map((key) => key[1]));
   }
+  /** Whether a blob no file names any more is listed for the sweeper to delete (and journal). */
+  listedOrphan(sha: string): boolean {
+    return this.j.indexGet('orphan_blobs', sha) !== undefined;
+  }
   /** Blobs no file names any more whose bytes may still be on disk, with the file last removed. */
   orphanBlobs(limit: number): { sha256: string; file_id: string }[] {
     return Array.from(this.j.index<string, string>('orphan_blobs').getRange({ limit }).map(({ key, value }) => ({ sha256: key, file_id: value })));

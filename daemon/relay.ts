@@ -30,6 +30,8 @@ const PASSIVATE_SWEEP_MS = 30_000;
 const UNSENT_SWEEP_MS = 10 * 60_000;
 /** ... and how soon the next pass comes when one found more than its batch. */
 const UNSENT_SWEEP_AGAIN_MS = 1_000;
+/** Stray blobs are looked for this long after start: out of the way of start-up and the first requests. */
+const STRAY_SWEEP_DELAY_MS = 5_000;
 
 export interface Services {
   core: Core;
@@ -167,6 +169,14 @@ async function startOn(
     sweepTimer.unref();
   };
   if (config.unsentUploadTtlMs) sweepUnsent(UNSENT_SWEEP_MS);
+  // Bytes a crash left in blobs/ with no record (Files.sweepStrays): once, soon after start.
+  const strayTimer = setTimeout(() => {
+    media.files.sweepStrays().then(
+      (n) => n && log.info({ blobs_deleted: n }, 'stray upload bytes from an interrupted upload deleted'),
+      (err: Error) => log.error({ err: err.message }, 'looking for stray upload bytes failed'),
+    );
+  }, STRAY_SWEEP_DELAY_MS);
+  strayTimer.unref();
 
   let closing: Promise<void> | undefined;
   return {
@@ -180,6 +190,7 @@ async function startOn(
         clearInterval(presenceTimer);
         clearInterval(passivateTimer);
         clearTimeout(sweepTimer);
+        clearTimeout(strayTimer);
         core.waiters.wakeAll();
         live.closeAll();
         callbacks.close(); // deliveries in flight are cut: their events go out again after the restart

@@ -4,8 +4,9 @@
 // deleted unless another file shares it; nothing a message or a profile picture names goes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStream } from '../../daemon/files.ts';
 import { startInProcessRelay, startTestRelay } from '../helpers.ts';
@@ -102,6 +103,45 @@ test('a crash between journaling a removal and deleting the blob: a later pass d
     assert.equal(existsSync(t.relay.services.media.files.blobPath(r.body.sha256)), false);
     assert.equal((await download(t, s2.body.url)).bytes.equals(again), true);
     assert.deepEqual(await t.relay.services.media.files.sweepUnsent(), { removed: 0, blobs: 0, more: false }, 'and it is recorded as done');
+  } finally {
+    await t.stop();
+  }
+});
+
+test('bytes a crash left in blobs/ with no record are deleted soon after the next start; named, listed and in-progress ones stay', async () => {
+  const env = { PCHAT_UNSENT_UPLOAD_TTL_HOURS: '1' };
+  const t = await startTestRelay(env);
+  try {
+    const { token } = await t.login('s@example.com', { chat_address: 'sam' });
+    const kept = await upload(t, token, [{ name: 'kept.bin', data: randomBytes(3000) }]);
+    const listed = await upload(t, token, [{ name: 'listed.bin', data: randomBytes(3000) }]);
+    let files = t.relay.services.media.files;
+    // Listed as an orphan (removed, the process died before the deletion): the sweeper's to delete and journal.
+    t.relay.services.core.registry.apply(FileStream, listed.body.file_id, [{ type: 'removed', reason: 'unsent', sha256: listed.body.sha256, at: Date.now() }]);
+    await t.relay.services.core.commit();
+    // Moved into place, then the crash: no record was committed.
+    const strayBytes = randomBytes(5000);
+    const stray = files.blobPath(createHash('sha256').update(strayBytes).digest('hex'));
+    mkdirSync(dirname(stray), { recursive: true });
+    writeFileSync(stray, strayBytes);
+
+    await t.restart(env); // looks for strays 5 s after start
+    const deadline = Date.now() + 10_000;
+    while (existsSync(stray) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(existsSync(stray), false, 'the stray bytes are gone');
+    assert.ok(t.logs.some((l) => l.blobs_deleted === 1 && /stray/.test(String(l.msg))), 'and the relay said so');
+    files = t.relay.services.media.files;
+    assert.ok(existsSync(files.blobPath(kept.body.sha256)), 'a file record names these');
+    assert.ok(existsSync(files.blobPath(listed.body.sha256)), 'left to the sweeper, which journals it');
+    assert.equal((await download(t, kept.body.url)).status, 200);
+
+    // An upload in progress holds its bytes before they are moved into place: not a stray.
+    const auth = t.relay.services.accounts.authenticate(token)!;
+    const busy = await files.receive(auth, Readable.from([randomBytes(2000)]), 'busy.bin', 'file');
+    assert.equal(await files.sweepStrays(), 0);
+    assert.ok(existsSync(files.blobPath(busy.sha256)));
+    await files.discard([busy]);
+    assert.equal(existsSync(files.blobPath(busy.sha256)), false);
   } finally {
     await t.stop();
   }
