@@ -29,7 +29,8 @@ export const TranscribeBody = Type.Object({
 });
 export const TranscribeQuery = Type.Object({ language: Type.Optional(Type.String({ minLength: 2, maxLength: 16 })) });
 export const SpeakBody = Type.Object({
-  text: Type.Optional(Type.String({ minLength: 1 })),
+  // Something to read: blank text would be a second of silence.
+  text: Type.Optional(Type.String({ minLength: 1, pattern: '\\S' })),
   message_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   language: Type.Optional(Type.String({ minLength: 2, maxLength: 16 })),
 });

@@ -77,9 +77,12 @@ describe('read-aloud', () => {
     assert.equal((await speak(t, outsider.token, { message_id: s.body.message_id })).status, 404);
   });
 
-  test('too long, both or neither text and message_id, and unknown voices are refused', async () => {
+  test('too long, blank, both or neither text and message_id, and unknown voices are refused', async () => {
     assert.equal((await speak(t, alice.token, { text: 'x'.repeat(201) })).status, 413);
     assert.equal((await speak(t, alice.token, {})).status, 400);
+    const blank = await speak(t, alice.token, { text: ' \n\t ' });
+    assert.equal(blank.status, 400, 'not a second of silence');
+    assert.equal(JSON.parse(blank.bytes.toString()).error, 'validation_failed');
     const r = await speak(t, alice.token, { text: 'hi', language: 'xx' });
     assert.equal(r.status, 400);
     assert.equal(JSON.parse(r.bytes.toString()).error, 'unsupported_language');
