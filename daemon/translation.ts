@@ -98,6 +98,8 @@ export class Translation {
   }
 
   async setPrefs(auth: Auth, body: { receive_language?: string | null; per_conversation?: Record<string, string | null> }): Promise<LanguagePrefs> {
+    const setsLanguage = (body.receive_language ?? '') !== '' || Object.values(body.per_conversation ?? {}).some((l) => l !== null && l !== '');
+    if (setsLanguage) await this.translator.ready?.(); // the languages it is checked against
     const prior = this.prefs(auth.user);
     let receive = prior.receive_language;
     if (body.receive_language !== undefined) receive = body.receive_language === null || body.receive_language === '' ? null : this.checkLanguage(body.receive_language);
@@ -131,6 +133,7 @@ export class Translation {
   /** Translates text; the source is guessed when not given. Same-language text comes back as is. */
   async translateText(text: string, targetRaw: string, sourceRaw?: string, hint: string | null = null): Promise<TextTranslation> {
     if (this.translator.unavailableHint) throw unavailable('translation', this.translator.unavailableHint);
+    await this.translator.ready?.();
     const target = normalizeLanguage(targetRaw);
     if (!this.pairs().some((p) => p.target === target)) throw unsupportedPair(sourceRaw ? normalizeLanguage(sourceRaw) : 'auto', target, this.pairs());
     const given = sourceRaw && sourceRaw !== 'auto' ? normalizeLanguage(sourceRaw) : null;

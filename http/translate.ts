@@ -61,7 +61,7 @@ export default async function translateRoutes(app: FastifyInstance) {
 
   app.put<{ Body: Static<typeof LanguagePrefsBody> }>(`${w}/language-prefs`, { ...auth, schema: { body: LanguagePrefsBody } }, async (req) => ({
     success: true,
-    ...(await translation.setPrefs(req.auth, req.body)),
+    ...(await engineCall(req, () => translation.setPrefs(req.auth, req.body))),
   }));
 
   app.get(`${w}/languages`, async () => ({

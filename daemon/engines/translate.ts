@@ -37,6 +37,11 @@ export interface Translator {
   readonly unavailableHint: string | null;
   /** Direct pairs the engine serves. */
   pairs(): LanguagePair[];
+  /**
+   * For an engine that learns its pairs from a server: reaches it again if it has not yet (it
+   * was down at start), so `pairs()` is what it serves; throws EngineError if it still cannot.
+   */
+  ready?(): Promise<void>;
   /** Translates between two supported languages (source ≠ target); throws unsupported_language_pair. */
   translate(text: string, source: string, target: string): Promise<Translation>;
   /**
@@ -245,9 +250,14 @@ export class LibreTranslateTranslator implements Translator {
     return this.known;
   }
 
-  async translate(text: string, source: string, target: string): Promise<Translation> {
+  async ready() {
     if (this.known.length === 0) await this.init();
-    if (this.known.length && !this.known.some((p) => p.source === source && p.target === target)) throw unsupportedPair(source, target, this.known);
+    if (this.known.length === 0) throw new EngineError(`the translation server at ${this.config.translate.url} did not list its languages (GET /languages); is it running?`);
+  }
+
+  async translate(text: string, source: string, target: string): Promise<Translation> {
+    await this.ready();
+    if (!this.known.some((p) => p.source === source && p.target === target)) throw unsupportedPair(source, target, this.known);
     const { url, apiKey } = this.config.translate;
     const res = await httpEngine(`${url}/translate`, {
       body: JSON.stringify({ q: text, source, target, format: 'text', ...(apiKey ? { api_key: apiKey } : {}) }),

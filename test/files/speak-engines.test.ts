@@ -167,6 +167,42 @@ test('HTTP engines: a LibreTranslate-compatible server and an OpenAI-compatible 
   }
 });
 
+test('a LibreTranslate server down when the relay starts: 502 engine_failed, not "unsupported languages"; up later, it is used without a restart', async () => {
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/languages') return res.end(JSON.stringify([{ code: 'en', targets: ['de'] }, { code: 'de', targets: ['en'] }]));
+      res.end(JSON.stringify({ translatedText: 'Guten Morgen' }));
+    });
+  });
+  // A port nothing listens on yet: the server comes up there later.
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  const t = await startTestRelay({ PCHAT_TRANSLATE_ENGINE: 'libretranslate', PCHAT_TRANSLATE_URL: `http://127.0.0.1:${port}`, PCHAT_ENGINE_TIMEOUT_MS: '1000' });
+  try {
+    const a = await t.login('a@example.com', { chat_address: 'amy' });
+    const asked = { text: 'Good morning', source: 'en', target: 'de' };
+    const down = await t.api('POST', '/api/v1/webchat/translate-text', asked, a.token);
+    assert.equal(down.status, 502, JSON.stringify(down.body));
+    assert.equal(down.body.error, 'engine_failed');
+    assert.ok(t.logs.some((l) => /did not list its languages/.test(String(l.err))), 'the log says which server did not answer');
+    const prefs = await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: 'de' }, a.token);
+    assert.equal(prefs.status, 502, 'a language cannot be checked against a server that is down');
+    assert.equal((await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: null }, a.token)).status, 200, 'clearing one needs no server');
+
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    const up = await t.api('POST', '/api/v1/webchat/translate-text', asked, a.token);
+    assert.equal(up.status, 200, JSON.stringify(up.body));
+    assert.equal(up.body.translated_text, 'Guten Morgen');
+    assert.equal((await t.api('PUT', '/api/v1/webchat/language-prefs', { receive_language: 'de' }, a.token)).status, 200);
+  } finally {
+    await t.stop();
+    server.close();
+  }
+});
+
 test('an HTTP engine answering 200 with no JSON, null, or a body that stalls is a 502 engine_failed, not a relay error', async () => {
   let mode = 'html';
   // What a misconfigured proxy in front of an engine, or an engine that hangs mid-answer, sends.
