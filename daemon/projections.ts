@@ -271,6 +271,9 @@ export class Projections {
     return this.conversation(stream.slice('inbox:'.length), peer)?.last_seq ?? 0;
   }
 
+  session(user: string, sid: string): SessionRecord | undefined {
+    return this.j.indexGet<SessionRecord>('sessions', [user, sid]);
+  }
   sessions(user: string): (SessionRecord & { sid: string })[] {
     const rows = this.j
       .index<[string, string], SessionRecord>('sessions')

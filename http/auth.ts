@@ -65,11 +65,15 @@ export default async function authRoutes(app: FastifyInstance) {
     },
   );
 
-  app.get(`${base}/me`, { preHandler: app.requireAuth }, async (req) => ({
-    success: true,
-    user: publicUser(req.auth.record),
-    session: { id: req.auth.sid },
-  }));
+  app.get(`${base}/me`, { preHandler: app.requireAuth }, async (req) => {
+    // This session as verify-code named it (and presence renamed it since).
+    const s = core.projections.session(req.auth.user, req.auth.sid);
+    return {
+      success: true,
+      user: publicUser(req.auth.record),
+      session: { id: req.auth.sid, device_name: s?.device_name ?? null, session_name: s?.session_name ?? null, listen_channel: s?.listen_channel ?? null, visible: !s?.hidden },
+    };
+  });
 
   app.put<{ Body: Static<typeof UpdateMeBody> }>(
     `${base}/me`,

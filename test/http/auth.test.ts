@@ -97,6 +97,9 @@ describe('login flow, sessions and codes (dev codes exposed)', () => {
     assert.equal(me.status, 200);
     assert.deepEqual(me.body.user, v.body.user);
     assert.equal(me.body.session.id, v.body.session.id);
+    assert.equal(me.body.session.device_name, 'laptop', 'the session as verify-code named it');
+    assert.equal(me.body.session.session_name, 'main');
+    assert.equal(me.body.session.visible, true);
 
     const bearer = await t.api('GET', `${AUTH}/me`, undefined, undefined, { authorization: `Bearer ${s1}` });
     assert.equal(bearer.status, 200, 'Authorization: Bearer works as well as X-PChat-Session');
