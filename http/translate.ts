@@ -18,8 +18,8 @@ export const TranslateBatchBody = Type.Object({
   source: Type.Optional(Lang),
 });
 export const TranslationsQuery = Type.Object({
-  /** Comma-separated message ids. */
-  message_ids: Type.String({ minLength: 1, maxLength: 64 * MAX_BATCH }),
+  /** Comma-separated message ids, or the parameter repeated (?message_ids=a&message_ids=b), or both. */
+  message_ids: Type.Union([Type.String({ minLength: 1, maxLength: 64 * MAX_BATCH }), Type.Array(Type.String({ maxLength: 64 * MAX_BATCH }), { minItems: 1, maxItems: MAX_BATCH })]),
   target: Type.Optional(Lang),
 });
 export const LanguagePrefsBody = Type.Object({
@@ -53,7 +53,7 @@ export default async function translateRoutes(app: FastifyInstance) {
   });
 
   app.get<{ Querystring: Static<typeof TranslationsQuery> }>(`${w}/translations`, { ...auth, schema: { querystring: TranslationsQuery } }, async (req) => {
-    const ids = req.query.message_ids.split(',').map((s) => s.trim()).filter(Boolean).slice(0, MAX_BATCH);
+    const ids = [req.query.message_ids].flat().flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean).slice(0, MAX_BATCH);
     return { success: true, ...translation.cachedTranslations(req.auth, ids, req.query.target) };
   });
 

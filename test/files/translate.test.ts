@@ -89,6 +89,9 @@ describe('translation', () => {
     await t.restart();
     const cached = await t.api('GET', `/api/v1/webchat/translations?message_ids=${id},${s2.body.message_id},msg_nope&target=es`, undefined, bob.token);
     assert.deepEqual(cached.body.translations.map((x: any) => [x.message_id, x.text]), [[id, 'El perro es grande.'], [s2.body.message_id, 'Tengo un gato.']]);
+    const repeated = await t.api('GET', `/api/v1/webchat/translations?message_ids=${id}&message_ids=${s2.body.message_id}&target=es`, undefined, bob.token);
+    assert.equal(repeated.status, 200, 'the parameter repeated, as URLSearchParams.append writes it');
+    assert.deepEqual(repeated.body.translations.map((x: any) => x.message_id), [id, s2.body.message_id]);
     const stranger = await t.login('carol@example.com', { chat_address: 'carol' });
     assert.equal((await t.api('POST', '/api/v1/webchat/translate', { message_id: id, target: 'es' }, stranger.token)).status, 404);
     assert.deepEqual((await t.api('GET', `/api/v1/webchat/translations?message_ids=${id}&target=es`, undefined, stranger.token)).body.translations, []);
