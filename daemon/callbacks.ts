@@ -23,7 +23,7 @@ import { cursorOf } from '../actors/inbox.ts';
 import type { Auth } from './accounts.ts';
 import { bareHost, isPrivateAddress } from './addresses.ts';
 import { iso, randomHex, type Core } from './core.ts';
-import { foldText, type ClientEvent, type Feed } from './feed.ts';
+import { Feed, foldText, type ClientEvent } from './feed.ts';
 import type { MessageRecord } from './projections.ts';
 import type { ActorKind } from './registry.ts';
 
@@ -280,7 +280,10 @@ export class CallbackService {
         }
         upto = event.seq as number;
       }
-      if (!waiting && !batch.more) upto = Math.max(upto, batch.scanned);
+      // Past the rows no event of this batch showed (other consumers' cursors, this one's own
+      // last move) only as poll claims: with something shown, or past a long skip. Moving past
+      // every such row would journal a cursor row each time, itself the next row to pass: a loop.
+      if (!waiting && !batch.more) upto = Math.max(upto, Feed.claimPoint(from, batch));
       const moved = upto > from;
       // Durable with the cursor: a dead letter staged above (it moved the cursor past its event).
       if (moved || delivered.length) await this.feed.advance(this.asAuth(hook.user), consumer, upto, delivered);

@@ -103,6 +103,23 @@ describe('inbound callbacks', () => {
     await t.api('DELETE', `${CB}/${cb.id}`, undefined, ana.token);
   });
 
+  test('with nothing left to send a callback goes idle: its cursor stops, so the journal stops growing', async () => {
+    const cb = await subscribe(ana, { url: rx.url('/idle'), keywords: ['ALERT'] });
+    await send(bo, 'ana', 'ALERT: idle check');
+    await send(bo, 'ana', 'filtered out');
+    await eventually(() => rx.texts('/idle').length === 1 || undefined);
+    const view = async () => (await t.api('GET', `${CB}/${cb.id}`, undefined, ana.token)).body.callback;
+    const idle = await eventually(async () => {
+      const v = await view();
+      return v.state === 'idle' ? v : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const later = await view();
+    assert.equal(later.state, 'idle');
+    assert.equal(later.cursor, idle.cursor, 'a callback with nothing to send does not keep journaling its cursor');
+    await t.api('DELETE', `${CB}/${cb.id}`, undefined, ana.token);
+  });
+
   test('filters: keywords, sources and event types; the own messages only when asked', async () => {
     const cb = await subscribe(ana, { url: rx.url('/alerts'), keywords: ['ALERT', 'oom'], sources: ['bob'] });
     const mirror = await subscribe(ana, { url: rx.url('/mine'), include_outgoing: true, event_types: ['message'] });
