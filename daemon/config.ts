@@ -31,6 +31,8 @@ export const DEFAULT_ACTOR_IDLE_MS = 10 * 60_000;
 export const DEFAULT_PRESENCE_WINDOW_MS = 60_000;
 /** Seed's cap on `wait_ms`; longer parks get cut by proxies anyway. */
 export const DEFAULT_LONGPOLL_MAX_MS = 30_000;
+/** The most PCHAT_LONGPOLL_MAX_MS may be, and so the most a poll's `wait_ms` may ask (it waits at most the setting). */
+export const LONGPOLL_MAX_MS_LIMIT = 120_000;
 /** Distinct reporters needed before an address is suspended from sending. */
 export const DEFAULT_AUTO_BLOCK_THRESHOLD = 3;
 /** Per-IP budget for request-code: enough for a family behind one NAT, not for a spray. */
@@ -321,7 +323,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     snapshotEvery: int('PCHAT_SNAPSHOT_EVERY', DEFAULT_SNAPSHOT_EVERY, 2, 1_000_000),
     actorIdleMs: int('PCHAT_ACTOR_IDLE_MS', DEFAULT_ACTOR_IDLE_MS, 1000, 86_400_000),
     presenceWindowMs: int('PCHAT_PRESENCE_WINDOW_MS', DEFAULT_PRESENCE_WINDOW_MS, 1000, 3_600_000),
-    longPollMaxMs: int('PCHAT_LONGPOLL_MAX_MS', DEFAULT_LONGPOLL_MAX_MS, 0, 120_000),
+    longPollMaxMs: int('PCHAT_LONGPOLL_MAX_MS', DEFAULT_LONGPOLL_MAX_MS, 0, LONGPOLL_MAX_MS_LIMIT),
     autoBlockThreshold: int('PCHAT_AUTO_BLOCK_THRESHOLD', DEFAULT_AUTO_BLOCK_THRESHOLD, 1, 1_000_000),
     codeRequestsPerIpPerHour: int('PCHAT_CODE_REQUESTS_PER_IP_PER_HOUR', DEFAULT_CODE_REQUESTS_PER_IP_PER_HOUR, 1, 1_000_000),
     codeVerifiesPerIpPerHour: int('PCHAT_CODE_VERIFIES_PER_IP_PER_HOUR', DEFAULT_CODE_VERIFIES_PER_IP_PER_HOUR, 1, 1_000_000),

@@ -2,6 +2,7 @@
 // delete, conversations, history, search, conversation delete/archive, block/unblock, report.
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
+import { LONGPOLL_MAX_MS_LIMIT } from '../daemon/config.ts';
 import { CONSUMER_PATTERN, MAX_POLL_LIMIT } from '../daemon/feed.ts';
 
 const Address = Type.String({ minLength: 1, maxLength: 64 });
@@ -38,7 +39,8 @@ export const PollBody = Type.Object({
   chat_address: Type.Optional(Address),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_POLL_LIMIT })),
   after: Type.Optional(Type.Integer({ minimum: 0 })),
-  wait_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 30_000 })),
+  /** Cut to PCHAT_LONGPOLL_MAX_MS (Feed.poll): a fixed 30 s here made the setting's higher values refuse, not wait. */
+  wait_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: LONGPOLL_MAX_MS_LIMIT })),
   consumer: Type.Optional(Consumer),
   peek: Type.Optional(Type.Boolean()),
   phone_id: PhoneId,

@@ -533,3 +533,22 @@ describe('direct messages', () => {
     assert.equal(st.body.statuses[0].status, 'delivered');
   });
 });
+
+describe('long-poll cap', () => {
+  let t: TestRelay;
+  before(async () => {
+    t = await startTestRelay({ PCHAT_LONGPOLL_MAX_MS: '1500' });
+  });
+  after(() => t.stop());
+
+  test('PCHAT_LONGPOLL_MAX_MS cuts a longer wait_ms to itself instead of refusing it', async () => {
+    const ana = await t.login('ana@example.com', { chat_address: 'ana' });
+    const started = Date.now();
+    const res = await t.api('POST', '/api/v1/webchat/poll', { wait_ms: 60_000 }, ana.token);
+    const took = Date.now() - started;
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.events, []);
+    assert.ok(took >= 1400 && took < 10_000, `the poll waited ${took} ms`);
+    assert.equal((await t.api('POST', '/api/v1/webchat/poll', { wait_ms: 120_001 }, ana.token)).status, 400, 'past the most the setting may be');
+  });
+});
