@@ -140,11 +140,35 @@ export class Feed {
     if (own(ctx.cursors, consumer) !== undefined) return consumer;
     const named = Object.keys(ctx.cursors).filter((c) => !c.startsWith('ses_') && !isRelayConsumer(c)).length;
     if (consumer !== auth.sid && named >= MAX_NAMED_CONSUMERS) {
-      throw new Refusal('conflict', `this inbox already has ${named} named consumers (the limit); reuse one`);
+      throw new Refusal('conflict', `this inbox already has ${named} named consumers (the limit); reuse one, or remove one with DELETE /api/v1/webchat/consumers/<name>`);
     }
     this.core.applyInbox(auth.user, decideOpenConsumer(ctx, consumer, Date.now()).events);
     await this.core.commit();
     return consumer;
+  }
+
+  /** The inbox's named consumers (not sessions', not callbacks'), with their cursors, by name. */
+  async namedConsumers(auth: Auth): Promise<{ consumer: string; cursor: number }[]> {
+    await this.core.settled(); // cursors another request has only staged are not answered
+    const { cursors } = this.inbox(auth.user);
+    return Object.keys(cursors)
+      .filter((c) => !c.startsWith('ses_') && !isRelayConsumer(c))
+      .sort()
+      .map((consumer) => ({ consumer, cursor: cursors[consumer] }));
+  }
+
+  /**
+   * Removes a named consumer: its cursor goes, and with it what it alone had kept unclaimed. A
+   * connection or worker that uses the name again starts it afresh, as a new one.
+   */
+  async removeConsumer(auth: Auth, name: string) {
+    const consumer = this.consumerOf(auth, name);
+    if (consumer === auth.sid || own(this.inbox(auth.user).cursors, consumer) === undefined) {
+      throw new Refusal('unknown_consumer', `no named consumer "${name}" on your inbox`);
+    }
+    this.core.applyInbox(auth.user, decideCloseConsumers(this.inbox(auth.user), [consumer], Date.now()).events);
+    await this.core.commit();
+    return { removed: consumer };
   }
 
   /** Stages a consumer of the relay's own (a callback's), starting after everything journaled so far: it gets what arrives from now on. */

@@ -30,6 +30,7 @@ export const ERRORS = {
   unknown_request: [404, 'No such pending join request.'],
   unknown_file: [404, 'No such file on this relay.'],
   unknown_callback: [404, 'No such callback of yours.'],
+  unknown_consumer: [404, 'No such named consumer on your inbox.'],
   callback_target_refused: [400, 'This relay does not call that address (private, loopback or unresolvable).'],
   too_many_callbacks: [409, 'You have as many callbacks as this relay allows; delete one first.'],
   file_gone: [410, 'That upload was never sent and has been removed; upload the file again.'],

@@ -46,6 +46,7 @@ export const PollBody = Type.Object({
   phone_id: PhoneId,
 });
 
+const ConsumerParams = Type.Object({ consumer: Consumer });
 export const AckBody = Type.Object({ consumer: Type.Optional(Consumer), upto: Type.Integer({ minimum: 0 }) });
 export const StreamOpenBody = Type.Object({
   to: Type.String({ minLength: 1, maxLength: 320 }),
@@ -109,6 +110,14 @@ export default async function messageRoutes(app: FastifyInstance) {
   app.post<{ Body: Static<typeof AckBody> }>(`${w}/ack`, { ...auth, schema: { body: AckBody } }, async (req) => ({
     success: true,
     ...(await feed.ack(req.auth, req.body.consumer, req.body.upto)),
+  }));
+
+  // Named consumers: which there are, and removing one (an inbox keeps a bounded number).
+  app.get(`${w}/consumers`, auth, async (req) => ({ success: true, consumers: await feed.namedConsumers(req.auth) }));
+
+  app.delete<{ Params: { consumer: string } }>(`${w}/consumers/:consumer`, { ...auth, schema: { params: ConsumerParams } }, async (req) => ({
+    success: true,
+    ...(await feed.removeConsumer(req.auth, req.params.consumer)),
   }));
 
   app.post<{ Body: Static<typeof StreamOpenBody> }>(`${w}/stream/open`, { ...auth, schema: { body: StreamOpenBody } }, async (req) => ({

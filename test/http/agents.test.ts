@@ -75,6 +75,33 @@ describe('agent-grade delivery', () => {
     assert.deepEqual(texts(await poll(bot, { consumer: 'peeker' })), ['task 2']);
   });
 
+  test('named consumers are listed and removed; at the limit, removing one makes room (nothing else did)', async () => {
+    const agent = await t.login('many@example.com', { chat_address: 'many-consumers' });
+    for (let i = 0; i < 32; i++) assert.equal((await poll(agent, { consumer: `run-${i}`, peek: true })).status, 200);
+    const full = await poll(agent, { consumer: 'run-32' });
+    assert.equal(full.status, 409);
+    assert.match(full.body.message, /DELETE \/api\/v1\/webchat\/consumers/, 'the refusal says the way out');
+    const list = await t.api('GET', '/api/v1/webchat/consumers', undefined, agent.token);
+    assert.equal(list.status, 200);
+    assert.equal(list.body.consumers.length, 32, 'the session\'s own consumer is not listed');
+    assert.ok(list.body.consumers.every((c: any) => /^run-\d+$/.test(c.consumer) && Number.isInteger(c.cursor)));
+
+    const del = await t.api('DELETE', '/api/v1/webchat/consumers/run-0', undefined, agent.token);
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    assert.equal(del.body.removed, 'run-0');
+    assert.equal((await t.api('DELETE', '/api/v1/webchat/consumers/run-0', undefined, agent.token)).body.error, 'unknown_consumer');
+    assert.equal((await t.api('DELETE', '/api/v1/webchat/consumers/run-1', undefined, bot.token)).status, 404, 'another inbox has no such consumer');
+    assert.equal((await t.api('DELETE', '/api/v1/webchat/consumers/has%20space', undefined, agent.token)).status, 400);
+    assert.equal((await t.api('DELETE', `/api/v1/webchat/consumers/${agent.session.id}`, undefined, agent.token)).status, 404, 'not a named one: a session\'s cursor goes with its logout');
+    assert.equal((await poll(agent, { consumer: 'run-32' })).status, 200, 'room for a new one');
+    // A removed name used again starts afresh: it gets what arrives from then on.
+    await send(human, 'many-consumers', 'after the removal');
+    assert.deepEqual(texts(await poll(agent, { consumer: 'run-32' })), ['after the removal']);
+    await t.restart({ PCHAT_LOOP_MAX_HOPS: '12', PCHAT_LOOP_REPLY_BUDGET: '100', PCHAT_LOOP_WINDOW_MS: '2000' });
+    const again = await t.api('GET', '/api/v1/webchat/consumers', undefined, agent.token);
+    assert.deepEqual(again.body.consumers.map((c: any) => c.consumer).sort(), list.body.consumers.map((c: any) => c.consumer).filter((c: string) => c !== 'run-0').concat('run-32').sort(), 'journaled');
+  });
+
   test('streamed replies: observers see deltas live; the message folds into one final text', async () => {
     const watcher = await openWs(t.url, { token: human.token, query: 'consumer=live-view' });
     await watcher.next((f) => f.type === 'ready');
