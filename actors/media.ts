@@ -33,8 +33,11 @@ export interface TranscriptBody {
 export type FileEvent =
   | ({ type: 'uploaded'; at: number } & FileBody)
   | ({ type: 'transcribed'; sha256: string; at: number } & TranscriptBody)
-  /** No message named the file within PCHAT_UNSENT_UPLOAD_TTL_HOURS: its id is gone for good. */
-  | { type: 'removed'; reason: 'unsent'; sha256: string; at: number }
+  /**
+   * The file's id is gone for good: no message named it within PCHAT_UNSENT_UPLOAD_TTL_HOURS
+   * (`unsent`), or the last message naming it was deleted, and it is no profile picture (`deleted`).
+   */
+  | { type: 'removed'; reason: 'unsent' | 'deleted'; sha256: string; at: number }
   /** The blob of a removed file, which no other file shared, was deleted from the upload dir. */
   | { type: 'blob_removed'; sha256: string; at: number };
 

@@ -1,20 +1,39 @@
 // Indexes for files and languages, derived from the file:, xlate: and prefs: streams and kept
 // in the same transaction as their events (called from Projections.apply, so a rebuild from
-// the journal recreates them too).
+// the journal recreates them too). Which messages name a file is counted here as well
+// (`file_refs`), from the message events Projections folds: a file is kept while one lives.
 import type { Journal, StoredEvent } from '../journal/journal.ts';
 import { RecordCache } from './record-cache.ts';
 import type { FileBody, FileEvent, LanguagePrefs, PrefsEvent, TranscriptBody, TranslationBody, XlateEvent } from '../actors/media.ts';
 
-export const MEDIA_INDEXES = ['files', 'blobs', 'unsent', 'orphan_blobs', 'transcripts', 'upload_usage', 'xlate', 'langprefs'] as const;
+export const MEDIA_INDEXES = ['files', 'blobs', 'unsent', 'file_refs', 'orphan_blobs', 'transcripts', 'upload_usage', 'xlate', 'langprefs'] as const;
 
 export interface FileRecord extends FileBody {
   created_at: number;
-  /** Removed as never sent (see Files.sweepUnsent): the id answers 410 file_gone. */
+  /**
+   * Removed (see Files.sweepUnsent and Files.removeUnnamed): the id answers 410 file_gone.
+   * `gone_reason` says why: never sent, or the last message naming it was deleted.
+   */
   gone_at?: number;
+  gone_reason?: FileGoneReason;
+  /** Made a profile picture (once is enough): never removed for want of a message naming it. */
+  profile?: true;
 }
+
+export type FileGoneReason = Extract<FileEvent, { type: 'removed' }>['reason'];
 
 /** A file's URL, as upload answers it and as it appears in a message's text. */
 export const FILE_URL_RE = /\/api\/v1\/webchat\/files\/(file_[0-9a-f]{32})/g;
+/** How long such a URL is: a link that may have started in a streamed reply's earlier delta is this far back. */
+export const FILE_URL_LENGTH = '/api/v1/webchat/files/file_'.length + 32;
+
+const NO_LINKS: readonly string[] = Object.freeze([]);
+
+/** File ids linked in a text, each once (most texts carry none: no regex, nor a new array, for them). */
+export function fileLinks(text: string | undefined): readonly string[] {
+  if (!text?.includes('/files/file_')) return NO_LINKS;
+  return [...new Set(Array.from(text.matchAll(FILE_URL_RE), (m) => m[1]))];
+}
 
 export type TranslationRecord = TranslationBody & { message_id: string; at: number };
 
@@ -53,6 +72,14 @@ export class MediaProjections {
   listedOrphan(sha: string): boolean {
     return this.j.indexGet('orphan_blobs', sha) !== undefined;
   }
+  /** The file whose removal listed this blob as an orphan (undefined: not listed). */
+  orphanFile(sha: string): string | undefined {
+    return this.j.indexGet<string>('orphan_blobs', sha);
+  }
+  /** How many messages not deleted name this file (see MessageRecord.files). */
+  refs(id: string): number {
+    return this.j.indexGet<number>('file_refs', id) ?? 0;
+  }
   /** Blobs no file names any more whose bytes may still be on disk, with the file last removed. */
   orphanBlobs(limit: number): { sha256: string; file_id: string }[] {
     return Array.from(this.j.index<string, string>('orphan_blobs').getRange({ limit }).map(({ key, value }) => ({ sha256: key, file_id: value })));
@@ -67,9 +94,28 @@ export class MediaProjections {
     const rec = this.file(id);
     if (rec && this.unsent(rec)) this.j.indexRemove('unsent', [rec.created_at, id]);
   }
+  /**
+   * One more message names file `id` (`by` 1), or one naming it was deleted (-1). Called once
+   * per message and file (Projections keeps which files each message names). Unknown and
+   * removed files are not counted: false.
+   */
+  refer(id: string, by: 1 | -1): boolean {
+    const rec = this.file(id);
+    if (!rec || rec.gone_at) return false;
+    if (by > 0 && this.unsent(rec)) this.j.indexRemove('unsent', [rec.created_at, id]);
+    const n = this.refs(id) + by;
+    if (n > 0) this.j.indexPut('file_refs', id, n);
+    else this.j.indexRemove('file_refs', id);
+    return true;
+  }
+  /** File `id` is made a profile picture: named, and kept whatever messages are deleted. */
+  profile(id: string) {
+    this.named(id);
+    const rec = this.file(id);
+    if (rec && !rec.profile) this.j.indexPut('files', id, { ...rec, profile: true } satisfies FileRecord);
+  }
   namedIn(text: string | undefined) {
-    if (!text?.includes('/files/file_')) return;
-    for (const m of text.matchAll(FILE_URL_RE)) this.named(m[1]);
+    for (const id of fileLinks(text)) this.named(id);
   }
   transcript(sha: string): TranscriptBody | undefined {
     return this.j.indexGet<TranscriptBody>('transcripts', sha);
@@ -112,7 +158,7 @@ export class MediaProjections {
       } else if (ev.type === 'removed') {
         const rec = this.file(id);
         if (!rec || rec.gone_at) return;
-        this.j.indexPut('files', id, { ...rec, gone_at: ev.at } satisfies FileRecord);
+        this.j.indexPut('files', id, { ...rec, gone_at: ev.at, gone_reason: ev.reason } satisfies FileRecord);
         this.j.indexRemove('unsent', [rec.created_at, id]);
         const left = this.blobFiles(rec.sha256) - 1;
         if (left > 0) this.j.indexPut('blobs', rec.sha256, left);

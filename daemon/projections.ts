@@ -6,16 +6,18 @@ import type { InboxEvent, MessageBody } from '../actors/inbox.ts';
 import { profileFields, type AccountEvent } from '../actors/account.ts';
 import { settingsFields, type GroupEvent, type JoinPolicy, type Mode, type Visibility } from '../actors/group.ts';
 import type { CallbackEvent } from '../actors/callbacks.ts';
-import { MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
+import { FILE_URL_LENGTH, fileLinks, MEDIA_INDEXES, MediaProjections } from './media-projections.ts';
 import { RecordCache } from './record-cache.ts';
 
 /**
  * 5: index records are JSON (journal format 3), no longer msgpack. 6: a rename keeps the old
  * address reserved for its owner (a rebuild must agree with a live store on who owns which).
  * 7: uploads no message names are listed (`unsent`), and blobs count the files naming them,
- * for the unsent-upload sweeper (which must never take a file a message names).
+ * for the unsent-upload sweeper (which must never take a file a message names). 8: messages
+ * keep the files they name (`files`), files count the live messages naming them (`file_refs`)
+ * and whether they were made a profile picture: a file goes with the last message naming it.
  */
-export const PROJECTION_VERSION = 7;
+export const PROJECTION_VERSION = 8;
 /** Earlier addresses a user keeps after renames; past this many the oldest is released. */
 export const RETIRED_ADDRESSES_MAX = 5;
 
@@ -43,6 +45,12 @@ export interface MessageRecord extends Omit<MessageBody, 'at'> {
   group_seq?: number;
   /** A direct message's seq in its recipient's inbox (absent in records older than the field). */
   in_seq?: number;
+  /**
+   * Files the message names, each counted once in `file_refs` while it lives: its attachments
+   * and the file links in its text as sent, edited or streamed (an edit adds, never takes away).
+   * Absent when none; dropped (and uncounted) when the message is deleted.
+   */
+  files?: string[];
   created_at: number;
   edited_at: number | null;
   deleted_at: number | null;
@@ -353,9 +361,24 @@ export class Projections {
       delivered_at: null,
       read_at: null,
     };
+    // Most messages name no file: no list and no index write for them.
+    const links = fileLinks(ev.text);
+    if (ev.attachments?.length || links.length) {
+      const named = new Set([...(ev.attachments ?? []).map((a) => a.file_id), ...links]);
+      const files = [...named].filter((f) => this.media.refer(f, 1));
+      if (files.length) rec.files = files;
+    }
     this.put(this.msgs, 'msgs', ev.id, rec);
-    if (ev.attachments) for (const a of ev.attachments) this.media.named(a.file_id);
-    this.media.namedIn(ev.text);
+  }
+
+  /**
+   * Files linked in `text` that the message does not name yet: counted now, and the record's
+   * `files` as it becomes ({} when nothing changes, e.g. the second copy of a direct edit).
+   */
+  private nameMore(rec: MessageRecord, text: string): Partial<MessageRecord> {
+    if (rec.deleted_at) return {};
+    const added = fileLinks(text).filter((f) => !rec.files?.includes(f) && this.media.refer(f, 1));
+    return added.length ? { files: [...(rec.files ?? []), ...added] } : {};
   }
 
   /**
@@ -365,17 +388,31 @@ export class Projections {
    */
   private messageChange(ev: InboxEvent | GroupEvent, fold = true) {
     switch (ev.type) {
-      case 'edited':
-        this.updateMessage(ev.id, { text: ev.text, edited_at: ev.final ? null : ev.at, ...(ev.final ? { streaming: false } : {}) });
-        this.media.namedIn(ev.text); // a file link written in by an edit is named too
+      case 'edited': {
+        const rec = this.message(ev.id);
+        if (!rec) {
+          this.media.namedIn(ev.text);
+          return true;
+        }
+        // A file link written in by an edit is named too (and kept while the message lives).
+        this.updateMessage(ev.id, { text: ev.text, edited_at: ev.final ? null : ev.at, ...(ev.final ? { streaming: false } : {}), ...this.nameMore(rec, ev.text) });
         return true;
-      case 'deleted':
-        this.updateMessage(ev.id, { text: '', attachments: undefined, deleted_at: ev.at, streaming: false });
+      }
+      case 'deleted': {
+        // Applied twice for a direct message (both inboxes): the files are let go of once.
+        const rec = this.message(ev.id);
+        if (rec && !rec.deleted_at) for (const f of rec.files ?? []) this.media.refer(f, -1);
+        this.updateMessage(ev.id, { text: '', attachments: undefined, files: undefined, deleted_at: ev.at, streaming: false });
         return true;
+      }
       case 'delta': {
-        this.media.namedIn(ev.delta); // (a link cut across two deltas is named by the closing edit)
         const rec = fold ? this.message(ev.id) : undefined;
-        if (rec?.streaming) this.put(this.msgs, 'msgs', ev.id, { ...rec, text: rec.text + ev.delta });
+        if (rec?.streaming) {
+          const text = rec.text + ev.delta;
+          // A link may have begun in an earlier delta: read back one link's length before this one.
+          const more = this.nameMore(rec, text.slice(Math.max(0, rec.text.length - FILE_URL_LENGTH)));
+          this.put(this.msgs, 'msgs', ev.id, { ...rec, text, ...more });
+        } else this.media.namedIn(ev.delta);
         return true;
       }
     }
@@ -550,7 +587,7 @@ export class Projections {
           suspended: false,
         };
         this.put(this.users, 'users', user, rec);
-        if (rec.avatar_file_id) this.media.named(rec.avatar_file_id);
+        if (rec.avatar_file_id) this.media.profile(rec.avatar_file_id);
         this.j.indexPut('emails', ev.email, user);
         this.put(this.addresses, 'addresses', ev.chat_address, user);
         break;
@@ -574,7 +611,7 @@ export class Projections {
           this.put(this.addresses, 'addresses', changes.chat_address, user);
         }
         this.put(this.users, 'users', user, { ...rec, ...changes, ...(retired?.length ? { retired } : {}) });
-        if (changes.avatar_file_id) this.media.named(changes.avatar_file_id); // a profile picture is not an unsent upload
+        if (changes.avatar_file_id) this.media.profile(changes.avatar_file_id); // a profile picture is not an unsent upload, and stays
         break;
       }
       case 'session_opened':
