@@ -229,7 +229,7 @@ export class Accounts {
     if (body.avatar_file_id) {
       const file = projections.media.file(body.avatar_file_id);
       if (!file || file.owner !== auth.user) throw new Refusal('unknown_file', `no file "${body.avatar_file_id}" of yours; upload the picture first`);
-      if (file.gone_at) throw fileGone(body.avatar_file_id);
+      if (file.gone_at) throw fileGone(body.avatar_file_id, file.gone_reason);
       if (!file.mime.startsWith('image/')) throw new Refusal('validation_failed', `avatar_file_id must be an image; "${body.avatar_file_id}" is ${file.mime}`);
     }
     if (body.chat_address !== undefined) {

@@ -19,6 +19,14 @@
 //   `sweepStrays` deletes them soon after the next start. A file a message names is never
 //   removed this way: the decision and the send are each one synchronous run, so whichever
 //   stages first is seen by the other.
+// - A file goes with the last message naming it (`removeUnnamed`): when a message is deleted,
+//   each file it named that no other live message names and that was never a profile picture
+//   is journaled `removed` (reason `deleted`) in the same synchronous run and the same commit
+//   as the delete, so the delete's answer means the id answers 410 file_gone; then its blob is
+//   deleted as the sweeper's are (`deleteBlobs`; a crash in between leaves it to the sweeper's
+//   next pass). Which messages name a file is counted from their events (`file_refs`), so a
+//   rebuild agrees; a send naming the file and the delete are each one run, as above.
+//   Deleting a conversation only hides it from one side: its messages, and their files, live.
 import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
@@ -34,7 +42,7 @@ import type { Audio } from './engines/audio.ts';
 import { waveform } from './engines/audio.ts';
 import type { Transcriber } from './engines/transcribe.ts';
 import { unavailable } from './engines/proc.ts';
-import { FILE_URL_RE, usageDay, type FileRecord } from './media-projections.ts';
+import { FILE_URL_RE, usageDay, type FileGoneReason, type FileRecord } from './media-projections.ts';
 import type { ActorKind } from './registry.ts';
 
 export const FileStream: ActorKind = { prefix: 'file', machine: mediaStreamMachine, version: MEDIA_VERSION };
@@ -52,9 +60,20 @@ const SWEEP_BATCH = 200;
 /** A blob's file name: its bytes' sha256. */
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** A removed unsent upload's id, named again (a send, a download, a profile picture). */
-export const fileGone = (id: string) =>
-  new Refusal('file_gone', `"${id}" was uploaded but no message sent it within PCHAT_UNSENT_UPLOAD_TTL_HOURS, so it was removed; upload the file again`);
+/** A removed file's id, named again (a send, a download, a profile picture). */
+export const fileGone = (id: string, reason: FileGoneReason | undefined) =>
+  new Refusal(
+    'file_gone',
+    reason === 'deleted'
+      ? `"${id}" was removed when the last message carrying it was deleted; upload the file again`
+      : `"${id}" was uploaded but no message sent it within PCHAT_UNSENT_UPLOAD_TTL_HOURS, so it was removed; upload the file again`,
+  );
+
+/** A file `removeUnnamed` staged as removed: its blob is `deleteBlobs`' to delete once that is committed. */
+export interface RemovedFile {
+  file_id: string;
+  sha256: string;
+}
 
 export const fileUrl = (id: string) => `/api/v1/webchat/files/${id}`;
 
@@ -148,7 +167,7 @@ export class Files {
   known(id: string): FileRecord {
     const rec = this.record(id);
     if (!rec) throw new Refusal('unknown_file', `no file "${id}" on this relay`);
-    if (rec.gone_at) throw fileGone(id);
+    if (rec.gone_at) throw fileGone(id, rec.gone_reason);
     return rec;
   }
 
@@ -282,16 +301,58 @@ export class Files {
     if (removed) await this.core.commit();
     const orphans = media.orphanBlobs(SWEEP_BATCH);
     let blobs = 0;
-    for (const { sha256: sha, file_id } of orphans) {
-      // As `discard`: decided in one synchronous run, and marked, so an upload of the same bytes
-      // either holds them already (kept) or waits for the removal and stores them again.
-      if (this.held.has(sha) || this.removing.has(sha) || media.blobFiles(sha)) continue;
-      await this.removeBlob(sha);
-      this.core.registry.apply(FileStream, file_id, [{ type: 'blob_removed', sha256: sha, at: Date.now() }]);
-      blobs++;
-    }
+    for (const { sha256, file_id } of orphans) if (await this.deleteOrphan(sha256, file_id)) blobs++;
     if (blobs) await this.core.commit();
     return { removed, blobs, more: due.length === SWEEP_BATCH || orphans.length === SWEEP_BATCH };
+  }
+
+  /**
+   * Deletes a blob listed as an orphan (the last file naming it was removed by `file_id`) and
+   * stages its `blob_removed`; false when it stays. As `discard`: decided in one synchronous
+   * run, and marked, so an upload of the same bytes either holds them already (kept) or waits
+   * for the removal and stores them again.
+   */
+  private async deleteOrphan(sha: string, file_id: string): Promise<boolean> {
+    if (this.held.has(sha) || this.removing.has(sha) || this.core.projections.media.blobFiles(sha)) return false;
+    await this.removeBlob(sha);
+    this.core.registry.apply(FileStream, file_id, [{ type: 'blob_removed', sha256: sha, at: Date.now() }]);
+    return true;
+  }
+
+  /**
+   * Files a deleted message named: those no live message names any more, and never a profile
+   * picture, are staged as removed (see the header). Call in the synchronous run that staged
+   * the delete, before its commit; hand what it returns to `deleteBlobs` after the commit.
+   */
+  removeUnnamed(fileIds: readonly string[], at: number): RemovedFile[] {
+    const media = this.core.projections.media;
+    const out: RemovedFile[] = [];
+    for (const id of fileIds) {
+      const rec = media.file(id);
+      if (!rec || rec.gone_at || rec.profile || media.refs(id) > 0) continue;
+      this.core.registry.apply(FileStream, id, [{ type: 'removed', reason: 'deleted', sha256: rec.sha256, at }]);
+      out.push({ file_id: id, sha256: rec.sha256 });
+    }
+    return out;
+  }
+
+  /**
+   * After the removals are committed: deletes the blobs they left no file naming (bytes
+   * another file shares stay), and journals it. A failure is logged and left to the sweeper's
+   * next pass (the blob stays listed in `orphan_blobs`).
+   */
+  async deleteBlobs(removed: readonly RemovedFile[]): Promise<void> {
+    const media = this.core.projections.media;
+    try {
+      let blobs = 0;
+      for (const { sha256 } of removed) {
+        const file_id = media.orphanFile(sha256);
+        if (file_id && (await this.deleteOrphan(sha256, file_id))) blobs++;
+      }
+      if (blobs) await this.core.commit();
+    } catch (err) {
+      this.core.log.error({ err: (err as Error).message }, 'deleting the blobs of removed files failed; the sweeper tries again');
+    }
   }
 
   /**

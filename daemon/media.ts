@@ -8,7 +8,7 @@ import { EngineJobs } from './engines/proc.ts';
 import { createSpeaker, type Speaker } from './engines/speak.ts';
 import { createTranscriber } from './engines/transcribe.ts';
 import { createTranslator, LibreTranslateTranslator } from './engines/translate.ts';
-import { Files } from './files.ts';
+import { Files, type RemovedFile } from './files.ts';
 import type { MessageRecord } from './projections.ts';
 import { Translation, translationEvent } from './translation.ts';
 
@@ -28,6 +28,13 @@ export interface MessageMedia {
   onGroupSent(msg: Omit<MessageBody, 'to_user' | 'to'>, group: string): void;
   /** After an edit (or a streamed reply's close) is durable: the new text's receive-side translation. */
   onEdited(rec: MessageRecord, text: string): void;
+  /**
+   * Files a message named, in the run that staged its delete: those no live message (nor
+   * profile picture) names any more are staged as removed, to commit with the delete.
+   */
+  removeUnnamed(fileIds: readonly string[], at: number): RemovedFile[];
+  /** After that commit: their blobs deleted unless another file shares the bytes. */
+  deleteBlobs(removed: readonly RemovedFile[]): Promise<void>;
   /** The language a viewer reads a message in (null: as sent). */
   languageFor(viewer: string, rec: MessageRecord): string | null;
 }
@@ -41,6 +48,8 @@ export const NO_MEDIA: MessageMedia = {
   onSent: () => {},
   onGroupSent: () => {},
   onEdited: () => {},
+  removeUnnamed: () => [],
+  deleteBlobs: async () => {},
   languageFor: () => null,
 };
 
@@ -107,6 +116,14 @@ export class Media implements MessageMedia {
 
   onEdited(rec: MessageRecord, text: string) {
     this.translation.onEdited(rec, text);
+  }
+
+  removeUnnamed(fileIds: readonly string[], at: number) {
+    return this.files.removeUnnamed(fileIds, at);
+  }
+
+  deleteBlobs(removed: readonly RemovedFile[]) {
+    return this.files.deleteBlobs(removed);
   }
 
   languageFor(viewer: string, rec: MessageRecord) {

@@ -459,20 +459,28 @@ export class Messaging {
   async remove(auth: Auth, id: string) {
     const rec = this.ownMessage(auth, id, 'delete');
     if (!rec.deleted_at) await this.toParticipants(rec, { type: 'deleted', id, at: Date.now() });
+    else await this.core.settled(); // deleted, maybe by a request whose delete is not on disk yet
     return { message_id: id, deleted: true };
   }
 
-  /** A change to a message goes where the message is: both inboxes, or the group's stream. */
+  /**
+   * A change to a message goes where the message is: both inboxes, or the group's stream. A
+   * delete takes the files no other live message names with it, in the same run and commit.
+   */
   private async toParticipants(rec: MessageRecord, event: Extract<InboxEvent, { type: 'edited' | 'deleted' | 'delta' }>) {
+    const files = event.type === 'deleted' ? rec.files : undefined;
+    let users: string[];
     if (rec.group) {
       // A delete carries the message's number: the group's unread counts leave it out.
       this.core.applyGroup(rec.group, [event.type === 'deleted' && rec.n ? { ...event, n: rec.n } : event]);
-      await this.core.commit(Object.keys(this.feed.group(rec.group).members));
-      return;
+      users = Object.keys(this.feed.group(rec.group).members);
+    } else {
+      users = [...new Set([rec.from_user, rec.to_user])];
+      for (const u of users) this.core.applyInbox(u, [event]);
     }
-    const users = [...new Set([rec.from_user, rec.to_user])];
-    for (const u of users) this.core.applyInbox(u, [event]);
+    const removed = files ? this.media.removeUnnamed(files, event.at) : [];
     await this.core.commit(users);
+    if (removed.length) await this.media.deleteBlobs(removed); // media: the bytes, once the removal is on disk
   }
 
   // ---------- conversations ----------

@@ -150,14 +150,16 @@ async function startOn(
   }, Math.min(PASSIVATE_SWEEP_MS, config.actorIdleMs / 2));
   presenceTimer.unref();
   passivateTimer.unref();
-  // Uploads no message named within PCHAT_UNSENT_UPLOAD_TTL_HOURS (Files.sweepUnsent), a batch a pass.
+  // Uploads no message named within PCHAT_UNSENT_UPLOAD_TTL_HOURS (Files.sweepUnsent), a batch a
+  // pass; and the blobs of removed files a crash left on disk, whatever the TTL (a file goes
+  // with the last message naming it even when unsent uploads are kept).
   let sweepTimer: NodeJS.Timeout | undefined;
   let sweeping: Promise<void> | undefined;
   const sweepUnsent = (delay: number) => {
     sweepTimer = setTimeout(() => {
       sweeping = media.files.sweepUnsent().then(
         (r) => {
-          if (r.removed || r.blobs) log.info({ removed: r.removed, blobs_deleted: r.blobs }, 'unsent uploads removed');
+          if (r.removed || r.blobs) log.info({ removed: r.removed, blobs_deleted: r.blobs }, 'unsent uploads and left-over blobs removed');
           if (!draining) sweepUnsent(r.more ? UNSENT_SWEEP_AGAIN_MS : UNSENT_SWEEP_MS);
         },
         (err: Error) => {
@@ -168,7 +170,7 @@ async function startOn(
     }, delay);
     sweepTimer.unref();
   };
-  if (config.unsentUploadTtlMs) sweepUnsent(UNSENT_SWEEP_MS);
+  sweepUnsent(UNSENT_SWEEP_MS);
   // Bytes a crash left in blobs/ with no record (Files.sweepStrays): once, soon after start.
   const strayTimer = setTimeout(() => {
     media.files.sweepStrays().then(

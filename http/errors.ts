@@ -33,7 +33,7 @@ export const ERRORS = {
   unknown_consumer: [404, 'No such named consumer on your inbox.'],
   callback_target_refused: [400, 'This relay does not call that address (private, loopback or unresolvable).'],
   too_many_callbacks: [409, 'You have as many callbacks as this relay allows; delete one first.'],
-  file_gone: [410, 'That upload was never sent and has been removed; upload the file again.'],
+  file_gone: [410, 'That file was removed (never sent, or every message carrying it was deleted); upload it again.'],
   not_audio: [415, 'That file is not an audio clip.'],
   unsupported_language: [400, 'That language is not supported here; see GET /api/v1/webchat/languages.'],
   unsupported_language_pair: [400, 'No translation between those languages here; see GET /api/v1/webchat/languages.'],
