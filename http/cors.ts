@@ -11,7 +11,7 @@
 import type { FastifyInstance } from 'fastify';
 
 const ALLOW_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
-const ALLOW_HEADERS = 'Content-Type, X-PChat-Session, Authorization, Range, If-None-Match';
+const ALLOW_HEADERS = 'Content-Type, X-PChat-Session, Authorization, Range, If-Range, If-None-Match, Last-Event-ID';
 /** What the app reads from answers: limits, file ranges and names. */
 const EXPOSE_HEADERS = 'Retry-After, ETag, Content-Range, Content-Disposition, Content-Length, Accept-Ranges';
 /** Browsers cache a preflight this long (Chromium caps it at 2 h), not asking before each call. */

@@ -128,6 +128,24 @@ describe('seed conformance', () => {
     }
   });
 
+  test('the request headers the relay reads pass the preflight: an SSE resume (Last-Event-ID) and a ranged download (If-Range)', async () => {
+    // A browser sends the real request only if every header it asked about is allowed.
+    const allows = async (path: string, method: string, headers: string) => {
+      const pre = await t.api('OPTIONS', path, undefined, undefined, {
+        origin: 'https://your-webchat-site.example.com',
+        'access-control-request-method': method,
+        'access-control-request-headers': headers,
+      });
+      assert.equal(pre.status, 204);
+      const allowed = new Set((pre.headers.get('access-control-allow-headers') ?? '').split(',').map((h) => h.trim().toLowerCase()));
+      return headers.split(',').filter((h) => !allowed.has(h));
+    };
+    // A fetch-based EventSource (the token is a header) reconnects with the id it last got.
+    assert.deepEqual(await allows('/api/v1/webchat/events', 'GET', 'x-pchat-session,last-event-id'), []);
+    // A resumed download asks for the rest only if the file is still the same one.
+    assert.deepEqual(await allows('/api/v1/webchat/files/file_00000000000000000000000000000000', 'GET', 'range,if-range'), []);
+  });
+
   test('the SSE stream is readable from another site as well (its head is written by hand)', async () => {
     const abort = new AbortController();
     const res = await fetch(`${t.url}/api/v1/webchat/events`, { headers: { 'x-pchat-session': asker.token, origin: 'https://your-webchat-site.example.com' }, signal: abort.signal });
