@@ -313,7 +313,10 @@ export class Files {
    * for the removal and stores them again.
    */
   private async deleteOrphan(sha: string, file_id: string): Promise<boolean> {
-    if (this.held.has(sha) || this.removing.has(sha) || this.core.projections.media.blobFiles(sha)) return false;
+    const media = this.core.projections.media;
+    // Still listed as this file's orphan: a list read before an await may be stale (deleted meanwhile).
+    if (media.orphanFile(sha) !== file_id) return false;
+    if (this.held.has(sha) || this.removing.has(sha) || media.blobFiles(sha)) return false;
     await this.removeBlob(sha);
     this.core.registry.apply(FileStream, file_id, [{ type: 'blob_removed', sha256: sha, at: Date.now() }]);
     return true;
