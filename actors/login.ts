@@ -41,7 +41,12 @@ export const loginMachine = setup({
   actions: {
     issue: assign(({ context, event }) => {
       const e = event as Extract<Sequenced, { type: 'code_issued' }>;
-      return { seq: e.seq, code_hash: e.code_hash, expires_at: e.expires_at, tries: 0, display_name: e.display_name, issued: [...recent(context.issued, e.at), e.at] };
+      // Anyone may ask a code for any email: a name is kept only while every request since the
+      // last code was used (or expired) agrees on it, so a stranger's request can drop the name
+      // the owner gave, never put its own on the owner's new account.
+      const pending = context.code_hash !== null && e.at < context.expires_at;
+      const display_name = pending && context.display_name !== e.display_name ? undefined : e.display_name;
+      return { seq: e.seq, code_hash: e.code_hash, expires_at: e.expires_at, tries: 0, display_name, issued: [...recent(context.issued, e.at), e.at] };
     }),
   },
 }).createMachine({

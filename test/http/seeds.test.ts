@@ -78,6 +78,20 @@ describe('seed conformance', () => {
     const other = await t.api('POST', `${auth}/request-code`, { email: 'other@example.com', display_name: 'From Request', purpose: 'login' });
     const both = await t.api('POST', `${auth}/verify-code`, { email: 'other@example.com', code: other.body.dev_code, display_name: 'From Verify' });
     assert.equal(both.body.user.display_name, 'From Verify');
+    // A stranger asking a code for the same new email cannot name the owner's account: while
+    // the requests disagree, none of their names is used (verify-code can still give one).
+    for (const [first, second] of [['Owner', 'Mallory'], [undefined, 'Mallory'], ['Mallory', undefined]]) {
+      const email = `contested-${first}-${second}@example.com`.toLowerCase();
+      await t.api('POST', `${auth}/request-code`, { email, purpose: 'login', ...(first ? { display_name: first } : {}) });
+      const last = await t.api('POST', `${auth}/request-code`, { email, purpose: 'login', ...(second ? { display_name: second } : {}) });
+      const made = await t.api('POST', `${auth}/verify-code`, { email, code: last.body.dev_code });
+      assert.equal(made.status, 200, JSON.stringify(made.body));
+      assert.equal(made.body.user.display_name, made.body.user.chat_address, `${first} then ${second}: no requested name`);
+    }
+    const agreed = 'agreed@example.com';
+    await t.api('POST', `${auth}/request-code`, { email: agreed, purpose: 'login', display_name: 'Same' });
+    const resent = await t.api('POST', `${auth}/request-code`, { email: agreed, purpose: 'login', display_name: 'Same' });
+    assert.equal((await t.api('POST', `${auth}/verify-code`, { email: agreed, code: resent.body.dev_code })).body.user.display_name, 'Same', 'a resend with the same name keeps it');
   });
 
   test('a WebChat GUI served from another site may call this relay (CORS): the seed points one GUI at any relay', async () => {
