@@ -135,7 +135,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   });
 
   // First, so that every answer (a refusal while draining too) is readable by a GUI on another site.
-  allowCrossOrigin(app as unknown as FastifyInstance, { codesExposed: services.core.config.devExposeCodes });
+  allowCrossOrigin(app as unknown as FastifyInstance);
 
   // Callback hooks, not async ones: they run on every request, and an async hook costs a
   // promise and a microtask turn each time.

@@ -48,7 +48,11 @@ export default async function authRoutes(app: FastifyInstance) {
 
   app.post<{ Body: Static<typeof RequestCodeBody> }>(
     `${base}/request-code`,
-    { schema: { body: RequestCodeBody }, config: { rateLimit: { max: core.config.codeRequestsPerIpPerHour, timeWindow: HOUR } } },
+    {
+      schema: { body: RequestCodeBody },
+      // With codes exposed, the answer holds the login code: no page of another site may read it (http/cors.ts).
+      config: { rateLimit: { max: core.config.codeRequestsPerIpPerHour, timeWindow: HOUR }, crossOrigin: !core.config.devExposeCodes },
+    },
     async (req) => ({ success: true, ...(await accounts.requestCode(req.body.email.trim().toLowerCase(), req.body.display_name?.trim() || undefined)) }),
   );
 

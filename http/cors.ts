@@ -4,11 +4,18 @@
 // rides on cookies: a page gets only what a token it already holds (X-PChat-Session or
 // Authorization) gives, so there is no credentials mode. A cross-site form post, which needs
 // no preflight, is still refused by the body parsers (http/app.ts).
-// One exception: with PCHAT_DEV_EXPOSE_CODES on, request-code answers with the login code itself,
-// so any page the user opens could read it and log in as anyone on a relay only this machine or
-// LAN reaches. That answer is not marked readable: a GUI on another site logs in on a relay that
-// mails its codes.
+// A route can opt out with `config: { crossOrigin: false }`: request-code does while
+// PCHAT_DEV_EXPOSE_CODES is on, as it then answers with the login code itself, so any page the
+// user opens could read it and log in as anyone on a relay only this machine or LAN reaches. That
+// answer is not marked readable: a GUI on another site logs in on a relay that mails its codes.
 import type { FastifyInstance } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: this route's answers are not marked readable by pages of other sites. */
+    crossOrigin?: boolean;
+  }
+}
 
 const ALLOW_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
 const ALLOW_HEADERS = 'Content-Type, X-PChat-Session, Authorization, Range, If-Range, If-None-Match, Last-Event-ID';
@@ -17,14 +24,17 @@ const EXPOSE_HEADERS = 'Retry-After, ETag, Content-Range, Content-Disposition, C
 /** Browsers cache a preflight this long (Chromium caps it at 2 h), not asking before each call. */
 const PREFLIGHT_MAX_AGE_S = 7200;
 
-/** The route whose answer carries the login code when codes are exposed. */
-const REQUEST_CODE_ROUTE = '/api/v1/pchat/auth/request-code';
-
-/** On the root instance: every answer to a browser's cross-origin request says it may read it. */
-export function allowCrossOrigin(app: FastifyInstance, opts: { codesExposed: boolean }) {
+/** On the root instance, before the routes: every answer to a browser's cross-origin request says it may read it. */
+export function allowCrossOrigin(app: FastifyInstance) {
+  // Until a route opts out, the hook need not look its options up (req.routeOptions is built
+  // afresh on each read, some 0.3 µs, on every cross-origin request).
+  let optOuts = false;
+  app.addHook('onRoute', (route) => {
+    if (route.config?.crossOrigin === false) optOuts = true;
+  });
   // A callback hook, as the others on every request (see http/app.ts).
   app.addHook('onRequest', (req, reply, done) => {
-    if (req.headers.origin !== undefined && !(opts.codesExposed && req.routeOptions.url === REQUEST_CODE_ROUTE)) {
+    if (req.headers.origin !== undefined && !(optOuts && req.routeOptions.config.crossOrigin === false)) {
       reply.header('access-control-allow-origin', '*');
       reply.header('access-control-expose-headers', EXPOSE_HEADERS);
     }
