@@ -147,9 +147,11 @@ export class Feed {
     return consumer;
   }
 
-  /** The inbox's named consumers (not sessions', not callbacks'), with their cursors, by name. */
-  async namedConsumers(auth: Auth): Promise<{ consumer: string; cursor: number }[]> {
-    await this.core.settled(); // cursors another request has only staged are not answered
+  /**
+   * The inbox's named consumers (not sessions', not callbacks'), with their cursors, by name.
+   * For GET /consumers, whose answer waits until what it read is on disk (http/app.ts's onSend).
+   */
+  namedConsumers(auth: Auth): { consumer: string; cursor: number }[] {
     const { cursors } = this.inbox(auth.user);
     return Object.keys(cursors)
       .filter((c) => !c.startsWith('ses_') && !isRelayConsumer(c))

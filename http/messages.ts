@@ -113,7 +113,7 @@ export default async function messageRoutes(app: FastifyInstance) {
   }));
 
   // Named consumers: which there are, and removing one (an inbox keeps a bounded number).
-  app.get(`${w}/consumers`, auth, async (req) => ({ success: true, consumers: await feed.namedConsumers(req.auth) }));
+  app.get(`${w}/consumers`, auth, async (req) => ({ success: true, consumers: feed.namedConsumers(req.auth) }));
 
   app.delete<{ Params: { consumer: string } }>(`${w}/consumers/:consumer`, { ...auth, schema: { params: ConsumerParams } }, async (req) => ({
     success: true,
