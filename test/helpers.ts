@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { loadConfig, type Config } from '../daemon/config.ts';
 import { createLogger } from '../daemon/logger.ts';
 import { startRelay, type Relay } from '../daemon/relay.ts';
+import type { Journal } from '../journal/journal.ts';
 
 export interface TestRelay {
   relay: Relay;
@@ -265,4 +266,15 @@ export async function requestDuringDrain(t: TestRelay, head: string, rest: strin
   await closed;
   await stopping;
   return { raw, body: JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) };
+}
+
+/** The journal's next commit fails with `message` once it has run (a disk that filled at its flush); later ones go through. */
+export function failNextCommit(journal: Journal, message: string) {
+  const commit = journal.commit.bind(journal);
+  let failNext = true;
+  journal.commit = () => {
+    if (!failNext) return commit();
+    failNext = false;
+    return commit().then(() => Promise.reject(new Error(message)));
+  };
 }

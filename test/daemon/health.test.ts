@@ -2,7 +2,7 @@
 // relay is about to exit and restart from the journal) and while the relay drains.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requestDuringDrain, startTestRelay } from '../helpers.ts';
+import { failNextCommit, requestDuringDrain, startTestRelay } from '../helpers.ts';
 
 test('after a journal commit failed, /health answers 503 with the journal not ok and why', async () => {
   const t = await startTestRelay({ LOG_LEVEL: 'silent' });
@@ -15,13 +15,7 @@ test('after a journal commit failed, /health answers 503 with the journal not ok
     await t.login('bob@example.com', { chat_address: 'bob' });
     assert.equal((await t.api('GET', '/health')).body.journal.ok, true);
 
-    const commit = core.journal.commit.bind(core.journal);
-    let failNext = true;
-    core.journal.commit = () => {
-      if (!failNext) return commit();
-      failNext = false;
-      return commit().then(() => Promise.reject(new Error('ENOSPC: no space left on device (simulated)')));
-    };
+    failNextCommit(core.journal, 'ENOSPC: no space left on device (simulated)');
     const send = await t.api('POST', '/api/v1/messages', { channel: 'pchat', to: 'bob', text: 'lost to a full disk' }, alice.token);
     assert.equal(send.status, 500);
     await new Promise((resume) => setImmediate(resume));

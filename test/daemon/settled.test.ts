@@ -2,7 +2,7 @@
 // a GET waits for it (a conversation list must not show a message a crash could take back).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startInProcessRelay, startTestRelay } from '../helpers.ts';
+import { failNextCommit, startInProcessRelay, startTestRelay } from '../helpers.ts';
 
 test('settled() is undefined with nothing in flight, and resolves once a staged write is durable', async () => {
   const { relay: r, user, stop } = await startInProcessRelay('pchat-settled-');
@@ -120,13 +120,7 @@ test('once a journal commit failed, a later commit that succeeds is not acknowle
     const { core, messaging } = r.services;
     const alice = await user('alice');
     await user('bob');
-    const commit = core.journal.commit.bind(core.journal);
-    let failNext = true;
-    core.journal.commit = () => {
-      if (!failNext) return commit();
-      failNext = false;
-      return commit().then(() => Promise.reject(new Error('ENOSPC: simulated')));
-    };
+    failNextCommit(core.journal, 'ENOSPC: simulated');
     await assert.rejects(messaging.send(alice, { to: 'bob', text: 'in the failed batch' }), /ENOSPC/);
     await assert.rejects(messaging.send(alice, { to: 'bob', text: 'in a later batch' }), /earlier journal commit failed/);
     await new Promise((resume) => setImmediate(resume));
