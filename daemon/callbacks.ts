@@ -12,7 +12,7 @@
 // private, loopback, link-local or otherwise non-public range is refused, both when the URL is
 // given and at every connection (the name is resolved again then, so it cannot be pointed
 // elsewhere later). PCHAT_CALLBACKS_ALLOW_PRIVATE=true lets a LAN install call its own machines.
-import { createHmac, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { lookup, promises as dns } from 'node:dns';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -23,6 +23,7 @@ import { cursorOf } from '../actors/inbox.ts';
 import type { Auth } from './accounts.ts';
 import { bareHost, isPrivateAddress } from './addresses.ts';
 import { iso, randomHex, type Core } from './core.ts';
+import { relaySigner } from './identity.ts';
 import { Feed, foldText, type ClientEvent } from './feed.ts';
 import type { MessageRecord } from './projections.ts';
 import type { ActorKind } from './registry.ts';
@@ -35,8 +36,6 @@ const READ_BATCH = 50;
 const RETRY_CAP_MS = 10 * 60_000;
 /** Bytes of a failed answer's body kept for its error (a hint, not a copy). */
 const ERROR_BODY_BYTES = 200;
-/** PKCS#8 header of an Ed25519 private key, before its 32-byte seed (RFC 8410). */
-const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 const is2xx = (status: number) => status >= 200 && status < 300;
 
@@ -77,14 +76,15 @@ interface Hook {
 
 export class CallbackService {
   private readonly hooks = new Map<string, Hook>();
-  private readonly signingKey: KeyObject;
+  /** X-PChat-Relay-Signature: the relay's key, verifiable at /.well-known/pchat-relay. */
+  private readonly relaySign: (message: string) => string;
   private closed = false;
 
   constructor(
     private readonly core: Core,
     private readonly feed: Feed,
   ) {
-    this.signingKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, Buffer.from(core.identity.secretKey.slice(0, 32))]), format: 'der', type: 'pkcs8' });
+    this.relaySign = relaySigner(core.identity);
   }
 
   private ctx(user: string): CallbacksContext {
@@ -383,7 +383,7 @@ export class CallbackService {
       'x-pchat-attempt': String(hook.attempts),
       'x-pchat-timestamp': timestamp,
       'x-pchat-signature': `sha256=${createHmac('sha256', sub.secret).update(signed).digest('hex')}`,
-      'x-pchat-relay-signature': `ed25519=${sign(null, Buffer.from(signed), this.signingKey).toString('base64')}`,
+      'x-pchat-relay-signature': `ed25519=${this.relaySign(signed)}`,
     };
     const abort = new AbortController();
     hook.abort = abort;

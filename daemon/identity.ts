@@ -1,11 +1,14 @@
-// The relay's Ed25519 identity (tweetnacl). Created once on first start, file mode 0600.
-// It signs what leaves rarely (identity document, launch links), never per message.
+// The relay's Ed25519 identity (tweetnacl makes the pair). Created once on first start, file
+// mode 0600. It signs launch links and every callback delivery (relaySigner), never a message.
+import { createPrivateKey, sign } from 'node:crypto';
 import { closeSync, existsSync, fchmodSync, fsyncSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
 import { ConfigError } from './config.ts';
 
 export const IDENTITY_FILE = 'relay_identity_ed25519.json';
+/** PKCS#8 header of an Ed25519 private key, before its 32-byte seed (RFC 8410): how node:crypto takes the key. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 export interface RelayIdentity {
   publicKey: Uint8Array;
@@ -77,6 +80,16 @@ export function loadOrCreateIdentity(dataDir: string): RelayIdentity {
   };
 }
 
+/**
+ * Signs with the relay's key: base64 detached Ed25519 signatures. node:crypto's, not
+ * tweetnacl's: the same bytes (Ed25519 is deterministic) at ~0.05 ms instead of ~5 ms, which
+ * matters at one per callback delivery. Make one and keep it: the key object is built here.
+ */
+export function relaySigner(identity: RelayIdentity): (message: string) => string {
+  const key = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, identity.secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+  return (message) => sign(null, Buffer.from(message), key).toString('base64');
+}
+
 export function signDetached(identity: RelayIdentity, message: string): string {
-  return Buffer.from(nacl.sign.detached(Buffer.from(message), identity.secretKey)).toString('base64');
+  return relaySigner(identity)(message);
 }
