@@ -100,7 +100,8 @@ export class CallbackService {
 
   async add(auth: Auth, body: SubscribeBody) {
     const url = await this.checkTarget(body.url);
-    const lower = (list: string[] | undefined) => (list?.length ? [...new Set(list.map((s) => s.trim().toLowerCase()).filter(Boolean))] : null);
+    // Blank words never get here: the schema refuses them (http/callbacks.ts, Words).
+    const lower = (list: string[] | undefined) => (list?.length ? [...new Set(list.map((s) => s.trim().toLowerCase()))] : null);
     const sub: Subscription = {
       id: `cb_${randomHex(8)}`,
       url,
@@ -108,7 +109,7 @@ export class CallbackService {
       channels: lower(body.channels),
       event_types: lower(body.event_types),
       sources: lower(body.sources),
-      keywords: body.keywords?.length ? body.keywords.filter((k) => k.trim()) : null,
+      keywords: body.keywords?.length ? body.keywords : null,
       min_call_duration_sec: body.min_call_duration_sec ?? null,
       include_outgoing: body.include_outgoing ?? false,
       created_at: Date.now(),
@@ -154,7 +155,7 @@ export class CallbackService {
       cb_id: sub.id, // the seed's name for it (DELETE …/callbacks/inbound/<cb_id>)
       created_at: iso(created_at),
       cursor: cursorOf(this.feed.inbox(user), sub.id),
-      state: !h || h.stopped ? 'stopped' : h.retry ? 'retrying' : h.busy ? 'delivering' : 'idle',
+      state: !h ? 'stopped' : h.retry ? 'retrying' : h.busy ? 'delivering' : 'idle', // a stopped hook has left the map
       attempts: h?.attempts ?? 0,
       next_attempt_at: iso(h?.next_attempt_at),
       delivered: h?.delivered ?? 0,
