@@ -82,7 +82,8 @@ export const callbacksMachine = setup({
 export function decideAdd(ctx: CallbacksContext, sub: Subscription, max: number, at: number): Decision<CallbackEvent> {
   const subs = Object.values(ctx.subs);
   if (subs.length >= max) return refuse('too_many_callbacks', `you have ${subs.length} callbacks, the most this relay allows; delete one first`);
-  if (subs.some((s) => s.url === sub.url)) return refuse('conflict', `you already have a callback to ${sub.url} (${subs.find((s) => s.url === sub.url)!.id}); delete it first to change its filters`);
+  const same = subs.find((s) => s.url === sub.url);
+  if (same) return refuse('conflict', `you already have a callback to ${sub.url} (${same.id}); delete it first to change its filters`);
   return accept({ type: 'cb_added', sub, at });
 }
 
