@@ -4,6 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { CHANNELS } from '../daemon/messaging.ts';
 
+/** The client event types a callback can be limited to (feed.ts's toClient makes them). */
+const EVENT_TYPES = ['message', 'edit', 'delete', 'delta', 'receipt', 'group', 'translation'] as const;
 /** Filter words: a blank one would leave a filter that lets nothing through. */
 const Words = (maxLength: number) => Type.Array(Type.String({ minLength: 1, maxLength, pattern: '\\S' }), { maxItems: 50 });
 export const SubscribeBody = Type.Object(
@@ -12,7 +14,7 @@ export const SubscribeBody = Type.Object(
     /** HMAC key for X-PChat-Signature; the relay makes one when absent. */
     secret: Type.Optional(Type.String({ minLength: 16, maxLength: 256 })),
     channels: Type.Optional(Type.Array(Type.Union(CHANNELS.map((c) => Type.Literal(c))), { maxItems: CHANNELS.length })),
-    event_types: Type.Optional(Type.Array(Type.Union(['message', 'edit', 'delete', 'delta', 'receipt', 'group', 'translation'].map((t) => Type.Literal(t))), { maxItems: 7 })),
+    event_types: Type.Optional(Type.Array(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))), { maxItems: EVENT_TYPES.length })),
     sources: Type.Optional(Words(64)),
     keywords: Type.Optional(Words(200)),
     min_call_duration_sec: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
