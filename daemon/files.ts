@@ -203,9 +203,7 @@ export class Files {
     try {
       await pipeline(source, count, createWriteStream(tmp, { flags: 'wx' }));
       if ((source as Readable & { truncated?: boolean }).truncated) throw new Refusal('payload_too_large');
-      const fh = await open(tmp, 'r+');
-      await fh.sync();
-      await fh.close();
+      await syncPath(tmp);
       const sha256 = hash.digest('hex');
       const dest = this.blobPath(sha256);
       let created = false;
@@ -220,9 +218,9 @@ export class Files {
           const shard = join(this.blobDir, sha256.slice(0, 2));
           // A new shard folder is an entry of blobs/: that is synced too, or a power cut could
           // lose the folder with the blob an answer said was stored.
-          if (mkdirSync(shard, { recursive: true })) await syncDir(this.blobDir);
+          if (mkdirSync(shard, { recursive: true })) await syncPath(this.blobDir);
           await rename(tmp, dest);
-          await syncDir(shard);
+          await syncPath(shard);
           created = true;
         }
       } catch (err) {
@@ -552,16 +550,17 @@ export class Files {
   }
 }
 
-/** Makes a folder's entries (a file renamed into it, a folder made in it) durable. */
-async function syncDir(path: string) {
-  const dir = await open(path, 'r');
+/** Makes a file's bytes, or a folder's entries (a file renamed into it, a folder made in it), durable. */
+async function syncPath(path: string) {
+  const fh = await open(path, 'r');
   try {
-    await dir.sync();
+    await fh.sync();
   } finally {
-    await dir.close();
+    await fh.close();
   }
 }
 
+/** `syncPath` for the constructor, which cannot await: start-up only, never per request. */
 function syncDirSync(path: string) {
   const fd = openSync(path, 'r');
   try {
