@@ -140,7 +140,7 @@ export class Files {
   private readonly inflight = new Map<string, number>();
   /** Blobs received by requests in progress (not registered nor discarded yet), by sha256: how many hold each. */
   private readonly held = new Map<string, number>();
-  /** Blobs being removed by `discard`, by sha256. */
+  /** Blobs being deleted (`removeBlob`), by sha256. */
   private readonly removing = new Map<string, Promise<void>>();
   /** Transcriptions running, by blob and language: a second request for the same clip and language waits for the first. */
   private readonly transcribing = new Map<string, Promise<TranscriptBody>>();
@@ -267,9 +267,16 @@ export class Files {
       this.uncount(r.owner, r.size);
     }
     for (const r of received) {
-      if (this.held.has(r.sha256) || this.removing.has(r.sha256) || this.core.projections.media.blobFiles(r.sha256)) continue;
-      await this.removeBlob(r.sha256);
+      if (!this.claimed(r.sha256)) await this.removeBlob(r.sha256);
     }
+  }
+
+  /**
+   * Whether a blob's bytes are someone's: held by a request in progress, being deleted already,
+   * or named by a file record. Every deletion decides with it, in the run that starts the deletion.
+   */
+  private claimed(sha: string): boolean {
+    return this.held.has(sha) || this.removing.has(sha) || this.core.projections.media.blobFiles(sha) > 0;
   }
 
   /** Deletes a blob, marked as being removed meanwhile (an upload of the same bytes waits for it). Decide first, in the same synchronous run. */
@@ -314,7 +321,7 @@ export class Files {
     const media = this.core.projections.media;
     // Still listed as this file's orphan: a list read before an await may be stale (deleted meanwhile).
     if (media.orphanFile(sha) !== file_id) return false;
-    if (this.held.has(sha) || this.removing.has(sha) || media.blobFiles(sha)) return false;
+    if (this.claimed(sha)) return false;
     await this.removeBlob(sha);
     this.core.registry.apply(FileStream, file_id, [{ type: 'blob_removed', sha256: sha, at: Date.now() }]);
     return true;
@@ -370,7 +377,7 @@ export class Files {
       if (!/^[0-9a-f]{2}$/.test(shard)) continue;
       for (const sha of await readdir(join(this.blobDir, shard))) {
         if (!SHA256_HEX.test(sha) || sha.slice(0, 2) !== shard) continue;
-        if (this.held.has(sha) || this.removing.has(sha) || media.blobFiles(sha) || media.listedOrphan(sha)) continue;
+        if (this.claimed(sha) || media.listedOrphan(sha)) continue;
         await this.removeBlob(sha);
         deleted++;
       }
