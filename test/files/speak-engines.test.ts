@@ -9,6 +9,12 @@ import { join } from 'node:path';
 import { startTestRelay, tempDir, type TestRelay } from '../helpers.ts';
 import { probeAudio, spokenClip, upload } from './helpers.ts';
 
+/** Starts a local engine server on a free port; its base URL. */
+async function listening(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
 async function speak(t: TestRelay, token: string, body: Record<string, unknown>) {
   const res = await fetch(t.url + '/api/v1/webchat/speak', { method: 'POST', headers: { 'content-type': 'application/json', 'x-pchat-session': token }, body: JSON.stringify(body) });
   return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
@@ -138,8 +144,7 @@ test('HTTP engines: a LibreTranslate-compatible server and an OpenAI-compatible 
       res.end('{}');
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const base = await listening(server);
   const t = await startTestRelay({
     PCHAT_TRANSLATE_ENGINE: 'libretranslate',
     PCHAT_TRANSLATE_URL: base,
@@ -219,8 +224,7 @@ test('an HTTP engine answering 200 with no JSON, null, or a body that stalls is 
       res.write(req.url === '/v1/audio/speech' ? 'OggS' : '{"translatedText":'); // and nothing more
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const base = await listening(server);
   const t = await startTestRelay({
     PCHAT_TRANSLATE_ENGINE: 'libretranslate',
     PCHAT_TRANSLATE_URL: base,
@@ -264,8 +268,7 @@ test('the same clip transcribed in two languages at once: each request gets the 
       setTimeout(() => res.end(JSON.stringify({ text: `heard in ${language}`, language })), 300); // a slow engine: the second request comes while the first runs
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const t = await startTestRelay({ PCHAT_TRANSCRIBE_ENGINE: 'openai', PCHAT_TRANSCRIBE_URL: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1` });
+  const t = await startTestRelay({ PCHAT_TRANSCRIBE_ENGINE: 'openai', PCHAT_TRANSCRIBE_URL: `${await listening(server)}/v1` });
   try {
     const a = await t.login('a@example.com', { chat_address: 'amy' });
     const up = await upload(t, a.token, [{ name: 'h.ogg', data: spokenClip(tempDir('pchat-clip-'), 'hola').ogg }]);
