@@ -86,15 +86,6 @@ export class MediaProjections {
   }
 
   /**
-   * A message (or a profile picture) names file `id`: it is no longer an unsent upload, and
-   * never removed as one. A send resolves its text's file links into attachments; `namedIn`
-   * reads links in text too, for what is not resolved: edits and streamed deltas.
-   */
-  named(id: string) {
-    const rec = this.file(id);
-    if (rec && this.unsent(rec)) this.j.indexRemove('unsent', [rec.created_at, id]);
-  }
-  /**
    * One more message names file `id` (`by` 1), or one naming it was deleted (-1). Called once
    * per message and file (Projections keeps which files each message names). Unknown and
    * removed files are not counted: false.
@@ -108,14 +99,12 @@ export class MediaProjections {
     else this.j.indexRemove('file_refs', id);
     return true;
   }
-  /** File `id` is made a profile picture: named, and kept whatever messages are deleted. */
+  /** File `id` is made a profile picture: no longer an unsent upload, and kept whatever messages are deleted. */
   profile(id: string) {
-    this.named(id);
     const rec = this.file(id);
-    if (rec && !rec.profile) this.j.indexPut('files', id, { ...rec, profile: true } satisfies FileRecord);
-  }
-  namedIn(text: string | undefined) {
-    for (const id of fileLinks(text)) this.named(id);
+    if (!rec) return;
+    if (this.unsent(rec)) this.j.indexRemove('unsent', [rec.created_at, id]);
+    if (!rec.profile) this.j.indexPut('files', id, { ...rec, profile: true } satisfies FileRecord);
   }
   transcript(sha: string): TranscriptBody | undefined {
     return this.j.indexGet<TranscriptBody>('transcripts', sha);

@@ -390,12 +390,8 @@ export class Projections {
     switch (ev.type) {
       case 'edited': {
         const rec = this.message(ev.id);
-        if (!rec) {
-          this.media.namedIn(ev.text);
-          return true;
-        }
         // A file link written in by an edit is named too (and kept while the message lives).
-        this.updateMessage(ev.id, { text: ev.text, edited_at: ev.final ? null : ev.at, ...(ev.final ? { streaming: false } : {}), ...this.nameMore(rec, ev.text) });
+        if (rec) this.put(this.msgs, 'msgs', ev.id, { ...rec, text: ev.text, edited_at: ev.final ? null : ev.at, ...(ev.final ? { streaming: false } : {}), ...this.nameMore(rec, ev.text) });
         return true;
       }
       case 'deleted': {
@@ -412,7 +408,7 @@ export class Projections {
           // A link may have begun in an earlier delta: read back one link's length before this one.
           const more = this.nameMore(rec, text.slice(Math.max(0, rec.text.length - FILE_URL_LENGTH)));
           this.put(this.msgs, 'msgs', ev.id, { ...rec, text, ...more });
-        } else this.media.namedIn(ev.delta);
+        }
         return true;
       }
     }
