@@ -28,7 +28,7 @@
 //   rebuild agrees; a send naming the file and the delete are each one run, as above.
 //   Deleting a conversation only hides it from one side: its messages, and their files, live.
 import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -38,6 +38,7 @@ import type { Attachment } from '../actors/inbox.ts';
 import { MEDIA_VERSION, mediaStreamMachine, type FileEvent, type FileKind, type TranscriptBody } from '../actors/media.ts';
 import type { Auth } from './accounts.ts';
 import { randomHex, type Core } from './core.ts';
+import { syncPath, syncPathSync } from './durable.ts';
 import type { Audio } from './engines/audio.ts';
 import { waveform } from './engines/audio.ts';
 import type { Transcriber } from './engines/transcribe.ts';
@@ -154,7 +155,7 @@ export class Files {
     this.tmpDir = join(core.config.uploadDir, 'tmp');
     // The folders made here are synced into their parents before any upload is acknowledged.
     const made = mkdirSync(this.blobDir, { recursive: true });
-    if (made) for (let dir = this.blobDir; dir !== dirname(made); dir = dirname(dir)) syncDirSync(dirname(dir));
+    if (made) for (let dir = this.blobDir; dir !== dirname(made); dir = dirname(dir)) syncPathSync(dirname(dir));
     mkdirSync(this.tmpDir, { recursive: true });
     // Leftovers of uploads cut off by a crash: never acknowledged, so never referenced.
     for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true });
@@ -554,25 +555,5 @@ export class Files {
       running.finally(() => this.transcribing.delete(key)).catch(() => {});
     }
     return { ...(await running), cached: false };
-  }
-}
-
-/** Makes a file's bytes, or a folder's entries (a file renamed into it, a folder made in it), durable. */
-async function syncPath(path: string) {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** `syncPath` for the constructor, which cannot await: start-up only, never per request. */
-function syncDirSync(path: string) {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

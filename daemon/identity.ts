@@ -5,6 +5,7 @@ import { closeSync, existsSync, fchmodSync, fsyncSync, linkSync, openSync, readF
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
 import { ConfigError } from './config.ts';
+import { syncPathSync } from './durable.ts';
 
 export const IDENTITY_FILE = 'relay_identity_ed25519.json';
 /** PKCS#8 header of an Ed25519 private key, before its 32-byte seed (RFC 8410): how node:crypto takes the key. */
@@ -47,12 +48,7 @@ export function loadOrCreateIdentity(dataDir: string): RelayIdentity {
     } finally {
       unlinkSync(tmp);
     }
-    const dir = openSync(dataDir, 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    syncPathSync(dataDir);
   }
   let text: string;
   try {
