@@ -60,7 +60,7 @@ export const DEFAULT_LIVE_BUFFER_BYTES = 1024 * 1024;
 export const DEFAULT_LIVE_PER_USER_MAX = 200;
 /** Inbound callbacks one account subscribes at once: a few integrations each, not a fan-out service. */
 export const DEFAULT_CALLBACKS_PER_USER_MAX = 10;
-/** Tries of one event before it is dead-lettered: with the doubling backoff from 2 s, some 3–4 minutes of trying (a receiver restarting, a deploy). */
+/** Tries of one event before it is dead-lettered: with the doubling backoff from 2 s, some 2–4 minutes of trying with the jitter (a receiver restarting, a deploy). */
 export const DEFAULT_CALLBACK_ATTEMPTS = 8;
 /** The first retry's wait; each next one doubles (with jitter), up to 10 minutes. */
 export const DEFAULT_CALLBACK_RETRY_BASE_MS = 2_000;
