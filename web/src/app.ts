@@ -2,9 +2,9 @@
 // user intents into relay calls. Views call these functions and render the stores.
 import { Api, ApiError } from './lib/api.ts';
 import { Realtime } from './lib/realtime.ts';
-import { conversationKey, parseAutoLogin } from './lib/parse.ts';
+import { parseAutoLogin } from './lib/parse.ts';
 import { notificationFor, shouldNotify, type NotifyContext } from './lib/notify.ts';
-import { ChatStore, toMsg, type Attachment, type Msg } from './stores/chat.ts';
+import { ChatStore, eventMessage, titleFrom, type Attachment, type Msg } from './stores/chat.ts';
 import { LoginsStore, type Login } from './stores/logins.ts';
 import { UiStore } from './stores/ui.ts';
 import { ConvLanguagesStore, TRANSLATE_OFF } from './stores/languages.ts';
@@ -332,8 +332,7 @@ export async function searchMessages(q: string, opts: { peer?: string; before?: 
   const params = new URLSearchParams({ q: q.slice(0, SEARCH_MAX_CHARS), limit: String(SEARCH_PAGE) });
   if (opts.peer) params.set('peer', opts.peer);
   if (opts.before) params.set('before', String(opts.before));
-  const me = chat.state.me;
-  const titled = (key: string, msg: Msg, named?: string): Hit => ({ key, msg, title: chat.state.conversations[key]?.title ?? named ?? (msg.outgoing ? key : (msg.display_name ?? key)) });
+  const titled = (key: string, msg: Msg, named = titleFrom(key, msg)): Hit => ({ key, msg, title: chat.state.conversations[key]?.title ?? named });
   let out: any;
   try {
     out = await api.get(`/api/v1/webchat/search?${params}`);
@@ -346,10 +345,8 @@ export async function searchMessages(q: string, opts: { peer?: string; before?: 
   const hits = (out.results ?? [])
     .filter((ev: any) => ev?.message)
     .map((ev: any) => {
-      const msg = toMsg(ev.message, me, ev.outgoing);
-      if (msg.from === me && msg.to === me) msg.outgoing = true;
-      const group = ev.message.group;
-      return titled(conversationKey(msg, me, msg.outgoing), msg, typeof group === 'object' && group?.name ? group.name : undefined);
+      const { msg, key, title } = eventMessage(ev, chat.state.me);
+      return titled(key, msg, title);
     });
   return { hits, hasMore: !!out.has_more, nextBefore: out.next_before ?? null };
 }

@@ -150,6 +150,24 @@ export function toMsg(raw: any, me: string, outgoing?: boolean): Msg {
   };
 }
 
+/**
+ * A message event's message (realtime or search) as ours, its conversation, and the title that
+ * conversation takes if the list does not have it yet: the group's name, else who wrote it.
+ */
+export function eventMessage(ev: any, me: string): { msg: Msg; key: string; title: string } {
+  const msg = toMsg(ev.message, me, ev.outgoing);
+  // Saved messages are yours (a relay before this one sent them with outgoing:false).
+  if (msg.from === me && msg.to === me) msg.outgoing = true;
+  const key = conversationKey(msg, me, msg.outgoing);
+  const group = ev.message.group;
+  return { msg, key, title: typeof group === 'object' && group?.name ? group.name : titleFrom(key, msg) };
+}
+
+/** The title a conversation new to the list takes from one of its messages (no group name known). */
+export function titleFrom(key: string, msg: Msg): string {
+  return msg.outgoing ? key : (msg.display_name ?? key);
+}
+
 export class ChatStore extends Store<ChatState> {
   constructor(me = '', myName = '') {
     super(emptyChat(me, myName));
@@ -473,10 +491,7 @@ export class ChatStore extends Store<ChatState> {
     switch (ev?.type) {
       case 'message': {
         if (!ev.message) return null;
-        const msg = toMsg(ev.message, this.state.me, ev.outgoing);
-        // Saved messages are yours (a relay before this one sent them with outgoing:false).
-        if (msg.from === this.state.me && msg.to === this.state.me) msg.outgoing = true;
-        const key = conversationKey(msg, this.state.me, msg.outgoing);
+        const { msg, key, title } = eventMessage(ev, this.state.me);
         if (!this.state.index[msg.id] && msg.outgoing) {
           // Our own send echoed before its HTTP answer: it replaces the pending copy in place.
           const m = this.state.msgs[key];
@@ -496,8 +511,7 @@ export class ChatStore extends Store<ChatState> {
           return null;
         }
         this.insert(key, msg);
-        const rawGroup = ev.message.group;
-        const c = this.conv(key, { title: typeof rawGroup === 'object' && rawGroup?.name ? rawGroup.name : msg.outgoing ? key : (msg.display_name ?? key) });
+        const c = this.conv(key, { title });
         // At or before the newest message the conversation list gave, the relay's unread count
         // already has it (the stream replays from the stored cursor after a reload or reconnect).
         const counted = msg.seq !== undefined && c.last?.seq !== undefined && c.last.seq >= msg.seq;
