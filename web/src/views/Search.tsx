@@ -3,7 +3,7 @@
 // that one. Newest first, a page at a time ("More"); a hit opens its conversation at it.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorText, searchMessages, showMessage, type Hit } from '../app.ts';
-import { shortTime } from './Sidebar.tsx';
+import { attachmentLine, shortTime } from './Sidebar.tsx';
 
 /** Shorter words find too much to be worth a trip to the relay. */
 export const SEARCH_MIN_CHARS = 2;
@@ -83,7 +83,7 @@ export function MessageHits({ query, peer }: { query: string; peer?: string }) {
         <ul class="found">
           {s.hits.map((h) => {
             const sender = h.msg.outgoing ? 'You' : (h.msg.display_name ?? h.msg.from);
-            const text = excerpt(h.msg.text, query) || (h.msg.attachments[0] ? `📎 ${h.msg.attachments[0].name ?? h.msg.attachments[0].kind}` : '');
+            const text = excerpt(h.msg.text, query) || attachmentLine(h.msg);
             return (
               <li key={h.msg.id}>
                 <button class="hit" onClick={() => void showMessage(h.key, h.msg.id)}>

@@ -3,6 +3,7 @@
 import { useRef } from 'preact/hooks';
 import { chat, logins, ui, openConversation, switchLogin, logout } from '../app.ts';
 import { CHANNEL_FILTERS } from '../lib/parse.ts';
+import type { Msg } from '../stores/chat.ts';
 import { useStore, useTypingExpiry, rovingKeys } from './hooks.ts';
 import { Avatar } from './Avatar.tsx';
 import { Icon } from './Icon.tsx';
@@ -89,7 +90,7 @@ export function Sidebar() {
           {convs.map((conv, i) => {
             const typingName = chat.typingIn(conv.key);
             const last = conv.last;
-            const preview = typingName ? 'typing…' : last ? (last.deleted ? 'Message deleted' : last.text || (last.attachments.length ? `📎 ${last.attachments[0].name ?? last.attachments[0].kind}` : '')) : '';
+            const preview = typingName ? 'typing…' : last ? (last.deleted ? 'Message deleted' : last.text || attachmentLine(last)) : '';
             return (
               <li
                 key={conv.key}
@@ -142,4 +143,10 @@ export function shortTime(iso: string): string {
   const d = new Date(iso);
   const now = new Date();
   return d.toDateString() === now.toDateString() ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : d.toLocaleDateString([], { month: 'short', day: 'numeric' });
+}
+
+/** A message's first attachment as a line, for one without text ('' when it has none). */
+export function attachmentLine(m: Msg): string {
+  const a = m.attachments[0];
+  return a ? `📎 ${a.name ?? a.kind}` : '';
 }
