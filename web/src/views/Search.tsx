@@ -9,7 +9,7 @@ import { attachmentLine, shortTime } from './Sidebar.tsx';
 export const SEARCH_MIN_CHARS = 2;
 /** Wait for a pause in typing before asking the relay. */
 const SEARCH_DEBOUNCE_MS = 300;
-/** Words shown before the first match in a hit's line. */
+/** Characters shown before the first match in a hit's line. */
 const EXCERPT_LEAD = 24;
 
 interface Found {
