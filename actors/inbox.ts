@@ -68,8 +68,8 @@ export type InboxEvent =
   | { type: 'joined'; group: string; from: number; n?: number; at: number }
   | { type: 'left'; group: string; until: number; at: number }
   | { type: 'group_read'; group: string; upto: number; n: number; at: number }
-  /** What a non-member learns about a group (the answer to a join request). */
-  | { type: 'group_note'; group: string; action: string; name: string; at: number }
+  /** What a non-member learns about a group (the answer to a join request); `by`: the admin who answered (absent in events journaled before it was kept). */
+  | { type: 'group_note'; group: string; action: string; name: string; by?: string; at: number }
   /** A receipt for a message this user sent. */
   | { type: 'receipt'; id: string; status: 'delivered' | 'read'; by: string; at: number }
   /** This user read these incoming messages. */

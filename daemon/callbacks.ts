@@ -348,7 +348,7 @@ export class CallbackService {
         return rec ? (projections.user(rec.from_user)?.chat_address ?? rec.from).toLowerCase() : undefined;
       }
       case 'receipt':
-      case 'group':
+      case 'group': // who acted; a join answer journaled before notes kept it has no `by`: from nobody listed
         return typeof ev.by === 'string' ? ev.by.toLowerCase() : undefined;
     }
     return undefined;

@@ -299,8 +299,11 @@ export class Feed {
       }
       case 'receipt':
         return { event: { type: 'receipt', seq, message_id: ev.id, status: ev.status, by: ev.by, at: iso(ev.at) } };
-      case 'group_note':
-        return { event: { type: 'group', seq, group_id: ev.group, action: ev.action, name: ev.name, at: iso(ev.at) } };
+      case 'group_note': {
+        // Who answered; a note journaled before that was kept says nothing (no `by`).
+        const by = ev.by === undefined ? {} : { by: projections.user(ev.by)?.chat_address ?? ev.by };
+        return { event: { type: 'group', seq, group_id: ev.group, action: ev.action, name: ev.name, ...by, at: iso(ev.at) } };
+      }
       case 'translation': {
         const rec = projections.message(ev.id);
         if (!rec || rec.deleted_at) return null; // a deleted message keeps no words, nor translations
@@ -336,8 +339,10 @@ export class Feed {
       case 'join_decided': {
         // Who asked to join is for the admins only.
         if (!isAdmin(this.group(group_id), user)) return null;
+        // `by`: who acted, the requester asking or the admin answering.
         const action = ev.type === 'join_requested' ? 'join_requested' : `join_${ev.action === 'approve' ? 'approved' : 'rejected'}`;
-        return { event: { ...base, action, request_id: ev.request_id, address: address(ev.user) } };
+        const by = ev.type === 'join_requested' ? ev.user : ev.by;
+        return { event: { ...base, action, request_id: ev.request_id, address: address(ev.user), by: address(by) } };
       }
     }
     return null;

@@ -111,7 +111,7 @@ export class Groups {
         this.core.applyInbox(e.user, [{ type: 'left', group: group.id, until: seq, at: e.at }]);
       } else if (e.type === 'join_decided') {
         this.core.applyInbox(e.user, [
-          { type: 'group_note', group: group.id, action: e.action === 'approve' ? 'join_approved' : 'join_rejected', name: group.name, at: e.at },
+          { type: 'group_note', group: group.id, action: e.action === 'approve' ? 'join_approved' : 'join_rejected', name: group.name, by: e.by, at: e.at },
         ]);
         notes.push(e.user);
       }

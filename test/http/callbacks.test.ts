@@ -136,6 +136,97 @@ describe('inbound callbacks', () => {
     for (const c of [cb, mirror]) assert.equal((await t.api('DELETE', `${CB}/${c.id}`, undefined, ana.token)).status, 200);
   });
 
+  test('sources: a group event, a group message or a receipt passes when the listed address did it, not when someone else did', async () => {
+    const quinn = await t.login('quinn@example.com', { chat_address: 'quinn' });
+    const rex = await t.login('rex@example.com', { chat_address: 'rex' });
+    const sam = await t.login('sam@example.com', { chat_address: 'sam' });
+    const uma = await t.login('uma@example.com', { chat_address: 'uma' });
+    const tao = await t.login('tao@example.com', { chat_address: 'tao' });
+    const ok = (res: { status: number; body: any }) => {
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res.body;
+    };
+    const G = '/api/v1/webchat/groups';
+    // Sam (an admin: join requests are shown to admins) hears of quinn, and of rex, each on a URL of their own.
+    const byQuinn = await subscribe(sam, { url: rx.url('/by-quinn'), sources: ['Quinn'] });
+    const byRex = await subscribe(sam, { url: rx.url('/by-rex'), sources: ['rex'] });
+    const byMembers = await subscribe(sam, { url: rx.url('/by-members'), sources: ['tao', 'uma'] });
+    // Uma hears the answers to her join requests (her inbox's join_approved / join_rejected) from quinn only.
+    const umaQuinn = await subscribe(uma, { url: rx.url('/uma-quinn'), sources: ['quinn'] });
+
+    const gid = ok(await t.api('POST', G, { name: 'Ops', visibility: 'public', join_policy: 'approval', members: ['sam', 'rex'] }, quinn.token)).group.group_id;
+    ok(await t.api('POST', `${G}/${gid}/members`, { member_address: 'rex', role: 'admin' }, quinn.token));
+    ok(await t.api('POST', `${G}/${gid}/members`, { member_address: 'sam', role: 'admin' }, quinn.token));
+    ok(await t.api('PUT', `${G}/${gid}`, { name: 'Ops by rex' }, rex.token));
+    ok(await t.api('PUT', `${G}/${gid}`, { name: 'Ops by quinn' }, quinn.token));
+    ok(await t.api('POST', `${G}/${gid}/members`, { member_address: 'tao' }, rex.token));
+    ok(await t.api('POST', `${G}/${gid}/leave`, {}, tao.token));
+    await send(quinn, `group:${gid}`, 'quinn in the group');
+    await send(rex, `group:${gid}`, 'rex in the group');
+    // Uma asks twice: rex turns her down, quinn lets her in.
+    const first = ok(await t.api('POST', `${G}/${gid}/join-requests`, { note: 'hi' }, uma.token)).request_id;
+    ok(await t.api('POST', `${G}/${gid}/join-requests/${first}`, { action: 'reject' }, rex.token));
+    const other = ok(await t.api('POST', G, { name: 'Ops 2', visibility: 'public', join_policy: 'approval', members: ['sam'] }, quinn.token)).group.group_id;
+    const second = ok(await t.api('POST', `${G}/${other}/join-requests`, {}, uma.token)).request_id;
+    ok(await t.api('POST', `${G}/${other}/join-requests/${second}`, { action: 'approve' }, quinn.token));
+    // Receipts: sam's direct messages, delivered to quinn and to rex as each polls.
+    await send(sam, 'quinn', 'for quinn');
+    await send(sam, 'rex', 'for rex');
+    ok(await t.api('POST', '/api/v1/webchat/poll', {}, quinn.token));
+    ok(await t.api('POST', '/api/v1/webchat/poll', {}, rex.token));
+    await send(quinn, 'sam', 'quinn: the end');
+    await send(rex, 'sam', 'rex: the end');
+    await send(quinn, 'uma', 'quinn: the end');
+    // In order: once each marker is in, everything before it was sent or filtered out.
+    await eventually(() => rx.texts('/by-quinn').includes('quinn: the end') || undefined);
+    await eventually(() => rx.texts('/by-rex').includes('rex: the end') || undefined);
+    await eventually(() => rx.texts('/uma-quinn').includes('quinn: the end') || undefined);
+    await send(uma, 'sam', 'uma: the end');
+    await eventually(() => rx.texts('/by-members').includes('uma: the end') || undefined);
+
+    const seen = (path: string) =>
+      rx.got
+        .filter((d) => d.path === path)
+        .map(({ body: { event: e } }) =>
+          e.type === 'group' ? `group ${e.action}${e.group_id === other ? ' (2)' : ''} by ${e.by}` : e.type === 'message' ? `message ${e.message.text} from ${e.message.from}` : e.type === 'receipt' ? `receipt ${e.status} by ${e.by}` : e.type,
+        );
+    assert.deepEqual(seen('/by-quinn'), [
+      'group created by quinn',
+      'group role_set by quinn',
+      'group role_set by quinn',
+      'group updated by quinn',
+      'message quinn in the group from quinn',
+      'group created (2) by quinn',
+      'group member_added (2) by quinn',
+      'receipt delivered by quinn',
+      'message quinn: the end from quinn',
+    ]);
+    assert.deepEqual(seen('/by-rex'), [
+      'group updated by rex',
+      'group member_added by rex',
+      'message rex in the group from rex',
+      'group join_rejected by rex',
+      'receipt delivered by rex',
+      'message rex: the end from rex',
+    ]);
+    // A member leaving, an outsider asking to join: done by them.
+    assert.deepEqual(seen('/by-members'), ['group left by tao', 'group join_requested by uma', 'message uma: the end from uma']);
+    // Uma's own inbox: the rejection by rex is not for this callback; quinn adding her, and his approval, are.
+    assert.deepEqual(seen('/uma-quinn'), ['group member_added (2) by quinn', 'group join_approved (2) by quinn', 'message quinn: the end from quinn']);
+    // An answer journaled before notes kept who gave it: shown without `by`, and so from no listed address.
+    const all = await subscribe(uma, { url: rx.url('/uma-all') });
+    const core = t.relay.services.core;
+    core.applyInbox(uma.user.id, [{ type: 'group_note', group: gid, action: 'join_rejected', name: 'Ops', at: Date.now() }]);
+    await core.commit([uma.user.id]);
+    await send(quinn, 'uma', 'quinn: after the old note');
+    await eventually(() => rx.texts('/uma-all').includes('quinn: after the old note') || undefined);
+    await eventually(() => rx.texts('/uma-quinn').includes('quinn: after the old note') || undefined);
+    const old = rx.got.filter((d) => d.path === '/uma-all' && d.body.event.type === 'group').map((d) => d.body.event);
+    assert.deepEqual(old.map((e) => [e.action, e.by]), [['join_rejected', undefined]]);
+    assert.deepEqual(seen('/uma-quinn').slice(3), ['message quinn: after the old note from quinn']);
+    for (const [who, cb] of [[sam, byQuinn], [sam, byRex], [sam, byMembers], [uma, umaQuinn], [uma, all]] as const) assert.equal((await t.api('DELETE', `${CB}/${cb.id}`, undefined, who.token)).status, 200);
+  });
+
   test('a failing URL is tried again with backoff, in order; past the budget the event is dead-lettered and the next goes out', async () => {
     const cb = await subscribe(bo, { url: rx.url('/flaky') });
     let fails = 2;
