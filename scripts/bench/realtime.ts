@@ -208,6 +208,7 @@ async function main() {
         row('  ack p50 / p99 ms', `${f(closed.ackP50Ms, 1)} / ${f(closed.ackP99Ms, 1)}`, '', `${f(floor.closed.ackP50Ms, 1)} / ${f(floor.closed.ackP99Ms, 1)}`),
         row('  server CPU µs per message', f(closed.serverCpuMicrosPerMsg), '', f(floor.closed.serverCpuMicrosPerMsg)),
         row(`send→push p99 ms at ${cfg.rate}/s offered`, f(open.e2eP99Ms, 1), `target ≤ ${REALTIME_TARGETS.p99Ms}`, f(floor.open.e2eP99Ms, 1)),
+        row('  offered/s, as the load sent them', f(open.offeredPerSec), '', f(floor.open.offeredPerSec)),
         row('  delivered/s at that rate', f(open.deliveredPerSec), '', f(floor.open.deliveredPerSec)),
         row(`fan-out deliveries/s (${cfg.observers} observers)`, f(fanout.deliveriesPerSec), `target ≥ ${f(REALTIME_TARGETS.deliveriesPerSec)}`),
         row('  server CPU µs per delivery', f(fanout.serverCpuMicrosPerDelivery, 1), ''),

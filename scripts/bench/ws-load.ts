@@ -66,35 +66,41 @@ async function pairs(j: Extract<Job, { kind: 'pairs' }>) {
     senders.push(s);
   }
   let running = true;
-  const sendOne = (ws: WebSocket, to: string) => {
+  /** `at`: when the send was due (open loop), so latency includes any wait to send it. */
+  const sendOne = (ws: WebSocket, to: string, at = performance.now()) => {
     const r = String(++ref);
-    pending.set(r, performance.now());
-    ws.send(JSON.stringify({ type: 'send', ref: r, to, text: `${performance.timeOrigin + performance.now()} ${pad}` }));
+    pending.set(r, at);
+    ws.send(JSON.stringify({ type: 'send', ref: r, to, text: `${performance.timeOrigin + at} ${pad}` }));
   };
   let timer: NodeJS.Timeout | undefined;
+  let sent = 0;
   if (j.mode === 'closed') j.pairs.forEach((p, i) => sendOne(senders[i], p.to));
   else {
-    // Open loop: a fixed schedule, whatever the answers.
-    const perTick = (j.rate! * 5) / 1000;
-    let carry = 0;
-    let k = 0;
+    // Open loop: message k is due at start + k/rate whatever happened to earlier ones (a
+    // count of timer ticks would drift low: timers fire late), and its latency is measured
+    // from that due time, so a stalled relay cannot hide its queueing.
+    const interval = 1000 / j.rate!;
+    const start = performance.now();
     timer = setInterval(() => {
-      carry += perTick;
-      for (; carry >= 1; carry--, k++) sendOne(senders[k % senders.length], j.pairs[k % senders.length].to);
-    }, 5);
+      const due = Math.floor((performance.now() - start) / interval) + 1;
+      for (; sent < due; sent++) sendOne(senders[sent % senders.length], j.pairs[sent % senders.length].to, start + sent * interval);
+    }, 1);
   }
   await new Promise((r) => setTimeout(r, j.warmupMs));
   measuring = true;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  const sent0 = sent;
   await new Promise((r) => setTimeout(r, j.ms));
   const secs = (performance.now() - t0) / 1000;
+  const offered = sent - sent0;
   measuring = false;
   running = false;
   clearInterval(timer);
   const cpu = process.cpuUsage(cpu0);
   await new Promise((r) => setTimeout(r, 500));
   return {
+    ...(j.mode === 'open' ? { offeredPerSec: offered / secs } : {}),
     okPerSec: acked / secs,
     deliveredPerSec: delivered / secs,
     ackP50Ms: percentile(ackLat.values(), 50),
