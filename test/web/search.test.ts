@@ -16,11 +16,13 @@ describe('WebChat message search in chromium', () => {
   let relay: TestRelay;
   let browser: Browser;
   let kim: UserPage;
+  let lou: { token: string };
+  let climbers: string;
 
   before(async () => {
     [relay, browser] = await Promise.all([startTestRelay(), launch()]);
     const earlier = await relay.login('kim@example.com', { display_name: 'Kim', chat_address: 'kim' });
-    const lou = await relay.login('lou@example.com', { display_name: 'Lou', chat_address: 'lou' });
+    lou = await relay.login('lou@example.com', { display_name: 'Lou', chat_address: 'lou' });
     const { accounts, messaging, core } = relay.relay.services;
     const auth = accounts.authenticate(lou.token)!;
     const send = (to: string, text: string) => messaging.send(auth, { channel: 'pchat', to, text });
@@ -30,6 +32,11 @@ describe('WebChat message search in chromium', () => {
     const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Hikers', visibility: 'private', mode: 'chat', members: ['lou'] }, earlier.token);
     assert.equal(g.status, 200, JSON.stringify(g.body));
     await send(`group:${g.body.group.group_id ?? g.body.group.id}`, 'treasure hunt on Sunday');
+    // Lou's group, where Kim is a member until Lou removes her (the last test).
+    const c = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Climbers', visibility: 'private', mode: 'chat', members: ['kim'] }, lou.token);
+    assert.equal(c.status, 200, JSON.stringify(c.body));
+    climbers = c.body.group.group_id ?? c.body.group.id;
+    await send(`group:${climbers}`, 'summit plan at dawn');
     // Kim has read everything on another device: the browser starts from history, not a replay.
     const acked = await relay.api('POST', '/api/v1/webchat/ack', { upto: core.durableSeq }, earlier.token);
     assert.equal(acked.status, 200, JSON.stringify(acked.body));
@@ -101,6 +108,27 @@ describe('WebChat message search in chromium', () => {
     await p.getByRole('log', { name: 'Messages with Lou' }).waitFor();
     await bubble(p, 'the treasure map is under the oak').waitFor();
     await p.waitForFunction(() => document.activeElement?.textContent?.includes('the treasure map is under the oak'));
+  });
+
+  test('a hit in a conversation you can no longer read says so, not to load older messages', async () => {
+    const p = kim.page;
+    const search = p.getByRole('searchbox', { name: 'Search conversations' });
+    const hits = p.getByRole('region', { name: 'Messages' });
+    await search.fill('summit');
+    await hits.getByRole('status').filter({ hasText: '1 found' }).waitFor();
+    // Lou removes Kim from the group while the hit is on screen: its history is no longer hers (403).
+    const removed = await relay.api('DELETE', `/api/v1/webchat/groups/${climbers}/members/kim`, undefined, lou.token);
+    assert.equal(removed.status, 200, JSON.stringify(removed.body));
+    const refused = p.waitForResponse((r) => r.url().includes('/api/v1/webchat/history') && r.url().includes(encodeURIComponent(`group:${climbers}`)));
+    await hits.getByRole('button', { name: /summit plan at dawn/ }).click();
+    assert.ok([403, 404].includes((await refused).status()), 'the relay refuses the history');
+    const notice = p.locator('.notice');
+    await notice.filter({ hasText: /\S/ }).waitFor();
+    const said = (await notice.textContent()) ?? '';
+    assert.match(said, /no longer available/);
+    assert.doesNotMatch(said, /Load older/);
+    assert.equal(await bubble(p, 'summit plan at dawn').count(), 0);
+    await screenshot(p, 'search-hit-unavailable');
   });
 
   test('no console errors or CSP violations', () => {

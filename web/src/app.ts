@@ -258,9 +258,10 @@ export async function openConversation(key: string | undefined, seed?: { title?:
   await markRead(key);
 }
 
-export async function loadOlder(key: string): Promise<void> {
+/** Loads the next older history page; false when that failed (the error is shown). */
+export async function loadOlder(key: string): Promise<boolean> {
   const m = chat.messages(key);
-  if (m.loaded && !m.hasMore) return;
+  if (m.loaded && !m.hasMore) return true;
   const before = m.nextBefore ? `&before=${m.nextBefore}` : '';
   const peer = encodeURIComponent(key);
   try {
@@ -268,10 +269,13 @@ export async function loadOlder(key: string): Promise<void> {
     chat.loadHistory(key, page);
     void loadCaptions(key, page.messages ?? []);
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 404 || err.status === 403)) {
-      chat.loadHistory(key, { messages: [], has_more: false });
-    } else ui.notify(errorText(err), 'error');
+    if (err instanceof ApiError && (err.status === 404 || err.status === 403)) chat.historyUnavailable(key);
+    else {
+      ui.notify(errorText(err), 'error');
+      return false;
+    }
   }
+  return true;
 }
 
 /** History comes without captions: the relay's cached translations (nothing computed) fill them in. */
@@ -289,16 +293,27 @@ async function loadCaptions(key: string, raws: any[]): Promise<void> {
   }
 }
 
-/** Loads older history of a conversation until message `id` is in it (within REVEAL_PAGES_MAX pages); true when it is. */
-export async function loadUntil(key: string, id: string): Promise<boolean> {
+/**
+ * How far loading back to a message got: `found`; `further` (more history than REVEAL_PAGES_MAX
+ * pages, or a page brought nothing new); `ended` (all history loaded, the message is not in it);
+ * `unavailable` (the relay refuses the conversation's history: gone, or no longer yours);
+ * `failed` (a page did not load; its error is shown).
+ */
+export type Reach = 'found' | 'further' | 'ended' | 'unavailable' | 'failed';
+
+/** Loads older history of a conversation until message `id` is in it (within REVEAL_PAGES_MAX pages). */
+export async function loadUntil(key: string, id: string): Promise<Reach> {
   for (let pages = 0; chat.state.index[id] !== key && pages < REVEAL_PAGES_MAX; pages++) {
     const m = chat.messages(key);
     if (m.loaded && !m.hasMore) break;
     const had = m.list.length;
-    await loadOlder(key);
-    if (chat.messages(key).list.length === had) break; // nothing came (an error was shown)
+    if (!(await loadOlder(key))) return 'failed';
+    if (chat.messages(key).list.length === had) break; // nothing new came
   }
-  return chat.state.index[id] === key;
+  const m = chat.messages(key);
+  if (chat.state.index[id] === key) return 'found';
+  if (m.unavailable) return 'unavailable';
+  return m.loaded && !m.hasMore ? 'ended' : 'further';
 }
 
 /** Opens a conversation at one of its messages (a search hit); ChatView loads back to it. */

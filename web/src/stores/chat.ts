@@ -70,6 +70,8 @@ export interface ConvMessages {
   hasMore: boolean;
   nextBefore: number | null;
   loaded: boolean;
+  /** The relay will not give its history (404: gone; 403: not yours to read any more). */
+  unavailable?: boolean;
 }
 
 export type ConnState = 'connecting' | 'online' | 'reconnecting' | 'offline';
@@ -339,6 +341,12 @@ export class ChatStore extends Store<ChatState> {
     const newest = m.list[m.list.length - 1];
     if (newest && (!c.last || newest.created_at >= c.last.created_at)) c.last = newest;
     this.changed();
+  }
+
+  /** The relay refused a conversation's history (404, 403): nothing (more) to load there. */
+  historyUnavailable(key: string): void {
+    this.messages(key).unavailable = true;
+    this.loadHistory(key, { messages: [], has_more: false });
   }
 
   private insert(key: string, msg: Msg): void {

@@ -1,7 +1,7 @@
 // One conversation: header, the message log (a bounded window with "load older"), the
 // composer. Stream groups show observers a read-only composer.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { chat, ui, convLangs, groups, canWrite, loadOlder, loadUntil, markRead, setArchived, setBlocked, attempt, captionLanguage, setConversationLanguage, translationLanguages } from '../app.ts';
+import { chat, ui, convLangs, groups, canWrite, loadOlder, loadUntil, markRead, setArchived, setBlocked, attempt, captionLanguage, setConversationLanguage, translationLanguages, type Reach } from '../app.ts';
 import { TRANSLATE_OFF } from '../stores/languages.ts';
 import { Menu } from './Menu.tsx';
 import { useStore, useTypingExpiry, rovingKeys } from './hooks.ts';
@@ -14,6 +14,13 @@ import { MessageHits } from './Search.tsx';
 
 /** Messages rendered at once; "Load older" widens the window by this much. */
 export const WINDOW_STEP = 100;
+
+/** Why a search hit is not shown (when a page failed to load, its error is on screen instead). */
+const REACH_NOTICE: Record<Exclude<Reach, 'found' | 'failed'>, string> = {
+  further: 'That message is further back than the app loads at once: use "Load older messages" to go on.',
+  ended: 'That message is no longer in this conversation.',
+  unavailable: 'That message cannot be shown: this conversation is no longer available to you.',
+};
 
 export function ChatView() {
   const c = useStore(chat);
@@ -32,9 +39,12 @@ export function ChatView() {
     const id = u.focusMsg;
     if (!key || !id) return;
     ui.set({ focusMsg: null });
-    void loadUntil(key, id).then((found) => {
+    void loadUntil(key, id).then((reach) => {
       if (chat.state.active !== key) return;
-      if (!found) return ui.notify('That message is further back than the app loads at once: use "Load older messages" to go on.');
+      if (reach !== 'found') {
+        if (reach !== 'failed') ui.notify(REACH_NOTICE[reach]);
+        return;
+      }
       const list = chat.state.msgs[key]?.list ?? [];
       stick.current = false;
       setSize((s) => Math.max(s, list.length - list.findIndex((x) => x.id === id)));
