@@ -3,7 +3,7 @@
 // did take (its answer lost on the way) is not sent twice. Real relay, Debian's chromium.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, Request } from 'playwright-core';
+import type { Browser, Request, Route } from 'playwright-core';
 import { startTestRelay, type TestRelay } from '../helpers.ts';
 import { bubble, launch, openAs, screenshot, sendText, startChat, type UserPage } from './browser.ts';
 
@@ -84,6 +84,57 @@ describe('WebChat sends again what failed while the relay was away', () => {
     const history = await relay.api('GET', '/api/v1/webchat/history?peer=dan', undefined, eve.token);
     assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-2), ['four', 'six']);
     await bubble(p, 'five, refused').getByLabel('Not sent').waitFor();
+  });
+
+  test('a send whose answer is lost while the connection stays up goes again by itself, soon, with the same key', async () => {
+    const p = dan.page;
+    const keys: string[] = [];
+    const onRequest = (r: Request) => {
+      if (r.method() === 'POST' && r.url().endsWith('/api/v1/messages')) keys.push(r.postDataJSON().idempotency_key);
+    };
+    p.on('request', onRequest);
+    let lost: Request | undefined;
+    await p.route('**/api/v1/messages', async (route) => {
+      lost = route.request();
+      await route.abort('connectionreset');
+    }, { times: 1 });
+    await sendText(p, 'seven');
+    await bubble(p, 'seven').getByLabel('Not sent').waitFor();
+    // It did reach the relay; only its answer was lost. The WebSocket never dropped.
+    assert.equal((await relay.api('POST', '/api/v1/messages', lost!.postDataJSON(), dan.token)).status, 200);
+    // The relay's echo of it shows as sent at once; the failed copy goes when the resend is answered.
+    await bubble(p, 'seven').getByLabel('Not sent').waitFor({ state: 'detached', timeout: 10_000 });
+    p.off('request', onRequest);
+    assert.equal(await bubble(p, 'seven').count(), 1, '"seven" shows once');
+    await bubble(p, 'seven').getByLabel('Sent', { exact: true }).waitFor();
+    await p.getByText('Online · live').waitFor({ timeout: 1000 });
+    assert.ok(keys.length >= 2, `sent again (${keys.length} requests)`);
+    assert.equal(new Set(keys).size, 1, 'with the same idempotency key');
+    const history = await relay.api('GET', '/api/v1/webchat/history?peer=dan', undefined, eve.token);
+    assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-2), ['six', 'seven']);
+  });
+
+  test('sends that keep getting no answer go again less and less often, and go once an answer comes', async () => {
+    const p = dan.page;
+    const times: number[] = [];
+    let thirdTry!: () => void;
+    const tried = new Promise<void>((resolve) => (thirdTry = resolve));
+    const refuse = async (route: Route) => {
+      times.push(Date.now());
+      if (times.length === 3) thirdTry();
+      await route.abort('connectionreset');
+    };
+    await p.route('**/api/v1/messages', refuse);
+    await sendText(p, 'eight');
+    await bubble(p, 'eight').getByLabel('Not sent').waitFor();
+    await Promise.race([tried, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${times.length} tries in 15 s`)), 15_000))]);
+    await p.unroute('**/api/v1/messages', refuse);
+    const [first, second] = [times[1] - times[0], times[2] - times[1]];
+    assert.ok(first >= 500, `no tight loop: ${first} ms before the first resend`);
+    assert.ok(second >= first * 1.5, `backing off: ${first} ms, then ${second} ms`);
+    await bubble(p, 'eight').getByLabel('Sent', { exact: true }).waitFor({ timeout: 15_000 });
+    const history = await relay.api('GET', '/api/v1/webchat/history?peer=dan', undefined, eve.token);
+    assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-2), ['seven', 'eight']);
   });
 
   test('no console errors beyond the failed requests', () => {

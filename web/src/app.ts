@@ -31,6 +31,13 @@ const SEARCH_PAGE = 20;
 const SEARCH_MAX_CHARS = 200;
 /** Showing a search hit loads older history at most this many pages (of 50) back to find it. */
 const REVEAL_PAGES_MAX = 20;
+/**
+ * A send that got no answer goes again by itself after this long (the connection may never have
+ * dropped, so no reconnect would send it); each round that fails again doubles the wait, up to
+ * RESEND_MAX_MS, and a send the relay takes starts it over.
+ */
+const RESEND_FIRST_MS = 1000;
+const RESEND_MAX_MS = 60_000;
 
 export function currentApi(): Api {
   return api;
@@ -118,6 +125,9 @@ function stopSession(): void {
   realtime = null;
   if (heartbeat) clearInterval(heartbeat);
   heartbeat = null;
+  if (resendTimer) clearTimeout(resendTimer);
+  resendTimer = null;
+  resendWait = RESEND_FIRST_MS;
 }
 
 export async function startSession(): Promise<void> {
@@ -393,12 +403,14 @@ async function deliver(pending: Msg): Promise<boolean> {
       ...(pending.attachments.length ? { attachments: pending.attachments.map((a) => ({ file_id: a.file_id, kind: a.kind, ...(a.caption ? { caption: a.caption } : {}) })) } : {}),
     });
     chat.confirmSent(pending.localId!, out);
+    resendWait = RESEND_FIRST_MS;
     return true;
   } catch (err) {
     // No answer (offline, the relay restarting or overloaded): worth sending again once it is
     // back. A refusal (blocked, too long, …) would only be refused again.
     const unanswered = err instanceof ApiError && (err.status === 0 || err.status >= 500);
     chat.failSent(pending.localId!, errorText(err), unanswered);
+    if (unanswered) scheduleResend();
     return false;
   }
 }
@@ -412,11 +424,26 @@ export async function retry(localId: string): Promise<boolean> {
   return deliver(m);
 }
 
+let resendTimer: ReturnType<typeof setTimeout> | null = null;
+let resendWait = RESEND_FIRST_MS;
+/**
+ * A resend round after the current wait, which then doubles. While the connection is down the
+ * round is left to its return (onState), which starts one anyway.
+ */
+function scheduleResend(): void {
+  if (resendTimer) return;
+  resendTimer = setTimeout(() => {
+    resendTimer = null;
+    if (chat.state.conn !== 'reconnecting') void resendFailed();
+  }, resendWait);
+  resendWait = Math.min(resendWait * 2, RESEND_MAX_MS);
+}
+
 let resending = false;
 /**
  * The relay is reachable again: messages that failed for want of it go again, oldest first,
  * each with its own idempotency key (one that did land is answered, not sent twice). The first
- * that fails again stops the round, so none overtakes an earlier one; the next reconnect goes on.
+ * that fails again stops the round, so none overtakes an earlier one; the next round goes on.
  */
 async function resendFailed(): Promise<void> {
   if (resending) return;
