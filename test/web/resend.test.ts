@@ -137,6 +137,42 @@ describe('WebChat sends again what failed while the relay was away', () => {
     assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-2), ['seven', 'eight']);
   });
 
+  test('discarding one queued message while a resend round is under way leaves the others to go', async () => {
+    const p = dan.page;
+    let mode: 'fail' | 'hold' | 'pass' = 'fail';
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held!: (text: string) => void;
+    const holding = new Promise<string>((resolve) => (held = resolve));
+    const handler = async (route: Route) => {
+      if (mode === 'fail') return route.abort('connectionreset');
+      if (mode === 'hold') {
+        mode = 'pass';
+        held(route.request().postDataJSON().text);
+        await gate;
+      }
+      await route.continue();
+    };
+    await p.route('**/api/v1/messages', handler);
+    for (const text of ['nine', 'ten', 'eleven']) {
+      await sendText(p, text);
+      await bubble(p, text).getByLabel('Not sent').waitFor();
+    }
+    // The next round's first send (the oldest, "nine") hangs while "ten" is discarded.
+    mode = 'hold';
+    assert.equal(await Promise.race([holding, new Promise<string>((_, reject) => setTimeout(() => reject(new Error('no resend round in 15 s')), 15_000))]), 'nine');
+    await bubble(p, 'ten').getByRole('button', { name: 'Message actions' }).click();
+    p.once('dialog', (d) => void d.accept());
+    await p.getByRole('menuitem', { name: 'Delete' }).click();
+    await bubble(p, 'ten').waitFor({ state: 'detached' });
+    release();
+    await bubble(p, 'nine').getByLabel('Sent', { exact: true }).waitFor({ timeout: 10_000 });
+    await bubble(p, 'eleven').getByLabel('Sent', { exact: true }).waitFor({ timeout: 10_000 });
+    await p.unroute('**/api/v1/messages', handler);
+    const history = await relay.api('GET', '/api/v1/webchat/history?peer=dan', undefined, eve.token);
+    assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-3), ['eight', 'nine', 'eleven']);
+  });
+
   test('no console errors beyond the failed requests', () => {
     assert.deepEqual(dan.problems, []);
   });

@@ -443,13 +443,19 @@ let resending = false;
 /**
  * The relay is reachable again: messages that failed for want of it go again, oldest first,
  * each with its own idempotency key (one that did land is answered, not sent twice). The first
- * that fails again stops the round, so none overtakes an earlier one; the next round goes on.
+ * that gets no answer again stops the round, so none overtakes an earlier one; its failure sets
+ * the next round (and a reconnect starts one). The queue is read afresh for each send: one
+ * discarded, refused or retried by hand meanwhile is passed over, one that failed since joins.
  */
 async function resendFailed(): Promise<void> {
   if (resending) return;
   resending = true;
   try {
-    for (const m of chat.toResend()) if (!(await retry(m.localId!))) break;
+    for (let next = chat.toResend()[0]; next; next = chat.toResend()[0]) {
+      const id = next.localId!;
+      await retry(id);
+      if (chat.toResend().some((m) => m.localId === id)) break;
+    }
   } finally {
     resending = false;
   }
