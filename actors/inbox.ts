@@ -56,8 +56,9 @@ export type InboxEvent =
    * A message addressed to this inbox (a saved message to oneself included). `prev_conv` is the
    * seq, in this inbox, of the conversation's message before it (0: the first; absent in
    * events older than the field), so history walks a conversation without an index row per message.
+   * A saved message carries its sender's idempotency record (`idem_key`), as `msg_out` does.
    */
-  | ({ type: 'msg_in'; prev_conv?: number } & MessageBody)
+  | ({ type: 'msg_in'; prev_conv?: number; idem_key?: string; body_hash?: string } & MessageBody)
   /** This user's copy of a message it sent to someone else; carries the idempotency record. */
   | ({ type: 'msg_out'; prev_conv?: number; idem_key?: string; body_hash?: string } & MessageBody)
   | { type: 'edited'; id: string; text: string; at: number; final?: boolean }

@@ -269,11 +269,17 @@ export class Feed {
         const outgoing = saved || ev.type === 'msg_out' || (ev.type === 'g_msg' && ev.from_user === user);
         // media: the reader's receive-side translation, when already computed
         const translation = outgoing ? undefined : former ? null : (this.media.translationFor(user, rec) ?? null);
+        // The sender's own copy never takes the shared event (that one says outgoing:false and
+        // carries no idempotency key; for the sender `translation` is undefined, not null): it
+        // is built below, for them alone, and the other members' path is unchanged.
         if (ev.type === 'g_msg' && !former && translation === null && !rec.attachments?.length && !rec.streaming) {
           const shared = this.sharedEvent(seq, rec);
           return { event: shared.event, message: ev.sender_session !== consumer ? shared.message : undefined };
         }
-        const message = { ...this.messageView(rec, seq, !former), ...(outgoing ? {} : { translation }) };
+        // The sender's own copy (a direct send, a saved message, their group message) carries the
+        // idempotency key they sent it with: a client that lost the send's answer knows it by it.
+        const key = outgoing && ev.idem_key ? { idempotency_key: ev.idem_key } : {};
+        const message = { ...this.messageView(rec, seq, !former), ...(outgoing ? key : { translation }) };
         const event = { type: 'message', seq, outgoing, message };
         const incoming = (saved || !outgoing) && ev.sender_session !== consumer;
         const delivered = ev.type === 'msg_in' && ev.from_user !== user && !rec.delivered_at ? rec : undefined;

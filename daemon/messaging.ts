@@ -12,7 +12,7 @@ import { Account, Core, Inbox, iso, messageId, sha256 } from './core.ts';
 import type { Feed } from './feed.ts';
 import { NO_MEDIA, type MessageMedia } from './media.ts';
 import { LoopGuard } from './loopguard.ts';
-import type { MessageRecord } from './projections.ts';
+import type { HistoryRow, MessageRecord } from './projections.ts';
 import type { EphemeralEvent } from './waiters.ts';
 
 /** An idempotency key is honoured this long, as SPEC.md promises. */
@@ -549,27 +549,36 @@ export class Messaging {
     const page = this.core.projections.history(auth.user, peer, before ?? Number.MAX_SAFE_INTEGER, limit + 1);
     const more = page.length > limit;
     const rows = page.slice(0, limit).reverse();
-    const messages = rows.map(({ seq, id }) => this.messageView(this.core.projections.message(id)!, seq));
+    const messages = rows.map((row) => this.historyView(row));
     return { messages, has_more: more, next_before: more ? rows[0].seq : null };
+  }
+
+  /** A history message; the reader's own carries the idempotency key it was sent with, as its feed copy does. */
+  private historyView({ seq, id, idem_key }: HistoryRow) {
+    const view = this.messageView(this.core.projections.message(id)!, seq);
+    return idem_key ? { ...view, idempotency_key: idem_key } : view;
   }
 
   private groupHistory(auth: Auth, id: string, before: number | undefined, limit: number) {
     const group = this.feed.visibleGroup(auth, id);
     if (!isMember(group, auth.user)) throw new Refusal('not_a_member', `join "${group.name}" to read its messages`);
-    const rows: { seq: number; id: string }[] = [];
+    const rows: HistoryRow[] = [];
     let pos = Math.min(before ?? Number.MAX_SAFE_INTEGER, this.core.durableSeq + 1);
     while (rows.length <= limit) {
       const chunk = this.core.journal.readBack(`group:${group.id}`, pos, 256);
       if (chunk.length === 0) break;
       for (const { seq, event } of chunk) {
         pos = seq;
-        if (event.type === 'g_msg') rows.push({ seq, id: (event as unknown as { id: string }).id });
+        if (event.type === 'g_msg') {
+          const ev = event as unknown as Extract<GroupEvent, { type: 'g_msg' }>;
+          rows.push(ev.idem_key && ev.from_user === auth.user ? { seq, id: ev.id, idem_key: ev.idem_key } : { seq, id: ev.id });
+        }
         if (rows.length > limit) break;
       }
     }
     const more = rows.length > limit;
     const page = rows.slice(0, limit).reverse();
-    const messages = page.map(({ seq, id }) => this.messageView(this.core.projections.message(id)!, seq));
+    const messages = page.map((row) => this.historyView(row));
     return { messages, has_more: more, next_before: more ? page[0].seq : null };
   }
 

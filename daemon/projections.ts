@@ -105,6 +105,12 @@ export interface SessionRecord {
 }
 
 type MsgEvent = Extract<InboxEvent, { type: 'msg_in' | 'msg_out' }>;
+/** One message of a history page; `idem_key` only on the reader's own messages sent with one. */
+export interface HistoryRow {
+  seq: number;
+  id: string;
+  idem_key?: string;
+}
 
 /** A session's names as a directory search matches them (lowercase; the NUL keeps them apart). */
 export const sessionNames = (s: { session_name?: string | null; device_name?: string | null }) => `${s.session_name ?? ''}\u0000${s.device_name ?? ''}`.toLowerCase();
@@ -218,9 +224,11 @@ export class Projections {
    * durable. Messages are chained in the inbox (each one's `prev_conv`), so this walks point
    * reads from the newest; a conversation deleted up to a seq (`cleared`) ends the walk there.
    * Events journaled before the chain existed are found in `convidx`, written only for them.
+   * The owner's own messages read from the chain come with the idempotency key they were sent
+   * with (`idem_key`, read from the event already in hand); those from `convidx` without it.
    */
-  history(user: string, peer: string, before: number, limit: number): { seq: number; id: string }[] {
-    const out: { seq: number; id: string }[] = [];
+  history(user: string, peer: string, before: number, limit: number): HistoryRow[] {
+    const out: HistoryRow[] = [];
     const stream = `inbox:${user}`;
     const cleared = this.clearedUpto(user, peer);
     const durable = this.j.durableSeq;
@@ -230,7 +238,7 @@ export class Projections {
     while (seq > cleared && out.length < limit) {
       const ev = this.j.readOne(stream, seq)?.event as MsgEvent | undefined;
       if (!ev) break;
-      if (seq < before && seq <= durable) out.push({ seq, id: ev.id });
+      if (seq < before && seq <= durable) out.push(ev.idem_key && ev.from_user === user ? { seq, id: ev.id, idem_key: ev.idem_key } : { seq, id: ev.id });
       if (ev.prev_conv === undefined) {
         legacyBelow = seq; // journaled before the chain: the rest is in the index
         break;

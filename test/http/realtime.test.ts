@@ -457,3 +457,115 @@ describe('live connections per account', () => {
     }
   });
 });
+
+describe("the sender's own copy of a message carries its idempotency key", () => {
+  // A client that lost a send's answer (network error) tells the send's echo from a message it
+  // never managed to send by this key, not by its text. Only the sender's view carries it.
+  let t: TestRelay;
+  let ada: Who, bob: Who, cy: Who;
+  const send = (who: Who, to: string, text: string, key?: string) =>
+    t.api('POST', '/api/v1/messages', { channel: 'pchat', to, text, ...(key ? { idempotency_key: key } : {}) }, who.token);
+  /** Every message event of a user's feed (read from the start, claiming nothing), by text. */
+  const feed = async (who: Who) => {
+    const p = await t.api('POST', '/api/v1/webchat/poll', { after: 0, peek: true, limit: 500 }, who.token);
+    assert.equal(p.status, 200, JSON.stringify(p.body));
+    return new Map<string, any>(p.body.events.filter((e: any) => e.type === 'message').map((e: any) => [e.message.text, e]));
+  };
+  const history = async (who: Who, peer: string) => {
+    const h = await t.api('GET', `/api/v1/webchat/history?peer=${encodeURIComponent(peer)}`, undefined, who.token);
+    assert.equal(h.status, 200, JSON.stringify(h.body));
+    return new Map<string, any>(h.body.messages.map((m: any) => [m.text, m]));
+  };
+
+  before(async () => {
+    t = await startTestRelay();
+    ada = await t.login('ada@example.com', { chat_address: 'ada' });
+    bob = await t.login('bob@example.com', { chat_address: 'bob' });
+    cy = await t.login('cy@example.com', { chat_address: 'cyd' });
+  });
+  after(() => t.stop());
+
+  test('a direct send and a saved message: the sender sees the key live, on poll and in history; the recipient never does', async () => {
+    const [adaWs, bobWs] = await Promise.all([openWs(t.url, { token: ada.token }), openWs(t.url, { token: bob.token })]);
+    await Promise.all([adaWs.next((f) => f.type === 'ready'), bobWs.next((f) => f.type === 'ready')]);
+    const keyed = await send(ada, 'bob', 'direct with key', 'local_k_direct');
+    assert.equal(keyed.status, 200, JSON.stringify(keyed.body));
+    assert.equal((await send(ada, 'bob', 'direct without key')).status, 200);
+    assert.equal((await send(ada, 'ada', 'saved with key', 'local_k_saved')).status, 200);
+    // Over the WebSocket's own send command too.
+    adaWs.send({ type: 'send', ref: 'w1', to: 'bob', text: 'ws send with key', idempotency_key: 'local_k_ws' });
+    assert.equal((await adaWs.next((f) => f.ref === 'w1')).type, 'ack');
+
+    const live = async (ws: typeof adaWs, text: string) => (await ws.next((f) => f.type === 'message' && f.message.text === text)).message;
+    assert.equal((await live(adaWs, 'direct with key')).idempotency_key, 'local_k_direct');
+    assert.equal((await live(adaWs, 'saved with key')).idempotency_key, 'local_k_saved');
+    assert.equal((await live(adaWs, 'ws send with key')).idempotency_key, 'local_k_ws');
+    assert.ok(!('idempotency_key' in (await live(adaWs, 'direct without key'))), 'a send without a key has no field');
+    for (const text of ['direct with key', 'direct without key', 'ws send with key']) {
+      assert.ok(!('idempotency_key' in (await live(bobWs, text))), `the recipient's copy of "${text}" has no key`);
+    }
+
+    const mine = await feed(ada);
+    assert.equal(mine.get('direct with key').outgoing, true);
+    assert.equal(mine.get('direct with key').message.idempotency_key, 'local_k_direct');
+    assert.equal(mine.get('saved with key').message.idempotency_key, 'local_k_saved');
+    assert.ok(!('idempotency_key' in mine.get('direct without key').message));
+    const theirs = await feed(bob);
+    for (const [text, ev] of theirs) assert.ok(!('idempotency_key' in ev.message), `bob's polled "${text}" has no key`);
+    // The poll's `messages` list (incoming only) of the recipient has none either.
+    const claimed = await t.api('POST', '/api/v1/webchat/poll', { limit: 500 }, bob.token);
+    assert.ok(claimed.body.messages.length >= 3);
+    for (const m of claimed.body.messages) assert.ok(!('idempotency_key' in m), JSON.stringify(m));
+
+    // History, like the feed: the sender's own messages with their key, nobody else's.
+    const adaHistory = await history(ada, 'bob');
+    assert.equal(adaHistory.get('direct with key').idempotency_key, 'local_k_direct');
+    assert.equal(adaHistory.get('ws send with key').idempotency_key, 'local_k_ws');
+    assert.ok(!('idempotency_key' in adaHistory.get('direct without key')));
+    assert.equal((await history(ada, 'ada')).get('saved with key').idempotency_key, 'local_k_saved');
+    for (const [text, m] of await history(bob, 'ada')) assert.ok(!('idempotency_key' in m), `bob's history "${text}" has no key`);
+    await Promise.all([adaWs.close(), bobWs.close()]);
+  });
+
+  test("a group send: the sender's copy carries the key, the other members' shared copy does not", async () => {
+    const created = await t.api('POST', '/api/v1/webchat/groups', { name: 'Keys', visibility: 'private', mode: 'chat' }, ada.token);
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const gid = created.body.group.group_id;
+    for (const who of ['bob', 'cyd']) {
+      assert.equal((await t.api('POST', `/api/v1/webchat/groups/${gid}/members`, { member_address: who }, ada.token)).status, 200);
+    }
+    const sockets = await Promise.all([ada, bob, cy].map((who) => openWs(t.url, { token: who.token })));
+    await Promise.all(sockets.map((ws) => ws.next((f) => f.type === 'ready')));
+    const [adaWs, bobWs, cyWs] = sockets;
+    assert.equal((await send(ada, `group:${gid}`, 'group with key', 'local_k_group')).status, 200);
+    assert.equal((await send(ada, `group:${gid}`, 'group without key')).status, 200);
+    // Another member's keyed send: their key is theirs alone.
+    assert.equal((await send(bob, `group:${gid}`, 'bob in the group', 'local_k_bob')).status, 200);
+
+    const live = async (ws: typeof adaWs, text: string) => await ws.next((f) => f.type === 'message' && f.message.text === text);
+    const own = await live(adaWs, 'group with key');
+    assert.equal(own.outgoing, true);
+    assert.equal(own.message.idempotency_key, 'local_k_group');
+    assert.ok(!('idempotency_key' in (await live(adaWs, 'group without key')).message));
+    assert.equal((await live(bobWs, 'bob in the group')).message.idempotency_key, 'local_k_bob');
+    for (const [ws, text] of [[bobWs, 'group with key'], [cyWs, 'group with key'], [cyWs, 'group without key'], [adaWs, 'bob in the group'], [cyWs, 'bob in the group']] as const) {
+      const ev = await live(ws, text);
+      assert.equal(ev.outgoing, false);
+      assert.ok(!('idempotency_key' in ev.message), `another member's copy of "${text}" has no key`);
+    }
+
+    const mine = await feed(ada);
+    assert.equal(mine.get('group with key').message.idempotency_key, 'local_k_group');
+    assert.ok(!('idempotency_key' in mine.get('bob in the group').message));
+    for (const [text, ev] of await feed(cy)) assert.ok(!('idempotency_key' in ev.message), `cy's polled "${text}" has no key`);
+
+    const adaHistory = await history(ada, `group:${gid}`);
+    assert.equal(adaHistory.get('group with key').idempotency_key, 'local_k_group');
+    assert.ok(!('idempotency_key' in adaHistory.get('group without key')));
+    assert.ok(!('idempotency_key' in adaHistory.get('bob in the group')));
+    const cyHistory = await history(cy, `group:${gid}`);
+    for (const [text, m] of cyHistory) assert.ok(!('idempotency_key' in m), `cy's history "${text}" has no key`);
+    assert.equal((await history(bob, `group:${gid}`)).get('bob in the group').idempotency_key, 'local_k_bob');
+    await Promise.all(sockets.map((ws) => ws.close()));
+  });
+});
