@@ -86,11 +86,57 @@ describe('WebChat sends again what failed while the relay was away', () => {
     await bubble(p, 'five, refused').getByLabel('Not sent').waitFor();
   });
 
-  test('a send whose answer is lost while the connection stays up goes again by itself, soon, with the same key', async () => {
+  test('a send whose answer is lost while the connection stays up is settled by its echo: never shown twice, Sent once', async () => {
+    const p = dan.page;
+    const keys: string[] = [];
+    // The first request's answer is lost; any resend after it is held unanswered, so only the
+    // relay's echo (with the send's idempotency key) can settle the message.
+    let lost: Request | undefined;
+    let releaseResends!: () => void;
+    const resendsHeld = new Promise<void>((resolve) => (releaseResends = resolve));
+    const handler = async (route: Route) => {
+      keys.push(route.request().postDataJSON().idempotency_key);
+      if (!lost) {
+        lost = route.request();
+        return route.abort('connectionreset');
+      }
+      await resendsHeld;
+      await route.continue();
+    };
+    await p.route('**/api/v1/messages', handler);
+    try {
+      await sendText(p, 'seven');
+      await bubble(p, 'seven').getByLabel('Not sent').waitFor();
+      const failedAt = Date.now();
+      // It did reach the relay; only its answer was lost. The WebSocket never dropped.
+      assert.equal((await relay.api('POST', '/api/v1/messages', lost!.postDataJSON(), dan.token)).status, 200);
+      // The echo turns the failed copy into the sent message in place: one bubble, right away,
+      // before the resend timer (1 s) could have done anything.
+      await bubble(p, 'seven').getByLabel('Sent', { exact: true }).waitFor({ timeout: 5000 });
+      const echoedIn = Date.now() - failedAt;
+      assert.equal(await bubble(p, 'seven').count(), 1, `"seven" shows once as soon as its echo is in (${echoedIn} ms after it failed)`);
+      assert.equal(await bubble(p, 'seven').getByLabel('Not sent').count(), 0);
+      assert.equal(await bubble(p, 'seven').getByLabel('Sending', { exact: true }).count(), 0);
+      // Past the resend timer: still once, still Sent, and nothing sent again (it has landed).
+      await p.waitForTimeout(Math.max(0, 1500 - (Date.now() - failedAt)));
+      assert.equal(await bubble(p, 'seven').count(), 1, '"seven" still shows once');
+      await bubble(p, 'seven').getByLabel('Sent', { exact: true }).waitFor({ timeout: 1000 });
+      assert.deepEqual(keys, [lost!.postDataJSON().idempotency_key], 'not sent again: the echo settled it');
+    } finally {
+      // Whatever happened, later tests get an unhindered network.
+      releaseResends();
+      await p.unroute('**/api/v1/messages', handler);
+    }
+    await p.getByText('Online · live').waitFor({ timeout: 1000 });
+    const history = await relay.api('GET', '/api/v1/webchat/history?peer=dan', undefined, eve.token);
+    assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-2), ['six', 'seven']);
+  });
+
+  test('a send whose answer is lost and that never landed goes again by itself, soon, with the same key', async () => {
     const p = dan.page;
     const keys: string[] = [];
     const onRequest = (r: Request) => {
-      if (r.method() === 'POST' && r.url().endsWith('/api/v1/messages')) keys.push(r.postDataJSON().idempotency_key);
+      if (r.method() === 'POST' && r.url().endsWith('/api/v1/messages') && r.postDataJSON().text === 'septet') keys.push(r.postDataJSON().idempotency_key);
     };
     p.on('request', onRequest);
     let lost: Request | undefined;
@@ -98,20 +144,19 @@ describe('WebChat sends again what failed while the relay was away', () => {
       lost = route.request();
       await route.abort('connectionreset');
     }, { times: 1 });
-    await sendText(p, 'seven');
-    await bubble(p, 'seven').getByLabel('Not sent').waitFor();
-    // It did reach the relay; only its answer was lost. The WebSocket never dropped.
-    assert.equal((await relay.api('POST', '/api/v1/messages', lost!.postDataJSON(), dan.token)).status, 200);
-    // The relay's echo of it shows as sent at once; the failed copy goes when the resend is answered.
-    await bubble(p, 'seven').getByLabel('Not sent').waitFor({ state: 'detached', timeout: 10_000 });
+    await sendText(p, 'septet');
+    await bubble(p, 'septet').getByLabel('Not sent').waitFor();
+    // No echo comes (the relay never had it): the resend timer sends it again, with the same key.
+    await bubble(p, 'septet').getByLabel('Sent', { exact: true }).waitFor({ timeout: 10_000 });
     p.off('request', onRequest);
-    assert.equal(await bubble(p, 'seven').count(), 1, '"seven" shows once');
-    await bubble(p, 'seven').getByLabel('Sent', { exact: true }).waitFor();
-    await p.getByText('Online · live').waitFor({ timeout: 1000 });
+    assert.equal(await bubble(p, 'septet').count(), 1, '"septet" shows once');
     assert.ok(keys.length >= 2, `sent again (${keys.length} requests)`);
     assert.equal(new Set(keys).size, 1, 'with the same idempotency key');
+    // The lost request reaching the relay late after all (a slow proxy) makes nothing new.
+    assert.equal((await relay.api('POST', '/api/v1/messages', lost!.postDataJSON(), dan.token)).status, 200);
     const history = await relay.api('GET', '/api/v1/webchat/history?peer=dan', undefined, eve.token);
-    assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-2), ['six', 'seven']);
+    assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-3), ['six', 'seven', 'septet']);
+    assert.equal(await bubble(p, 'septet').count(), 1);
   });
 
   test('sends that keep getting no answer go again less and less often, and go once an answer comes', async () => {
@@ -134,7 +179,7 @@ describe('WebChat sends again what failed while the relay was away', () => {
     assert.ok(second >= first * 1.5, `backing off: ${first} ms, then ${second} ms`);
     await bubble(p, 'eight').getByLabel('Sent', { exact: true }).waitFor({ timeout: 15_000 });
     const history = await relay.api('GET', '/api/v1/webchat/history?peer=dan', undefined, eve.token);
-    assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-2), ['seven', 'eight']);
+    assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-2), ['septet', 'eight']);
   });
 
   test('discarding one queued message while a resend round is under way leaves the others to go', async () => {

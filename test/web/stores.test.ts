@@ -110,6 +110,46 @@ test('an echo of our own send before its HTTP answer replaces the pending copy; 
   assert.equal(s.state.msgs.alice.list.length, 1);
 });
 
+test('a send whose answer was lost is known by its idempotency key: its echo or a history page replaces the failed copy, shown once', () => {
+  const s = new ChatStore('alice');
+  // The answer was lost (network error), yet the message landed: the echo carries our local id.
+  const lost = s.addPending('bob', 'landed');
+  s.failSent(lost.localId!, 'The relay cannot be reached.', true);
+  s.applyEvent({ type: 'message', seq: 3, outgoing: true, message: raw('msg_l', 3, 'alice', 'bob', 'landed', { idempotency_key: lost.localId }) });
+  assert.deepEqual(s.state.msgs.bob.list.map((m) => [m.id, m.status, m.localId]), [['msg_l', 'sent', undefined]]);
+  assert.deepEqual(s.toResend(), [], 'nothing left to send again');
+  assert.equal(s.state.conversations.bob.last?.id, 'msg_l');
+  // The resend's answer (same key, same message) changes nothing.
+  s.confirmSent(lost.localId!, { message_id: 'msg_l', seq: 3 });
+  assert.deepEqual(s.state.msgs.bob.list.map((m) => m.id), ['msg_l']);
+
+  // The same text sent from another device (its own key) clears neither a failed nor a pending copy.
+  const failed = s.addPending('bob', 'ok');
+  s.failSent(failed.localId!, 'The relay cannot be reached.', true);
+  const pending = s.addPending('bob', 'ok');
+  s.applyEvent({ type: 'message', seq: 4, outgoing: true, message: raw('msg_other', 4, 'alice', 'bob', 'ok', { idempotency_key: 'local_other_device' }) });
+  assert.deepEqual(
+    s.state.msgs.bob.list.map((m) => [m.id, m.status]),
+    [['msg_l', 'sent'], [failed.localId, 'failed'], [pending.localId, 'pending'], ['msg_other', 'sent']],
+  );
+  // Without a key (an older relay): only a pending copy is matched, by its text, and replaced in place.
+  s.applyEvent({ type: 'message', seq: 5, outgoing: true, message: raw('msg_nokey', 5, 'alice', 'bob', 'ok') });
+  assert.deepEqual(s.state.msgs.bob.list.map((m) => [m.id, m.status]), [['msg_l', 'sent'], [failed.localId, 'failed'], ['msg_nokey', 'sent'], ['msg_other', 'sent']]);
+
+  // A history page holding a failed send that landed: the failed copy goes, the message shows once.
+  const s2 = new ChatStore('alice');
+  const gone = s2.addPending('group:grp_0123456789abcdef', 'in the group');
+  s2.failSent(gone.localId!, 'The relay cannot be reached.', true);
+  s2.loadHistory('group:grp_0123456789abcdef', {
+    messages: [raw('msg_g', 9, 'alice', 'group:grp_0123456789abcdef', 'in the group', { group: { id: 'grp_0123456789abcdef' }, idempotency_key: gone.localId })],
+  });
+  assert.deepEqual(s2.state.msgs['group:grp_0123456789abcdef'].list.map((m) => [m.id, m.status]), [['msg_g', 'sent']]);
+  assert.deepEqual(s2.toResend(), []);
+  // Its echo arriving after the page: still once.
+  s2.applyEvent({ type: 'message', seq: 9, outgoing: true, message: raw('msg_g', 9, 'alice', 'group:grp_0123456789abcdef', 'in the group', { group: { id: 'grp_0123456789abcdef' }, idempotency_key: gone.localId }) });
+  assert.equal(s2.state.msgs['group:grp_0123456789abcdef'].list.length, 1);
+});
+
 test('history pages prepend, skip what is loaded, and the view window stays bounded', () => {
   const s = new ChatStore('alice');
   s.applyEvent({ type: 'message', seq: 1000, outgoing: false, message: raw('msg_live', 1000, 'bob', 'alice', 'live') });

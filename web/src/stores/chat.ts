@@ -318,12 +318,34 @@ export class ChatStore extends Store<ChatState> {
     return key ? this.state.msgs[key]?.list.find((m) => m.id === id) : undefined;
   }
 
+  /**
+   * The local copy (pending or failed) of one of our sends in a conversation, known by the
+   * idempotency key the relay gives back on our own copy of a message: the app sends each
+   * with its local id as the key (app.ts `deliver`). Undefined without a key.
+   */
+  private localCopy(key: string, idemKey: unknown): Msg | undefined {
+    if (typeof idemKey !== 'string' || !idemKey) return undefined;
+    return this.state.msgs[key]?.list.find((x) => x.localId === idemKey);
+  }
+
+  /** A local copy goes from its conversation: the relay's own message stands for it. */
+  private forgetLocal(key: string, local: Msg): void {
+    const m = this.messages(key);
+    m.list = m.list.filter((x) => x !== local);
+    delete this.state.index[local.localId!];
+    const c = this.conv(key);
+    if (c.last?.localId === local.localId) c.last = m.list[m.list.length - 1] ?? null;
+  }
+
   /** A history page (oldest first) — prepended before what is loaded. */
   loadHistory(key: string, page: { messages: any[]; has_more?: boolean; next_before?: number | null }): void {
     const m = this.messages(key);
     const older: Msg[] = [];
     for (const raw of page.messages) {
       const msg = toMsg(raw, this.state.me);
+      // One of our sends whose answer was lost: the relay has it, so the local copy goes.
+      const local = this.localCopy(key, raw?.idempotency_key);
+      if (local) this.forgetLocal(key, local);
       if (this.state.index[msg.id]) continue;
       this.state.index[msg.id] = key;
       older.push(msg);
@@ -500,15 +522,31 @@ export class ChatStore extends Store<ChatState> {
       case 'message': {
         if (!ev.message) return null;
         const { msg, key, title } = eventMessage(ev, this.state.me);
-        if (!this.state.index[msg.id] && msg.outgoing) {
-          // Our own send echoed before its HTTP answer: it replaces the pending copy in place.
+        if (msg.outgoing) {
+          // Our own send echoed: it replaces its local copy in place. The relay gives our own
+          // copies back with the send's idempotency key (our local id): that finds the copy
+          // whether it is still pending (echo before the HTTP answer) or failed (the answer was
+          // lost, yet the message landed). A copy that failed is never matched by its text: an
+          // identical text from another device must not clear a message that never landed.
+          const idemKey = ev.message.idempotency_key;
+          const keyed = typeof idemKey === 'string' && idemKey !== '';
           const m = this.state.msgs[key];
-          const pending = m?.list.find((x) => x.status === 'pending' && x.localId && x.text === msg.text && x.attachments.length === msg.attachments.length);
-          if (m && pending) {
-            m.list = m.list.map((x) => (x === pending ? msg : x));
+          const local = keyed
+            ? this.localCopy(key, idemKey)
+            : !this.state.index[msg.id]
+              ? // A relay that does not say (or a send without a key): the pending copy with this text.
+                m?.list.find((x) => x.status === 'pending' && x.localId && x.text === msg.text && x.attachments.length === msg.attachments.length)
+              : undefined;
+          if (local && this.state.index[msg.id]) {
+            // Shown already (a history page brought it): the copy just goes; the status merges below.
+            this.forgetLocal(key, local);
+          } else if (local && m) {
+            m.list = m.list.map((x) => (x === local ? msg : x));
+            delete this.state.index[local.localId!];
             this.state.index[msg.id] = key;
             const c = this.conv(key);
-            if (c.last === pending) c.last = msg;
+            // By local id: a failed copy is a new object, the preview may hold the pending one.
+            if (c.last?.localId === local.localId) c.last = msg;
             this.changed();
             return null;
           }
