@@ -457,3 +457,52 @@ test('a message its sender deletes before it was read no longer counts as unread
   assert.equal(s.state.conversations.carol.unread, 0);
   assert.equal(s.totalUnread(), 0);
 });
+
+test('removed from a group: its loaded messages stay, no older page is asked for; added back: they go, to load afresh', () => {
+  const s = new ChatStore('alice', 'Alice');
+  const key = 'group:grp_0000000000000001';
+  s.ensureConversation(key, { title: 'Crew', kind: 'group' });
+  s.loadHistory(key, { messages: [raw('msg_1', 1, 'bob', 'group:grp_0000000000000001', 'one', { group: 'grp_0000000000000001' })], has_more: true, next_before: 1 });
+  // Someone else leaving changes nothing here.
+  s.applyEvent({ type: 'group', seq: 2, group_id: 'grp_0000000000000001', action: 'member_removed', address: 'carol', by: 'bob' });
+  assert.equal(s.state.msgs[key].unavailable, undefined);
+  s.applyEvent({ type: 'group', seq: 3, group_id: 'grp_0000000000000001', action: 'member_removed', address: 'alice', by: 'bob' });
+  const m = s.state.msgs[key];
+  assert.equal(m.unavailable, 'not_member');
+  assert.equal(m.hasMore, false);
+  assert.deepEqual(m.list.map((x) => x.text), ['one']);
+  const pending = s.addPending(key, 'unsent');
+  s.applyEvent({ type: 'group', seq: 4, group_id: 'grp_0000000000000001', action: 'member_added', address: 'alice', role: 'member', by: 'bob' });
+  const again = s.state.msgs[key];
+  assert.equal(again.unavailable, undefined);
+  assert.equal(again.loaded, false);
+  assert.equal(again.hasMore, true);
+  assert.deepEqual(again.list.map((x) => x.text), ['unsent'], 'only your unsent message stays');
+  assert.equal(s.state.index.msg_1, undefined);
+  assert.equal(s.state.index[pending.localId!], key);
+  // Its history loads again as a first page.
+  s.loadHistory(key, { messages: [raw('msg_1', 1, 'bob', 'group:grp_0000000000000001', 'one', { group: 'grp_0000000000000001' })], has_more: false });
+  assert.deepEqual(s.state.msgs[key].list.map((x) => x.text), ['one', 'unsent']);
+});
+
+test('added to a group whose history was never refused: nothing is dropped', () => {
+  const s = new ChatStore('alice', 'Alice');
+  const key = 'group:grp_0000000000000002';
+  s.loadHistory(key, { messages: [raw('msg_1', 1, 'bob', key, 'one', { group: 'grp_0000000000000002' })], has_more: false });
+  s.applyEvent({ type: 'group', seq: 2, group_id: 'grp_0000000000000002', action: 'member_added', address: 'alice', role: 'member', by: 'bob' });
+  assert.equal(s.state.msgs[key].loaded, true);
+  assert.equal(s.state.msgs[key].list.length, 1);
+  // A group the app never had is not made up by a removal either.
+  s.applyEvent({ type: 'group', seq: 3, group_id: 'grp_0000000000000003', action: 'member_removed', address: 'alice', by: 'bob' });
+  assert.equal(s.state.msgs['group:grp_0000000000000003'], undefined);
+});
+
+test('an address the relay did not know writes to you: it is no longer shown as nobody’s', () => {
+  const s = new ChatStore('alice', 'Alice');
+  s.historyUnavailable('ghost', 'no_address');
+  assert.equal(s.state.msgs.ghost.unavailable, 'no_address');
+  assert.equal(s.state.msgs.ghost.loaded, true);
+  s.applyEvent({ type: 'message', seq: 5, outgoing: false, message: raw('msg_g', 5, 'ghost', 'alice', 'I exist now') }, false);
+  assert.equal(s.state.msgs.ghost.unavailable, undefined);
+  assert.deepEqual(s.state.msgs.ghost.list.map((x) => x.text), ['I exist now']);
+});

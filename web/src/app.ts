@@ -4,7 +4,7 @@ import { Api, ApiError } from './lib/api.ts';
 import { Realtime } from './lib/realtime.ts';
 import { parseAutoLogin } from './lib/parse.ts';
 import { notificationFor, shouldNotify, type NotifyContext } from './lib/notify.ts';
-import { ChatStore, eventMessage, titleFrom, type Attachment, type Msg } from './stores/chat.ts';
+import { ChatStore, eventMessage, titleFrom, type Attachment, type Msg, type Unavailable } from './stores/chat.ts';
 import { LoginsStore, type Login } from './stores/logins.ts';
 import { UiStore } from './stores/ui.ts';
 import { ConvLanguagesStore, TRANSLATE_OFF } from './stores/languages.ts';
@@ -191,6 +191,11 @@ function onEvents(events: any[], login: Login): void {
     if (ev.type === 'group') groupChanged = true;
     // Left on another device (or here: then it is gone already).
     if (ev.type === 'group' && ev.action === 'left' && ev.address === chat.state.me) forgetGroup(ev.group_id);
+    // Added (back) to a group whose history was refused: the store dropped what it had; the open
+    // conversation loads it again (another loads when opened).
+    if (ev.type === 'group' && ev.action === 'member_added' && ev.address === chat.state.me && chat.state.active === `group:${ev.group_id}` && !chat.messages(`group:${ev.group_id}`).loaded) {
+      void loadOlder(`group:${ev.group_id}`);
+    }
   }
   if (groupChanged) void loadGroups().then(refreshConversations);
   logins.saveCursor(login, chat.state.cursor);
@@ -279,13 +284,24 @@ export async function loadOlder(key: string): Promise<boolean> {
     chat.loadHistory(key, page);
     void loadCaptions(key, page.messages ?? []);
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 404 || err.status === 403)) chat.historyUnavailable(key);
+    if (err instanceof ApiError && (err.status === 404 || err.status === 403)) chat.historyUnavailable(key, unavailableWhy(key, err));
     else {
       ui.notify(errorText(err), 'error');
       return false;
     }
   }
   return true;
+}
+
+/**
+ * What a refused history means. A group's: you are not in it (any more): the relay answers 403
+ * for a public group, 404 for a private one, as it would for one that never was; the app opens
+ * only groups it knew you in (New chat checks a typed group id first). A direct one's 404
+ * `unknown_recipient`: nobody has that address on the relay.
+ */
+function unavailableWhy(key: string, err: ApiError): Unavailable {
+  if (key.startsWith('group:')) return err.code === 'not_a_member' || err.code === 'unknown_group' ? 'not_member' : 'refused';
+  return err.code === 'unknown_recipient' ? 'no_address' : 'refused';
 }
 
 /** History comes without captions: the relay's cached translations (nothing computed) fill them in. */

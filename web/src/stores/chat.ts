@@ -65,13 +65,20 @@ export interface Conv {
   readOnly?: boolean;
 }
 
+/**
+ * Why the relay will not give a conversation's history: `not_member`, a group you are not (or no
+ * longer) in (403 for a public group, 404 for a private one, or the event of your removal);
+ * `no_address`, no such chat address on the relay (404); `refused`, any other 404 or 403.
+ */
+export type Unavailable = 'not_member' | 'no_address' | 'refused';
+
 export interface ConvMessages {
   list: Msg[];
   hasMore: boolean;
   nextBefore: number | null;
   loaded: boolean;
-  /** The relay will not give its history (404: gone; 403: not yours to read any more). */
-  unavailable?: boolean;
+  /** The relay will not give its history, and why; what was loaded before stays. */
+  unavailable?: Unavailable;
 }
 
 export type ConnState = 'connecting' | 'online' | 'reconnecting' | 'offline';
@@ -366,9 +373,34 @@ export class ChatStore extends Store<ChatState> {
   }
 
   /** The relay refused a conversation's history (404, 403): nothing (more) to load there. */
-  historyUnavailable(key: string): void {
-    this.messages(key).unavailable = true;
+  historyUnavailable(key: string, why: Unavailable = 'refused'): void {
+    this.messages(key).unavailable = why;
     this.loadHistory(key, { messages: [], has_more: false });
+  }
+
+  /**
+   * You were removed from a group (its `member_removed` event): the messages loaded stay, no
+   * older page will come (the relay refuses them now). One never loaded still asks the relay
+   * when opened; its refusal shows the same.
+   */
+  private removedFromGroup(key: string): void {
+    if (!this.state.conversations[key] && !this.state.msgs[key]) return;
+    const m = this.messages(key);
+    m.unavailable = 'not_member';
+    m.hasMore = false;
+    m.nextBefore = null;
+  }
+
+  /**
+   * Added to a group again after its history was refused: the messages loaded go (the relay's
+   * history has those sent meanwhile too, and is loaded afresh when the conversation is open),
+   * all but your own unsent ones.
+   */
+  private rejoinedGroup(key: string): void {
+    const old = this.state.msgs[key];
+    if (!old?.unavailable) return;
+    for (const x of old.list) if (!x.localId && this.state.index[x.id] === key) delete this.state.index[x.id];
+    this.state.msgs[key] = { list: old.list.filter((x) => x.localId), hasMore: true, nextBefore: null, loaded: false };
   }
 
   private insert(key: string, msg: Msg): void {
@@ -557,6 +589,8 @@ export class ChatStore extends Store<ChatState> {
           return null;
         }
         this.insert(key, msg);
+        // Written to you from an address the relay had not known: it is someone's now.
+        if (!msg.outgoing && this.state.msgs[key].unavailable === 'no_address') this.state.msgs[key].unavailable = undefined;
         const c = this.conv(key, { title });
         // At or before the newest message the conversation list gave, the relay's unread count
         // already has it (the stream replays from the stored cursor after a reload or reconnect).
@@ -604,6 +638,15 @@ export class ChatStore extends Store<ChatState> {
         if (!key) return null;
         if (ev.typing === false) delete this.state.typing[key];
         else this.state.typing[key] = { name: ev.display_name ?? ev.from, until: Date.now() + TYPING_TTL_MS };
+        this.changed();
+        return null;
+      }
+      case 'group': {
+        // Your own membership changing: a group's history is yours to read, or no longer.
+        if (ev.address && ev.address === this.state.me && typeof ev.group_id === 'string') {
+          if (ev.action === 'member_removed') this.removedFromGroup(`group:${ev.group_id}`);
+          else if (ev.action === 'member_added') this.rejoinedGroup(`group:${ev.group_id}`);
+        }
         this.changed();
         return null;
       }

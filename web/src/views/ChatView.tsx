@@ -1,8 +1,11 @@
 // One conversation: header, the message log (a bounded window with "load older"), the
-// composer. Stream groups show observers a read-only composer.
+// composer. Stream groups show observers a read-only composer; so does a conversation whose
+// history the relay refuses (a group you are no longer in, an address nobody has), which
+// says why instead of inviting a first message.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { chat, ui, convLangs, groups, canWrite, loadOlder, loadUntil, markRead, setArchived, setBlocked, attempt, captionLanguage, setConversationLanguage, translationLanguages, type Reach } from '../app.ts';
 import { TRANSLATE_OFF } from '../stores/languages.ts';
+import type { Unavailable } from '../stores/chat.ts';
 import { Menu } from './Menu.tsx';
 import { useStore, useTypingExpiry, rovingKeys } from './hooks.ts';
 import { Avatar } from './Avatar.tsx';
@@ -20,6 +23,19 @@ const REACH_NOTICE: Record<Exclude<Reach, 'found' | 'failed'>, string> = {
   further: 'That message is further back than the app loads at once: use "Load older messages" to go on.',
   ended: 'That message is no longer in this conversation.',
   unavailable: 'That message cannot be shown: this conversation is no longer available to you.',
+};
+
+/** What the log says when the relay refuses a conversation's history; `had`: messages loaded before are shown. */
+function unavailableNotice(why: Unavailable, key: string, had: boolean): string {
+  if (why === 'not_member') return `You are no longer a member of this group.${had ? ' Only the messages this app already had are shown.' : ' Its messages are not available to you.'}`;
+  if (why === 'no_address') return `No one on this relay has the chat address “${key}”.`;
+  return 'This conversation’s history is not available from the relay.';
+}
+
+/** Why the composer is read-only where you may not write (the relay would refuse it), or null. */
+const LOCKED: Partial<Record<Unavailable, string>> = {
+  not_member: 'You can’t send messages here: you are no longer a member of this group.',
+  no_address: 'You can’t send messages here: no one has this chat address.',
 };
 
 export function ChatView() {
@@ -86,7 +102,11 @@ export function ChatView() {
   }
 
   const group = conv.kind === 'group' ? groups.get(key.slice(6)) : undefined;
-  const readOnly = conv.kind === 'group' && (conv.readOnly || (group ? !canWrite(group) : false));
+  const gone = m?.unavailable;
+  const locked = gone ? LOCKED[gone] : undefined;
+  const streamOnly = conv.kind === 'group' && (conv.readOnly || (group ? !canWrite(group) : false));
+  const readOnly = !!locked || streamOnly;
+  const whyReadOnly = locked ?? (group && !group.member ? 'You are not a member of this group.' : streamOnly ? "Only the group's admins can write in this stream group." : null);
   const typingName = chat.typingIn(key);
   const peerOnline = c.online[key];
   const older = async () => {
@@ -112,14 +132,20 @@ export function ChatView() {
         <div class="chat-title">
           <h2>{conv.title}</h2>
           <small class="muted" aria-live="polite">
-            {typingName ? `${typingName} is typing…` : conv.kind === 'group' ? `${group?.mode === 'stream' ? 'Stream group' : 'Group'}${readOnly ? ' · read-only' : ''}` : conv.kind === 'saved' ? 'Notes to yourself' : key}
+            {typingName
+              ? `${typingName} is typing…`
+              : conv.kind === 'group'
+                ? `${group?.mode === 'stream' ? 'Stream group' : 'Group'}${gone === 'not_member' ? ' · no longer a member' : readOnly ? ' · read-only' : ''}`
+                : conv.kind === 'saved'
+                  ? 'Notes to yourself'
+                  : `${key}${gone === 'no_address' ? ' · no such address' : ''}`}
           </small>
         </div>
         <div class="chat-actions" role="toolbar" aria-label="Conversation actions">
           <button class="icon" aria-label="Search in conversation" aria-pressed={u.convSearchOpen} onClick={() => ui.set({ convSearchOpen: !u.convSearchOpen })}>
             <Icon name="search" />
           </button>
-          {conv.kind === 'group' && (
+          {conv.kind === 'group' && gone !== 'not_member' && (
             <button class="icon" aria-label="Group members and settings" onClick={() => ui.open('group', key.slice(6))}>
               <Icon name="users" />
             </button>
@@ -128,12 +154,12 @@ export function ChatView() {
           <button class="icon" aria-label="Export conversation" onClick={() => exportConversation(key)}>
             <Icon name="download" />
           </button>
-          {conv.kind !== 'group' && (
+          {conv.kind !== 'group' && gone !== 'no_address' && (
             <button class="icon" aria-label={conv.archived ? 'Unarchive conversation' : 'Archive conversation'} onClick={() => void setArchived(key, !conv.archived)}>
               <Icon name="archive" />
             </button>
           )}
-          {conv.kind === 'direct' && (
+          {conv.kind === 'direct' && gone !== 'no_address' && (
             <>
               <button class="icon" aria-label={`Block ${conv.title}`} onClick={() => confirm(`Block ${conv.title}? They will not be able to message you.`) && void setBlocked(key, true)}>
                 <Icon name="block" />
@@ -169,12 +195,13 @@ export function ChatView() {
           </button>
         )}
         {m && !m.loaded && <p class="muted center">Loading…</p>}
-        {m?.loaded && items.length === 0 && <p class="muted center">No messages yet. Say hello!</p>}
+        {m?.loaded && items.length === 0 && !gone && <p class="muted center">No messages yet. Say hello!</p>}
         {items.map((msg, i) => (
           <MessageItem key={msg.localId ?? msg.id} msg={msg} tabbable={i === items.length - 1} group={conv.kind === 'group'} captions={captions} />
         ))}
+        {gone && m?.loaded && <p class="muted center gone-note">{unavailableNotice(gone, key, items.length > 0)}</p>}
       </div>
-      <Composer key={key} convKey={key} readOnly={readOnly} />
+      <Composer key={key} convKey={key} readOnly={readOnly ? whyReadOnly : null} />
     </main>
   );
 }

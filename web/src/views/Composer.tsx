@@ -1,6 +1,7 @@
 // The message box: text (Enter sends, Shift+Enter breaks the line), reply / edit bar,
 // emoji, files (many at once, uploaded in parallel with progress), voice recorder,
-// dictation, and the floating multi-script keyboard. Stream-group observers get it read-only.
+// dictation, and the floating multi-script keyboard. Where you may not write (a stream group's
+// observers, a group you are no longer in, an address nobody has) it is read-only and says why.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { chat, ui, send, editMessage, typing, stopTyping } from '../app.ts';
 import { uploadAndSend } from '../features.ts';
@@ -24,7 +25,8 @@ const DICTATION_ERRORS: Record<string, string> = {
 // Absent in Firefox and some builds: then there is no Dictate button at all.
 const SpeechRecognitionCtor: any = typeof window !== 'undefined' ? ((window as any).SpeechRecognition ?? (window as any).webkitSpeechRecognition) : undefined;
 
-export function Composer({ convKey, readOnly }: { convKey: string; readOnly: boolean }) {
+/** `readOnly`: why you may not write here (shown in the box), or null where you may. */
+export function Composer({ convKey, readOnly }: { convKey: string; readOnly: string | null }) {
   const u = useStore(ui);
   const [text, setText] = useState('');
   const [emoji, setEmoji] = useState(false);
@@ -43,10 +45,10 @@ export function Composer({ convKey, readOnly }: { convKey: string; readOnly: boo
     wasEditing.current = !!editing;
   }, [u.editing]);
 
-  if (readOnly) {
+  if (readOnly !== null) {
     return (
       <div class="composer readonly">
-        <textarea id="composer" aria-label="Message" readOnly aria-readonly="true" rows={1} placeholder="Only the group's admins can write in this stream group." />
+        <textarea id="composer" aria-label="Message" readOnly aria-readonly="true" rows={1} placeholder={readOnly} />
       </div>
     );
   }

@@ -43,9 +43,15 @@ export function DirectoryDialog() {
     const lower = v.toLowerCase().replace(/^@/, '');
     const hit = dir?.users.find((u) => u.chat_address === lower || (u.display_name ?? '').toLowerCase() === lower);
     if (hit) return open(hit.chat_address, hit.display_name);
-    if (/^(group:)?grp_[0-9a-f]+$/.test(lower)) return open(lower.startsWith('group:') ? lower : `group:${lower}`);
-    // Not listed (hidden or private): try the address directly — the relay says if it is unknown.
     try {
+      if (/^(group:)?grp_[0-9a-f]{16}$/.test(lower)) {
+        // A group opens only for its members: the relay says if it is unknown (or private to you).
+        const id = lower.replace(/^group:/, '');
+        const g = (await currentApi().get(`/api/v1/webchat/groups/${encodeURIComponent(id)}`)).group;
+        if (!g?.role) return setError(`You are not a member of ${g?.name ?? 'that group'}${g?.visibility === 'public' ? ': join it under Public groups' : ''}.`);
+        return await open(`group:${id}`, g.name);
+      }
+      // Not listed (hidden or private): try the address directly — the relay says if it is unknown.
       await currentApi().get(`/api/v1/webchat/history?peer=${encodeURIComponent(lower)}&limit=1`);
       await open(lower);
     } catch (err) {

@@ -1,0 +1,168 @@
+// Conversations whose history the relay refuses, in the browser: a group you were removed from
+// (private: 404, public: 403) says so, keeps what the app had and locks the composer; being
+// added back makes it usable again; an address nobody has says so; a new chat with someone who
+// exists but has no history yet stays the ordinary empty chat. Setup goes through the API.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser } from 'playwright-core';
+import { eventually, startTestRelay, type TestRelay } from '../helpers.ts';
+import { bubble, launch, openAs, screenshot, sendText, startChat, type UserPage } from './browser.ts';
+
+describe('WebChat conversations the relay will not give', () => {
+  let relay: TestRelay;
+  let browser: Browser;
+  let kim: UserPage;
+  let lou: { token: string };
+  let max: { token: string };
+  let climbers: string;
+
+  const groupId = (body: any) => body.group?.group_id ?? body.group?.id ?? body.group_id;
+  const history = async (token: string, peer: string) =>
+    (await relay.api('GET', `/api/v1/webchat/history?peer=${encodeURIComponent(peer)}&limit=50`, undefined, token)).body.messages?.map((m: any) => m.text) ?? [];
+
+  before(async () => {
+    [relay, browser] = await Promise.all([startTestRelay(), launch()]);
+    lou = await relay.login('lou@example.com', { display_name: 'Lou', chat_address: 'lou' });
+    // Max exists but is not in the directory, and nobody has written to him.
+    max = await relay.login('max@example.com', { display_name: 'Max', chat_address: 'max', public_visible: false });
+    kim = await openAs(browser, relay, 'kim@example.com', 'Kim', 'kim');
+  });
+  after(async () => {
+    await browser?.close();
+    await relay?.stop();
+  });
+
+  test('removed from a private group while it is open: its messages stay, it says you are no longer a member, the composer is locked', async () => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Climbers', visibility: 'private', mode: 'chat', members: ['kim'] }, lou.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    climbers = groupId(g.body);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${climbers}`, text: 'summit plan at dawn' }, lou.token);
+
+    const p = kim.page;
+    await p.getByRole('option', { name: /Climbers/ }).click();
+    await bubble(p, 'summit plan at dawn').waitFor();
+    const box = p.getByRole('textbox', { name: 'Message' });
+    assert.equal(await box.isEditable(), true);
+
+    const removed = await relay.api('DELETE', `/api/v1/webchat/groups/${climbers}/members/kim`, undefined, lou.token);
+    assert.equal(removed.status, 200, JSON.stringify(removed.body));
+    // What the relay now answers for its history: a private group is unknown to outsiders.
+    const refused = await relay.api('GET', `/api/v1/webchat/history?peer=${encodeURIComponent(`group:${climbers}`)}`, undefined, kim.token);
+    assert.equal(refused.status, 404);
+    assert.equal(refused.body.error, 'unknown_group');
+
+    const log = p.getByRole('log', { name: 'Messages with Climbers' });
+    await log.getByText('You are no longer a member of this group.', { exact: false }).waitFor();
+    assert.match((await log.locator('.gone-note').textContent()) ?? '', /Only the messages this app already had are shown/);
+    assert.equal(await bubble(p, 'summit plan at dawn').count(), 1, 'what the app had stays on screen');
+    assert.equal(await log.getByText('Say hello').count(), 0);
+    assert.equal(await box.getAttribute('readonly'), '');
+    assert.equal(await box.isEditable(), false);
+    assert.match((await box.getAttribute('placeholder')) ?? '', /no longer a member/);
+    assert.equal(await p.getByRole('button', { name: 'Send' }).count(), 0);
+    await p.getByText('Group · no longer a member').waitFor();
+    assert.equal(await p.getByRole('button', { name: 'Group members and settings' }).count(), 0);
+    await screenshot(p, 'group-removed');
+    await p.setViewportSize({ width: 375, height: 740 });
+    await screenshot(p, 'group-removed-phone');
+    await p.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  test('added back to the group: the notice goes, what was said meanwhile loads, and you can write again', async () => {
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${climbers}`, text: 'rope check while you were out' }, lou.token);
+    const added = await relay.api('POST', `/api/v1/webchat/groups/${climbers}/members`, { member_address: 'kim' }, lou.token);
+    assert.equal(added.status, 200, JSON.stringify(added.body));
+
+    const p = kim.page;
+    const log = p.getByRole('log', { name: 'Messages with Climbers' });
+    await bubble(p, 'rope check while you were out').waitFor();
+    await log.locator('.gone-note').waitFor({ state: 'detached' });
+    assert.equal(await bubble(p, 'summit plan at dawn').count(), 1);
+    const box = p.getByRole('textbox', { name: 'Message' });
+    await eventually(() => box.isEditable());
+    await p.getByText('Group', { exact: true }).waitFor();
+    await sendText(p, 'back on the rope');
+    await bubble(p, 'back on the rope').waitFor();
+    await eventually(async () => (await history(lou.token, `group:${climbers}`)).includes('back on the rope'));
+    await p.getByRole('button', { name: 'Group members and settings' }).waitFor();
+  });
+
+  test('removed from a public group never opened here: opening it says so (the relay answers 403), no invitation to say hello', async () => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Hikers', visibility: 'public', mode: 'chat', members: ['kim'] }, lou.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const hikers = groupId(g.body);
+    const p = kim.page;
+    const option = p.getByRole('option', { name: /Hikers/ });
+    await option.waitFor();
+    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${hikers}/members/kim`, undefined, lou.token)).status, 200);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${hikers}`, text: 'trail closed today' }, lou.token);
+
+    const refused = p.waitForResponse((r) => r.url().includes('/api/v1/webchat/history') && r.url().includes(encodeURIComponent(`group:${hikers}`)));
+    await option.click();
+    assert.equal((await refused).status(), 403);
+    const log = p.getByRole('log', { name: 'Messages with Hikers' });
+    await log.getByText('You are no longer a member of this group. Its messages are not available to you.').waitFor();
+    assert.equal(await log.getByText('Say hello').count(), 0);
+    assert.equal(await bubble(p, 'trail closed today').count(), 0, 'written after you left: not yours');
+    const box = p.getByRole('textbox', { name: 'Message' });
+    assert.equal(await box.isEditable(), false);
+    assert.match((await box.getAttribute('placeholder')) ?? '', /no longer a member/);
+  });
+
+  test('a new chat with someone who exists but has no history yet: the ordinary empty chat, and the message goes', async () => {
+    const p = kim.page;
+    const asked = p.waitForResponse((r) => r.url().includes('/api/v1/webchat/history?peer=max&limit=50'));
+    await startChat(p, 'max');
+    const answer = await asked;
+    assert.equal(answer.status(), 200, 'history of a real address with nothing in it is an empty page, not a refusal');
+    assert.deepEqual((await answer.json()).messages, []);
+    const log = p.getByRole('log', { name: 'Messages with max' });
+    await log.getByText('No messages yet. Say hello!').waitFor();
+    assert.equal(await log.locator('.gone-note').count(), 0);
+    const box = p.getByRole('textbox', { name: 'Message' });
+    assert.equal(await box.isEditable(), true);
+    await p.getByRole('button', { name: 'Block max' }).waitFor();
+    await sendText(p, 'hello Max, first message');
+    await bubble(p, 'hello Max, first message').waitFor();
+    await eventually(async () => (await history(max.token, 'kim')).includes('hello Max, first message'));
+    assert.equal(await log.getByText('Say hello').count(), 0);
+  });
+
+  test('an address nobody has: a contact opened says so with a locked composer; New chat refuses it, and a group id that is not yours', async () => {
+    const p = kim.page;
+    await p.getByRole('button', { name: 'Contacts' }).click();
+    const dlg = p.getByRole('dialog', { name: 'Contacts' });
+    await dlg.getByLabel(/Paste rows/).fill('Ghost Writer, ghost-nobody');
+    await dlg.getByRole('button', { name: 'Add pasted contacts' }).click();
+    const refused = p.waitForResponse((r) => r.url().includes('/api/v1/webchat/history?peer=ghost-nobody'));
+    await dlg.getByRole('button', { name: 'Message Ghost Writer' }).click();
+    assert.equal((await refused).status(), 404);
+    const log = p.getByRole('log', { name: 'Messages with Ghost Writer' });
+    await log.getByText('No one on this relay has the chat address “ghost-nobody”.').waitFor();
+    assert.equal(await log.getByText('Say hello').count(), 0);
+    const box = p.getByRole('textbox', { name: 'Message' });
+    assert.equal(await box.isEditable(), false);
+    assert.match((await box.getAttribute('placeholder')) ?? '', /no one has this chat address/);
+    await p.getByText('ghost-nobody · no such address').waitFor();
+    assert.equal(await p.getByRole('button', { name: /^(Block|Report) / }).count(), 0, 'nobody to block or report');
+    await screenshot(p, 'address-unknown');
+
+    // Typed into New chat, neither opens a conversation: the relay's reason shows in the dialog.
+    await p.getByRole('button', { name: 'New chat' }).click();
+    const nc = p.getByRole('dialog', { name: 'New chat' });
+    await nc.getByLabel('Chat address or name').fill('nobody-at-all');
+    await nc.getByRole('button', { name: 'Open chat' }).click();
+    await nc.getByRole('alert').filter({ hasText: /no chat address "nobody-at-all"/ }).waitFor();
+    await nc.getByLabel('Chat address or name').fill('grp_0123456789abcdef');
+    await nc.getByRole('button', { name: 'Open chat' }).click();
+    await nc.getByRole('alert').filter({ hasText: /no group "grp_0123456789abcdef"/ }).waitFor();
+    assert.equal(await nc.count(), 1, 'the dialog stays to correct the address');
+    await p.keyboard.press('Escape');
+    assert.equal(await p.getByRole('log', { name: /grp_0123456789abcdef/ }).count(), 0);
+    assert.equal(await p.getByRole('option', { name: /nobody-at-all|grp_0123456789abcdef/ }).count(), 0);
+  });
+
+  test('no console errors or CSP violations', () => {
+    assert.deepEqual(kim.problems, []);
+  });
+});
