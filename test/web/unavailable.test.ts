@@ -162,6 +162,50 @@ describe('WebChat conversations the relay will not give', () => {
     assert.equal(await p.getByRole('option', { name: /nobody-at-all|grp_0123456789abcdef/ }).count(), 0);
   });
 
+  test('added back while the refusal of its history is still on the way: the late refusal does not lock the group again', async () => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Cavers', visibility: 'private', mode: 'chat', members: ['kim'] }, lou.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const cavers = groupId(g.body);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${cavers}`, text: 'cave map' }, lou.token);
+    const p = kim.page;
+    const option = p.getByRole('option', { name: /Cavers/ });
+    await option.waitFor();
+    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${cavers}/members/kim`, undefined, lou.token)).status, 200);
+
+    // Opened after the removal: the relay refuses its history (404), and that answer is held back.
+    const peer = `peer=${encodeURIComponent(`group:${cavers}`)}`;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let refusedWith!: (status: number) => void;
+    const refused = new Promise<number>((resolve) => (refusedWith = resolve));
+    await p.route(
+      (url) => url.pathname === '/api/v1/webchat/history' && url.search.includes(peer),
+      async (route) => {
+        const response = await route.fetch();
+        refusedWith(response.status());
+        await gate;
+        await route.fulfill({ response });
+      },
+      { times: 1 },
+    );
+    const lateDone = p.waitForEvent('requestfinished', (r) => r.url().includes('/api/v1/webchat/history') && r.url().includes(peer));
+    await option.click();
+    assert.equal(await refused, 404);
+
+    // Lou adds Kim back meanwhile: the app loads the history again, and it comes.
+    assert.equal((await relay.api('POST', `/api/v1/webchat/groups/${cavers}/members`, { member_address: 'kim' }, lou.token)).status, 200);
+    await bubble(p, 'cave map').waitFor();
+    // Only now does the refusal asked for before the re-add arrive: it is out of date.
+    release();
+    await lateDone;
+    await p.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100)));
+    const log = p.getByRole('log', { name: 'Messages with Cavers' });
+    assert.equal(await log.locator('.gone-note').count(), 0, 'no "no longer a member" notice');
+    assert.equal(await p.getByRole('textbox', { name: 'Message' }).isEditable(), true);
+    await p.getByText('Group', { exact: true }).waitFor({ timeout: 1000 });
+    assert.equal(await bubble(p, 'cave map').count(), 1);
+  });
+
   test('no console errors or CSP violations', () => {
     assert.deepEqual(kim.problems, []);
   });

@@ -273,7 +273,11 @@ export async function openConversation(key: string | undefined, seed?: { title?:
   await markRead(key);
 }
 
-/** Loads the next older history page; false when that failed (the error is shown). */
+/**
+ * Loads the next older history page; false when that failed (the error is shown). An answer
+ * for messages replaced meanwhile (added back to the group, the conversation dropped, another
+ * login) is out of date: it is dropped.
+ */
 export async function loadOlder(key: string): Promise<boolean> {
   const m = chat.messages(key);
   if (m.loaded && !m.hasMore) return true;
@@ -281,9 +285,11 @@ export async function loadOlder(key: string): Promise<boolean> {
   const peer = encodeURIComponent(key);
   try {
     const page = await api.get(`/api/v1/webchat/history?peer=${peer}&limit=50${before}`);
+    if (chat.state.msgs[key] !== m) return true;
     chat.loadHistory(key, page);
     void loadCaptions(key, page.messages ?? []);
   } catch (err) {
+    if (chat.state.msgs[key] !== m) return true;
     if (err instanceof ApiError && (err.status === 404 || err.status === 403)) chat.historyUnavailable(key, unavailableWhy(key, err));
     else {
       ui.notify(errorText(err), 'error');
