@@ -567,9 +567,13 @@ export class Feed {
       if (ev.type === 'g_msg' && rec.deleted_at !== null && rec.deleted_at <= leftAt(next) && !isMemberNow(this.inbox(user), rec.group!)) continue;
       const view = this.toClient(user, next.s.stream, seq, ev, auth.sid);
       if (!view) continue;
-      const message = view.event.message as { text?: string; attachments?: { name?: string; caption?: string }[] };
+      const message = view.event.message as { text?: string; attachments?: { name?: string; caption?: string }[]; idempotency_key?: string };
       const words = [message.text ?? '', ...(message.attachments ?? []).flatMap((a) => [a.name ?? '', a.caption ?? ''])];
-      if (hasAll(words.join('\n'))) results.push(view.event);
+      if (!hasAll(words.join('\n'))) continue;
+      // The send's key is for its echo and history, not for search (docs/realtime.md). Only
+      // the sender's own copy has one, built for this read alone (never a shared event).
+      if (view.event.outgoing) delete message.idempotency_key;
+      results.push(view.event);
     }
   }
 

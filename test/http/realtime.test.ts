@@ -568,4 +568,17 @@ describe("the sender's own copy of a message carries its idempotency key", () =>
     assert.equal((await history(bob, `group:${gid}`)).get('bob in the group').idempotency_key, 'local_k_bob');
     await Promise.all(sockets.map((ws) => ws.close()));
   });
+
+  test('search results carry no key, not even on the searcher’s own messages', async () => {
+    const search = async (who: Who, q: string) => {
+      const s = await t.api('GET', `/api/v1/webchat/search?q=${encodeURIComponent(q)}`, undefined, who.token);
+      assert.equal(s.status, 200, JSON.stringify(s.body));
+      return s.body.results.map((e: any) => e.message);
+    };
+    // Direct, saved and group messages sent by the tests above, most of them with a key.
+    const mine = await search(ada, 'with key');
+    assert.deepEqual(mine.map((m: any) => m.text).sort(), ['direct with key', 'direct without key', 'group with key', 'group without key', 'saved with key', 'ws send with key']);
+    for (const m of mine) assert.ok(!('idempotency_key' in m), `ada's hit "${m.text}" has no key`);
+    for (const m of await search(bob, 'key')) assert.ok(!('idempotency_key' in m), `bob's hit "${m.text}" has no key`);
+  });
 });
