@@ -218,6 +218,57 @@ describe('WebChat sends again what failed while the relay was away', () => {
     assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-3), ['eight', 'nine', 'eleven']);
   });
 
+  test('a resend of one login still unanswered when you switch to another does not hold up the new login’s resends', async () => {
+    // One page, two logins: Fay, then Gus (the active one).
+    const fay = await openAs(browser, relay, 'fay@example.com', 'Fay', 'fay');
+    const p = fay.page;
+    const gus = await relay.login('gus@example.com', { display_name: 'Gus', chat_address: 'gus', public_visible: true });
+    await p.goto(`${relay.url}/app/webchat/chat.html?pchat_session=${gus.token}`);
+    await p.getByRole('button', { name: 'Log out gus', exact: true }).waitFor();
+
+    // Each login's first send gets no answer; Gus's resend then hangs, Fay's goes through.
+    const tries = new Map<string, number>();
+    let releaseGus!: () => void;
+    const gusHeld = new Promise<void>((resolve) => (releaseGus = resolve));
+    let gusResending!: () => void;
+    const gusResent = new Promise<void>((resolve) => (gusResending = resolve));
+    const handler = async (route: Route) => {
+      const text = route.request().postDataJSON().text as string;
+      const n = (tries.get(text) ?? 0) + 1;
+      tries.set(text, n);
+      if (n === 1) return route.abort('connectionreset');
+      if (text === 'from gus') {
+        gusResending();
+        await gusHeld;
+        return route.abort('connectionreset').catch(() => undefined); // unrouted meanwhile: already let go
+      }
+      await route.continue();
+    };
+    await p.route('**/api/v1/messages', handler);
+    try {
+      await startChat(p, 'eve');
+      await sendText(p, 'from gus');
+      await bubble(p, 'from gus').getByLabel('Not sent').waitFor();
+      await Promise.race([gusResent, new Promise((_, reject) => setTimeout(() => reject(new Error('no resend of Gus’s message in 10 s')), 10_000))]);
+
+      // Gus's resend is still unanswered: switch to Fay, whose own send fails once.
+      await p.getByRole('combobox', { name: 'Switch login' }).selectOption({ label: 'Fay (fay)' });
+      await p.getByRole('button', { name: 'Log out fay', exact: true }).waitFor();
+      await startChat(p, 'eve');
+      await sendText(p, 'from fay');
+      await bubble(p, 'from fay').getByLabel('Not sent').waitFor();
+      // Her resend timer sends it again (1 s), whatever Gus's request is still doing.
+      await bubble(p, 'from fay').getByLabel('Sent', { exact: true }).waitFor({ timeout: 8000 });
+    } finally {
+      releaseGus();
+      await p.unroute('**/api/v1/messages', handler);
+    }
+    assert.equal(tries.get('from fay'), 2, 'sent again once');
+    const history = await relay.api('GET', '/api/v1/webchat/history?peer=fay', undefined, eve.token);
+    assert.deepEqual(history.body.messages.map((m: any) => m.text), ['from fay']);
+    await fay.context.close();
+  });
+
   test('no console errors beyond the failed requests', () => {
     assert.deepEqual(dan.problems, []);
   });

@@ -412,8 +412,13 @@ export async function send(key: string, text: string, attachments: Attachment[] 
   await deliver(pending);
 }
 
-/** Sends a pending message (its local id is the idempotency key); true when the relay took it. */
+/**
+ * Sends a pending message (its local id is the idempotency key); true when the relay took it.
+ * An answer that comes after a logout or a switch of login leaves the next session's resend
+ * timer alone (the store, reset, no longer has the message).
+ */
 async function deliver(pending: Msg): Promise<boolean> {
+  const epoch = sessionEpoch;
   try {
     const out = await api.post('/api/v1/messages', {
       channel: 'pchat',
@@ -425,14 +430,14 @@ async function deliver(pending: Msg): Promise<boolean> {
       ...(pending.attachments.length ? { attachments: pending.attachments.map((a) => ({ file_id: a.file_id, kind: a.kind, ...(a.caption ? { caption: a.caption } : {}) })) } : {}),
     });
     chat.confirmSent(pending.localId!, out);
-    resendWait = RESEND_FIRST_MS;
+    if (epoch === sessionEpoch) resendWait = RESEND_FIRST_MS;
     return true;
   } catch (err) {
     // No answer (offline, the relay restarting or overloaded): worth sending again once it is
     // back. A refusal (blocked, too long, …) would only be refused again.
     const unanswered = err instanceof ApiError && (err.status === 0 || err.status >= 500);
     chat.failSent(pending.localId!, errorText(err), unanswered);
-    if (unanswered) scheduleResend();
+    if (unanswered && epoch === sessionEpoch) scheduleResend();
     return false;
   }
 }
@@ -461,25 +466,29 @@ function scheduleResend(): void {
   resendWait = Math.min(resendWait * 2, RESEND_MAX_MS);
 }
 
-let resending = false;
+/** The session (sessionEpoch) whose resend round is under way, if any. */
+let resending: number | null = null;
 /**
  * The relay is reachable again: messages that failed for want of it go again, oldest first,
  * each with its own idempotency key (one that did land is answered, not sent twice). The first
  * that gets no answer again stops the round, so none overtakes an earlier one; its failure sets
  * the next round (and a reconnect starts one). The queue is read afresh for each send: one
  * discarded, refused or retried by hand meanwhile is passed over, one that failed since joins.
+ * A round ends with its session (logout, switch of login): one still waiting for an answer
+ * then neither holds up the next session's rounds nor goes on with that session's queue.
  */
 async function resendFailed(): Promise<void> {
-  if (resending) return;
-  resending = true;
+  const epoch = sessionEpoch;
+  if (resending === epoch) return;
+  resending = epoch;
   try {
     for (let next = chat.toResend()[0]; next; next = chat.toResend()[0]) {
       const id = next.localId!;
       await retry(id);
-      if (chat.toResend().some((m) => m.localId === id)) break;
+      if (epoch !== sessionEpoch || chat.toResend().some((m) => m.localId === id)) break;
     }
   } finally {
-    resending = false;
+    if (resending === epoch) resending = null;
   }
 }
 
