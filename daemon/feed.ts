@@ -239,6 +239,11 @@ export class Feed {
     return batch;
   }
 
+  /** A user's chat address as it is now. */
+  private addressOf(user: string): string {
+    return this.core.projections.user(user)?.chat_address ?? user;
+  }
+
   /** Client-visible form of a journal event, or null for internal bookkeeping. */
   private toClient(
     user: string,
@@ -306,8 +311,10 @@ export class Feed {
       case 'receipt':
         return { event: { type: 'receipt', seq, message_id: ev.id, status: ev.status, by: ev.by, at: iso(ev.at) } };
       case 'group_note': {
-        // Who answered; a note journaled before that was kept says nothing (no `by`).
-        const by = ev.by === undefined ? {} : { by: projections.user(ev.by)?.chat_address ?? ev.by };
+        // Who let them in (they see the members now anyway); a refusal does not name the admin
+        // who gave it, to someone who never saw the group's members. A note journaled before
+        // the answerer was kept says nothing either.
+        const by = ev.by === undefined || ev.action === 'join_rejected' ? {} : { by: this.addressOf(ev.by) };
         return { event: { type: 'group', seq, group_id: ev.group, action: ev.action, name: ev.name, ...by, at: iso(ev.at) } };
       }
       case 'translation': {
@@ -322,24 +329,23 @@ export class Feed {
     if (!stream.startsWith('group:')) return null;
     const group_id = stream.slice(6);
     const base = { type: 'group', seq, group_id, at: iso(ev.at) };
-    const address = (u: string) => projections.user(u)?.chat_address ?? u;
     // In a stream group, who else joins or leaves is for the admins; observers see their own.
     const quiet = (about: string) => about !== user && this.group(group_id).mode === 'stream' && !isAdmin(this.group(group_id), user);
     if ((ev.type === 'member_added' || ev.type === 'member_removed' || ev.type === 'role_set') && quiet(ev.user)) return null;
     switch (ev.type) {
       case 'created':
         return {
-          event: { ...base, action: 'created', name: ev.name, visibility: ev.visibility, mode: ev.mode, by: address(ev.owner), member_count: 1 + (ev.members?.length ?? 0) },
+          event: { ...base, action: 'created', name: ev.name, visibility: ev.visibility, mode: ev.mode, by: this.addressOf(ev.owner), member_count: 1 + (ev.members?.length ?? 0) },
         };
       case 'member_added':
-        return { event: { ...base, action: 'member_added', address: address(ev.user), role: ev.role, by: address(ev.by) } };
+        return { event: { ...base, action: 'member_added', address: this.addressOf(ev.user), role: ev.role, by: this.addressOf(ev.by) } };
       case 'member_removed':
-        return { event: { ...base, action: ev.left ? 'left' : 'member_removed', address: address(ev.user), by: address(ev.by) } };
+        return { event: { ...base, action: ev.left ? 'left' : 'member_removed', address: this.addressOf(ev.user), by: this.addressOf(ev.by) } };
       case 'role_set':
-        return { event: { ...base, action: 'role_set', address: address(ev.user), role: ev.role, by: address(ev.by) } };
+        return { event: { ...base, action: 'role_set', address: this.addressOf(ev.user), role: ev.role, by: this.addressOf(ev.by) } };
       case 'settings': {
         const { type: _t, at: _a, by, ...change } = ev;
-        return { event: { ...base, action: 'updated', ...change, by: address(by) } };
+        return { event: { ...base, action: 'updated', ...change, by: this.addressOf(by) } };
       }
       case 'join_requested':
       case 'join_decided': {
@@ -348,7 +354,7 @@ export class Feed {
         // `by`: who acted, the requester asking or the admin answering.
         const action = ev.type === 'join_requested' ? 'join_requested' : `join_${ev.action === 'approve' ? 'approved' : 'rejected'}`;
         const by = ev.type === 'join_requested' ? ev.user : ev.by;
-        return { event: { ...base, action, request_id: ev.request_id, address: address(ev.user), by: address(by) } };
+        return { event: { ...base, action, request_id: ev.request_id, address: this.addressOf(ev.user), by: this.addressOf(by) } };
       }
     }
     return null;

@@ -211,18 +211,18 @@ describe('inbound callbacks', () => {
     ]);
     // A member leaving, an outsider asking to join: done by them.
     assert.deepEqual(seen('/by-members'), ['group left by tao', 'group join_requested by uma', 'message uma: the end from uma']);
-    // Uma's own inbox: the rejection by rex is not for this callback; quinn adding her, and his approval, are.
+    // Uma's own inbox: the rejection (which does not name rex to her) is not for this callback; quinn adding her, and his approval, are.
     assert.deepEqual(seen('/uma-quinn'), ['group member_added (2) by quinn', 'group join_approved (2) by quinn', 'message quinn: the end from quinn']);
-    // An answer journaled before notes kept who gave it: shown without `by`, and so from no listed address.
+    // An approval journaled before notes kept who gave it: shown without `by`, and so from no listed address.
     const all = await subscribe(uma, { url: rx.url('/uma-all') });
     const core = t.relay.services.core;
-    core.applyInbox(uma.user.id, [{ type: 'group_note', group: gid, action: 'join_rejected', name: 'Ops', at: Date.now() }]);
+    core.applyInbox(uma.user.id, [{ type: 'group_note', group: gid, action: 'join_approved', name: 'Ops', at: Date.now() }]);
     await core.commit([uma.user.id]);
     await send(quinn, 'uma', 'quinn: after the old note');
     await eventually(() => rx.texts('/uma-all').includes('quinn: after the old note') || undefined);
     await eventually(() => rx.texts('/uma-quinn').includes('quinn: after the old note') || undefined);
     const old = rx.got.filter((d) => d.path === '/uma-all' && d.body.event.type === 'group').map((d) => d.body.event);
-    assert.deepEqual(old.map((e) => [e.action, e.by]), [['join_rejected', undefined]]);
+    assert.deepEqual(old.map((e) => [e.action, e.by]), [['join_approved', undefined]]);
     assert.deepEqual(seen('/uma-quinn').slice(3), ['message quinn: after the old note from quinn']);
     for (const [who, cb] of [[sam, byQuinn], [sam, byRex], [sam, byMembers], [uma, umaQuinn], [uma, all]] as const) assert.equal((await t.api('DELETE', `${CB}/${cb.id}`, undefined, who.token)).status, 200);
   });

@@ -141,6 +141,7 @@ describe('groups', () => {
     assert.equal(ok.body.status, 'approved');
     const note = (await poll(ben)).body.events.find((e: any) => e.type === 'group' && e.action === 'join_approved');
     assert.equal(note.group_id, id);
+    assert.equal(note.by, 'owner', 'an approval names the admin who let them in');
     assert.equal((await send(ben, `group:${id}`, 'thanks')).status, 200);
     refused(await t.api('POST', `${G}/${id}/join-requests/${req.body.request_id}`, { action: 'approve' }, owner.token), 404, 'unknown_request');
 
@@ -148,6 +149,7 @@ describe('groups', () => {
     await t.api('POST', `${G}/${id}/join-requests/${req2.body.request_id}`, { action: 'reject' }, owner.token);
     const rejected = (await poll(out)).body.events.find((e: any) => e.type === 'group' && e.action === 'join_rejected');
     assert.ok(rejected, 'the requester hears of the rejection');
+    assert.equal(rejected.by, undefined, 'a rejection does not name the admin who gave it');
     refused(await send(out, `group:${id}`, 'please'), 403, 'not_a_member');
     // Turned down, they may not ask again at once (admins are not asked twice a minute) …
     const again = await t.api('POST', `${G}/${id}/join-requests`, { note: 'pretty please' }, out.token);
