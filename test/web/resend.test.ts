@@ -121,7 +121,10 @@ describe('WebChat sends again what failed while the relay was away', () => {
       await p.waitForTimeout(Math.max(0, 1500 - (Date.now() - failedAt)));
       assert.equal(await bubble(p, 'seven').count(), 1, '"seven" still shows once');
       await bubble(p, 'seven').getByLabel('Sent', { exact: true }).waitFor({ timeout: 1000 });
-      assert.deepEqual(keys, [lost!.postDataJSON().idempotency_key], 'not sent again: the echo settled it');
+      // Every try carries the one key; and when the echo beat the resend timer (as it does but on
+      // a machine too loaded to apply it within a second), there was no second try at all.
+      assert.deepEqual(new Set(keys), new Set([lost!.postDataJSON().idempotency_key]), 'one idempotency key');
+      if (echoedIn < 900) assert.equal(keys.length, 1, 'not sent again: the echo settled it');
     } finally {
       // Whatever happened, later tests get an unhindered network.
       releaseResends();

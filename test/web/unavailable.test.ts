@@ -147,6 +147,17 @@ describe('WebChat conversations the relay will not give', () => {
     assert.equal(await p.getByRole('button', { name: /^(Block|Report) / }).count(), 0, 'nobody to block or report');
     await screenshot(p, 'address-unknown');
 
+    // Someone takes the address later: opening the contact again asks the relay again, and it works.
+    await relay.login('ghost@example.com', { display_name: 'Ghost', chat_address: 'ghost-nobody', public_visible: false });
+    await p.getByRole('option', { name: /Climbers/ }).click();
+    const asked = p.waitForResponse((r) => r.url().includes('/api/v1/webchat/history?peer=ghost-nobody'));
+    await p.getByRole('option', { name: /Ghost Writer/ }).click();
+    assert.equal((await asked).status(), 200);
+    await log.getByText('Say hello', { exact: false }).waitFor();
+    assert.equal(await log.getByText('No one on this relay has', { exact: false }).count(), 0);
+    await sendText(p, 'welcome, ghost');
+    await bubble(p, 'welcome, ghost').getByLabel('Sent', { exact: true }).waitFor();
+
     // Typed into New chat, neither opens a conversation: the relay's reason shows in the dialog.
     await p.getByRole('button', { name: 'New chat' }).click();
     const nc = p.getByRole('dialog', { name: 'New chat' });

@@ -268,6 +268,10 @@ export async function openConversation(key: string | undefined, seed?: { title?:
   chat.setActive(key);
   ui.set({ pane: 'chat', replyTo: null, editing: null, convSearch: '', convSearchOpen: false });
   shown.get(key)?.close();
+  // Refused before for a reason that can pass without news of it (an address nobody had may be
+  // taken since): asked again. One you were removed from keeps what it had until you are back.
+  const why = chat.state.msgs[key]?.unavailable;
+  if (why === 'no_address' || why === 'refused') chat.askAgain(key);
   const m = chat.messages(key);
   if (!m.loaded) await loadOlder(key);
   await markRead(key);

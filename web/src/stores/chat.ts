@@ -392,11 +392,11 @@ export class ChatStore extends Store<ChatState> {
   }
 
   /**
-   * Added to a group again after its history was refused: the messages loaded go (the relay's
-   * history has those sent meanwhile too, and is loaded afresh when the conversation is open),
-   * all but your own unsent ones.
+   * Forgets that the relay refused a conversation's history, so it is asked again (added back
+   * to a group; an address nobody had, opened again: someone may have taken it since). The
+   * messages loaded go, all but your own unsent ones.
    */
-  private rejoinedGroup(key: string): void {
+  askAgain(key: string): void {
     const old = this.state.msgs[key];
     if (!old?.unavailable) return;
     for (const x of old.list) if (!x.localId && this.state.index[x.id] === key) delete this.state.index[x.id];
@@ -645,7 +645,7 @@ export class ChatStore extends Store<ChatState> {
         // Your own membership changing: a group's history is yours to read, or no longer.
         if (ev.address && ev.address === this.state.me && typeof ev.group_id === 'string') {
           if (ev.action === 'member_removed') this.removedFromGroup(`group:${ev.group_id}`);
-          else if (ev.action === 'member_added') this.rejoinedGroup(`group:${ev.group_id}`);
+          else if (ev.action === 'member_added') this.askAgain(`group:${ev.group_id}`); // added back: its history is loaded afresh when open
         }
         this.changed();
         return null;
