@@ -12,7 +12,7 @@ import { Account, Core, Inbox, iso, messageId, sha256 } from './core.ts';
 import type { Feed } from './feed.ts';
 import { NO_MEDIA, type MessageMedia } from './media.ts';
 import { LoopGuard } from './loopguard.ts';
-import type { HistoryRow, MessageRecord } from './projections.ts';
+import { historyRow, type HistoryRow, type MessageRecord } from './projections.ts';
 import type { EphemeralEvent } from './waiters.ts';
 
 /** An idempotency key is honoured this long, as SPEC.md promises. */
@@ -571,7 +571,7 @@ export class Messaging {
         pos = seq;
         if (event.type === 'g_msg') {
           const ev = event as unknown as Extract<GroupEvent, { type: 'g_msg' }>;
-          rows.push(ev.idem_key && ev.from_user === auth.user ? { seq, id: ev.id, idem_key: ev.idem_key } : { seq, id: ev.id });
+          rows.push(historyRow(seq, ev, auth.user));
         }
         if (rows.length > limit) break;
       }

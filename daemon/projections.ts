@@ -112,6 +112,10 @@ export interface HistoryRow {
   idem_key?: string;
 }
 
+/** The history row of a message event at `seq`, as `reader` sees it. */
+export const historyRow = (seq: number, ev: { id: string; from_user: string; idem_key?: string }, reader: string): HistoryRow =>
+  ev.idem_key && ev.from_user === reader ? { seq, id: ev.id, idem_key: ev.idem_key } : { seq, id: ev.id };
+
 /** A session's names as a directory search matches them (lowercase; the NUL keeps them apart). */
 export const sessionNames = (s: { session_name?: string | null; device_name?: string | null }) => `${s.session_name ?? ''}\u0000${s.device_name ?? ''}`.toLowerCase();
 
@@ -238,7 +242,7 @@ export class Projections {
     while (seq > cleared && out.length < limit) {
       const ev = this.j.readOne(stream, seq)?.event as MsgEvent | undefined;
       if (!ev) break;
-      if (seq < before && seq <= durable) out.push(ev.idem_key && ev.from_user === user ? { seq, id: ev.id, idem_key: ev.idem_key } : { seq, id: ev.id });
+      if (seq < before && seq <= durable) out.push(historyRow(seq, ev, user));
       if (ev.prev_conv === undefined) {
         legacyBelow = seq; // journaled before the chain: the rest is in the index
         break;

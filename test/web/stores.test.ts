@@ -83,6 +83,19 @@ test('an optimistic send is confirmed, and not doubled when the stream echoes it
   assert.equal(s.find(p3.localId!)!.status, 'failed');
 });
 
+test('a failed send discarded goes from the conversation and from its preview in the list', () => {
+  const s = new ChatStore('alice');
+  const sent = s.addPending('bob', 'one');
+  s.confirmSent(sent.localId!, { message_id: 'msg_1', seq: 3 });
+  const failed = s.addPending('bob', 'two');
+  s.failSent(failed.localId!, 'refused');
+  assert.equal(s.state.conversations.bob.last?.text, 'two');
+  s.dropLocal(failed.localId!);
+  assert.deepEqual(s.state.msgs.bob.list.map((m) => m.id), ['msg_1']);
+  assert.equal(s.state.conversations.bob.last?.id, 'msg_1', 'the preview is the message before it again');
+  assert.equal(s.find(failed.localId!), undefined);
+});
+
 test('failed sends go again once the relay is back, oldest first; refused ones do not', (t) => {
   t.mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 });
   const s = new ChatStore('alice');

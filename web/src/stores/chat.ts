@@ -479,12 +479,12 @@ export class ChatStore extends Store<ChatState> {
       .sort((a, b) => a.created_at.localeCompare(b.created_at));
   }
 
+  /** A local copy discarded by the user (a send that failed): gone, from the sidebar's preview too. */
   dropLocal(localId: string): void {
     const key = this.state.index[localId];
-    if (!key) return;
-    const m = this.messages(key);
-    m.list = m.list.filter((x) => x.localId !== localId);
-    delete this.state.index[localId];
+    const local = key ? this.state.msgs[key]?.list.find((x) => x.localId === localId) : undefined;
+    if (!key || !local) return;
+    this.forgetLocal(key, local);
     this.changed();
   }
 
