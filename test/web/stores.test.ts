@@ -519,3 +519,28 @@ test('an address the relay did not know writes to you: it is no longer shown as 
   assert.equal(s.state.msgs.ghost.unavailable, undefined);
   assert.deepEqual(s.state.msgs.ghost.list.map((x) => x.text), ['I exist now']);
 });
+
+test('a history page asked for before your removal from a group, answered after it: its messages come, but no older page is offered', () => {
+  const s = new ChatStore('alice', 'Alice');
+  const key = 'group:grp_0000000000000004';
+  const msg = (id: string, seq: number, text: string) => raw(id, seq, 'bob', key, text, { group: 'grp_0000000000000004' });
+  s.ensureConversation(key, { title: 'Crew', kind: 'group' });
+  // Opened: the first page is on its way when the removal arrives.
+  s.applyEvent({ type: 'group', seq: 9, group_id: 'grp_0000000000000004', action: 'member_removed', address: 'alice', by: 'bob' });
+  s.loadHistory(key, { messages: [msg('msg_2', 2, 'two'), msg('msg_3', 3, 'three')], has_more: true, next_before: 2 });
+  const m = s.state.msgs[key];
+  assert.equal(m.unavailable, 'not_member');
+  assert.equal(m.loaded, true);
+  assert.equal(m.hasMore, false);
+  assert.equal(m.nextBefore, null);
+  assert.deepEqual(m.list.map((x) => x.text), ['two', 'three'], 'readable when asked for: shown');
+  // An older page that was asked for before too: taken, and still nothing more.
+  s.loadHistory(key, { messages: [msg('msg_1', 1, 'one')], has_more: true, next_before: 1 });
+  assert.equal(s.state.msgs[key].hasMore, false);
+  assert.deepEqual(s.state.msgs[key].list.map((x) => x.text), ['one', 'two', 'three']);
+  // Added back: pages say again whether there is more.
+  s.applyEvent({ type: 'group', seq: 10, group_id: 'grp_0000000000000004', action: 'member_added', address: 'alice', role: 'member', by: 'bob' });
+  s.loadHistory(key, { messages: [msg('msg_3', 3, 'three')], has_more: true, next_before: 3 });
+  assert.equal(s.state.msgs[key].hasMore, true);
+  assert.equal(s.state.msgs[key].nextBefore, 3);
+});

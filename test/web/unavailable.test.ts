@@ -217,6 +217,50 @@ describe('WebChat conversations the relay will not give', () => {
     assert.equal(await bubble(p, 'cave map').count(), 1);
   });
 
+  test('a history page asked for before a removal and answered after it: its messages show, with no "Load older" beside the notice', async () => {
+    // More than a page (50) said before Kim is added: none of it comes to her live, only as history.
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Divers', visibility: 'private', mode: 'chat' }, lou.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const divers = groupId(g.body);
+    const auth = relay.relay.services.accounts.authenticate(lou.token)!;
+    for (let i = 1; i <= 55; i++) await relay.relay.services.messaging.send(auth, { channel: 'pchat', to: `group:${divers}`, text: `dive log ${i}` });
+    assert.equal((await relay.api('POST', `/api/v1/webchat/groups/${divers}/members`, { member_address: 'kim' }, lou.token)).status, 200);
+    const p = kim.page;
+    const option = p.getByRole('option', { name: /Divers/ });
+    await option.waitFor();
+
+    // Kim opens it while still a member; the page is held back until Lou has removed her.
+    const peer = `peer=${encodeURIComponent(`group:${divers}`)}`;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let answeredWith!: (body: any) => void;
+    const answered = new Promise<any>((resolve) => (answeredWith = resolve));
+    await p.route(
+      (url) => url.pathname === '/api/v1/webchat/history' && url.search.includes(peer),
+      async (route) => {
+        const response = await route.fetch();
+        answeredWith(await response.json());
+        await gate;
+        await route.fulfill({ response });
+      },
+      { times: 1 },
+    );
+    await option.click();
+    const page = await answered;
+    assert.equal(page.has_more, true, 'the relay says there is more');
+    const log = p.getByRole('log', { name: 'Messages with Divers' });
+    assert.equal(await log.getByRole('article').count(), 0, 'nothing of it came live');
+    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${divers}/members/kim`, undefined, lou.token)).status, 200);
+    await p.getByText('Group · no longer a member').waitFor();
+    release();
+
+    await bubble(p, 'dive log 55').waitFor();
+    assert.equal(await log.getByRole('article').count(), 50, 'the whole page: readable when it was asked for');
+    await log.getByText('You are no longer a member of this group. Only the messages this app already had are shown.').waitFor();
+    assert.equal(await log.getByRole('button', { name: 'Load older messages' }).count(), 0, 'nothing older can come');
+    await screenshot(p, 'group-removed-late-page');
+  });
+
   test('no console errors or CSP violations', () => {
     assert.deepEqual(kim.problems, []);
   });

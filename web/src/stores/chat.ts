@@ -363,8 +363,10 @@ export class ChatStore extends Store<ChatState> {
     if (older.length && m.list.some((x, i) => i > 0 && x.seq !== undefined && m.list[i - 1].seq !== undefined && m.list[i - 1].seq! > x.seq)) {
       m.list.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER));
     }
-    m.hasMore = !!page.has_more;
-    m.nextBefore = page.next_before ?? null;
+    // Refused since it was asked for (you were removed meanwhile): its messages were yours to
+    // read when asked, but there is nothing older to ask for, whatever the page says.
+    m.hasMore = !m.unavailable && !!page.has_more;
+    m.nextBefore = m.unavailable ? null : (page.next_before ?? null);
     m.loaded = true;
     const c = this.conv(key);
     const newest = m.list[m.list.length - 1];
