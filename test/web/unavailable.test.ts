@@ -261,6 +261,26 @@ describe('WebChat conversations the relay will not give', () => {
     await screenshot(p, 'group-removed-late-page');
   });
 
+  test('removed from a group while reading its newest messages in a long log: the notice comes into view', async () => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Rowers', visibility: 'private', mode: 'chat', members: ['kim'] }, lou.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const rowers = groupId(g.body);
+    const auth = relay.relay.services.accounts.authenticate(lou.token)!;
+    for (let i = 1; i <= 20; i++) await relay.relay.services.messaging.send(auth, { channel: 'pchat', to: `group:${rowers}`, text: `stroke ${i}.` });
+    const p = kim.page;
+    await p.getByRole('option', { name: /Rowers/ }).click();
+    await bubble(p, 'stroke 20.').waitFor();
+    const log = p.getByRole('log', { name: 'Messages with Rowers' });
+    assert.ok(await log.evaluate((el) => el.scrollHeight > el.clientHeight), 'the log scrolls');
+
+    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${rowers}/members/kim`, undefined, lou.token)).status, 200);
+    const note = log.locator('.gone-note');
+    await note.waitFor();
+    // Kept at the bottom, as a new message would be.
+    await eventually(() => note.evaluate((el) => el.getBoundingClientRect().bottom <= el.parentElement!.getBoundingClientRect().bottom + 1));
+    await screenshot(p, 'group-removed-long');
+  });
+
   test('no console errors or CSP violations', () => {
     assert.deepEqual(kim.problems, []);
   });

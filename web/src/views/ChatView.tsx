@@ -88,10 +88,13 @@ export function ChatView() {
   const { items, hiddenOlder } = key ? chat.window(key, size) : { items: [], hiddenOlder: 0 };
   const lastId = items[items.length - 1]?.id;
 
+  // Kept at the bottom when something new comes there: a message, or the notice that the
+  // conversation is no longer available (the removal may come while you read its newest lines).
+  const goneNote = !!m?.unavailable && !!m.loaded;
   useLayoutEffect(() => {
     const el = logRef.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
-  }, [lastId, key, items.length]);
+  }, [lastId, key, items.length, goneNote]);
 
   if (!key || !conv) {
     return (
