@@ -79,6 +79,10 @@ describe('WebChat groups in chromium', () => {
     assert.equal(await box.isEditable(), false);
     await p.getByText('Stream group · read-only').waitFor();
     await screenshot(p, 'stream-group-observer');
+    // No reply to offer where you may not write; what reads stays.
+    await bubble(p, 'Build 41 passed').getByRole('button', { name: 'Message actions' }).click();
+    assert.deepEqual(await p.getByRole('menu', { name: 'Message actions' }).getByRole('menuitem').allTextContents(), ['Copy text', 'Translate', 'Read aloud', 'Report']);
+    await p.keyboard.press('Escape');
 
     // The relay refuses an observer's write anyway.
     const refused = await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${gid}`, text: 'let me in' }, ben.token);

@@ -281,6 +281,47 @@ describe('WebChat conversations the relay will not give', () => {
     await screenshot(p, 'group-removed-long');
   });
 
+  test('removed from a group: its messages offer only what needs no writing there (copy, read aloud), not reply, edit, delete, translate or report', async () => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Sailors', visibility: 'private', mode: 'chat', members: ['kim'] }, lou.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const sailors = groupId(g.body);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${sailors}`, text: 'wind from the west' }, lou.token);
+    const note = await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${sailors}`, text: 'my own sail note' }, kim.token);
+    const p = kim.page;
+    await p.getByRole('option', { name: /Sailors/ }).click();
+    const menuOf = async (text: string) => {
+      await bubble(p, text).getByRole('button', { name: 'Message actions' }).click();
+      const menu = p.getByRole('menu', { name: 'Message actions' });
+      const items = await menu.getByRole('menuitem').allTextContents();
+      await p.keyboard.press('Escape');
+      await menu.waitFor({ state: 'detached' });
+      return items;
+    };
+    assert.deepEqual(await menuOf('wind from the west'), ['Reply', 'Copy text', 'Translate', 'Read aloud', 'Report']);
+    assert.deepEqual(await menuOf('my own sail note'), ['Reply', 'Copy text', 'Edit', 'Translate', 'Read aloud', 'Delete']);
+
+    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${sailors}/members/kim`, undefined, lou.token)).status, 200);
+    await p.getByText('Group · no longer a member').waitFor();
+    // What the relay answers now when asked about one of its messages: not one of yours any more.
+    const refused = await relay.api('POST', '/api/v1/webchat/delete', { message_id: note.body.message_id }, kim.token);
+    assert.equal(refused.body.error, 'unknown_message', JSON.stringify(refused.body));
+    assert.deepEqual(await menuOf('wind from the west'), ['Copy text', 'Read aloud']);
+    assert.deepEqual(await menuOf('my own sail note'), ['Copy text', 'Read aloud']);
+    // Nor does the Delete key ask to delete it.
+    let asked = false;
+    const onDialog = (d: any) => ((asked = true), void d.dismiss());
+    p.on('dialog', onDialog);
+    const mine = bubble(p, 'my own sail note');
+    await mine.focus();
+    await mine.press('Delete');
+    await p.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+    p.off('dialog', onDialog);
+    assert.equal(asked, false, 'no "Delete this message for everyone?"');
+    await bubble(p, 'wind from the west').getByRole('button', { name: 'Message actions' }).click();
+    await screenshot(p, 'group-removed-menu');
+    await p.keyboard.press('Escape');
+  });
+
   test('no console errors or CSP violations', () => {
     assert.deepEqual(kim.problems, []);
   });

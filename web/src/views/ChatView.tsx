@@ -200,7 +200,7 @@ export function ChatView() {
         {m && !m.loaded && <p class="muted center">Loading…</p>}
         {m?.loaded && items.length === 0 && !gone && <p class="muted center">No messages yet. Say hello!</p>}
         {items.map((msg, i) => (
-          <MessageItem key={msg.localId ?? msg.id} msg={msg} tabbable={i === items.length - 1} group={conv.kind === 'group'} captions={captions} />
+          <MessageItem key={msg.localId ?? msg.id} msg={msg} tabbable={i === items.length - 1} group={conv.kind === 'group'} captions={captions} writable={!readOnly} locked={!!locked} />
         ))}
         {gone && m?.loaded && <p class="muted center gone-note">{unavailableNotice(gone, key, items.length > 0)}</p>}
       </div>

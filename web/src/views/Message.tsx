@@ -12,8 +12,15 @@ import { Menu } from './Menu.tsx';
 const STATUS_LABEL: Record<string, string> = { pending: 'Sending', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not sent' };
 const STATUS_ICON: Record<string, string> = { pending: '◷', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
 
-/** `captions`: this conversation shows translation captions (asked-for ones show regardless). */
-export function MessageItem({ msg, tabbable, group, captions = true }: { msg: Msg; tabbable: boolean; group: boolean; captions?: boolean }) {
+/**
+ * `captions`: this conversation shows translation captions (asked-for ones show regardless).
+ * `writable`: you may write in this conversation (not a stream group's observer, nor locked):
+ * Reply, Edit and Retry go through a send. `locked`: the relay no longer lets you see this
+ * conversation (a group you are no longer in, an address nobody has): it refuses anything asked
+ * of its messages by id (delete, translate, report), so only what needs no relay stays (copy,
+ * read aloud from the text, discarding a copy that was never sent).
+ */
+export function MessageItem({ msg, tabbable, group, captions = true, writable = true, locked = false }: { msg: Msg; tabbable: boolean; group: boolean; captions?: boolean; writable?: boolean; locked?: boolean }) {
   const [menu, setMenu] = useState(false);
   const ref = useRef<HTMLDivElement>(null);
   const quoted = msg.reply_to ? chat.find(msg.reply_to) : undefined;
@@ -21,14 +28,18 @@ export function MessageItem({ msg, tabbable, group, captions = true }: { msg: Ms
   const sender = mine ? 'You' : (msg.display_name ?? msg.from);
 
   const actions: { label: string; key?: string; run: () => void; show: boolean }[] = [
-    { label: 'Reply', key: 'r', show: !msg.deleted && !msg.localId, run: () => (ui.set({ replyTo: msg.id, editing: null }), document.getElementById('composer')?.focus()) },
+    { label: 'Reply', key: 'r', show: writable && !msg.deleted && !msg.localId, run: () => (ui.set({ replyTo: msg.id, editing: null }), document.getElementById('composer')?.focus()) },
     { label: 'Copy text', key: 'c', show: !msg.deleted && !!msg.text, run: () => void navigator.clipboard?.writeText(msg.text).then(() => ui.notify('Copied.'), () => ui.notify('Copy is not allowed here.', 'error')) },
-    { label: 'Edit', key: 'e', show: mine && !msg.deleted && !msg.localId, run: () => (ui.set({ editing: msg.id, replyTo: null }), document.getElementById('composer')?.focus()) },
-    { label: 'Translate', show: !msg.deleted && !!msg.text && !msg.localId, run: () => void translateMessage(msg.id) },
-    { label: 'Read aloud', show: !msg.deleted && !!(msg.translation?.text || msg.text), run: () => void speak(msg.translation?.text || msg.text, msg.translation?.language || undefined, msg.localId ? undefined : msg.id) },
-    { label: 'Report', show: !mine && !msg.localId, run: () => ui.open('report', `message:${msg.id}`) },
-    { label: 'Retry', show: msg.status === 'failed', run: () => void retry(msg.localId!) },
-    { label: 'Delete', key: 'Delete', show: (mine || !!msg.localId) && !msg.deleted, run: () => confirm('Delete this message for everyone?') && void deleteMessage(msg.localId ?? msg.id) },
+    { label: 'Edit', key: 'e', show: writable && mine && !msg.deleted && !msg.localId, run: () => (ui.set({ editing: msg.id, replyTo: null }), document.getElementById('composer')?.focus()) },
+    { label: 'Translate', show: !locked && !msg.deleted && !!msg.text && !msg.localId, run: () => void translateMessage(msg.id) },
+    {
+      label: 'Read aloud',
+      show: !msg.deleted && !!(msg.translation?.text || msg.text),
+      run: () => void speak(msg.translation?.text || msg.text, msg.translation?.language || undefined, msg.localId || locked ? undefined : msg.id),
+    },
+    { label: 'Report', show: !locked && !mine && !msg.localId, run: () => ui.open('report', `message:${msg.id}`) },
+    { label: 'Retry', show: writable && msg.status === 'failed', run: () => void retry(msg.localId!) },
+    { label: 'Delete', key: 'Delete', show: (msg.localId ? true : mine && !locked) && !msg.deleted, run: () => confirm('Delete this message for everyone?') && void deleteMessage(msg.localId ?? msg.id) },
   ];
   const visible = actions.filter((a) => a.show);
 
