@@ -544,3 +544,23 @@ test('a history page asked for before your removal from a group, answered after 
   assert.equal(s.state.msgs[key].hasMore, true);
   assert.equal(s.state.msgs[key].nextBefore, 3);
 });
+
+test('your join request: sent, turned down (your own note names no address; an admin’s copy about someone else changes nothing), over once you are in', () => {
+  const s = new ChatStore('alice', 'Alice');
+  const gid = 'grp_0000000000000005';
+  s.setJoinRequest(gid, 'requested');
+  assert.equal(s.state.joinRequests[gid], 'requested');
+  s.applyEvent({ type: 'group', seq: 1, group_id: gid, action: 'join_rejected', request_id: 'req_0000000000000001', address: 'carol', by: 'bob' });
+  assert.equal(s.state.joinRequests[gid], 'requested', 'someone else turned down');
+  s.applyEvent({ type: 'group', seq: 2, group_id: gid, action: 'join_rejected', name: 'Crew' });
+  assert.equal(s.state.joinRequests[gid], 'rejected');
+  s.setJoinRequest(gid, 'requested');
+  s.applyEvent({ type: 'group', seq: 3, group_id: gid, action: 'join_approved', name: 'Crew', by: 'bob' });
+  assert.equal(s.state.joinRequests[gid], undefined);
+  s.setJoinRequest(gid, 'requested');
+  s.applyEvent({ type: 'group', seq: 4, group_id: gid, action: 'member_added', address: 'alice', role: 'member', by: 'bob' });
+  assert.equal(s.state.joinRequests[gid], undefined, 'let in (or added) by an admin');
+  s.setJoinRequest(gid, 'requested');
+  s.reset('alice', 'Alice');
+  assert.deepEqual(s.state.joinRequests, {}, 'a new session starts without');
+});

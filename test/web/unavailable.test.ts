@@ -62,6 +62,7 @@ describe('WebChat conversations the relay will not give', () => {
     assert.equal(await p.getByRole('button', { name: 'Send' }).count(), 0);
     await p.getByText('Group · no longer a member').waitFor();
     assert.equal(await p.getByRole('button', { name: 'Group members and settings' }).count(), 0);
+    assert.equal(await log.getByRole('button', { name: /Join group|Ask to join/ }).count(), 0, 'a private group has no way back to offer');
     await screenshot(p, 'group-removed');
     await p.setViewportSize({ width: 375, height: 740 });
     await screenshot(p, 'group-removed-phone');
@@ -107,6 +108,71 @@ describe('WebChat conversations the relay will not give', () => {
     const box = p.getByRole('textbox', { name: 'Message' });
     assert.equal(await box.isEditable(), false);
     assert.match((await box.getAttribute('placeholder')) ?? '', /no longer a member/);
+  });
+
+  test('removed from a public group anyone may join: "Join group" by the notice lets you back in, with what was said meanwhile', async () => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Skaters', visibility: 'public', mode: 'chat', join_policy: 'open', members: ['kim'] }, lou.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const skaters = groupId(g.body);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${skaters}`, text: 'rink opens at nine' }, lou.token);
+    const p = kim.page;
+    await p.getByRole('option', { name: /Skaters/ }).click();
+    await bubble(p, 'rink opens at nine').waitFor();
+    const log = p.getByRole('log', { name: 'Messages with Skaters' });
+    assert.equal(await log.getByRole('button', { name: 'Join group' }).count(), 0, 'a member has nothing to join');
+
+    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${skaters}/members/kim`, undefined, lou.token)).status, 200);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${skaters}`, text: 'ice is fresh' }, lou.token);
+    const note = log.locator('.gone-note');
+    await note.getByText('This group is public: you can join it again.').waitFor();
+    const join = note.getByRole('button', { name: 'Join group' });
+    await join.waitFor();
+    const box = p.getByRole('textbox', { name: 'Message' });
+    assert.equal(await box.isEditable(), false);
+    await screenshot(p, 'group-removed-public');
+    await p.setViewportSize({ width: 375, height: 740 });
+    await screenshot(p, 'group-removed-public-phone');
+    await p.setViewportSize({ width: 1280, height: 800 });
+
+    await join.click();
+    await bubble(p, 'ice is fresh').waitFor();
+    await note.waitFor({ state: 'detached' });
+    assert.equal(await bubble(p, 'rink opens at nine').count(), 1);
+    await eventually(() => box.isEditable());
+    await p.getByText('Group', { exact: true }).waitFor();
+    await p.getByText('You joined Skaters.').waitFor();
+    await sendText(p, 'back on the ice');
+    await eventually(async () => (await history(lou.token, `group:${skaters}`)).includes('back on the ice'));
+  });
+
+  test('removed from a public group whose admins approve: "Ask to join" sends a request, and the approval lets you back in', async () => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Gliders', visibility: 'public', mode: 'chat', join_policy: 'approval', members: ['kim'] }, lou.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const gliders = groupId(g.body);
+    const p = kim.page;
+    const option = p.getByRole('option', { name: /Gliders/ });
+    await option.waitFor();
+    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${gliders}/members/kim`, undefined, lou.token)).status, 200);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${gliders}`, text: 'thermals over the ridge' }, lou.token);
+    await option.click();
+    const log = p.getByRole('log', { name: 'Messages with Gliders' });
+    const note = log.locator('.gone-note');
+    await note.getByText('Its messages are not available to you.', { exact: false }).waitFor();
+    await note.getByText('Its admins decide who joins: you can ask to join again.').waitFor();
+    assert.equal(await note.getByRole('button', { name: 'Join group' }).count(), 0);
+    await note.getByRole('button', { name: 'Ask to join' }).click();
+    await note.getByRole('status').filter({ hasText: 'Your request to join was sent to the group’s admins' }).waitFor();
+    assert.equal(await note.getByRole('button', { name: 'Ask to join' }).count(), 0);
+    assert.equal(await p.getByRole('textbox', { name: 'Message' }).isEditable(), false, 'still outside until let in');
+    await screenshot(p, 'group-removed-asked');
+
+    const requests = await relay.api('GET', `/api/v1/webchat/groups/${gliders}/join-requests`, undefined, lou.token);
+    const mine = requests.body.requests.find((r: any) => r.address === 'kim');
+    assert.ok(mine, JSON.stringify(requests.body));
+    assert.equal((await relay.api('POST', `/api/v1/webchat/groups/${gliders}/join-requests/${mine.request_id}`, { action: 'approve' }, lou.token)).status, 200);
+    await bubble(p, 'thermals over the ridge').waitFor();
+    await note.waitFor({ state: 'detached' });
+    await eventually(() => p.getByRole('textbox', { name: 'Message' }).isEditable());
   });
 
   test('a new chat with someone who exists but has no history yet: the ordinary empty chat, and the message goes', async () => {

@@ -4,7 +4,7 @@ import { Api, ApiError } from './lib/api.ts';
 import { Realtime } from './lib/realtime.ts';
 import { parseAutoLogin } from './lib/parse.ts';
 import { notificationFor, shouldNotify, type NotifyContext } from './lib/notify.ts';
-import { ChatStore, eventMessage, titleFrom, type Attachment, type Msg, type Unavailable } from './stores/chat.ts';
+import { ChatStore, eventMessage, titleFrom, type Attachment, type ConvMessages, type Msg, type Unavailable } from './stores/chat.ts';
 import { LoginsStore, type Login } from './stores/logins.ts';
 import { UiStore } from './stores/ui.ts';
 import { ConvLanguagesStore, TRANSLATE_OFF } from './stores/languages.ts';
@@ -277,13 +277,26 @@ export async function openConversation(key: string | undefined, seed?: { title?:
   await markRead(key);
 }
 
+/** The page being loaded, by the messages it is for: asked for twice at once, it is asked once. */
+const loadingPage = new WeakMap<ConvMessages, Promise<boolean>>();
+
 /**
  * Loads the next older history page; false when that failed (the error is shown). An answer
  * for messages replaced meanwhile (added back to the group, the conversation dropped, another
- * login) is out of date: it is dropped.
+ * login) is out of date: it is dropped. A page already on its way is not asked for again (a
+ * join's answer and its member_added event both load a group's first page).
  */
-export async function loadOlder(key: string): Promise<boolean> {
+export function loadOlder(key: string): Promise<boolean> {
   const m = chat.messages(key);
+  let page = loadingPage.get(m);
+  if (!page) {
+    page = loadPage(key, m).finally(() => loadingPage.delete(m));
+    loadingPage.set(m, page);
+  }
+  return page;
+}
+
+async function loadPage(key: string, m: ConvMessages): Promise<boolean> {
   if (m.loaded && !m.hasMore) return true;
   const before = m.nextBefore ? `&before=${m.nextBefore}` : '';
   const peer = encodeURIComponent(key);
@@ -680,6 +693,26 @@ export async function leaveGroup(id: string): Promise<void> {
   await api.post(`/api/v1/webchat/groups/${encodeURIComponent(id)}/leave`);
   forgetGroup(id);
   await loadGroups();
+}
+
+/**
+ * Joins a public group, or asks to: the relay decides by the group's join policy (open: you are
+ * in; approval: a request waits for its admins, remembered in the store until they answer).
+ * Joined, a conversation whose history was refused (you had been removed, or left) is asked
+ * again and, if open, loads: the member_added event does the same, whichever comes first.
+ */
+export async function joinGroup(id: string): Promise<'joined' | 'requested'> {
+  const out = await api.post(`/api/v1/webchat/groups/${encodeURIComponent(id)}/join-requests`, {});
+  if (out.status === 'requested' || out.status === 'pending') {
+    chat.setJoinRequest(id, 'requested');
+    return 'requested';
+  }
+  const key = `group:${id}`;
+  chat.askAgain(key);
+  chat.setJoinRequest(id, null);
+  await loadGroups();
+  if (chat.state.active === key && !chat.messages(key).loaded) await loadOlder(key);
+  return 'joined';
 }
 
 function forgetGroup(id: string): void {

@@ -83,6 +83,9 @@ export interface ConvMessages {
 
 export type ConnState = 'connecting' | 'online' | 'reconnecting' | 'offline';
 
+/** A request of yours to join a group (approval policy): waiting for its admins, or turned down. */
+export type JoinRequest = 'requested' | 'rejected';
+
 export interface ChatState {
   me: string;
   myName: string;
@@ -94,6 +97,8 @@ export interface ChatState {
   online: Record<string, boolean>;
   /** chat address → avatar file id (null: none); from /me, the conversation list, the directory. */
   avatars: Record<string, string | null>;
+  /** group id → your join request there, asked for in this session, until you are let in. */
+  joinRequests: Record<string, JoinRequest>;
   cursor: number;
   conn: ConnState;
   transport: 'ws' | 'poll' | null;
@@ -116,6 +121,7 @@ export function emptyChat(me = '', myName = ''): ChatState {
     typing: {},
     online: {},
     avatars: {},
+    joinRequests: {},
     cursor: 0,
     conn: 'connecting',
     transport: null,
@@ -405,6 +411,13 @@ export class ChatStore extends Store<ChatState> {
     this.state.msgs[key] = { list: old.list.filter((x) => x.localId), hasMore: true, nextBefore: null, loaded: false };
   }
 
+  /** Your request to join a group: sent, turned down, or (null) over: you are in. */
+  setJoinRequest(groupId: string, state: JoinRequest | null): void {
+    if (state) this.state.joinRequests[groupId] = state;
+    else delete this.state.joinRequests[groupId];
+    this.changed();
+  }
+
   private insert(key: string, msg: Msg): void {
     const m = this.messages(key);
     const list = m.list;
@@ -647,7 +660,15 @@ export class ChatStore extends Store<ChatState> {
         // Your own membership changing: a group's history is yours to read, or no longer.
         if (ev.address && ev.address === this.state.me && typeof ev.group_id === 'string') {
           if (ev.action === 'member_removed') this.removedFromGroup(`group:${ev.group_id}`);
-          else if (ev.action === 'member_added') this.askAgain(`group:${ev.group_id}`); // added back: its history is loaded afresh when open
+          else if (ev.action === 'member_added') {
+            this.askAgain(`group:${ev.group_id}`); // added back: its history is loaded afresh when open
+            delete this.state.joinRequests[ev.group_id];
+          }
+        }
+        // The answer to your join request (your own note: it names no address; admins' copies do).
+        if ((ev.action === 'join_approved' || ev.action === 'join_rejected') && typeof ev.group_id === 'string' && (!ev.address || ev.address === this.state.me)) {
+          if (ev.action === 'join_rejected') this.state.joinRequests[ev.group_id] = 'rejected';
+          else delete this.state.joinRequests[ev.group_id];
         }
         this.changed();
         return null;

@@ -1,11 +1,11 @@
 // One conversation: header, the message log (a bounded window with "load older"), the
 // composer. Stream groups show observers a read-only composer; so does a conversation whose
 // history the relay refuses (a group you are no longer in, an address nobody has), which
-// says why instead of inviting a first message.
+// says why instead of inviting a first message, and for a public group offers to join again.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { chat, ui, convLangs, groups, canWrite, loadOlder, loadUntil, markRead, setArchived, setBlocked, attempt, captionLanguage, setConversationLanguage, translationLanguages, type Reach } from '../app.ts';
+import { chat, ui, convLangs, groups, canWrite, joinGroup, loadOlder, loadUntil, markRead, setArchived, setBlocked, attempt, captionLanguage, setConversationLanguage, translationLanguages, type Group, type Reach } from '../app.ts';
 import { TRANSLATE_OFF } from '../stores/languages.ts';
-import type { Unavailable } from '../stores/chat.ts';
+import type { JoinRequest, Unavailable } from '../stores/chat.ts';
 import { Menu } from './Menu.tsx';
 import { useStore, useTypingExpiry, rovingKeys } from './hooks.ts';
 import { Avatar } from './Avatar.tsx';
@@ -202,10 +202,52 @@ export function ChatView() {
         {items.map((msg, i) => (
           <MessageItem key={msg.localId ?? msg.id} msg={msg} tabbable={i === items.length - 1} group={conv.kind === 'group'} captions={captions} writable={!readOnly} locked={!!locked} />
         ))}
-        {gone && m?.loaded && <p class="muted center gone-note">{unavailableNotice(gone, key, items.length > 0)}</p>}
+        {gone && m?.loaded && (
+          <div class="muted center gone-note">
+            <p>{unavailableNotice(gone, key, items.length > 0)}</p>
+            {gone === 'not_member' && group?.visibility === 'public' && !group.member && <JoinOffer group={group} request={c.joinRequests[group.id]} />}
+          </div>
+        )}
       </div>
       <Composer key={key} convKey={key} readOnly={readOnly ? whyReadOnly : null} />
     </main>
+  );
+}
+
+/**
+ * The way back into a public group you are no longer in (removed, or left): join it (open
+ * policy) or ask its admins to let you in (approval); a private group has none to offer. Once
+ * in, the store asks for its history again and the notice goes.
+ */
+function JoinOffer({ group, request }: { group: Group; request?: JoinRequest }) {
+  const [busy, setBusy] = useState(false);
+  if (request === 'requested') {
+    return (
+      <p class="join-offer" role="status">
+        Your request to join was sent to the group’s admins: this conversation opens again once one of them lets you in.
+      </p>
+    );
+  }
+  const approval = group.join_policy === 'approval';
+  const act = async () => {
+    setBusy(true);
+    const done = await attempt(() => joinGroup(group.id));
+    setBusy(false);
+    if (done === 'joined') ui.notify(`You joined ${group.name}.`);
+  };
+  return (
+    <div class="join-offer">
+      <p>
+        {request === 'rejected'
+          ? 'The group’s admins turned down your request to join.'
+          : approval
+            ? 'Its admins decide who joins: you can ask to join again.'
+            : 'This group is public: you can join it again.'}
+      </p>
+      <button class="primary" disabled={busy} onClick={() => void act()}>
+        {approval ? 'Ask to join' : 'Join group'}
+      </button>
+    </div>
   );
 }
 

@@ -1,7 +1,7 @@
 // Directory: public users, their named AI/CLI sessions (online, typing), public groups.
 // Open a chat with anyone by name or address.
 import { useEffect, useState } from 'preact/hooks';
-import { chat, currentApi, ui, openConversation, errorText, loadGroups, groups } from '../app.ts';
+import { chat, currentApi, ui, openConversation, errorText, joinGroup, groups } from '../app.ts';
 import { Dialog } from './Dialog.tsx';
 import { Avatar } from './Avatar.tsx';
 
@@ -61,10 +61,8 @@ export function DirectoryDialog() {
   const join = async (g: any) => {
     const id = g.group_id ?? g.id;
     try {
-      const out = await currentApi().post(`/api/v1/webchat/groups/${id}/join-requests`, {});
-      await loadGroups();
-      if (groups.get(id)?.member) await open(`group:${id}`, g.name);
-      else ui.notify(out.status === 'requested' || out.status === 'pending' ? 'Join request sent to the group admins.' : 'Joined.');
+      if ((await joinGroup(id)) === 'joined') await open(`group:${id}`, g.name);
+      else ui.notify('Join request sent to the group admins.');
     } catch (err) {
       setError(errorText(err));
     }
