@@ -564,3 +564,30 @@ test('your join request: sent, turned down (your own note names no address; an a
   s.reset('alice', 'Alice');
   assert.deepEqual(s.state.joinRequests, {}, 'a new session starts without');
 });
+
+test('a group removed from before it was opened: the message its preview showed is among what the app had, once the relay refuses the history', () => {
+  const s = new ChatStore('alice', 'Alice');
+  const key = 'group:grp_0000000000000006';
+  const last = raw('msg_9', 9, 'bob', key, 'paddles are by the shed', { group: 'grp_0000000000000006' });
+  s.loadConversations([{ kind: 'group', group_id: 'grp_0000000000000006', display_name: 'Kayakers', mode: 'chat', role: 'member', unread: 1, updated_at: last.created_at, last_message: last }]);
+  s.applyEvent({ type: 'group', seq: 10, group_id: 'grp_0000000000000006', action: 'member_removed', address: 'alice', by: 'bob' });
+  assert.equal(s.state.msgs[key].unavailable, 'not_member');
+  assert.equal(s.state.msgs[key].loaded, false);
+  s.historyUnavailable(key, 'not_member');
+  const m = s.state.msgs[key];
+  assert.deepEqual(m.list.map((x) => x.text), ['paddles are by the shed']);
+  assert.equal(m.loaded, true);
+  assert.equal(m.hasMore, false);
+  assert.equal(s.state.index.msg_9, key);
+  assert.equal(s.state.conversations[key].last?.id, 'msg_9');
+  // Refused again (opened once more): still once.
+  s.historyUnavailable(key, 'not_member');
+  assert.equal(s.state.msgs[key].list.length, 1);
+  // A local copy as the preview (a send that failed) is not made up as the relay's.
+  const d = new ChatStore('alice', 'Alice');
+  const pending = d.addPending('ghost', 'hello?');
+  d.dropLocal(pending.localId!);
+  d.ensureConversation('ghost', { last: pending });
+  d.historyUnavailable('ghost', 'no_address');
+  assert.deepEqual(d.state.msgs.ghost.list, []);
+});

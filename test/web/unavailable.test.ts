@@ -175,6 +175,36 @@ describe('WebChat conversations the relay will not give', () => {
     await eventually(() => p.getByRole('textbox', { name: 'Message' }).isEditable());
   });
 
+  test('removed from a group never opened here: its row says so beside the preview it had, and opening it shows that message', async () => {
+    // Said before Kim is added: she has none of it live, only the conversation list's preview.
+    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Kayakers', visibility: 'private', mode: 'chat' }, lou.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const kayakers = groupId(g.body);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${kayakers}`, text: 'put in at the old bridge' }, lou.token);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${kayakers}`, text: 'paddles are by the shed' }, lou.token);
+    assert.equal((await relay.api('POST', `/api/v1/webchat/groups/${kayakers}/members`, { member_address: 'kim' }, lou.token)).status, 200);
+    const p = kim.page;
+    const option = p.getByRole('option', { name: /Kayakers/ });
+    await option.getByText('paddles are by the shed').waitFor();
+    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${kayakers}/members/kim`, undefined, lou.token)).status, 200);
+    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${kayakers}`, text: 'river is high' }, lou.token);
+
+    // Before it is opened, the row says what opening it will: not a member (any more); the preview stays.
+    await option.getByText('Not a member').waitFor();
+    assert.match((await option.locator('.conv-preview').textContent()) ?? '', /^Not a member · paddles are by the shed$/);
+    await screenshot(p, 'group-removed-row');
+
+    const refused = p.waitForResponse((r) => r.url().includes('/api/v1/webchat/history') && r.url().includes(encodeURIComponent(`group:${kayakers}`)));
+    await option.click();
+    assert.equal((await refused).status(), 404);
+    const log = p.getByRole('log', { name: 'Messages with Kayakers' });
+    await log.getByText('You are no longer a member of this group. Only the messages this app already had are shown.').waitFor();
+    assert.deepEqual(await log.getByRole('article').locator('.text').allTextContents(), ['paddles are by the shed'], 'the preview it had, nothing more');
+    assert.equal(await p.getByRole('textbox', { name: 'Message' }).isEditable(), false);
+    await option.getByText('Not a member · paddles are by the shed').waitFor();
+    await screenshot(p, 'group-removed-row-opened');
+  });
+
   test('a new chat with someone who exists but has no history yet: the ordinary empty chat, and the message goes', async () => {
     const p = kim.page;
     const asked = p.waitForResponse((r) => r.url().includes('/api/v1/webchat/history?peer=max&limit=50'));
@@ -210,6 +240,7 @@ describe('WebChat conversations the relay will not give', () => {
     assert.equal(await box.isEditable(), false);
     assert.match((await box.getAttribute('placeholder')) ?? '', /no one has this chat address/);
     await p.getByText('ghost-nobody · no such address').waitFor();
+    await p.getByRole('option', { name: /Ghost Writer/ }).getByText('No such address').waitFor();
     assert.equal(await p.getByRole('button', { name: /^(Block|Report) / }).count(), 0, 'nobody to block or report');
     await screenshot(p, 'address-unknown');
 
@@ -221,6 +252,7 @@ describe('WebChat conversations the relay will not give', () => {
     assert.equal((await asked).status(), 200);
     await log.getByText('Say hello', { exact: false }).waitFor();
     assert.equal(await log.getByText('No one on this relay has', { exact: false }).count(), 0);
+    assert.equal(await p.getByRole('option', { name: /Ghost Writer/ }).getByText('No such address').count(), 0);
     await sendText(p, 'welcome, ghost');
     await bubble(p, 'welcome, ghost').getByLabel('Sent', { exact: true }).waitFor();
 

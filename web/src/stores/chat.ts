@@ -380,9 +380,15 @@ export class ChatStore extends Store<ChatState> {
     this.changed();
   }
 
-  /** The relay refused a conversation's history (404, 403): nothing (more) to load there. */
+  /**
+   * The relay refused a conversation's history (404, 403): nothing (more) to load there. The
+   * newest message the conversation list gave (its preview in the sidebar, written while you
+   * could read it) is among what the app had: it stays to read, as the loaded messages do.
+   */
   historyUnavailable(key: string, why: Unavailable = 'refused'): void {
     this.messages(key).unavailable = why;
+    const last = this.state.conversations[key]?.last;
+    if (last && !last.localId && !this.state.index[last.id]) this.insert(key, last);
     this.loadHistory(key, { messages: [], has_more: false });
   }
 

@@ -91,6 +91,9 @@ export function Sidebar() {
             const typingName = chat.typingIn(conv.key);
             const last = conv.last;
             const preview = typingName ? 'typing…' : last ? (last.deleted ? 'Message deleted' : last.text || attachmentLine(last)) : '';
+            // The relay no longer gives it (a group you were removed from, an address nobody has): said
+            // before it is opened; the preview stays, as opening it shows what the app had.
+            const gone = typingName ? null : GONE_MARK[c.msgs[conv.key]?.unavailable ?? ''];
             return (
               <li
                 key={conv.key}
@@ -108,7 +111,11 @@ export function Sidebar() {
                     {conv.title}
                     {conv.unread > 0 && <span class="sr-only">, {conv.unread} unread</span>}
                   </span>
-                  <span class={`conv-preview ${typingName ? 'typing' : ''}`}>{preview}</span>
+                  <span class={`conv-preview ${typingName ? 'typing' : ''}`}>
+                    {gone && <em class="conv-gone">{gone}</em>}
+                    {gone && preview ? ' · ' : ''}
+                    {preview}
+                  </span>
                 </span>
                 <span class="conv-meta">
                   {last && <time>{shortTime(last.created_at)}</time>}
@@ -138,6 +145,9 @@ export function Sidebar() {
     </nav>
   );
 }
+
+/** What a conversation's row says when the relay will not give its history (see ChatStore `unavailable`). */
+const GONE_MARK: Record<string, string> = { not_member: 'Not a member', no_address: 'No such address' };
 
 export function shortTime(iso: string): string {
   const d = new Date(iso);
