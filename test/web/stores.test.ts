@@ -207,6 +207,24 @@ test('50,000 messages: loading pages, then a bounded visible window and a live m
   t.diagnostic(`loading 250 pages: ${loaded.toFixed(0)} ms; window + one live message: ${windowed.toFixed(1)} ms`);
 });
 
+test('a conversation list answered after a newer message came live does not take the sidebar back', () => {
+  const s = new ChatStore('alice');
+  const row = (last: ReturnType<typeof raw>, unread: number) => ({ peer: 'bob', display_name: 'Bob', unread, archived: false, updated_at: last.created_at, last_message: last });
+  s.loadConversations([row(raw('m1', 1, 'bob', 'alice', 'lunch?'), 1)]);
+  s.applyEvent({ type: 'message', seq: 7, outgoing: false, message: raw('m7', 7, 'bob', 'alice', 'at noon?') }, false);
+  assert.equal(s.state.conversations.bob.unread, 2);
+  // Asked for before m7 came, answered after it.
+  s.loadConversations([row(raw('m1', 1, 'bob', 'alice', 'lunch?'), 1)]);
+  assert.equal(s.state.conversations.bob.last?.id, 'm7', 'the newer preview stays');
+  assert.equal(s.state.conversations.bob.unread, 2, 'and its unread count');
+  // A list that is as new or newer is taken as it is (read elsewhere: unread 0).
+  s.loadConversations([row(raw('m7', 7, 'bob', 'alice', 'at noon?'), 0)]);
+  assert.equal(s.state.conversations.bob.unread, 0);
+  s.loadConversations([row(raw('m9', 9, 'bob', 'alice', 'or one?'), 1)]);
+  assert.equal(s.state.conversations.bob.last?.id, 'm9');
+  assert.equal(s.state.conversations.bob.unread, 1);
+});
+
 test('the sidebar filters by channel, search and archive; saved messages stay on top', () => {
   const s = new ChatStore('alice');
   s.loadConversations([

@@ -141,6 +141,9 @@ function translationOf(raw: any): Translation | null {
   return null;
 }
 
+/** Whether message `a` came before `b` (by seq when both have one: clocks may differ). */
+const olderThan = (a: Msg, b: Msg) => (a.seq !== undefined && b.seq !== undefined ? a.seq < b.seq : a.created_at < b.created_at);
+
 /** The relay's message view → ours. */
 export function toMsg(raw: any, me: string, outgoing?: boolean): Msg {
   const from = raw.from ?? raw.source ?? '';
@@ -223,11 +226,15 @@ export class ChatStore extends Store<ChatState> {
       const last = raw.last_message ? toMsg(raw.last_message, this.state.me) : null;
       const c = this.conv(key);
       c.title = raw.saved ? 'Saved messages' : (raw.display_name ?? raw.name ?? c.title);
-      c.unread = raw.unread ?? c.unread;
       c.archived = raw.archived ?? opts.archived ?? c.archived;
-      c.updated_at = raw.updated_at ?? c.updated_at;
-      c.last = last ?? c.last;
-      c.channel = last?.channel ?? raw.channel ?? c.channel;
+      // A list asked for before a message came live, answered after it, is behind for this
+      // conversation: its last message, time and unread count would undo the live ones.
+      if (!(last && c.last && olderThan(last, c.last))) {
+        c.unread = raw.unread ?? c.unread;
+        c.updated_at = raw.updated_at ?? c.updated_at;
+        c.last = last ?? c.last;
+        c.channel = last?.channel ?? raw.channel ?? c.channel;
+      }
       if (raw.avatar_file_id !== undefined && !raw.group_id) this.state.avatars[key] = raw.avatar_file_id;
       if (raw.saved) c.kind = 'saved';
       if (raw.kind === 'group' || raw.group_id) {
