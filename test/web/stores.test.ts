@@ -225,6 +225,28 @@ test('a conversation list answered after a newer message came live does not take
   assert.equal(s.state.conversations.bob.unread, 1);
 });
 
+test('an unsent copy as the preview (its time the browser clock) does not make a newer conversation list look stale', (t) => {
+  // The browser's clock an hour ahead of the relay's.
+  t.mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 + 3_600_000 });
+  const s = new ChatStore('alice');
+  const row = (last: ReturnType<typeof raw>, unread: number) => ({ peer: 'bob', display_name: 'Bob', unread, archived: false, updated_at: last.created_at, last_message: last });
+  s.loadConversations([row(raw('m1', 1, 'bob', 'alice', 'lunch?'), 0)]);
+  const local = s.addPending('bob', 'are you there?');
+  s.failSent(local.localId!, 'refused');
+  s.applyEvent({ type: 'message', seq: 2, outgoing: false, message: raw('m2', 2, 'bob', 'alice', 'here') }, false);
+  assert.equal(s.state.conversations.bob.unread, 1);
+  // Read on another device: the list has m2, the newest the relay gave, and no unread.
+  s.loadConversations([row(raw('m2', 2, 'bob', 'alice', 'here'), 0)]);
+  assert.equal(s.state.conversations.bob.unread, 0, 'read elsewhere');
+  assert.equal(s.state.conversations.bob.last?.id, 'm2');
+  // A list that is behind m3 (which came live) stays behind, an unsent copy after m3 or not.
+  s.applyEvent({ type: 'message', seq: 3, outgoing: false, message: raw('m3', 3, 'bob', 'alice', 'hello?') }, false);
+  s.addPending('bob', 'sorry, here now');
+  s.loadConversations([row(raw('m2', 2, 'bob', 'alice', 'here'), 0)]);
+  assert.equal(s.state.conversations.bob.unread, 1, 'm3 still unread');
+  assert.equal(s.state.conversations.bob.last?.text, 'sorry, here now');
+});
+
 test('the sidebar filters by channel, search and archive; saved messages stay on top', () => {
   const s = new ChatStore('alice');
   s.loadConversations([

@@ -144,6 +144,12 @@ function translationOf(raw: any): Translation | null {
 /** Whether message `a` came before `b` (by seq when both have one: clocks may differ). */
 const olderThan = (a: Msg, b: Msg) => (a.seq !== undefined && b.seq !== undefined ? a.seq < b.seq : a.created_at < b.created_at);
 
+/** The newest message of a loaded list that came from the relay (not a local copy). */
+function newestFromRelay(list: Msg[]): Msg | undefined {
+  for (let i = list.length - 1; i >= 0; i--) if (!list[i].localId) return list[i];
+  return undefined;
+}
+
 /** The relay's message view → ours. */
 export function toMsg(raw: any, me: string, outgoing?: boolean): Msg {
   const from = raw.from ?? raw.source ?? '';
@@ -228,8 +234,10 @@ export class ChatStore extends Store<ChatState> {
       c.title = raw.saved ? 'Saved messages' : (raw.display_name ?? raw.name ?? c.title);
       c.archived = raw.archived ?? opts.archived ?? c.archived;
       // A list asked for before a message came live, answered after it, is behind for this
-      // conversation: its last message, time and unread count would undo the live ones.
-      if (!(last && c.last && olderThan(last, c.last))) {
+      // conversation: its last message, time and unread count would undo the live ones. Behind
+      // what the relay gave: a local copy (unsent) is in no list, and its time is the browser's.
+      const known = c.last?.localId ? newestFromRelay(this.state.msgs[key]?.list ?? []) : c.last;
+      if (!(last && known && olderThan(last, known))) {
         c.unread = raw.unread ?? c.unread;
         c.updated_at = raw.updated_at ?? c.updated_at;
         c.last = last ?? c.last;
