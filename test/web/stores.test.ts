@@ -225,6 +225,22 @@ test('a conversation list answered after a newer message came live does not take
   assert.equal(s.state.conversations.bob.unread, 1);
 });
 
+test('an archived conversation a message took out of the archive is not put back by a list asked for before that message', () => {
+  const s = new ChatStore('alice');
+  const row = (last: ReturnType<typeof raw>, unread: number, archived: boolean) => ({ peer: 'bob', display_name: 'Bob', unread, archived, updated_at: last.created_at, last_message: last });
+  s.loadConversations([row(raw('m1', 1, 'bob', 'alice', 'lunch?'), 0, true)], { archived: true });
+  assert.equal(s.state.conversations.bob.archived, true);
+  s.applyEvent({ type: 'message', seq: 2, outgoing: false, message: raw('m2', 2, 'bob', 'alice', 'still on?') }, false);
+  assert.equal(s.state.conversations.bob.archived, false, 'a message takes it out, as on the relay');
+  // The archived list, asked for before m2, answered after it.
+  s.loadConversations([row(raw('m1', 1, 'bob', 'alice', 'lunch?'), 0, true)], { archived: true });
+  assert.equal(s.state.conversations.bob.archived, false);
+  assert.equal(s.totalUnread(), 1);
+  // Archived again elsewhere after m2: a list that has m2 says so.
+  s.loadConversations([row(raw('m2', 2, 'bob', 'alice', 'still on?'), 1, true)], { archived: true });
+  assert.equal(s.state.conversations.bob.archived, true);
+});
+
 test('an unsent copy as the preview (its time the browser clock) does not make a newer conversation list look stale', (t) => {
   // The browser's clock an hour ahead of the relay's.
   t.mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 + 3_600_000 });

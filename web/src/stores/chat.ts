@@ -232,12 +232,13 @@ export class ChatStore extends Store<ChatState> {
       const last = raw.last_message ? toMsg(raw.last_message, this.state.me) : null;
       const c = this.conv(key);
       c.title = raw.saved ? 'Saved messages' : (raw.display_name ?? raw.name ?? c.title);
-      c.archived = raw.archived ?? opts.archived ?? c.archived;
       // A list asked for before a message came live, answered after it, is behind for this
-      // conversation: its last message, time and unread count would undo the live ones. Behind
-      // what the relay gave: a local copy (unsent) is in no list, and its time is the browser's.
+      // conversation: its last message, time, unread count and archive state (a message takes
+      // a conversation out of the archive) would undo the live ones. Behind what the relay
+      // gave: a local copy (unsent) is in no list, and its time is the browser's.
       const known = c.last?.localId ? newestFromRelay(this.state.msgs[key]?.list ?? []) : c.last;
       if (!(last && known && olderThan(last, known))) {
+        c.archived = raw.archived ?? opts.archived ?? c.archived;
         c.unread = raw.unread ?? c.unread;
         c.updated_at = raw.updated_at ?? c.updated_at;
         c.last = last ?? c.last;
