@@ -137,6 +137,8 @@ describe('WebChat conversations the relay will not give', () => {
     await join.click();
     await bubble(p, 'ice is fresh').waitFor();
     await note.waitFor({ state: 'detached' });
+    // The button went with the notice: focus goes on to the composer, not back to the page's start.
+    await eventually(() => box.evaluate((el) => el === document.activeElement));
     assert.equal(await bubble(p, 'rink opens at nine').count(), 1);
     await eventually(() => box.isEditable());
     await p.getByText('Group', { exact: true }).waitFor();
@@ -161,7 +163,10 @@ describe('WebChat conversations the relay will not give', () => {
     await note.getByText('Its admins decide who joins: you can ask to join again.').waitFor();
     assert.equal(await note.getByRole('button', { name: 'Join group' }).count(), 0);
     await note.getByRole('button', { name: 'Ask to join' }).click();
-    await note.getByRole('status').filter({ hasText: 'Your request to join was sent to the group’s admins' }).waitFor();
+    const sent = note.getByRole('status').filter({ hasText: 'Your request to join was sent to the group’s admins' });
+    await sent.waitFor();
+    // The button is gone: focus is on what replaced it (read out), not back at the page's start.
+    await eventually(() => sent.evaluate((el) => el === document.activeElement));
     assert.equal(await note.getByRole('button', { name: 'Ask to join' }).count(), 0);
     assert.equal(await p.getByRole('textbox', { name: 'Message' }).isEditable(), false, 'still outside until let in');
     await screenshot(p, 'group-removed-asked');

@@ -221,19 +221,34 @@ export function ChatView() {
  */
 function JoinOffer({ group, request }: { group: Group; request?: JoinRequest }) {
   const [busy, setBusy] = useState(false);
+  const status = useRef<HTMLParagraphElement>(null);
+  const asked = useRef(false);
+  // The button goes once used: focus follows to what replaced it, unless it has moved on meanwhile.
+  const focusLost = () => !document.activeElement || document.activeElement === document.body;
+  useEffect(() => {
+    if (request === 'requested' && asked.current && focusLost()) status.current?.focus();
+    asked.current = false;
+  }, [request]);
   if (request === 'requested') {
     return (
-      <p class="join-offer" role="status">
+      <p class="join-offer" role="status" tabIndex={-1} ref={status}>
         Your request to join was sent to the group’s admins: this conversation opens again once one of them lets you in.
       </p>
     );
   }
   const approval = group.join_policy === 'approval';
   const act = async () => {
+    if (busy) return;
     setBusy(true);
+    asked.current = true;
     const done = await attempt(() => joinGroup(group.id));
     setBusy(false);
-    if (done === 'joined') ui.notify(`You joined ${group.name}.`);
+    if (done !== 'requested') asked.current = false;
+    if (done === 'joined') {
+      ui.notify(`You joined ${group.name}.`);
+      // In: the notice and its button are gone, the composer (writable now) takes the focus.
+      requestAnimationFrame(() => focusLost() && chat.state.active === `group:${group.id}` && document.getElementById('composer')?.focus());
+    }
   };
   return (
     <div class="join-offer">
@@ -244,7 +259,8 @@ function JoinOffer({ group, request }: { group: Group; request?: JoinRequest }) 
             ? 'Its admins decide who joins: you can ask to join again.'
             : 'This group is public: you can join it again.'}
       </p>
-      <button class="primary" disabled={busy} onClick={() => void act()}>
+      {/* aria-disabled, not disabled: a disabled button would drop the focus while the relay answers. */}
+      <button class="primary" aria-disabled={busy} onClick={() => void act()}>
         {approval ? 'Ask to join' : 'Join group'}
       </button>
     </div>
