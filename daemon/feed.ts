@@ -311,9 +311,9 @@ export class Feed {
       case 'receipt':
         return { event: { type: 'receipt', seq, message_id: ev.id, status: ev.status, by: ev.by, at: iso(ev.at) } };
       case 'group_note': {
-        // Who let them in (they see the members now anyway); a refusal does not name the admin
-        // who gave it, to someone who never saw the group's members. A note journaled before
-        // the answerer was kept says nothing either.
+        // Who let them in (they see the members now anyway); a refusal does not tell the one
+        // turned away which admin said no. A note journaled before the answerer was kept says
+        // nothing either.
         const by = ev.by === undefined || ev.action === 'join_rejected' ? {} : { by: this.addressOf(ev.by) };
         return { event: { type: 'group', seq, group_id: ev.group, action: ev.action, name: ev.name, ...by, at: iso(ev.at) } };
       }

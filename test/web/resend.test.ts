@@ -217,9 +217,11 @@ describe('WebChat sends again what failed while the relay was away', () => {
     mode = 'hold';
     assert.equal(await Promise.race([holding, new Promise<string>((_, reject) => setTimeout(() => reject(new Error('no resend round in 15 s')), 15_000))]), 'nine');
     await bubble(p, 'ten').getByRole('button', { name: 'Message actions' }).click();
-    p.once('dialog', (d) => void d.accept());
+    let asked = '';
+    p.once('dialog', (d) => ((asked = d.message()), void d.accept()));
     await p.getByRole('menuitem', { name: 'Delete' }).click();
     await bubble(p, 'ten').waitFor({ state: 'detached' });
+    assert.equal(asked, 'Discard this unsent message?', 'an unsent copy is discarded, not deleted "for everyone"');
     release();
     await bubble(p, 'nine').getByLabel('Sent', { exact: true }).waitFor({ timeout: 10_000 });
     await bubble(p, 'eleven').getByLabel('Sent', { exact: true }).waitFor({ timeout: 10_000 });

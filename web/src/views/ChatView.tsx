@@ -205,7 +205,7 @@ export function ChatView() {
         {gone && m?.loaded && (
           <div class="muted center gone-note">
             <p>{unavailableNotice(gone, key, items.length > 0)}</p>
-            {gone === 'not_member' && group?.visibility === 'public' && !group.member && <JoinOffer group={group} request={c.joinRequests[group.id]} />}
+            {gone === 'not_member' && group?.visibility === 'public' && !group.member && <JoinOffer key={group.id} group={group} request={c.joinRequests[group.id]} />}
           </div>
         )}
       </div>

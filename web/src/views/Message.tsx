@@ -39,7 +39,7 @@ export function MessageItem({ msg, tabbable, group, captions = true, writable = 
     },
     { label: 'Report', show: !locked && !mine && !msg.localId, run: () => ui.open('report', `message:${msg.id}`) },
     { label: 'Retry', show: writable && msg.status === 'failed', run: () => void retry(msg.localId!) },
-    { label: 'Delete', key: 'Delete', show: (msg.localId ? true : mine && !locked) && !msg.deleted, run: () => confirm('Delete this message for everyone?') && void deleteMessage(msg.localId ?? msg.id) },
+    { label: 'Delete', key: 'Delete', show: (msg.localId ? true : mine && !locked) && !msg.deleted, run: () => confirm(msg.localId ? 'Discard this unsent message?' : 'Delete this message for everyone?') && void deleteMessage(msg.localId ?? msg.id) },
   ];
   const visible = actions.filter((a) => a.show);
 
