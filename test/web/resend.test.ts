@@ -23,6 +23,16 @@ describe('WebChat sends again what failed while the relay was away', () => {
     await relay?.stop();
   });
 
+  /** The next send fails in the browser as a network error; `request()` is what it sent, to replay. */
+  const loseOneAnswer = async (p: UserPage['page']) => {
+    let lost: Request | undefined;
+    await p.route('**/api/v1/messages', async (route) => {
+      lost = route.request();
+      await route.abort('connectionreset');
+    }, { times: 1 });
+    return { request: () => lost! };
+  };
+
   test('messages that failed while the relay was down are sent once it is back, in order, none twice', async () => {
     const p = dan.page;
     await startChat(p, 'eve');
@@ -31,17 +41,12 @@ describe('WebChat sends again what failed while the relay was away', () => {
 
     // "two" reaches the relay but its answer is lost: the browser sees a network error, and the
     // relay gets the very same request only after that (as through a slow proxy).
-    let lost: Request | undefined;
-    let lostAt = 0;
-    await p.route('**/api/v1/messages', async (route) => {
-      lost = route.request();
-      await route.abort('connectionreset');
-    }, { times: 1 });
+    const lost = await loseOneAnswer(p);
     await sendText(p, 'two');
     await bubble(p, 'two').getByLabel('Not sent').waitFor();
-    const landed = await relay.api('POST', '/api/v1/messages', lost!.postDataJSON(), dan.token);
+    const landed = await relay.api('POST', '/api/v1/messages', lost.request().postDataJSON(), dan.token);
     assert.equal(landed.status, 200, JSON.stringify(landed.body));
-    assert.ok(lost!.postDataJSON().idempotency_key, 'the send carries an idempotency key');
+    assert.ok(lost.request().postDataJSON().idempotency_key, 'the send carries an idempotency key');
 
     // The relay goes away: "three" and "four" fail, and only a Retry by hand is on offer.
     await relay.relay.close();
@@ -148,12 +153,7 @@ describe('WebChat sends again what failed while the relay was away', () => {
       if (r.method() === 'POST' && r.url().endsWith('/api/v1/messages') && r.postDataJSON().text === 'septet') keys.push(r.postDataJSON().idempotency_key);
     };
     p.on('request', onRequest);
-    let lost: Request | undefined;
-    let lostAt = 0;
-    await p.route('**/api/v1/messages', async (route) => {
-      lost = route.request();
-      await route.abort('connectionreset');
-    }, { times: 1 });
+    const lost = await loseOneAnswer(p);
     await sendText(p, 'septet');
     await bubble(p, 'septet').getByLabel('Not sent').waitFor();
     // No echo comes (the relay never had it): the resend timer sends it again, with the same key.
@@ -163,7 +163,7 @@ describe('WebChat sends again what failed while the relay was away', () => {
     assert.ok(keys.length >= 2, `sent again (${keys.length} requests)`);
     assert.equal(new Set(keys).size, 1, 'with the same idempotency key');
     // The lost request reaching the relay late after all (a slow proxy) makes nothing new.
-    assert.equal((await relay.api('POST', '/api/v1/messages', lost!.postDataJSON(), dan.token)).status, 200);
+    assert.equal((await relay.api('POST', '/api/v1/messages', lost.request().postDataJSON(), dan.token)).status, 200);
     const history = await relay.api('GET', '/api/v1/webchat/history?peer=dan', undefined, eve.token);
     assert.deepEqual(history.body.messages.map((m: any) => m.text).slice(-3), ['six', 'seven', 'septet']);
     assert.equal(await bubble(p, 'septet').count(), 1);

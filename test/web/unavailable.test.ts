@@ -4,7 +4,7 @@
 // exists but has no history yet stays the ordinary empty chat. Setup goes through the API.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser } from 'playwright-core';
+import type { APIResponse, Browser, Page } from 'playwright-core';
 import { eventually, startTestRelay, type TestRelay } from '../helpers.ts';
 import { bubble, launch, openAs, screenshot, sendText, startChat, type UserPage } from './browser.ts';
 
@@ -17,6 +17,24 @@ describe('WebChat conversations the relay will not give', () => {
   let climbers: string;
 
   const groupId = (body: any) => body.group?.group_id ?? body.group?.id ?? body.group_id;
+  /** Holds the next history answer for `peer` (a query fragment) until released; `answer` is the relay's answer meanwhile. */
+  const holdHistoryPage = async (p: Page, peer: string) => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let answered!: (response: APIResponse) => void;
+    const answer = new Promise<APIResponse>((resolve) => (answered = resolve));
+    await p.route(
+      (url) => url.pathname === '/api/v1/webchat/history' && url.search.includes(peer),
+      async (route) => {
+        const response = await route.fetch();
+        answered(response);
+        await gate;
+        await route.fulfill({ response });
+      },
+      { times: 1 },
+    );
+    return { answer, release };
+  };
   const history = async (token: string, peer: string) =>
     (await relay.api('GET', `/api/v1/webchat/history?peer=${encodeURIComponent(peer)}&limit=50`, undefined, token)).body.messages?.map((m: any) => m.text) ?? [];
 
@@ -288,29 +306,16 @@ describe('WebChat conversations the relay will not give', () => {
 
     // Opened after the removal: the relay refuses its history (404), and that answer is held back.
     const peer = `peer=${encodeURIComponent(`group:${cavers}`)}`;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let refusedWith!: (status: number) => void;
-    const refused = new Promise<number>((resolve) => (refusedWith = resolve));
-    await p.route(
-      (url) => url.pathname === '/api/v1/webchat/history' && url.search.includes(peer),
-      async (route) => {
-        const response = await route.fetch();
-        refusedWith(response.status());
-        await gate;
-        await route.fulfill({ response });
-      },
-      { times: 1 },
-    );
+    const held = await holdHistoryPage(p, peer);
     const lateDone = p.waitForEvent('requestfinished', (r) => r.url().includes('/api/v1/webchat/history') && r.url().includes(peer));
     await option.click();
-    assert.equal(await refused, 404);
+    assert.equal((await held.answer).status(), 404);
 
     // Lou adds Kim back meanwhile: the app loads the history again, and it comes.
     assert.equal((await relay.api('POST', `/api/v1/webchat/groups/${cavers}/members`, { member_address: 'kim' }, lou.token)).status, 200);
     await bubble(p, 'cave map').waitFor();
     // Only now does the refusal asked for before the re-add arrive: it is out of date.
-    release();
+    held.release();
     await lateDone;
     await p.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100)));
     const log = p.getByRole('log', { name: 'Messages with Cavers' });
@@ -333,29 +338,15 @@ describe('WebChat conversations the relay will not give', () => {
     await option.waitFor();
 
     // Kim opens it while still a member; the page is held back until Lou has removed her.
-    const peer = `peer=${encodeURIComponent(`group:${divers}`)}`;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let answeredWith!: (body: any) => void;
-    const answered = new Promise<any>((resolve) => (answeredWith = resolve));
-    await p.route(
-      (url) => url.pathname === '/api/v1/webchat/history' && url.search.includes(peer),
-      async (route) => {
-        const response = await route.fetch();
-        answeredWith(await response.json());
-        await gate;
-        await route.fulfill({ response });
-      },
-      { times: 1 },
-    );
+    const held = await holdHistoryPage(p, `peer=${encodeURIComponent(`group:${divers}`)}`);
     await option.click();
-    const page = await answered;
+    const page = await (await held.answer).json();
     assert.equal(page.has_more, true, 'the relay says there is more');
     const log = p.getByRole('log', { name: 'Messages with Divers' });
     assert.equal(await log.getByRole('article').count(), 0, 'nothing of it came live');
     assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${divers}/members/kim`, undefined, lou.token)).status, 200);
     await p.getByText('Group · no longer a member').waitFor();
-    release();
+    held.release();
 
     await bubble(p, 'dive log 55').waitFor();
     assert.equal(await log.getByRole('article').count(), 50, 'the whole page: readable when it was asked for');
