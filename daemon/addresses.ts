@@ -10,12 +10,8 @@ for (const [net, bits] of [
 ] as const) PRIVATE.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [['::', 127], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
 
-/** Whether `address` (an IP) is in a private, loopback, link-local or reserved range. */
-export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return PRIVATE.check(mapped[1], 'ipv4');
-  return PRIVATE.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
-}
+/** Whether `address` (an IP) is in a private, loopback, link-local or reserved range; BlockList checks an IPv4-mapped one (`::ffff:…`) against the IPv4 ranges. */
+export const isPrivateAddress = (address: string): boolean => PRIVATE.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
 
 /** A URL's host without an IPv6 literal's brackets: what isIP and the resolver take. */
 export const bareHost = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');
