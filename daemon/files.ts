@@ -378,7 +378,7 @@ export class Files {
       if (!/^[0-9a-f]{2}$/.test(shard)) continue;
       for (const sha of await readdir(join(this.blobDir, shard))) {
         if (!SHA256_HEX.test(sha) || sha.slice(0, 2) !== shard) continue;
-        if (this.claimed(sha) || media.listedOrphan(sha)) continue;
+        if (this.claimed(sha) || media.orphanFile(sha) !== undefined) continue;
         await this.removeBlob(sha);
         deleted++;
       }

@@ -68,11 +68,7 @@ export class MediaProjections {
   unsentBefore(before: number, limit: number): string[] {
     return Array.from(this.j.index<[number, string], number>('unsent').getKeys({ start: [0], end: [before], limit }).map((key) => key[1]));
   }
-  /** Whether a blob no file names any more is listed for the sweeper to delete (and journal). */
-  listedOrphan(sha: string): boolean {
-    return this.j.indexGet('orphan_blobs', sha) !== undefined;
-  }
-  /** The file whose removal listed this blob as an orphan (undefined: not listed). */
+  /** The file whose removal listed this blob as an orphan, for the sweeper to delete (and journal); undefined: not listed. */
   orphanFile(sha: string): string | undefined {
     return this.j.indexGet<string>('orphan_blobs', sha);
   }
@@ -141,7 +137,7 @@ export class MediaProjections {
         this.j.indexPut('unsent', [at, id], 1);
         this.j.indexPut('blobs', ev.sha256, this.blobFiles(ev.sha256) + 1);
         // Bytes a removed file left behind are someone's again (see Files.receive).
-        if (this.j.indexGet('orphan_blobs', ev.sha256) !== undefined) this.j.indexRemove('orphan_blobs', ev.sha256);
+        if (this.orphanFile(ev.sha256) !== undefined) this.j.indexRemove('orphan_blobs', ev.sha256);
         const day = usageDay(at);
         this.j.indexPut('upload_usage', [ev.owner, day], this.usage(ev.owner, day) + ev.size);
       } else if (ev.type === 'removed') {
@@ -157,7 +153,7 @@ export class MediaProjections {
         }
       } else if (ev.type === 'blob_removed') {
         // Only the entry this file's removal made: bytes uploaded again since are another matter.
-        if (this.j.indexGet('orphan_blobs', ev.sha256) === id) this.j.indexRemove('orphan_blobs', ev.sha256);
+        if (this.orphanFile(ev.sha256) === id) this.j.indexRemove('orphan_blobs', ev.sha256);
       } else if (ev.type === 'transcribed') {
         this.j.indexPut('transcripts', ev.sha256, { text: ev.text, language: ev.language, engine: ev.engine, duration: ev.duration } satisfies TranscriptBody);
       }
