@@ -92,7 +92,7 @@ export class EspeakSpeaker implements Speaker {
           run('sh', ['-c', '"$0" "$@" | cat', flite, '-voice', this.config.speak.voice ?? FLITE_VOICE, '-t', text, '-o', '/dev/stdout'], opts)
         : run(this.espeak!, ['-v', ESPEAK_VOICE[language] ?? language, '--stdin', '--stdout'], { ...opts, input: text }),
     );
-    return { audio: await this.audio.toOggOpus(wav), mime: 'audio/ogg', language, engine: language === 'en' && this.flite ? 'flite' : 'espeak-ng' };
+    return { audio: await this.audio.toOggOpus(wav), mime: 'audio/ogg', language, engine: flite ? 'flite' : 'espeak-ng' };
   }
 
   close() {}
