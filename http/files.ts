@@ -56,9 +56,9 @@ function multipartRefusal(err: any, maxBytes: number, maxFiles: number): unknown
       return new Refusal('unsupported_media_type', 'send multipart/form-data with one or more "file" parts');
     case 'FST_PROTO_VIOLATION':
       return new Refusal('validation_failed', 'a multipart field may not be named __proto__ or constructor');
+    case 'ERR_STREAM_PREMATURE_CLOSE': // the body cut while multipart destroys the part being read
+      return new Refusal('bad_request', ENDS_EARLY);
   }
-  // The same cut, when multipart destroys the part while it is being read.
-  if (err?.code === 'ERR_STREAM_PREMATURE_CLOSE') return new Refusal('bad_request', ENDS_EARLY);
   if (err instanceof Error && !(err instanceof Refusal) && MALFORMED_MULTIPART.test(err.message)) {
     return new Refusal('bad_request', ENDS_EARLY);
   }
