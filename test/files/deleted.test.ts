@@ -8,9 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { type TestRelay, startTestRelay } from '../helpers.ts';
-import { download, upload } from './helpers.ts';
-
-const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+import { download, PNG, upload } from './helpers.ts';
 
 type Up = { file_id: string; url: string; sha256: string; attachment: string };
 

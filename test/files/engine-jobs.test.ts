@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestRelay, tempDir, type TestRelay } from '../helpers.ts';
-import { upload } from './helpers.ts';
+import { PNG, upload } from './helpers.ts';
 
 const engines = tempDir('pchat-fake-engines-');
 const log = join(engines, 'runs.log');
@@ -97,8 +97,7 @@ test('past the queue, an upload that needs an engine is a 503 engines_busy with 
   assert.equal(readdirSync(root).flatMap((d) => readdirSync(join(root, d))).length, ok.length);
   assert.deepEqual(readdirSync(join(t.dir, 'uploads', 'tmp')), []);
   // Not a refusal of an image, which needs no engine.
-  const png = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
-  assert.equal((await upload(t, token, [{ name: 'p.png', data: png }])).status, 200);
+  assert.equal((await upload(t, token, [{ name: 'p.png', data: PNG }])).status, 200);
   // Later, the same clip goes through.
   const retry = await upload(t, token, [{ name: 'again.wav', data: wav(100) }]);
   assert.equal(retry.status, 200);

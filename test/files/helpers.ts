@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestRelay } from '../helpers.ts';
 
+/** A 1×1 PNG: the smallest real image (sniffed as image/png, served inline). */
+export const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+
 export interface Part {
   name?: string;
   data: Buffer | string;

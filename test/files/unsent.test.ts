@@ -10,9 +10,8 @@ import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStream } from '../../daemon/files.ts';
 import { startInProcessRelay, startTestRelay } from '../helpers.ts';
-import { download, upload } from './helpers.ts';
+import { download, PNG, upload } from './helpers.ts';
 
-const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
 const HOUR = 3_600_000;
 
 test('an upload never sent is removed after the grace period, as journaled state; nothing a message or profile names is', async () => {

@@ -9,9 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { eventually, startInProcessRelay, startTestRelay, type TestRelay } from '../helpers.ts';
 import { Readable } from 'node:stream';
-import { download, upload } from './helpers.ts';
-
-const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+import { download, PNG, upload } from './helpers.ts';
 
 function blobsIn(dir: string): string[] {
   const root = join(dir, 'uploads', 'blobs');
