@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestRelay, tempDir, type TestRelay } from '../helpers.ts';
-import { PNG, upload } from './helpers.ts';
+import { blobsIn, PNG, upload } from './helpers.ts';
 
 const engines = tempDir('pchat-fake-engines-');
 const log = join(engines, 'runs.log');
@@ -93,8 +93,7 @@ test('past the queue, an upload that needs an engine is a 503 engines_busy with 
   }
   assert.equal(peakConcurrency().peak, 1);
   // A refused upload is not kept: its blob and temp file are gone; only the accepted ones stay.
-  const root = join(t.dir, 'uploads', 'blobs');
-  assert.equal(readdirSync(root).flatMap((d) => readdirSync(join(root, d))).length, ok.length);
+  assert.equal(blobsIn(t.dir).length, ok.length);
   assert.deepEqual(readdirSync(join(t.dir, 'uploads', 'tmp')), []);
   // Not a refusal of an image, which needs no engine.
   assert.equal((await upload(t, token, [{ name: 'p.png', data: PNG }])).status, 200);

@@ -1,6 +1,6 @@
 // Helpers for the files / voice / translation suites: multipart uploads and real spoken clips.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestRelay } from '../helpers.ts';
 
@@ -33,6 +33,13 @@ export async function upload(t: TestRelay, token: string | undefined, parts: Par
 export async function download(t: TestRelay, url: string, headers: Record<string, string> = {}) {
   const res = await fetch(t.url + url, { headers });
   return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
+}
+
+/** The blobs a relay's data dir holds (by their sha256 names). */
+export function blobsIn(dir: string): string[] {
+  const root = join(dir, 'uploads', 'blobs');
+  if (!existsSync(root)) return [];
+  return readdirSync(root).flatMap((d) => readdirSync(join(root, d)));
 }
 
 /**

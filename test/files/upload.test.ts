@@ -9,13 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { eventually, startInProcessRelay, startTestRelay, type TestRelay } from '../helpers.ts';
 import { Readable } from 'node:stream';
-import { download, PNG, upload } from './helpers.ts';
-
-function blobsIn(dir: string): string[] {
-  const root = join(dir, 'uploads', 'blobs');
-  if (!existsSync(root)) return [];
-  return readdirSync(root).flatMap((d) => readdirSync(join(root, d)));
-}
+import { blobsIn, download, PNG, upload } from './helpers.ts';
 
 describe('uploads and downloads', () => {
   let t: TestRelay;

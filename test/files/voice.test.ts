@@ -74,7 +74,7 @@ describe('voice clips and transcription', () => {
     assert.equal(r.body.error, 'unsupported_language');
     const sha = createHash('sha256').update(other.webm).digest('hex');
     assert.equal(t.relay.services.core.projections.media.blobFiles(sha), 0, 'no file record');
-    assert.equal(existsSync(join(t.dir, 'uploads', 'blobs', sha.slice(0, 2), sha)), false, 'no blob');
+    assert.equal(existsSync(t.relay.services.media.files.blobPath(sha)), false, 'no blob');
   });
 
   test('a video clip sent to transcribe as multipart is heard, as it is by file_id', async () => {
