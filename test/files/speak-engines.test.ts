@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { startTestRelay, tempDir, type TestRelay } from '../helpers.ts';
+import { freePort, startTestRelay, tempDir, type TestRelay } from '../helpers.ts';
 import { probeAudio, spokenClip, upload } from './helpers.ts';
 
 /** Starts a local engine server on a free port; its base URL. */
@@ -181,10 +181,7 @@ test('a LibreTranslate server down when the relay starts: 502 engine_failed, not
       res.end(JSON.stringify({ translatedText: 'Guten Morgen' }));
     });
   });
-  // A port nothing listens on yet: the server comes up there later.
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
+  const port = await freePort(); // nothing listens there yet: the server comes up there later
   const t = await startTestRelay({ PCHAT_TRANSLATE_ENGINE: 'libretranslate', PCHAT_TRANSLATE_URL: `http://127.0.0.1:${port}`, PCHAT_ENGINE_TIMEOUT_MS: '1000' });
   try {
     const a = await t.login('a@example.com', { chat_address: 'amy' });
