@@ -235,10 +235,13 @@ export function decideReceive(ctx: InboxContext, msg: Extract<InboxEvent, { type
   return accepted.refusal ? accepted : accept(msg);
 }
 
-/** A new consumer (session) starts where the most advanced one is: it gets what arrives from now on. */
-export function decideOpenConsumer(ctx: InboxContext, consumer: string, at: number): Decision<InboxEvent> {
+/**
+ * A new consumer (session) starts where the most advanced one is: it gets what arrives from now
+ * on. One of the relay's own (a callback's) starts at `from`, past everything journaled so far.
+ */
+export function decideOpenConsumer(ctx: InboxContext, consumer: string, at: number, from = ctx.top): Decision<InboxEvent> {
   if (own(ctx.cursors, consumer) !== undefined) return accept();
-  return accept({ type: 'cursor', consumer, upto: ctx.top, at });
+  return accept({ type: 'cursor', consumer, upto: from, at });
 }
 
 /** Drops the cursors of sessions that logged out (those that have one). */

@@ -176,8 +176,7 @@ export class Feed {
   /** Stages a consumer of the relay's own (a callback's), starting after everything journaled so far: it gets what arrives from now on. */
   openConsumerAt(user: string, consumer: string, at: number) {
     const ctx = this.inbox(user);
-    if (own(ctx.cursors, consumer) !== undefined) return;
-    this.core.applyInbox(user, [{ type: 'cursor', consumer, upto: Math.max(ctx.top, this.core.journal.lastSeq), at }]);
+    this.core.applyInbox(user, decideOpenConsumer(ctx, consumer, at, Math.max(ctx.top, this.core.journal.lastSeq)).events);
   }
 
   /** Stages the end of a consumer of the relay's own: its cursor goes. */
