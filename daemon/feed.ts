@@ -168,7 +168,7 @@ export class Feed {
     if (consumer === auth.sid || own(this.inbox(auth.user).cursors, consumer) === undefined) {
       throw new Refusal('unknown_consumer', `no named consumer "${name}" on your inbox`);
     }
-    this.core.applyInbox(auth.user, decideCloseConsumers(this.inbox(auth.user), [consumer], Date.now()).events);
+    this.closeConsumer(auth.user, consumer);
     await this.core.commit();
     return { removed: consumer };
   }
@@ -179,7 +179,7 @@ export class Feed {
     this.core.applyInbox(user, decideOpenConsumer(ctx, consumer, at, Math.max(ctx.top, this.core.journal.lastSeq)).events);
   }
 
-  /** Stages the end of a consumer of the relay's own: its cursor goes. */
+  /** Stages the end of a consumer (a named one, a callback's): its cursor goes. */
   closeConsumer(user: string, consumer: string) {
     this.core.applyInbox(user, decideCloseConsumers(this.inbox(user), [consumer], Date.now()).events);
   }
