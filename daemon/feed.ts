@@ -36,6 +36,9 @@ const LIVE_FULL_RETRY_SEC = 5;
 /** Consumer names: short, no spaces (they are keys in the inbox context). */
 export const CONSUMER_PATTERN = '^[A-Za-z0-9._:-]{1,64}$';
 
+/** A consumer a client named: not a session's own (`ses_…`), not one of the relay's (`cb_…`). */
+const isNamedConsumer = (consumer: string) => !consumer.startsWith('ses_') && !isRelayConsumer(consumer);
+
 export type ClientEvent = Record<string, unknown>;
 
 /** Group message events kept to be handed to every member as one object (see `sharedEvent`). */
@@ -138,7 +141,7 @@ export class Feed {
     const consumer = this.consumerOf(auth, consumerName);
     const ctx = this.inbox(auth.user);
     if (own(ctx.cursors, consumer) !== undefined) return consumer;
-    const named = Object.keys(ctx.cursors).filter((c) => !c.startsWith('ses_') && !isRelayConsumer(c)).length;
+    const named = Object.keys(ctx.cursors).filter(isNamedConsumer).length;
     if (consumer !== auth.sid && named >= MAX_NAMED_CONSUMERS) {
       throw new Refusal('conflict', `this inbox already has ${named} named consumers (the limit); reuse one, or remove one with DELETE /api/v1/webchat/consumers/<name>`);
     }
@@ -154,7 +157,7 @@ export class Feed {
   namedConsumers(auth: Auth): { consumer: string; cursor: number }[] {
     const { cursors } = this.inbox(auth.user);
     return Object.keys(cursors)
-      .filter((c) => !c.startsWith('ses_') && !isRelayConsumer(c))
+      .filter(isNamedConsumer)
       .sort()
       .map((consumer) => ({ consumer, cursor: cursors[consumer] }));
   }
