@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { loadConfig, type Config } from '../daemon/config.ts';
 import { createLogger } from '../daemon/logger.ts';
 import { startRelay, type Relay } from '../daemon/relay.ts';
+import type { Core } from '../daemon/core.ts';
 import type { Journal } from '../journal/journal.ts';
 
 export interface TestRelay {
@@ -276,5 +277,22 @@ export function failNextCommit(journal: Journal, message: string) {
     if (!failNext) return commit();
     failNext = false;
     return commit().then(() => Promise.reject(new Error(message)));
+  };
+}
+
+/**
+ * For a test of a failed journal commit: `process.exit` records its codes in `exits` instead of
+ * exiting. `restore()` puts it back and clears `core`'s fault (it did not exit here: let it close).
+ */
+export function catchExits(core: Core): { exits: (number | undefined)[]; restore: () => void } {
+  const exit = process.exit;
+  const exits: (number | undefined)[] = [];
+  process.exit = ((code?: number) => void exits.push(code)) as typeof process.exit;
+  return {
+    exits,
+    restore() {
+      process.exit = exit;
+      (core as unknown as { fault?: string }).fault = undefined;
+    },
   };
 }

@@ -2,14 +2,12 @@
 // relay is about to exit and restart from the journal) and while the relay drains.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { failNextCommit, requestDuringDrain, startTestRelay } from '../helpers.ts';
+import { catchExits, failNextCommit, requestDuringDrain, startTestRelay } from '../helpers.ts';
 
 test('after a journal commit failed, /health answers 503 with the journal not ok and why', async () => {
   const t = await startTestRelay({ LOG_LEVEL: 'silent' });
-  const exit = process.exit;
-  const exits: (number | undefined)[] = [];
-  process.exit = ((code?: number) => void exits.push(code)) as typeof process.exit;
   const { core } = t.relay.services;
+  const { exits, restore } = catchExits(core);
   try {
     const alice = await t.login('alice@example.com', { chat_address: 'alice' });
     await t.login('bob@example.com', { chat_address: 'bob' });
@@ -28,21 +26,18 @@ test('after a journal commit failed, /health answers 503 with the journal not ok
     assert.equal(h.body.journal.ok, false);
     assert.match(h.body.journal.reason, /journal commit failed \(ENOSPC/);
   } finally {
-    process.exit = exit;
-    (core as unknown as { fault?: string }).fault = undefined; // it did not exit here: let it close
+    restore();
     await t.stop();
   }
 });
 
 test('a commit that fails in the idle-actor sweep is reported like any other (the relay exits), not left an unhandled rejection', async () => {
   const t = await startTestRelay({ LOG_LEVEL: 'silent', PCHAT_ACTOR_IDLE_MS: '1000' }); // swept every 500 ms
-  const exit = process.exit;
-  const exits: (number | undefined)[] = [];
-  process.exit = ((code?: number) => void exits.push(code)) as typeof process.exit;
+  const { core } = t.relay.services;
+  const { exits, restore } = catchExits(core);
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => void unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
-  const { core } = t.relay.services;
   const commit = core.journal.commit.bind(core.journal);
   try {
     core.journal.commit = () => Promise.reject(new Error('EIO: i/o error (simulated)'));
@@ -52,9 +47,8 @@ test('a commit that fails in the idle-actor sweep is reported like any other (th
     assert.equal((await t.api('GET', '/health')).status, 503);
   } finally {
     process.off('unhandledRejection', onUnhandled);
-    process.exit = exit;
     core.journal.commit = commit;
-    (core as unknown as { fault?: string }).fault = undefined; // it did not exit here: let it close
+    restore();
     await t.stop();
   }
 });

@@ -2,7 +2,7 @@
 // a GET waits for it (a conversation list must not show a message a crash could take back).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { failNextCommit, startInProcessRelay, startTestRelay } from '../helpers.ts';
+import { catchExits, failNextCommit, startInProcessRelay, startTestRelay } from '../helpers.ts';
 
 test('settled() is undefined with nothing in flight, and resolves once a staged write is durable', async () => {
   const { relay: r, user, stop } = await startInProcessRelay('pchat-settled-');
@@ -113,11 +113,9 @@ test('a write that finds its effect already staged by another (a retried join, a
 
 test('once a journal commit failed, a later commit that succeeds is not acknowledged either (the relay is restarting)', async () => {
   const { relay: r, user, stop } = await startInProcessRelay('pchat-fatal-');
-  const exit = process.exit;
-  const exits: (number | undefined)[] = [];
-  process.exit = ((code?: number) => void exits.push(code)) as typeof process.exit;
+  const { core, messaging } = r.services;
+  const { exits, restore } = catchExits(core);
   try {
-    const { core, messaging } = r.services;
     const alice = await user('alice');
     await user('bob');
     failNextCommit(core.journal, 'ENOSPC: simulated');
@@ -125,9 +123,8 @@ test('once a journal commit failed, a later commit that succeeds is not acknowle
     await assert.rejects(messaging.send(alice, { to: 'bob', text: 'in a later batch' }), /earlier journal commit failed/);
     await new Promise((resume) => setImmediate(resume));
     assert.deepEqual(exits, [70], 'the relay exits to restart from the journal');
-    (core as unknown as { fault?: string }).fault = undefined; // it did not exit here: let it close
   } finally {
-    process.exit = exit;
+    restore();
     await stop();
   }
 });
