@@ -251,7 +251,7 @@ export function freePort(): Promise<number> {
 /**
  * A request half sent when the relay starts draining (its connection is busy, so it is not
  * closed as idle) and finished during the drain: `head` goes first, `rest` once `t.stop()` has
- * begun. Resolves with the status and the parsed JSON body of the answer, once both are done.
+ * begun. Resolves with the raw answer (status line, headers, body) and its parsed JSON body, once both are done.
  */
 export async function requestDuringDrain(t: TestRelay, head: string, rest: string): Promise<{ raw: string; body: any }> {
   const { hostname, port } = new URL(t.url);
