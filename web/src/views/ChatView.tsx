@@ -108,8 +108,9 @@ export function ChatView() {
   const gone = m?.unavailable;
   const locked = gone ? LOCKED[gone] : undefined;
   const streamOnly = conv.kind === 'group' && (conv.readOnly || (group ? !canWrite(group) : false));
-  const readOnly = !!locked || streamOnly;
-  const whyReadOnly = locked ?? (group && !group.member ? 'You are not a member of this group.' : streamOnly ? "Only the group's admins can write in this stream group." : null);
+  // Why you may not write here (the composer shows it), or null where you may.
+  const whyReadOnly = locked ?? (!streamOnly ? null : group && !group.member ? 'You are not a member of this group.' : "Only the group's admins can write in this stream group.");
+  const readOnly = whyReadOnly !== null;
   const typingName = chat.typingIn(key);
   const peerOnline = c.online[key];
   const older = async () => {
@@ -209,7 +210,7 @@ export function ChatView() {
           </div>
         )}
       </div>
-      <Composer key={key} convKey={key} readOnly={readOnly ? whyReadOnly : null} />
+      <Composer key={key} convKey={key} readOnly={whyReadOnly} />
     </main>
   );
 }
