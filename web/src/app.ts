@@ -188,14 +188,13 @@ function onEvents(events: any[], login: Login): void {
   for (const ev of events) {
     const msg = chat.applyEvent(ev, focused);
     if (msg) fresh.push(msg);
-    if (ev.type === 'group') groupChanged = true;
+    if (ev.type !== 'group') continue;
+    groupChanged = true;
+    if (ev.address !== chat.state.me) continue;
     // Left on another device (or here: then it is gone already).
-    if (ev.type === 'group' && ev.action === 'left' && ev.address === chat.state.me) forgetGroup(ev.group_id);
-    // Added (back) to a group whose history was refused: the store dropped what it had; the open
-    // conversation loads it again (another loads when opened).
-    if (ev.type === 'group' && ev.action === 'member_added' && ev.address === chat.state.me && chat.state.active === `group:${ev.group_id}` && !chat.messages(`group:${ev.group_id}`).loaded) {
-      void loadOlder(`group:${ev.group_id}`);
-    }
+    if (ev.action === 'left') forgetGroup(ev.group_id);
+    // Added (back) to a group whose history was refused: the store dropped what it had.
+    if (ev.action === 'member_added') void loadIfOpen(`group:${ev.group_id}`);
   }
   if (groupChanged) void loadGroups().then(refreshConversations);
   logins.saveCursor(login, chat.state.cursor);
@@ -711,8 +710,13 @@ export async function joinGroup(id: string): Promise<'joined' | 'requested'> {
   chat.askAgain(key);
   chat.setJoinRequest(id, null);
   await loadGroups();
-  if (chat.state.active === key && !chat.messages(key).loaded) await loadOlder(key);
+  await loadIfOpen(key);
   return 'joined';
+}
+
+/** History asked for afresh (askAgain): the open conversation loads it now, another when opened. */
+async function loadIfOpen(key: string): Promise<void> {
+  if (chat.state.active === key && !chat.messages(key).loaded) await loadOlder(key);
 }
 
 function forgetGroup(id: string): void {
