@@ -2,7 +2,7 @@
 // found too. The sidebar looks through every conversation, a conversation's search bar through
 // that one. Newest first, a page at a time ("More"); a hit opens its conversation at it.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { errorText, searchMessages, showMessage, type Hit } from '../app.ts';
+import { errorText, searchMessages, showMessage, type HitPage } from '../app.ts';
 import { attachmentLine, shortTime } from './Sidebar.tsx';
 
 /** Shorter words find too much to be worth a trip to the relay. */
@@ -12,10 +12,8 @@ const SEARCH_DEBOUNCE_MS = 300;
 /** Characters shown before the first match in a hit's line. */
 const EXCERPT_LEAD = 24;
 
-interface Found {
-  hits: Hit[];
-  hasMore: boolean;
-  nextBefore: number | null;
+/** The pages loaded so far as one (where to go on from: the last one's). */
+interface Found extends HitPage {
   busy: boolean;
   error: string | null;
 }
