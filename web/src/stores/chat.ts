@@ -519,7 +519,7 @@ export class ChatStore extends Store<ChatState> {
   /** A local copy discarded by the user (a send that failed): gone, from the sidebar's preview too. */
   dropLocal(localId: string): void {
     const key = this.state.index[localId];
-    const local = key ? this.state.msgs[key]?.list.find((x) => x.localId === localId) : undefined;
+    const local = key ? this.localCopy(key, localId) : undefined;
     if (!key || !local) return;
     this.forgetLocal(key, local);
     this.changed();
