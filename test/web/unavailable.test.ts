@@ -16,7 +16,22 @@ describe('WebChat conversations the relay will not give', () => {
   let max: { token: string };
   let climbers: string;
 
-  const groupId = (body: any) => body.group?.group_id ?? body.group?.id ?? body.group_id;
+  /** A group Lou makes (`members` besides her); its id. */
+  const louMakes = async (group: Record<string, unknown>): Promise<string> => {
+    const g = await relay.api('POST', '/api/v1/webchat/groups', group, lou.token);
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    return g.body.group?.group_id ?? g.body.group?.id ?? g.body.group_id;
+  };
+  const louSays = (group: string, text: string) => relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${group}`, text }, lou.token);
+  /** Lou adds Kim to a group, or removes her: the relay takes it. */
+  const addKim = async (group: string) => {
+    const added = await relay.api('POST', `/api/v1/webchat/groups/${group}/members`, { member_address: 'kim' }, lou.token);
+    assert.equal(added.status, 200, JSON.stringify(added.body));
+  };
+  const removeKim = async (group: string) => {
+    const removed = await relay.api('DELETE', `/api/v1/webchat/groups/${group}/members/kim`, undefined, lou.token);
+    assert.equal(removed.status, 200, JSON.stringify(removed.body));
+  };
   /** Holds the next history answer for `peer` (a query fragment) until released; `answer` is the relay's answer meanwhile. */
   const holdHistoryPage = async (p: Page, peer: string) => {
     let release!: () => void;
@@ -51,10 +66,8 @@ describe('WebChat conversations the relay will not give', () => {
   });
 
   test('removed from a private group while it is open: its messages stay, it says you are no longer a member, the composer is locked', async () => {
-    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Climbers', visibility: 'private', mode: 'chat', members: ['kim'] }, lou.token);
-    assert.equal(g.status, 200, JSON.stringify(g.body));
-    climbers = groupId(g.body);
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${climbers}`, text: 'summit plan at dawn' }, lou.token);
+    climbers = await louMakes({ name: 'Climbers', visibility: 'private', mode: 'chat', members: ['kim'] });
+    await louSays(climbers, 'summit plan at dawn');
 
     const p = kim.page;
     await p.getByRole('option', { name: /Climbers/ }).click();
@@ -62,8 +75,7 @@ describe('WebChat conversations the relay will not give', () => {
     const box = p.getByRole('textbox', { name: 'Message' });
     assert.equal(await box.isEditable(), true);
 
-    const removed = await relay.api('DELETE', `/api/v1/webchat/groups/${climbers}/members/kim`, undefined, lou.token);
-    assert.equal(removed.status, 200, JSON.stringify(removed.body));
+    await removeKim(climbers);
     // What the relay now answers for its history: a private group is unknown to outsiders.
     const refused = await relay.api('GET', `/api/v1/webchat/history?peer=${encodeURIComponent(`group:${climbers}`)}`, undefined, kim.token);
     assert.equal(refused.status, 404);
@@ -88,9 +100,8 @@ describe('WebChat conversations the relay will not give', () => {
   });
 
   test('added back to the group: the notice goes, what was said meanwhile loads, and you can write again', async () => {
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${climbers}`, text: 'rope check while you were out' }, lou.token);
-    const added = await relay.api('POST', `/api/v1/webchat/groups/${climbers}/members`, { member_address: 'kim' }, lou.token);
-    assert.equal(added.status, 200, JSON.stringify(added.body));
+    await louSays(climbers, 'rope check while you were out');
+    await addKim(climbers);
 
     const p = kim.page;
     const log = p.getByRole('log', { name: 'Messages with Climbers' });
@@ -107,14 +118,12 @@ describe('WebChat conversations the relay will not give', () => {
   });
 
   test('removed from a public group never opened here: opening it says so (the relay answers 403), no invitation to say hello', async () => {
-    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Hikers', visibility: 'public', mode: 'chat', members: ['kim'] }, lou.token);
-    assert.equal(g.status, 200, JSON.stringify(g.body));
-    const hikers = groupId(g.body);
+    const hikers = await louMakes({ name: 'Hikers', visibility: 'public', mode: 'chat', members: ['kim'] });
     const p = kim.page;
     const option = p.getByRole('option', { name: /Hikers/ });
     await option.waitFor();
-    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${hikers}/members/kim`, undefined, lou.token)).status, 200);
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${hikers}`, text: 'trail closed today' }, lou.token);
+    await removeKim(hikers);
+    await louSays(hikers, 'trail closed today');
 
     const refused = p.waitForResponse((r) => r.url().includes('/api/v1/webchat/history') && r.url().includes(encodeURIComponent(`group:${hikers}`)));
     await option.click();
@@ -129,18 +138,16 @@ describe('WebChat conversations the relay will not give', () => {
   });
 
   test('removed from a public group anyone may join: "Join group" by the notice lets you back in, with what was said meanwhile', async () => {
-    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Skaters', visibility: 'public', mode: 'chat', join_policy: 'open', members: ['kim'] }, lou.token);
-    assert.equal(g.status, 200, JSON.stringify(g.body));
-    const skaters = groupId(g.body);
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${skaters}`, text: 'rink opens at nine' }, lou.token);
+    const skaters = await louMakes({ name: 'Skaters', visibility: 'public', mode: 'chat', join_policy: 'open', members: ['kim'] });
+    await louSays(skaters, 'rink opens at nine');
     const p = kim.page;
     await p.getByRole('option', { name: /Skaters/ }).click();
     await bubble(p, 'rink opens at nine').waitFor();
     const log = p.getByRole('log', { name: 'Messages with Skaters' });
     assert.equal(await log.getByRole('button', { name: 'Join group' }).count(), 0, 'a member has nothing to join');
 
-    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${skaters}/members/kim`, undefined, lou.token)).status, 200);
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${skaters}`, text: 'ice is fresh' }, lou.token);
+    await removeKim(skaters);
+    await louSays(skaters, 'ice is fresh');
     const note = log.locator('.gone-note');
     await note.getByText('This group is public: you can join it again.').waitFor();
     const join = note.getByRole('button', { name: 'Join group' });
@@ -166,14 +173,12 @@ describe('WebChat conversations the relay will not give', () => {
   });
 
   test('removed from a public group whose admins approve: "Ask to join" sends a request, and the approval lets you back in', async () => {
-    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Gliders', visibility: 'public', mode: 'chat', join_policy: 'approval', members: ['kim'] }, lou.token);
-    assert.equal(g.status, 200, JSON.stringify(g.body));
-    const gliders = groupId(g.body);
+    const gliders = await louMakes({ name: 'Gliders', visibility: 'public', mode: 'chat', join_policy: 'approval', members: ['kim'] });
     const p = kim.page;
     const option = p.getByRole('option', { name: /Gliders/ });
     await option.waitFor();
-    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${gliders}/members/kim`, undefined, lou.token)).status, 200);
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${gliders}`, text: 'thermals over the ridge' }, lou.token);
+    await removeKim(gliders);
+    await louSays(gliders, 'thermals over the ridge');
     await option.click();
     const log = p.getByRole('log', { name: 'Messages with Gliders' });
     const note = log.locator('.gone-note');
@@ -200,17 +205,15 @@ describe('WebChat conversations the relay will not give', () => {
 
   test('removed from a group never opened here: its row says so beside the preview it had, and opening it shows that message', async () => {
     // Said before Kim is added: she has none of it live, only the conversation list's preview.
-    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Kayakers', visibility: 'private', mode: 'chat' }, lou.token);
-    assert.equal(g.status, 200, JSON.stringify(g.body));
-    const kayakers = groupId(g.body);
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${kayakers}`, text: 'put in at the old bridge' }, lou.token);
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${kayakers}`, text: 'paddles are by the shed' }, lou.token);
-    assert.equal((await relay.api('POST', `/api/v1/webchat/groups/${kayakers}/members`, { member_address: 'kim' }, lou.token)).status, 200);
+    const kayakers = await louMakes({ name: 'Kayakers', visibility: 'private', mode: 'chat' });
+    await louSays(kayakers, 'put in at the old bridge');
+    await louSays(kayakers, 'paddles are by the shed');
+    await addKim(kayakers);
     const p = kim.page;
     const option = p.getByRole('option', { name: /Kayakers/ });
     await option.getByText('paddles are by the shed').waitFor();
-    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${kayakers}/members/kim`, undefined, lou.token)).status, 200);
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${kayakers}`, text: 'river is high' }, lou.token);
+    await removeKim(kayakers);
+    await louSays(kayakers, 'river is high');
 
     // Before it is opened, the row says what opening it will: not a member (any more); the preview stays.
     await option.getByText('Not a member').waitFor();
@@ -295,14 +298,12 @@ describe('WebChat conversations the relay will not give', () => {
   });
 
   test('added back while the refusal of its history is still on the way: the late refusal does not lock the group again', async () => {
-    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Cavers', visibility: 'private', mode: 'chat', members: ['kim'] }, lou.token);
-    assert.equal(g.status, 200, JSON.stringify(g.body));
-    const cavers = groupId(g.body);
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${cavers}`, text: 'cave map' }, lou.token);
+    const cavers = await louMakes({ name: 'Cavers', visibility: 'private', mode: 'chat', members: ['kim'] });
+    await louSays(cavers, 'cave map');
     const p = kim.page;
     const option = p.getByRole('option', { name: /Cavers/ });
     await option.waitFor();
-    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${cavers}/members/kim`, undefined, lou.token)).status, 200);
+    await removeKim(cavers);
 
     // Opened after the removal: the relay refuses its history (404), and that answer is held back.
     const peer = `peer=${encodeURIComponent(`group:${cavers}`)}`;
@@ -312,7 +313,7 @@ describe('WebChat conversations the relay will not give', () => {
     assert.equal((await held.answer).status(), 404);
 
     // Lou adds Kim back meanwhile: the app loads the history again, and it comes.
-    assert.equal((await relay.api('POST', `/api/v1/webchat/groups/${cavers}/members`, { member_address: 'kim' }, lou.token)).status, 200);
+    await addKim(cavers);
     await bubble(p, 'cave map').waitFor();
     // Only now does the refusal asked for before the re-add arrive: it is out of date.
     held.release();
@@ -327,12 +328,10 @@ describe('WebChat conversations the relay will not give', () => {
 
   test('a history page asked for before a removal and answered after it: its messages show, with no "Load older" beside the notice', async () => {
     // More than a page (50) said before Kim is added: none of it comes to her live, only as history.
-    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Divers', visibility: 'private', mode: 'chat' }, lou.token);
-    assert.equal(g.status, 200, JSON.stringify(g.body));
-    const divers = groupId(g.body);
+    const divers = await louMakes({ name: 'Divers', visibility: 'private', mode: 'chat' });
     const auth = relay.relay.services.accounts.authenticate(lou.token)!;
     for (let i = 1; i <= 55; i++) await relay.relay.services.messaging.send(auth, { channel: 'pchat', to: `group:${divers}`, text: `dive log ${i}` });
-    assert.equal((await relay.api('POST', `/api/v1/webchat/groups/${divers}/members`, { member_address: 'kim' }, lou.token)).status, 200);
+    await addKim(divers);
     const p = kim.page;
     const option = p.getByRole('option', { name: /Divers/ });
     await option.waitFor();
@@ -344,7 +343,7 @@ describe('WebChat conversations the relay will not give', () => {
     assert.equal(page.has_more, true, 'the relay says there is more');
     const log = p.getByRole('log', { name: 'Messages with Divers' });
     assert.equal(await log.getByRole('article').count(), 0, 'nothing of it came live');
-    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${divers}/members/kim`, undefined, lou.token)).status, 200);
+    await removeKim(divers);
     await p.getByText('Group · no longer a member').waitFor();
     held.release();
 
@@ -356,9 +355,7 @@ describe('WebChat conversations the relay will not give', () => {
   });
 
   test('removed from a group while reading its newest messages in a long log: the notice comes into view', async () => {
-    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Rowers', visibility: 'private', mode: 'chat', members: ['kim'] }, lou.token);
-    assert.equal(g.status, 200, JSON.stringify(g.body));
-    const rowers = groupId(g.body);
+    const rowers = await louMakes({ name: 'Rowers', visibility: 'private', mode: 'chat', members: ['kim'] });
     const auth = relay.relay.services.accounts.authenticate(lou.token)!;
     for (let i = 1; i <= 20; i++) await relay.relay.services.messaging.send(auth, { channel: 'pchat', to: `group:${rowers}`, text: `stroke ${i}.` });
     const p = kim.page;
@@ -367,7 +364,7 @@ describe('WebChat conversations the relay will not give', () => {
     const log = p.getByRole('log', { name: 'Messages with Rowers' });
     assert.ok(await log.evaluate((el) => el.scrollHeight > el.clientHeight), 'the log scrolls');
 
-    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${rowers}/members/kim`, undefined, lou.token)).status, 200);
+    await removeKim(rowers);
     const note = log.locator('.gone-note');
     await note.waitFor();
     // Kept at the bottom, as a new message would be.
@@ -376,10 +373,8 @@ describe('WebChat conversations the relay will not give', () => {
   });
 
   test('removed from a group: its messages offer only what needs no writing there (copy, read aloud), not reply, edit, delete, translate or report', async () => {
-    const g = await relay.api('POST', '/api/v1/webchat/groups', { name: 'Sailors', visibility: 'private', mode: 'chat', members: ['kim'] }, lou.token);
-    assert.equal(g.status, 200, JSON.stringify(g.body));
-    const sailors = groupId(g.body);
-    await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${sailors}`, text: 'wind from the west' }, lou.token);
+    const sailors = await louMakes({ name: 'Sailors', visibility: 'private', mode: 'chat', members: ['kim'] });
+    await louSays(sailors, 'wind from the west');
     const note = await relay.api('POST', '/api/v1/messages', { channel: 'pchat', to: `group:${sailors}`, text: 'my own sail note' }, kim.token);
     const p = kim.page;
     await p.getByRole('option', { name: /Sailors/ }).click();
@@ -394,7 +389,7 @@ describe('WebChat conversations the relay will not give', () => {
     assert.deepEqual(await menuOf('wind from the west'), ['Reply', 'Copy text', 'Translate', 'Read aloud', 'Report']);
     assert.deepEqual(await menuOf('my own sail note'), ['Reply', 'Copy text', 'Edit', 'Translate', 'Read aloud', 'Delete']);
 
-    assert.equal((await relay.api('DELETE', `/api/v1/webchat/groups/${sailors}/members/kim`, undefined, lou.token)).status, 200);
+    await removeKim(sailors);
     await p.getByText('Group · no longer a member').waitFor();
     // What the relay answers now when asked about one of its messages: not one of yours any more.
     const refused = await relay.api('POST', '/api/v1/webchat/delete', { message_id: note.body.message_id }, kim.token);
