@@ -30,6 +30,8 @@ const raw = (id: string, seq: number, from: string, to: string, text: string, ex
   status: 'sent',
   ...extra,
 });
+/** Bob's row in the relay's conversation list, `last` its newest message. */
+const row = (last: ReturnType<typeof raw>, unread: number, archived = false) => ({ peer: 'bob', display_name: 'Bob', unread, archived, updated_at: last.created_at, last_message: last });
 
 test('a message event re-delivered after a reconnect is applied once', () => {
   const s = new ChatStore('alice', 'Alice');
@@ -209,7 +211,6 @@ test('50,000 messages: loading pages, then a bounded visible window and a live m
 
 test('a conversation list answered after a newer message came live does not take the sidebar back', () => {
   const s = new ChatStore('alice');
-  const row = (last: ReturnType<typeof raw>, unread: number) => ({ peer: 'bob', display_name: 'Bob', unread, archived: false, updated_at: last.created_at, last_message: last });
   s.loadConversations([row(raw('m1', 1, 'bob', 'alice', 'lunch?'), 1)]);
   s.applyEvent({ type: 'message', seq: 7, outgoing: false, message: raw('m7', 7, 'bob', 'alice', 'at noon?') }, false);
   assert.equal(s.state.conversations.bob.unread, 2);
@@ -227,7 +228,6 @@ test('a conversation list answered after a newer message came live does not take
 
 test('an archived conversation a message took out of the archive is not put back by a list asked for before that message', () => {
   const s = new ChatStore('alice');
-  const row = (last: ReturnType<typeof raw>, unread: number, archived: boolean) => ({ peer: 'bob', display_name: 'Bob', unread, archived, updated_at: last.created_at, last_message: last });
   s.loadConversations([row(raw('m1', 1, 'bob', 'alice', 'lunch?'), 0, true)], { archived: true });
   assert.equal(s.state.conversations.bob.archived, true);
   s.applyEvent({ type: 'message', seq: 2, outgoing: false, message: raw('m2', 2, 'bob', 'alice', 'still on?') }, false);
@@ -245,7 +245,6 @@ test('an unsent copy as the preview (its time the browser clock) does not make a
   // The browser's clock an hour ahead of the relay's.
   t.mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 + 3_600_000 });
   const s = new ChatStore('alice');
-  const row = (last: ReturnType<typeof raw>, unread: number) => ({ peer: 'bob', display_name: 'Bob', unread, archived: false, updated_at: last.created_at, last_message: last });
   s.loadConversations([row(raw('m1', 1, 'bob', 'alice', 'lunch?'), 0)]);
   const local = s.addPending('bob', 'are you there?');
   s.failSent(local.localId!, 'refused');
