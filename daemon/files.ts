@@ -143,6 +143,12 @@ export class Files {
   private readonly held = new Map<string, number>();
   /** Blobs being deleted (`removeBlob`), by sha256. */
   private readonly removing = new Map<string, Promise<void>>();
+  /**
+   * Folder syncs under way, by what they make durable (a shard folder's entry in blobs/, a
+   * blob's entry in its shard): another request that finds the folder or the blob already there
+   * waits for that sync before its own answer says the bytes are stored.
+   */
+  private readonly syncing = new Map<string, Promise<void>>();
   /** Transcriptions running, by blob and language: a second request for the same clip and language waits for the first. */
   private readonly transcribing = new Map<string, Promise<TranscriptBody>>();
 
@@ -215,13 +221,15 @@ export class Files {
         await this.removing.get(sha256); // such a removal already decided: let it finish, then look
         if (existsSync(dest)) {
           await rm(tmp, { force: true });
+          await this.syncing.get(sha256); // put there by a request whose sync may still run
         } else {
           const shard = join(this.blobDir, sha256.slice(0, 2));
           // A new shard folder is an entry of blobs/: that is synced too, or a power cut could
           // lose the folder with the blob an answer said was stored.
-          if (mkdirSync(shard, { recursive: true })) await syncPath(this.blobDir);
-          await rename(tmp, dest);
-          await syncPath(shard);
+          if (mkdirSync(shard, { recursive: true })) await this.synced(shard, syncPath(this.blobDir));
+          else await this.syncing.get(shard);
+          // Registered before the rename: a request that sees the blob at once waits for both.
+          await this.synced(sha256, rename(tmp, dest).then(() => syncPath(shard)));
           created = true;
         }
       } catch (err) {
@@ -278,6 +286,14 @@ export class Files {
    */
   private claimed(sha: string): boolean {
     return this.held.has(sha) || this.removing.has(sha) || this.core.projections.media.blobFiles(sha) > 0;
+  }
+
+  /** Runs `sync`, listed under `key` in `syncing` (same run, before any await) until it ends. */
+  private synced(key: string, sync: Promise<void>): Promise<void> {
+    this.syncing.set(key, sync);
+    return sync.finally(() => {
+      if (this.syncing.get(key) === sync) this.syncing.delete(key);
+    });
   }
 
   /** Deletes a blob, marked as being removed meanwhile (an upload of the same bytes waits for it). Decide first, in the same synchronous run. */
