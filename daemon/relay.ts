@@ -172,8 +172,9 @@ async function startOn(
   };
   sweepUnsent(UNSENT_SWEEP_MS);
   // Bytes a crash left in blobs/ with no record (Files.sweepStrays): once, soon after start.
+  let straySweep: Promise<unknown> | undefined;
   const strayTimer = setTimeout(() => {
-    media.files.sweepStrays().then(
+    straySweep = media.files.sweepStrays().then(
       (n) => n && log.info({ blobs_deleted: n }, 'stray upload bytes from an interrupted upload deleted'),
       (err: Error) => log.error({ err: err.message }, 'looking for stray upload bytes failed'),
     );
@@ -202,6 +203,7 @@ async function startOn(
         await app.close();
         clearTimeout(straggler);
         await sweeping; // a pass under way finishes its commits before the journal closes
+        await straySweep; // and one reading the projections, before they close
         presence.saveSeen(Date.now(), true); // connections are closed: every session's last seen, made durable by the drain
         await core.drain(); // sends still waiting for their turn land (and are durable) first
         await feed.flushPushed(); // and what live connections pushed of group messages
