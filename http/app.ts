@@ -31,6 +31,10 @@ declare module 'fastify' {
     services: Services;
     requireAuth: (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
   }
+  interface FastifyContextConfig {
+    /** true: this route answers while the relay drains (others are refused with `draining`). */
+    whileDraining?: boolean;
+  }
 }
 
 export function sessionToken(req: FastifyRequest): string | undefined {
@@ -140,8 +144,8 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   // Callback hooks, not async ones: they run on every request, and an async hook costs a
   // promise and a microtask turn each time.
   app.addHook('onRequest', (req, reply, done) => {
-    // /health answers for itself: 503 with the journal's state and why.
-    if (services.draining() && req.routeOptions.url !== '/health') return sendError(reply, 'draining');
+    // A route that answers for itself while draining says so (/health: 503 with the journal's state and why).
+    if (services.draining() && !req.routeOptions.config.whileDraining) return sendError(reply, 'draining');
     done();
   });
   // A POST with no body has an empty one: the seeds list routes whose fields are all optional

@@ -8,8 +8,8 @@ export default async function healthRoutes(app: FastifyInstance) {
   const { core } = app.services;
 
   // 503 while the journal takes no writes: a commit failed (the process exits to restart from
-  // the journal) or the relay is draining. Answered while draining too (see app.ts's onRequest).
-  app.get('/health', async (_req, reply) => {
+  // the journal) or the relay is draining. Answered while draining too (`whileDraining`, see app.ts's onRequest).
+  app.get('/health', { config: { whileDraining: true } }, async (_req, reply) => {
     const fault = core.journalFault;
     const draining = !fault && app.services.draining();
     const reason = fault ?? (draining ? 'the relay is shutting down: the journal is being flushed and closed' : undefined);
